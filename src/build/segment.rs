@@ -1,0 +1,731 @@
+//! Accumulating records column by column, then writing them as one immutable segment file:
+//! records sorted by time, cut into blocks of compressed columns with zone maps, every text and
+//! address field dictionary-coded, and a roaring posting per distinct value of the indexed
+//! fields. The byte layout is `format`'s; this module decides what goes into it.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::format::dictionary::{self, ip_bytes, PostingRef, Term, TermKind};
+use crate::format::manifest::SegmentMeta;
+use crate::format::schema::{Column, BLOCK_RECORDS, COLUMN_COUNT, POSTING_FIELDS};
+use crate::format::{
+    column, crc32, encode_block_entry, encode_directory, encode_footer, encode_header, BlockEntry, DirectoryEntry,
+    Footer, Range, SectionKind, COLUMN_REF_SIZE, NO_PARAM, SECTION_ALIGN,
+};
+use crate::record::{Action, Field, FieldKind, FieldSet, FlowDirection, FlowRecord, LogStatus, TrafficType};
+
+/// Values of one column as accumulated, in arrival order, in the narrowest integer width that
+/// holds them so far (most columns are ports, codes and flags): memory per record decides how
+/// many records a segment gets, and bigger segments repeat fewer dictionary terms.
+#[derive(Default)]
+struct ColumnBuf {
+    values: Widths,
+    /// Bit `i` set: value `i` is null.
+    nulls: Vec<u64>,
+    len: usize,
+}
+
+enum Widths {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+}
+
+impl Default for Widths {
+    fn default() -> Widths {
+        Widths::U8(Vec::new())
+    }
+}
+
+impl Widths {
+    fn push(&mut self, v: u64) {
+        // Widen when a value does not fit; values already held keep their meaning.
+        let needed = match v {
+            0..=0xff => 1,
+            0x100..=0xffff => 2,
+            0x1_0000..=0xffff_ffff => 4,
+            _ => 8,
+        };
+        if needed > self.width() {
+            let all: Vec<u64> = (0..self.len()).map(|i| self.get(i)).collect();
+            *self = match needed {
+                2 => Widths::U16(all.iter().map(|&x| x as u16).collect()),
+                4 => Widths::U32(all.iter().map(|&x| x as u32).collect()),
+                _ => Widths::U64(all),
+            };
+        }
+        match self {
+            Widths::U8(x) => x.push(v as u8),
+            Widths::U16(x) => x.push(v as u16),
+            Widths::U32(x) => x.push(v as u32),
+            Widths::U64(x) => x.push(v),
+        }
+    }
+
+    fn width(&self) -> usize {
+        match self {
+            Widths::U8(_) => 1,
+            Widths::U16(_) => 2,
+            Widths::U32(_) => 4,
+            Widths::U64(_) => 8,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Widths::U8(x) => x.len(),
+            Widths::U16(x) => x.len(),
+            Widths::U32(x) => x.len(),
+            Widths::U64(x) => x.len(),
+        }
+    }
+
+    fn capacity_bytes(&self) -> usize {
+        match self {
+            Widths::U8(x) => x.capacity(),
+            Widths::U16(x) => x.capacity() * 2,
+            Widths::U32(x) => x.capacity() * 4,
+            Widths::U64(x) => x.capacity() * 8,
+        }
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            Widths::U8(x) => u64::from(x[i]),
+            Widths::U16(x) => u64::from(x[i]),
+            Widths::U32(x) => u64::from(x[i]),
+            Widths::U64(x) => x[i],
+        }
+    }
+
+    fn truncate(&mut self, n: usize) {
+        match self {
+            Widths::U8(x) => x.truncate(n),
+            Widths::U16(x) => x.truncate(n),
+            Widths::U32(x) => x.truncate(n),
+            Widths::U64(x) => x.truncate(n),
+        }
+    }
+}
+
+impl ColumnBuf {
+    fn nulls(len: usize) -> ColumnBuf {
+        let mut c = ColumnBuf::default();
+        for _ in 0..len {
+            c.push(None);
+        }
+        c
+    }
+
+    fn push(&mut self, v: Option<u64>) {
+        if self.len.is_multiple_of(64) {
+            self.nulls.push(0);
+        }
+        if v.is_none() {
+            self.nulls[self.len / 64] |= 1 << (self.len % 64);
+        }
+        self.values.push(v.unwrap_or(0));
+        self.len += 1;
+    }
+
+    fn get(&self, i: usize) -> Option<u64> {
+        (self.nulls[i / 64] & (1 << (i % 64)) == 0).then(|| self.values.get(i))
+    }
+
+    fn truncate(&mut self, n: usize) {
+        self.values.truncate(n);
+        self.nulls.truncate(n.div_ceil(64));
+        if !n.is_multiple_of(64) {
+            self.nulls[n / 64] &= (1u64 << (n % 64)) - 1;
+        }
+        self.len = n;
+    }
+
+    fn memory(&self) -> usize {
+        self.values.capacity_bytes() + self.nulls.capacity() * 8
+    }
+}
+
+/// Distinct values of an address or text field, numbered in arrival order.
+struct Interner<K> {
+    codes: HashMap<K, u32>,
+    terms: Vec<K>,
+    bytes: usize,
+    /// The last code handed out: neighbouring records often repeat a value (same ENI, VPC,
+    /// account), and comparing is cheaper than hashing.
+    last: Option<u32>,
+}
+
+impl<K> Default for Interner<K> {
+    fn default() -> Self {
+        Interner {
+            codes: HashMap::default(),
+            terms: Vec::new(),
+            bytes: 0,
+            last: None,
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Interner<K> {
+    fn code(&mut self, key: &K, size: usize) -> u32 {
+        if let Some(c) = self.codes.get(key) {
+            self.last = Some(*c);
+            return *c;
+        }
+        let c = self.terms.len() as u32;
+        self.last = Some(c);
+        self.codes.insert(key.clone(), c);
+        self.terms.push(key.clone());
+        self.bytes += size + 48;
+        c
+    }
+}
+
+/// Records of one segment being accumulated.
+#[derive(Default)]
+pub struct SegmentBuilder {
+    len: usize,
+    columns: Vec<Option<ColumnBuf>>,
+    ips: HashMap<Field, Interner<IpAddr>>,
+    texts: HashMap<Field, Interner<Box<str>>>,
+    extras: Interner<Box<[u8]>>,
+    formats: Vec<(FieldSet, Vec<Arc<str>>)>,
+    last_format: Option<u32>,
+    /// Fields that have a column, as a set and in creation order.
+    active: FieldSet,
+    active_list: Vec<Field>,
+}
+
+/// A point to roll back to (a source turned out to be a duplicate).
+#[derive(Clone, Copy, Debug)]
+pub struct Mark(usize);
+
+impl SegmentBuilder {
+    pub fn new() -> SegmentBuilder {
+        SegmentBuilder {
+            columns: (0..COLUMN_COUNT).map(|_| None).collect(),
+            ..SegmentBuilder::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Approximate heap bytes held, for the build's memory budget.
+    pub fn memory(&self) -> usize {
+        let cols: usize = self.columns.iter().flatten().map(ColumnBuf::memory).sum();
+        let ips: usize = self.ips.values().map(|i| i.bytes).sum();
+        let texts: usize = self.texts.values().map(|i| i.bytes).sum();
+        cols + ips + texts + self.extras.bytes
+    }
+
+    pub fn mark(&self) -> Mark {
+        Mark(self.len)
+    }
+
+    /// Forgets every record pushed since `mark`. Terms they introduced stay interned but are
+    /// not written: dictionaries hold only terms some record uses.
+    pub fn rollback(&mut self, mark: Mark) {
+        for c in self.columns.iter_mut().flatten() {
+            c.truncate(mark.0);
+        }
+        self.len = mark.0;
+    }
+
+    pub fn push(&mut self, record: &FlowRecord) {
+        let format = self.format_code(record);
+        self.column(Column::Format).push(Some(u64::from(format)));
+        self.column(Column::Source)
+            .push(Some(u64::from(record.provenance.source)));
+        self.column(Column::Line).push(Some(record.provenance.line));
+        let extras = (!record.extra.is_empty()).then(|| {
+            let mut term = Vec::new();
+            for e in &record.extra {
+                match &e.value {
+                    None => term.push(0),
+                    Some(v) => {
+                        term.push(1);
+                        term.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                        term.extend_from_slice(v.as_bytes());
+                    }
+                }
+            }
+            let term = term.into_boxed_slice();
+            u64::from(self.extras.code(&term, term.len()))
+        });
+        self.column(Column::Extras).push(extras);
+        // A field new to the segment gets a column (null for every earlier record); every
+        // column gets a value or a null for this record.
+        let new_fields = FieldSet::from_bits(record.fields.bits() & !self.active.bits());
+        for field in new_fields.iter() {
+            self.column(Column::Field(field));
+            self.active.insert(field);
+            self.active_list.push(field);
+        }
+        for i in 0..self.active_list.len() {
+            let field = self.active_list[i];
+            let value = if record.fields.contains(field) {
+                self.encode_value(record, field)
+            } else {
+                None
+            };
+            self.columns[usize::from(field.id())]
+                .as_mut()
+                .expect("active column")
+                .push(value);
+        }
+        self.len += 1;
+    }
+
+    fn column(&mut self, c: Column) -> &mut ColumnBuf {
+        let len = self.len;
+        self.columns[c.id()].get_or_insert_with(|| {
+            // A column first seen now is null for every earlier record.
+            ColumnBuf::nulls(len)
+        })
+    }
+
+    fn format_code(&mut self, record: &FlowRecord) -> u32 {
+        let same = |f: &(FieldSet, Vec<Arc<str>>)| {
+            f.0 == record.fields
+                && f.1.len() == record.extra.len()
+                && f.1
+                    .iter()
+                    .zip(&record.extra)
+                    .all(|(a, b)| Arc::ptr_eq(a, &b.name) || **a == *b.name)
+        };
+        if let Some(c) = self.last_format.filter(|c| same(&self.formats[*c as usize])) {
+            return c;
+        }
+        let code = match self.formats.iter().position(same) {
+            Some(p) => p as u32,
+            None => {
+                self.formats
+                    .push((record.fields, record.extra.iter().map(|e| e.name.clone()).collect()));
+                (self.formats.len() - 1) as u32
+            }
+        };
+        self.last_format = Some(code);
+        code
+    }
+
+    fn encode_value(&mut self, record: &FlowRecord, field: Field) -> Option<u64> {
+        match field.kind() {
+            FieldKind::UInt => match record.get(field)? {
+                crate::record::Value::UInt(n) => Some(n),
+                _ => None,
+            },
+            FieldKind::Enum => enum_code(record, field),
+            FieldKind::Ip => {
+                let ip = match record.get(field)? {
+                    crate::record::Value::Ip(ip) => ip,
+                    _ => return None,
+                };
+                Some(u64::from(self.ips.entry(field).or_default().code(&ip, 16)))
+            }
+            FieldKind::Text => {
+                let text = match record.get(field)? {
+                    crate::record::Value::Str(s) => s,
+                    _ => return None,
+                };
+                let interner = self.texts.entry(field).or_default();
+                if let Some(last) = interner.last.filter(|c| &*interner.terms[*c as usize] == text) {
+                    return Some(u64::from(last));
+                }
+                let code = match interner.codes.get(text) {
+                    Some(c) => {
+                        interner.last = Some(*c);
+                        *c
+                    }
+                    None => interner.code(&Box::from(text), text.len()),
+                };
+                Some(u64::from(code))
+            }
+        }
+    }
+
+    /// Writes the segment to `path` (fsynced) and returns what the manifest records of it.
+    pub fn write(&self, path: &Path, file_name: &str) -> io::Result<SegmentMeta> {
+        let bytes = self.encode();
+        let mut f = BufWriter::new(File::create(path)?);
+        f.write_all(&bytes)?;
+        let f = f.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        let start = self.columns[Column::Field(Field::Start).id()].as_ref();
+        let end = self.columns[Column::Field(Field::End).id()].as_ref();
+        let range = |c: Option<&ColumnBuf>, max: bool| -> Option<u64> {
+            let c = c?;
+            let it = (0..self.len).filter_map(|i| c.get(i));
+            if max {
+                it.max()
+            } else {
+                it.min()
+            }
+        };
+        Ok(SegmentMeta {
+            file: file_name.to_owned(),
+            records: self.len as u64,
+            size: bytes.len() as u64,
+            min_start: range(start, false),
+            max_end: range(end, true),
+        })
+    }
+
+    /// The segment's bytes (`index-format.md`, "Segment files").
+    pub fn encode(&self) -> Vec<u8> {
+        let n = self.len;
+        let order = self.segment_order();
+        let present: Vec<Column> = Column::all().filter(|c| self.columns[c.id()].is_some()).collect();
+
+        // Dictionaries: map each column's accumulated codes or values to sorted term numbers.
+        let mut dicts: Vec<(Column, DictionaryPlan)> = Vec::new();
+        for &c in &present {
+            if let Some(plan) = self.plan_dictionary(c) {
+                dicts.push((c, plan));
+            }
+        }
+        let dict_of = |c: Column| dicts.iter().find(|(d, _)| *d == c).map(|(_, p)| p);
+
+        let mut out = encode_header().to_vec();
+        let mut directory = Vec::new();
+        let mut section = |out: &mut Vec<u8>, kind: SectionKind, param: u32, bytes: &[u8]| {
+            while !out.len().is_multiple_of(SECTION_ALIGN) {
+                out.push(0);
+            }
+            directory.push(DirectoryEntry {
+                kind,
+                param,
+                offset: out.len() as u64,
+                length: bytes.len() as u64,
+                crc: crc32(bytes),
+            });
+            out.extend_from_slice(bytes);
+        };
+
+        section(&mut out, SectionKind::Formats, NO_PARAM, &self.encode_formats(&present));
+
+        // Blocks: gather each column in time order, encode, compress.
+        let mut blocks = Vec::new();
+        let mut column_index = Vec::new();
+        let mut data = Vec::new();
+        let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd level is valid");
+        let mut raw = Vec::new();
+        let mut values = Vec::with_capacity(BLOCK_RECORDS);
+        let mut nulls = Vec::with_capacity(BLOCK_RECORDS);
+        for (block_no, ids) in order.chunks(BLOCK_RECORDS).enumerate() {
+            let mut entry = BlockEntry {
+                first_record: (block_no * BLOCK_RECORDS) as u32,
+                record_count: ids.len() as u32,
+                start: Range::EMPTY,
+                end: Range::EMPTY,
+                bytes: Range::EMPTY,
+                packets: Range::EMPTY,
+            };
+            for &c in &present {
+                let buf = self.columns[c.id()].as_ref().expect("present column");
+                let plan = dict_of(c).filter(|_| c.stores_term_numbers());
+                values.clear();
+                nulls.clear();
+                for &id in ids {
+                    let v = buf.get(id as usize).map(|v| plan.map_or(v, |p| p.rank(v)));
+                    values.push(v.unwrap_or(0));
+                    nulls.push(v.is_none());
+                    if let (Some(v), Column::Field(f)) = (v, c) {
+                        match f {
+                            Field::Start => entry.start.add(v),
+                            Field::End => entry.end.add(v),
+                            Field::Bytes => entry.bytes.add(v),
+                            Field::Packets => entry.packets.add(v),
+                            _ => {}
+                        }
+                    }
+                }
+                raw.clear();
+                column::encode(&values, &nulls, &mut raw);
+                let compressed = compressor
+                    .compress(&raw)
+                    .expect("zstd compresses into a growable buffer");
+                column_index.extend_from_slice(&(data.len() as u64).to_le_bytes());
+                column_index.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
+                column_index.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+                data.extend_from_slice(&compressed);
+            }
+            encode_block_entry(&entry, &mut blocks);
+        }
+        debug_assert_eq!(
+            column_index.len(),
+            order.len().div_ceil(BLOCK_RECORDS) * present.len() * COLUMN_REF_SIZE
+        );
+        section(&mut out, SectionKind::Blocks, NO_PARAM, &blocks);
+        section(&mut out, SectionKind::ColumnIndex, NO_PARAM, &column_index);
+        section(&mut out, SectionKind::ColumnData, NO_PARAM, &data);
+
+        // Dictionaries, with postings for the indexed fields.
+        for (c, plan) in &dicts {
+            let buf = self.columns[c.id()].as_ref().expect("present column");
+            let postings = match c {
+                Column::Field(f) if POSTING_FIELDS.contains(f) => {
+                    // Sorting (term, id) pairs builds each posting in one sequential pass; pushing
+                    // ids record by record into one bitmap per term misses the cache on every id.
+                    let mut pairs: Vec<u64> = order
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(new_id, &old)| buf.get(old as usize).map(|v| plan.rank(v) << 32 | new_id as u64))
+                        .collect();
+                    pairs.sort_unstable();
+                    let mut bitmaps = Vec::with_capacity(plan.len());
+                    for group in pairs.chunk_by(|a, b| a >> 32 == b >> 32) {
+                        let ids = group.iter().map(|p| *p as u32);
+                        bitmaps.push(RoaringBitmap::from_sorted_iter(ids).expect("ids of a term are sorted"));
+                    }
+                    debug_assert_eq!(bitmaps.len(), plan.len());
+                    let mut bytes = Vec::new();
+                    let mut refs = Vec::with_capacity(bitmaps.len());
+                    for mut bm in bitmaps {
+                        bm.optimize();
+                        let offset = bytes.len() as u64;
+                        bm.serialize_into(&mut bytes).expect("writing to a Vec cannot fail");
+                        let offset = u32::try_from(offset)
+                            .expect("postings of one column stay under 4 GiB (index-format.md, Known limits)");
+                        refs.push(PostingRef {
+                            offset,
+                            count: bm.len() as u32,
+                        });
+                    }
+                    Some((bytes, refs))
+                }
+                _ => None,
+            };
+            let mut dict = Vec::new();
+            let terms = plan.terms(self, *c);
+            dictionary::encode(plan.kind, &terms, postings.as_ref().map(|(_, r)| &r[..]), &mut dict);
+            section(&mut out, SectionKind::Dictionary, c.id() as u32, &dict);
+            if let Some((bytes, _)) = postings {
+                section(&mut out, SectionKind::Postings, c.id() as u32, &bytes);
+            }
+        }
+
+        while !out.len().is_multiple_of(SECTION_ALIGN) {
+            out.push(0);
+        }
+        let dir = encode_directory(&directory);
+        let footer = Footer {
+            directory_offset: out.len() as u64,
+            directory_count: directory.len() as u32,
+            directory_crc: crc32(&dir),
+            record_count: n as u64,
+        };
+        out.extend_from_slice(&dir);
+        out.extend_from_slice(&encode_footer(&footer));
+        out
+    }
+
+    /// Record numbers in segment order: by interface, then start time, then source and line.
+    /// Keeping an interface's records together turns the postings of every per-interface field
+    /// (interface, instance, subnet, VPC, account, region) into a few runs and halves the cost
+    /// of the interface's own address in `srcaddr`/`dstaddr`; each interface's records stay in
+    /// time order, and zone maps prune blocks by time (index-format.md, "Record order").
+    fn segment_order(&self) -> Vec<u32> {
+        let col = |c: Column| self.columns[c.id()].as_ref();
+        let interface = col(Column::Field(Field::InterfaceId));
+        let start = col(Column::Field(Field::Start));
+        let source = col(Column::Source).expect("every record has a source");
+        let line = col(Column::Line).expect("every record has a line");
+        // Arrival codes of interfaces are ranked so the order follows the dictionary.
+        let rank = self
+            .plan_dictionary(Column::Field(Field::InterfaceId))
+            .and_then(|p| p.rank);
+        let key = |i: usize| {
+            let eni = interface.and_then(|c| c.get(i)).map_or(u64::MAX, |code| {
+                rank.as_ref().map_or(code, |r| u64::from(r[code as usize]))
+            });
+            (
+                eni,
+                start.and_then(|s| s.get(i)).unwrap_or(0),
+                source.get(i),
+                line.get(i),
+            )
+        };
+        let mut order: Vec<u32> = (0..self.len as u32).collect();
+        order.sort_by_key(|&i| key(i as usize));
+        order
+    }
+
+    fn encode_formats(&self, present: &[Column]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&(self.formats.len() as u32).to_le_bytes());
+        for (fields, extras) in &self.formats {
+            out.extend_from_slice(&fields.bits().to_le_bytes());
+            out.extend_from_slice(&(extras.len() as u32).to_le_bytes());
+            for name in extras {
+                out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+                out.extend_from_slice(name.as_bytes());
+            }
+        }
+        out.extend_from_slice(&(present.len() as u32).to_le_bytes());
+        for c in present {
+            out.extend_from_slice(&(c.id() as u32).to_le_bytes());
+        }
+        out
+    }
+
+    fn plan_dictionary(&self, c: Column) -> Option<DictionaryPlan> {
+        let buf = self.columns[c.id()].as_ref()?;
+        let used = |n_terms: usize| {
+            let mut used = vec![false; n_terms];
+            for i in 0..self.len {
+                if let Some(v) = buf.get(i) {
+                    used[v as usize] = true;
+                }
+            }
+            used
+        };
+        // Interned columns: sort the used terms; the plan maps arrival codes to ranks.
+        let ranked = |order: Vec<u32>, n_terms: usize| -> (Vec<u64>, Vec<u32>) {
+            let mut rank = vec![u32::MAX; n_terms];
+            for (r, &code) in order.iter().enumerate() {
+                rank[code as usize] = r as u32;
+            }
+            (order.into_iter().map(u64::from).collect(), rank)
+        };
+        match c {
+            Column::Field(f) if f.kind() == FieldKind::Ip => {
+                // A column whose every value is `-` has no interner: its dictionary is empty.
+                let empty = Interner::default();
+                let interner = self.ips.get(&f).unwrap_or(&empty);
+                let used = used(interner.terms.len());
+                let mut order: Vec<u32> = (0..interner.terms.len() as u32).filter(|&c| used[c as usize]).collect();
+                order.sort_by_key(|&c| ip_bytes(interner.terms[c as usize]));
+                let all_v4 = order.iter().all(|&c| interner.terms[c as usize].is_ipv4());
+                let (codes, rank) = ranked(order, interner.terms.len());
+                let kind = if all_v4 { TermKind::Ipv4 } else { TermKind::Ip };
+                Some(DictionaryPlan {
+                    kind,
+                    codes,
+                    rank: Some(rank),
+                })
+            }
+            Column::Field(f) if f.kind() == FieldKind::Text => {
+                let empty = Interner::default();
+                let interner = self.texts.get(&f).unwrap_or(&empty);
+                let used = used(interner.terms.len());
+                let mut order: Vec<u32> = (0..interner.terms.len() as u32).filter(|&c| used[c as usize]).collect();
+                order.sort_by(|&a, &b| {
+                    interner.terms[a as usize]
+                        .as_bytes()
+                        .cmp(interner.terms[b as usize].as_bytes())
+                });
+                let (codes, rank) = ranked(order, interner.terms.len());
+                Some(DictionaryPlan {
+                    kind: TermKind::Bytes,
+                    codes,
+                    rank: Some(rank),
+                })
+            }
+            Column::Extras => {
+                let used = used(self.extras.terms.len());
+                let mut order: Vec<u32> = (0..self.extras.terms.len() as u32)
+                    .filter(|&c| used[c as usize])
+                    .collect();
+                order.sort_by(|&a, &b| self.extras.terms[a as usize].cmp(&self.extras.terms[b as usize]));
+                let (codes, rank) = ranked(order, self.extras.terms.len());
+                Some(DictionaryPlan {
+                    kind: TermKind::Bytes,
+                    codes,
+                    rank: Some(rank),
+                })
+            }
+            Column::Field(f) if POSTING_FIELDS.contains(&f) => {
+                // Numbers and enums keep their values in the column; the dictionary lists the
+                // distinct values so each gets a posting.
+                let mut values: Vec<u64> = (0..self.len).filter_map(|i| buf.get(i)).collect();
+                values.sort_unstable();
+                values.dedup();
+                Some(DictionaryPlan {
+                    kind: TermKind::UInt,
+                    codes: values,
+                    rank: None,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// zstd level for column blocks: level 3 is zstd's default, and measured (index-format.md,
+/// "Why these choices") close to higher levels in size at a fraction of the time.
+const ZSTD_LEVEL: i32 = 3;
+
+/// How one column's accumulated values become dictionary terms.
+struct DictionaryPlan {
+    kind: TermKind,
+    /// For interned columns: the arrival codes of the terms in sorted order. For value columns:
+    /// the sorted distinct values.
+    codes: Vec<u64>,
+    /// For interned columns: arrival code → term number (the column stores term numbers).
+    rank: Option<Vec<u32>>,
+}
+
+impl DictionaryPlan {
+    fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// The value the column stores for an accumulated value, or for value columns the term
+    /// number (used for postings; the column keeps the value itself).
+    fn rank(&self, v: u64) -> u64 {
+        match &self.rank {
+            Some(rank) => u64::from(rank[v as usize]),
+            None => self.codes.binary_search(&v).expect("value is in the dictionary") as u64,
+        }
+    }
+
+    fn terms<'a>(&'a self, b: &'a SegmentBuilder, c: Column) -> Vec<Term<'a>> {
+        match (c, self.kind) {
+            (Column::Field(f), TermKind::Ip | TermKind::Ipv4) => self
+                .codes
+                .iter()
+                .map(|&code| Term::Ip(ip_bytes(b.ips[&f].terms[code as usize])))
+                .collect(),
+            (Column::Field(f), TermKind::Bytes) => self
+                .codes
+                .iter()
+                .map(|&code| Term::Bytes(b.texts[&f].terms[code as usize].as_bytes()))
+                .collect(),
+            (Column::Extras, _) => self
+                .codes
+                .iter()
+                .map(|&code| Term::Bytes(&b.extras.terms[code as usize]))
+                .collect(),
+            _ => self.codes.iter().map(|&v| Term::UInt(v)).collect(),
+        }
+    }
+}
+
+/// Enum fields are stored as the position of their value in the enum's `ALL` list.
+fn enum_code(record: &FlowRecord, field: Field) -> Option<u64> {
+    fn pos<T: PartialEq>(all: &[T], v: &T) -> u64 {
+        all.iter().position(|a| a == v).expect("a value of the enum") as u64
+    }
+    match field {
+        Field::Action => record.action.map(|v| pos(Action::ALL, &v)),
+        Field::LogStatus => record.log_status.map(|v| pos(LogStatus::ALL, &v)),
+        Field::FlowDirection => record.flow_direction.map(|v| pos(FlowDirection::ALL, &v)),
+        Field::Type => record.traffic_type.map(|v| pos(TrafficType::ALL, &v)),
+        _ => None,
+    }
+}

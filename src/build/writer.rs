@@ -1,0 +1,357 @@
+//! Writing into an index folder: the lock that keeps two builds apart, segment files written
+//! under temporary names and renamed into place, and the manifest published last, atomically
+//! (`index-format.md`, "Publishing"). A build killed at any moment leaves the previous manifest,
+//! and so the previous index, intact; files it left behind are removed by the next build.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use super::segment::{Mark, SegmentBuilder};
+use crate::format::manifest::{Manifest, RejectEntry, SegmentMeta, SourceEntry};
+use crate::input::{RecordSink, Rejection, SourceMeta, SourceReport};
+use crate::read::{read_manifest, IndexError, Segment, MANIFEST_FILE};
+use crate::record::FlowRecord;
+
+const LOCK_FILE: &str = "LOCK";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// Holds an index folder for one build: only one writer at a time.
+pub struct IndexWriter {
+    dir: PathBuf,
+    _lock: File,
+    base: Manifest,
+    /// Segments of the base manifest that the published manifest drops (compaction).
+    dropped: Vec<String>,
+    known: Mutex<HashSet<String>>,
+    next_segment: AtomicU64,
+    next_source: AtomicU32,
+    added_segments: Mutex<Vec<SegmentMeta>>,
+    added_sources: Mutex<Vec<SourceEntry>>,
+    duplicates: AtomicU64,
+    memory_budget: usize,
+}
+
+/// What a build added.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BuildSummary {
+    pub sources_added: u64,
+    pub duplicate_sources: u64,
+    pub segments_added: u64,
+    pub records_added: u64,
+    pub rejected_added: u64,
+    pub failed_sources: u64,
+}
+
+impl IndexWriter {
+    /// Opens (creating if needed) the index in `dir` for writing. Fails if another build holds
+    /// it. `memory_budget` bounds the records each worker holds before writing a segment.
+    pub fn open(dir: &Path, memory_budget: usize) -> Result<IndexWriter, IndexError> {
+        fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| IndexError::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(IndexError::Other {
+                    path: dir.to_path_buf(),
+                    what: "another flowdex build is writing this index; wait for it to finish".into(),
+                })
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(IndexError::io(&lock_path, e)),
+        }
+        let base = match read_manifest(dir) {
+            Ok(m) => m,
+            Err(IndexError::NotAnIndex { .. }) => Manifest::new(),
+            Err(e) => return Err(e),
+        };
+        remove_leftovers(dir, &base).map_err(|e| IndexError::io(dir, e))?;
+        let known = base
+            .sources
+            .iter()
+            .filter(|s| !s.sha256.is_empty())
+            .map(|s| s.sha256.clone())
+            .collect();
+        let next_source = base.sources.iter().map(|s| s.id + 1).max().unwrap_or(0);
+        Ok(IndexWriter {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            next_segment: AtomicU64::new(base.next_segment),
+            next_source: AtomicU32::new(next_source),
+            base,
+            dropped: Vec::new(),
+            known: Mutex::new(known),
+            added_segments: Mutex::new(Vec::new()),
+            added_sources: Mutex::new(Vec::new()),
+            duplicates: AtomicU64::new(0),
+            memory_budget,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.base
+    }
+
+    /// Drops the items whose content an index already holds or an earlier item repeats (by
+    /// the SHA-256 `hash` gives; `None` means "unknown until read"), keeping the first of equal
+    /// items so that which copy is indexed does not depend on thread timing. Returns the items
+    /// to read; the dropped ones count as duplicates in the summary.
+    pub fn drop_known<T: Send + Sync>(&self, items: Vec<T>, hash: impl Fn(&T) -> Option<String> + Sync) -> Vec<T> {
+        use rayon::prelude::*;
+        let hashes: Vec<Option<String>> = items.par_iter().map(&hash).collect();
+        let mut seen = self.known.lock().expect("no panics while locked").clone();
+        let mut keep = Vec::with_capacity(items.len());
+        for (item, h) in items.into_iter().zip(hashes) {
+            if h.is_some_and(|h| !seen.insert(h)) {
+                self.duplicates.fetch_add(1, Ordering::SeqCst);
+            } else {
+                keep.push(item);
+            }
+        }
+        keep
+    }
+
+    /// Feeds `items` to `threads` workers: `read` sends one item's records to a worker, `done`
+    /// is told when an item is finished. Items are taken in order from a shared queue, so a
+    /// fast thread takes more. Returns the first segment-write error.
+    pub fn add_parallel<T: Sync>(
+        &self,
+        items: &[T],
+        threads: usize,
+        read: impl Fn(&T, &mut Worker<'_>) + Sync,
+        done: impl Fn(&T) + Sync,
+    ) -> Result<(), IndexError> {
+        let threads = threads.max(1);
+        let queue = Mutex::new(items.iter());
+        let first_error = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    let mut worker = self.worker(threads);
+                    loop {
+                        let next = queue.lock().expect("no panics while locked").next();
+                        let Some(item) = next else { break };
+                        read(item, &mut worker);
+                        done(item);
+                        if let Err(e) = worker.flush_between_sources() {
+                            first_error.lock().expect("no panics while locked").get_or_insert(e);
+                            return;
+                        }
+                    }
+                    if let Err(e) = worker.finish() {
+                        first_error.lock().expect("no panics while locked").get_or_insert(e);
+                    }
+                });
+            }
+        });
+        first_error
+            .into_inner()
+            .expect("no panics while locked")
+            .map_or(Ok(()), Err)
+    }
+
+    /// A sink for one thread's records. Call [`Worker::finish`] when its inputs are read.
+    fn worker(&self, workers: usize) -> Worker<'_> {
+        Worker {
+            writer: self,
+            builder: SegmentBuilder::new(),
+            budget: self.memory_budget / workers.max(1),
+            current: None,
+        }
+    }
+
+    /// Writes the builder's records as a new segment file.
+    fn flush(&self, builder: &mut SegmentBuilder) -> Result<(), IndexError> {
+        if builder.is_empty() {
+            return Ok(());
+        }
+        let number = self.next_segment.fetch_add(1, Ordering::SeqCst);
+        let name = format!("seg-{number:08}.fdx");
+        let tmp = self.dir.join(format!("{name}{TMP_SUFFIX}"));
+        let meta = builder.write(&tmp, &name).map_err(|e| IndexError::io(&tmp, e))?;
+        let path = self.dir.join(&name);
+        fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
+        self.added_segments.lock().expect("no panics while locked").push(meta);
+        *builder = SegmentBuilder::new();
+        Ok(())
+    }
+
+    /// Replaces every existing segment by the records of the existing index, rewritten into as
+    /// few segments as the memory budget allows (`flowdex compact`).
+    pub fn compact(&mut self) -> Result<(), IndexError> {
+        let mut builder = SegmentBuilder::new();
+        for meta in &self.base.segments {
+            let seg = Segment::open(&self.dir.join(&meta.file))?;
+            for block in 0..seg.blocks().len() {
+                for record in seg.read_records(block)? {
+                    builder.push(&record);
+                }
+                if builder.memory() > self.memory_budget {
+                    self.flush(&mut builder)?;
+                }
+            }
+        }
+        self.flush(&mut builder)?;
+        self.dropped = self.base.segments.iter().map(|s| s.file.clone()).collect();
+        Ok(())
+    }
+
+    /// Publishes the new manifest: written to a temporary file, fsynced, renamed over the old
+    /// one, and the folder fsynced. Only then are dropped segment files removed.
+    pub fn publish(self) -> Result<BuildSummary, IndexError> {
+        let mut added_segments = self.added_segments.into_inner().expect("no panics while locked");
+        let mut added_sources = self.added_sources.into_inner().expect("no panics while locked");
+        added_segments.sort_by(|a, b| a.file.cmp(&b.file));
+        added_sources.sort_by_key(|s| s.id);
+        let summary = BuildSummary {
+            sources_added: added_sources.len() as u64,
+            duplicate_sources: self.duplicates.load(Ordering::SeqCst),
+            segments_added: added_segments.len() as u64,
+            records_added: added_sources.iter().map(|s| s.records).sum(),
+            rejected_added: added_sources.iter().map(|s| s.rejected).sum(),
+            failed_sources: added_sources.iter().filter(|s| s.error.is_some()).count() as u64,
+        };
+        if added_segments.is_empty()
+            && added_sources.is_empty()
+            && self.dropped.is_empty()
+            && self.dir.join(MANIFEST_FILE).exists()
+        {
+            return Ok(summary);
+        }
+        let mut manifest = self.base;
+        manifest.generation += 1;
+        manifest.next_segment = self.next_segment.load(Ordering::SeqCst);
+        manifest.segments.retain(|s| !self.dropped.contains(&s.file));
+        manifest.segments.extend(added_segments);
+        manifest.sources.extend(added_sources);
+        let tmp = self.dir.join(format!("{MANIFEST_FILE}{TMP_SUFFIX}"));
+        write_synced(&tmp, &manifest.encode()).map_err(|e| IndexError::io(&tmp, e))?;
+        let path = self.dir.join(MANIFEST_FILE);
+        fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
+        sync_dir(&self.dir).map_err(|e| IndexError::io(&self.dir, e))?;
+        for file in &self.dropped {
+            // Readers that still map a dropped segment keep reading it until they close it.
+            let _ = fs::remove_file(self.dir.join(file));
+        }
+        Ok(summary)
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Removes what an interrupted build left: temporary files and segments no manifest names.
+fn remove_leftovers(dir: &Path, manifest: &Manifest) -> io::Result<()> {
+    let live: HashSet<&str> = manifest.segments.iter().map(|s| s.file.as_str()).collect();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let stale_segment = name.starts_with("seg-") && name.ends_with(".fdx") && !live.contains(name);
+        if name.ends_with(TMP_SUFFIX) || stale_segment {
+            fs::remove_file(dir.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+/// One thread's share of a build: receives records from the readers, writes segments when its
+/// memory budget is reached (only between sources, so a duplicate source can be rolled back).
+pub struct Worker<'w> {
+    writer: &'w IndexWriter,
+    builder: SegmentBuilder,
+    budget: usize,
+    current: Option<Mark>,
+}
+
+impl Worker<'_> {
+    /// Writes a segment if the budget is reached. Call it between input files: the sink's
+    /// methods cannot return the error of a segment write, and a flush must not split a source.
+    fn flush_between_sources(&mut self) -> Result<(), IndexError> {
+        if self.builder.memory() > self.budget {
+            self.writer.flush(&mut self.builder)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left.
+    fn finish(mut self) -> Result<(), IndexError> {
+        self.writer.flush(&mut self.builder)
+    }
+
+    fn source_entry(report: &SourceReport) -> SourceEntry {
+        SourceEntry {
+            id: report.id,
+            name: report.meta.name.clone(),
+            path: report.meta.path.to_string_lossy().into_owned(),
+            entry: report.meta.entry.clone(),
+            size: report.size,
+            sha256: report.sha256.clone(),
+            s3: report.meta.s3.clone(),
+            form: report.form.as_str().to_owned(),
+            gzip: report.gzip,
+            lines: report.lines,
+            blank_lines: report.blank_lines,
+            headers: report.headers,
+            records: report.records,
+            rejected: report.rejected,
+            rejects: report
+                .rejects
+                .iter()
+                .map(|r| RejectEntry {
+                    line: r.line,
+                    reason: r.reason.to_string(),
+                })
+                .collect(),
+            error: report.error.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+impl RecordSink for Worker<'_> {
+    fn begin_source(&mut self, _meta: &SourceMeta) -> u32 {
+        self.current = Some(self.builder.mark());
+        self.writer.next_source.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn record(&mut self, record: &FlowRecord, _raw: &[u8]) {
+        self.builder.push(record);
+    }
+
+    fn reject(&mut self, _rejection: &Rejection<'_>) {}
+
+    fn end_source(&mut self, report: SourceReport) {
+        let mark = self.current.take().expect("end_source follows begin_source");
+        let duplicate = !report.sha256.is_empty()
+            && !self
+                .writer
+                .known
+                .lock()
+                .expect("no panics while locked")
+                .insert(report.sha256.clone());
+        if duplicate {
+            self.builder.rollback(mark);
+            self.writer.duplicates.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        self.writer
+            .added_sources
+            .lock()
+            .expect("no panics while locked")
+            .push(Worker::source_entry(&report));
+    }
+}

@@ -1,0 +1,149 @@
+//! `flowdex build`: read inputs in parallel into an index folder, atomically.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use flowdex::build::IndexWriter;
+use flowdex::input::{self, InputFile};
+use flowdex::output::human_bytes;
+
+use super::ReadArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The index folder (created if missing; sources already in it are skipped).
+    #[arg(long, short, value_name = "IDX")]
+    output: PathBuf,
+    #[command(flatten)]
+    read: ReadArgs,
+    /// Memory for records held before they are written as a segment (e.g. 512M, 2G).
+    #[arg(long, default_value = "512M", value_parser = parse_size, value_name = "SIZE")]
+    memory: usize,
+    /// Reading threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// After adding, merge all segments into as few as the memory budget allows.
+    #[arg(long)]
+    compact: bool,
+    /// Print no progress and no summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Parses `512M`, `2G`, `1048576`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like 512M or 2G"))?;
+    let mult = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("`{text}`: unknown unit (use K, M or G)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("`{text}` is too large"))
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let options = args.read.options()?;
+    let threads = args.threads.unwrap_or_else(rayon::current_num_threads).max(1);
+    let mut writer = IndexWriter::open(&args.output, args.memory)?;
+    let files = writer.drop_known(input::discover(&args.read.inputs), input::single_source_hash);
+    let total_bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let progress = progress_bar(total_bytes, args.quiet);
+    let records = AtomicU64::new(0);
+
+    let read = |file: &InputFile, worker: &mut flowdex::build::Worker<'_>| {
+        let mut sink = Counting {
+            inner: worker,
+            records: &records,
+        };
+        input::read_input(file, &options, &mut sink);
+    };
+    let done = |file: &InputFile| {
+        progress.inc(std::fs::metadata(&file.path).map(|m| m.len()).unwrap_or(0));
+        let n = records.load(Ordering::Relaxed);
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        progress.set_message(format!("{n} records, {:.2} M records/s", n as f64 / secs / 1e6));
+    };
+    let result = writer.add_parallel(&files, threads, read, done);
+    progress.finish_and_clear();
+    result?;
+    if args.compact {
+        writer.compact()?;
+    }
+    let summary = writer.publish()?;
+    if !args.quiet {
+        let index = flowdex::read::read_manifest(&args.output)?;
+        let size: u64 = index.segments.iter().map(|s| s.size).sum();
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "flowdex: added {} sources ({} already in the index, {} failed), {} records, {} rejected lines in {:.1} s ({:.2} M records/s)",
+            summary.sources_added,
+            summary.duplicate_sources,
+            summary.failed_sources,
+            summary.records_added,
+            summary.rejected_added,
+            secs,
+            summary.records_added as f64 / secs.max(1e-9) / 1e6
+        );
+        eprintln!(
+            "flowdex: {} now holds {} records from {} sources in {} segments, {}",
+            args.output.display(),
+            index.records(),
+            index.sources.len(),
+            index.segments.len(),
+            human_bytes(size)
+        );
+    }
+    Ok(if summary.rejected_added > 0 || summary.failed_sources > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {binary_bytes}/{binary_total_bytes} {msg} ETA {eta}")
+            .expect("a valid template"),
+    );
+    bar
+}
+
+/// Counts records for the progress bar on their way to the worker.
+struct Counting<'a, S> {
+    inner: S,
+    records: &'a AtomicU64,
+}
+
+impl<S: input::RecordSink> input::RecordSink for Counting<'_, &mut S> {
+    fn begin_source(&mut self, meta: &input::SourceMeta) -> u32 {
+        self.inner.begin_source(meta)
+    }
+    fn record(&mut self, record: &flowdex::record::FlowRecord, raw: &[u8]) {
+        self.inner.record(record, raw);
+    }
+    fn reject(&mut self, rejection: &input::Rejection<'_>) {
+        self.inner.reject(rejection);
+    }
+    fn end_source(&mut self, report: input::SourceReport) {
+        self.records.fetch_add(report.records, Ordering::Relaxed);
+        self.inner.end_source(report);
+    }
+}

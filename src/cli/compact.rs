@@ -1,0 +1,28 @@
+//! `flowdex compact`: merge an index's segments into as few as the memory budget allows.
+
+use std::path::PathBuf;
+
+use flowdex::build::IndexWriter;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The index folder.
+    index: PathBuf,
+    /// Memory for records held before they are written as a segment (e.g. 512M, 2G).
+    #[arg(long, default_value = "512M", value_parser = super::build::parse_size, value_name = "SIZE")]
+    memory: usize,
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    flowdex::read::read_manifest(&args.index)?;
+    let mut writer = IndexWriter::open(&args.index, args.memory)?;
+    let before = writer.manifest().segments.len();
+    writer.compact()?;
+    writer.publish()?;
+    let after = flowdex::read::read_manifest(&args.index)?.segments.len();
+    eprintln!(
+        "flowdex: {}: {before} segments merged into {after}",
+        args.index.display()
+    );
+    Ok(0)
+}

@@ -1,0 +1,114 @@
+//! Command-line interface: argument parsing, terminal output, exit codes. One file per
+//! subcommand; this is the only place where the library's modules are wired together.
+//!
+//! Exit codes follow grep: 0 success (something matched or everything read cleanly), 1 nothing
+//! matched or some input was rejected, 2 an error. A closed pipe (`| head`) is not an error.
+
+mod build;
+mod cat;
+mod compact;
+mod info;
+mod synth;
+mod verify;
+
+use std::io;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use flowdex::input::{Limits, LogFormat, ReadOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "flowdex",
+    version,
+    about = "Offline forensics on AWS VPC Flow Logs",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read flow logs in any delivery form and print the parsed records.
+    Cat(cat::Args),
+    /// Build or extend an index from flow logs (atomic; sources already indexed are skipped).
+    Build(build::Args),
+    /// Show what an index holds: records, sources, time span, size by section.
+    Info(info::Args),
+    /// Check every checksum and invariant of an index.
+    Verify(verify::Args),
+    /// Merge an index's segments.
+    Compact(compact::Args),
+    /// Write a realistic synthetic corpus in the S3 layout, with injected incidents.
+    Synth(synth::Args),
+}
+
+/// How inputs are read; shared by every command that reads flow logs.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ReadArgs {
+    /// Files, folders (walked recursively) or tar/zip bundles.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Field order of headerless input (CloudWatch, Firehose, bare lines), as the flow log's
+    /// format string (`${version} ${account-id} ...`) or plain names. Default: the v2 format.
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Stop a decompressor whose output exceeds this many times its input.
+    #[arg(long, default_value_t = Limits::default().max_ratio, value_name = "N")]
+    pub max_ratio: u64,
+    /// Stop reading a source after this many decompressed bytes.
+    #[arg(long, default_value_t = Limits::default().max_source_bytes, value_name = "BYTES")]
+    pub max_source_bytes: u64,
+    /// Reject lines longer than this many bytes.
+    #[arg(long, default_value_t = Limits::default().max_line_bytes, value_name = "BYTES")]
+    pub max_line_bytes: usize,
+}
+
+impl ReadArgs {
+    pub fn options(&self) -> anyhow::Result<ReadOptions> {
+        let log_format = match &self.log_format {
+            Some(text) => Some(LogFormat::parse(text).map_err(|e| anyhow::anyhow!("--log-format `{text}`: {e}"))?),
+            None => None,
+        };
+        Ok(ReadOptions {
+            log_format,
+            limits: Limits {
+                max_line_bytes: self.max_line_bytes,
+                max_ratio: self.max_ratio,
+                max_source_bytes: self.max_source_bytes,
+                ..Limits::default()
+            },
+        })
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Cat(args) => cat::run(args),
+        Command::Build(args) => build::run(args),
+        Command::Info(args) => info::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Compact(args) => compact::run(args),
+        Command::Synth(args) => synth::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            eprintln!("flowdex: {e:#}");
+            2
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,367 @@
+//! A field's dictionary: its distinct values sorted, each with a reference to its posting
+//! (`index-format.md`, "Dictionaries"). Sorted terms make a CIDR a contiguous range of term
+//! numbers and let a regex run over the distinct values instead of the records.
+
+use std::cmp::Ordering;
+use std::net::{IpAddr, Ipv6Addr};
+
+use super::{Bytes, Corrupt};
+
+pub const DICTIONARY_COUNT: usize = 0;
+pub const DICTIONARY_KIND: usize = DICTIONARY_COUNT + 4;
+pub const DICTIONARY_FLAGS: usize = DICTIONARY_KIND + 1;
+pub const DICTIONARY_RESERVED: usize = DICTIONARY_FLAGS + 1;
+pub const DICTIONARY_HEADER_SIZE: usize = DICTIONARY_RESERVED + 2;
+
+pub const POSTING_REF_OFFSET: usize = 0;
+pub const POSTING_REF_COUNT: usize = POSTING_REF_OFFSET + 4;
+pub const POSTING_REF_SIZE: usize = POSTING_REF_COUNT + 4;
+
+const FLAG_POSTINGS: u8 = 1;
+
+/// How a dictionary's terms are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TermKind {
+    /// 8-byte unsigned integers (numbers, enum codes).
+    UInt = 1,
+    /// 16-byte IPv6 addresses, IPv4 as IPv4-mapped (`::ffff:a.b.c.d`).
+    Ip = 2,
+    /// Byte strings (identifiers), with an offset table.
+    Bytes = 3,
+    /// 4-byte IPv4 addresses: a dictionary of addresses that are all IPv4 (a quarter of the size).
+    Ipv4 = 4,
+}
+
+/// One term, borrowed from the dictionary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Term<'a> {
+    UInt(u64),
+    Ip([u8; 16]),
+    Bytes(&'a [u8]),
+}
+
+/// The 16-byte form of an address, ordered so that IPv4 sorts as its mapped range.
+pub fn ip_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// The address of a 16-byte term. IPv4-mapped addresses are IPv4 (flow logs never write the
+/// mapped form, so nothing is lost: `index-format.md`, "Known limits").
+pub fn ip_from_bytes(b: [u8; 16]) -> IpAddr {
+    let v6 = Ipv6Addr::from(b);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
+/// Where a term's posting is in the field's postings section, and how many ids it holds. The
+/// posting ends where the next term's begins (the last one at the end of the section).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PostingRef {
+    pub offset: u32,
+    pub count: u32,
+}
+
+/// Encodes sorted, distinct `terms` (all of one kind) with optional posting references.
+pub fn encode(kind: TermKind, terms: &[Term<'_>], postings: Option<&[PostingRef]>, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&(terms.len() as u32).to_le_bytes());
+    out.push(kind as u8);
+    out.push(if postings.is_some() { FLAG_POSTINGS } else { 0 });
+    out.extend_from_slice(&[0, 0]);
+    match kind {
+        TermKind::UInt => {
+            for t in terms {
+                let Term::UInt(v) = t else {
+                    unreachable!("terms of one kind")
+                };
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        TermKind::Ip => {
+            for t in terms {
+                let Term::Ip(b) = t else {
+                    unreachable!("terms of one kind")
+                };
+                out.extend_from_slice(b);
+            }
+        }
+        TermKind::Ipv4 => {
+            for t in terms {
+                let Term::Ip(b) = t else {
+                    unreachable!("terms of one kind")
+                };
+                out.extend_from_slice(&b[12..]);
+            }
+        }
+        TermKind::Bytes => {
+            let mut offset = 0u32;
+            out.extend_from_slice(&offset.to_le_bytes());
+            for t in terms {
+                let Term::Bytes(b) = t else {
+                    unreachable!("terms of one kind")
+                };
+                offset += b.len() as u32;
+                out.extend_from_slice(&offset.to_le_bytes());
+            }
+            for t in terms {
+                let Term::Bytes(b) = t else {
+                    unreachable!("terms of one kind")
+                };
+                out.extend_from_slice(b);
+            }
+        }
+    }
+    while !(out.len() - start).is_multiple_of(super::SECTION_ALIGN) {
+        out.push(0);
+    }
+    for r in postings.unwrap_or_default() {
+        out.extend_from_slice(&r.offset.to_le_bytes());
+        out.extend_from_slice(&r.count.to_le_bytes());
+    }
+}
+
+/// A dictionary read in place from its section bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Dictionary<'a> {
+    kind: TermKind,
+    len: usize,
+    terms: &'a [u8],
+    /// For byte-string terms: the offset table, then the strings.
+    offsets: &'a [u8],
+    refs: Option<&'a [u8]>,
+}
+
+impl<'a> Dictionary<'a> {
+    /// Checks the shape (sizes, offsets) cheaply; term order is checked by [`Dictionary::verify`].
+    pub fn parse(section: &'a [u8], name: &str, base: u64) -> Result<Dictionary<'a>, Corrupt> {
+        let b = Bytes::new(section, name, base);
+        let len = b.u32(DICTIONARY_COUNT)? as usize;
+        let kind = match b.u8(DICTIONARY_KIND)? {
+            1 => TermKind::UInt,
+            2 => TermKind::Ip,
+            3 => TermKind::Bytes,
+            4 => TermKind::Ipv4,
+            k => return Err(b.corrupt(DICTIONARY_KIND, format!("unknown term kind {k}"))),
+        };
+        let flags = b.u8(DICTIONARY_FLAGS)?;
+        if flags & !FLAG_POSTINGS != 0 || b.u16(DICTIONARY_RESERVED)? != 0 {
+            return Err(b.corrupt(DICTIONARY_FLAGS, "reserved bits are not zero"));
+        }
+        let at = DICTIONARY_HEADER_SIZE;
+        let (terms, offsets, end) = match kind {
+            TermKind::UInt | TermKind::Ip | TermKind::Ipv4 => {
+                let width = match kind {
+                    TermKind::UInt => 8,
+                    TermKind::Ipv4 => 4,
+                    _ => 16,
+                };
+                let size = len
+                    .checked_mul(width)
+                    .ok_or_else(|| b.corrupt(0, "term count overflows"))?;
+                (b.slice(at, size)?, &[][..], at + size)
+            }
+            TermKind::Bytes => {
+                let table = (len + 1)
+                    .checked_mul(4)
+                    .ok_or_else(|| b.corrupt(0, "term count overflows"))?;
+                let offsets = b.slice(at, table)?;
+                let total = u32::from_le_bytes(offsets[table - 4..].try_into().expect("4 bytes")) as usize;
+                (b.slice(at + table, total)?, offsets, at + table + total)
+            }
+        };
+        let refs_at = end.next_multiple_of(super::SECTION_ALIGN);
+        let refs = if flags & FLAG_POSTINGS != 0 {
+            let size = len * POSTING_REF_SIZE;
+            let refs = b.slice(refs_at, size)?;
+            if refs_at + size != section.len() {
+                return Err(b.corrupt(refs_at + size, "trailing bytes after the posting references"));
+            }
+            Some(refs)
+        } else {
+            if refs_at.max(end) != section.len() && end != section.len() {
+                return Err(b.corrupt(end, "trailing bytes after the terms"));
+            }
+            None
+        };
+        Ok(Dictionary {
+            kind,
+            len,
+            terms,
+            offsets,
+            refs,
+        })
+    }
+
+    pub fn kind(&self) -> TermKind {
+        self.kind
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn has_postings(&self) -> bool {
+        self.refs.is_some()
+    }
+
+    /// Term `i`. Panics never: `i` out of range or a bad offset table is an error.
+    pub fn term(&self, i: usize) -> Result<Term<'a>, Corrupt> {
+        let bad = || Corrupt::new("dictionary", i as u64, format!("term {i} is outside the dictionary"));
+        match self.kind {
+            TermKind::UInt => {
+                let b = self.terms.get(i * 8..i * 8 + 8).ok_or_else(bad)?;
+                Ok(Term::UInt(u64::from_le_bytes(b.try_into().expect("8 bytes"))))
+            }
+            TermKind::Ip => {
+                let b = self.terms.get(i * 16..i * 16 + 16).ok_or_else(bad)?;
+                Ok(Term::Ip(b.try_into().expect("16 bytes")))
+            }
+            TermKind::Ipv4 => {
+                let b = self.terms.get(i * 4..i * 4 + 4).ok_or_else(bad)?;
+                let v4: [u8; 4] = b.try_into().expect("4 bytes");
+                Ok(Term::Ip(std::net::Ipv4Addr::from(v4).to_ipv6_mapped().octets()))
+            }
+            TermKind::Bytes => {
+                let off = |k: usize| -> Option<usize> {
+                    self.offsets
+                        .get(k * 4..k * 4 + 4)
+                        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+                };
+                let (lo, hi) = (off(i).ok_or_else(bad)?, off(i + 1).ok_or_else(bad)?);
+                self.terms.get(lo..hi).map(Term::Bytes).ok_or_else(bad)
+            }
+        }
+    }
+
+    /// The first term number whose term is `>= probe` (binary search).
+    pub fn lower_bound(&self, probe: &Term<'_>) -> Result<usize, Corrupt> {
+        let (mut lo, mut hi) = (0, self.len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.term(mid)?.cmp(probe) == Ordering::Less {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The term number of `probe`, if present.
+    pub fn find(&self, probe: &Term<'_>) -> Result<Option<usize>, Corrupt> {
+        let i = self.lower_bound(probe)?;
+        Ok((i < self.len && self.term(i)? == *probe).then_some(i))
+    }
+
+    pub fn posting_ref(&self, i: usize) -> Result<Option<PostingRef>, Corrupt> {
+        let Some(refs) = self.refs else { return Ok(None) };
+        let b = Bytes::new(refs, "posting references", 0);
+        let at = i
+            .checked_mul(POSTING_REF_SIZE)
+            .ok_or_else(|| b.corrupt(0, "term number overflows"))?;
+        Ok(Some(PostingRef {
+            offset: b.u32(at + POSTING_REF_OFFSET)?,
+            count: b.u32(at + POSTING_REF_COUNT)?,
+        }))
+    }
+
+    /// Byte range of term `i`'s posting in a postings section of `section_len` bytes.
+    pub fn posting_range(&self, i: usize, section_len: u64) -> Result<Option<(u64, u64)>, Corrupt> {
+        let Some(r) = self.posting_ref(i)? else { return Ok(None) };
+        let end = if i + 1 < self.len {
+            u64::from(self.posting_ref(i + 1)?.expect("refs present").offset)
+        } else {
+            section_len
+        };
+        if u64::from(r.offset) > end || end > section_len {
+            return Err(Corrupt::new(
+                "posting references",
+                i as u64,
+                "posting offsets are out of order or past the section",
+            ));
+        }
+        Ok(Some((u64::from(r.offset), end)))
+    }
+
+    /// Checks that terms are strictly increasing (the order every lookup relies on).
+    pub fn verify(&self) -> Result<(), Corrupt> {
+        let mut prev: Option<Term<'a>> = None;
+        for i in 0..self.len {
+            let t = self.term(i)?;
+            if prev.is_some_and(|p| p >= t) {
+                return Err(Corrupt::new(
+                    "dictionary",
+                    i as u64,
+                    format!("term {i} is out of order"),
+                ));
+            }
+            prev = Some(t);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_every_kind_and_search() {
+        let ips: Vec<[u8; 16]> = {
+            let mut v: Vec<[u8; 16]> = ["10.0.0.1", "10.0.0.9", "2001:db8::1", "192.168.1.1"]
+                .iter()
+                .map(|s| ip_bytes(s.parse().unwrap()))
+                .collect();
+            v.sort();
+            v
+        };
+        let strings: [&[u8]; 3] = [b"eni-1", b"eni-2", b"i-0"];
+        let cases: Vec<(TermKind, Vec<Term<'_>>)> = vec![
+            (TermKind::UInt, vec![Term::UInt(1), Term::UInt(22), Term::UInt(443)]),
+            (TermKind::Ip, ips.iter().map(|b| Term::Ip(*b)).collect()),
+            (TermKind::Ipv4, ips[..2].iter().map(|b| Term::Ip(*b)).collect()),
+            (TermKind::Bytes, strings.iter().map(|s| Term::Bytes(s)).collect()),
+        ];
+        for (kind, terms) in cases {
+            for with_refs in [false, true] {
+                let refs: Vec<PostingRef> = (0..terms.len())
+                    .map(|i| PostingRef {
+                        offset: i as u32 * 10,
+                        count: i as u32 + 1,
+                    })
+                    .collect();
+                let mut out = Vec::new();
+                encode(kind, &terms, with_refs.then_some(&refs[..]), &mut out);
+                let d = Dictionary::parse(&out, "d", 0).unwrap();
+                d.verify().unwrap();
+                assert_eq!(d.len(), terms.len());
+                for (i, t) in terms.iter().enumerate() {
+                    assert_eq!(d.term(i).unwrap(), *t);
+                    assert_eq!(d.find(t).unwrap(), Some(i));
+                    assert_eq!(d.posting_ref(i).unwrap(), with_refs.then_some(refs[i]));
+                }
+                assert!(d.term(terms.len()).is_err());
+                for cut in 0..out.len() {
+                    if let Ok(d) = Dictionary::parse(&out[..cut], "d", 0) {
+                        // A cut that still parses must have lost only padding.
+                        assert!(d.verify().is_ok());
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            ip_from_bytes(ip_bytes("10.1.2.3".parse().unwrap())),
+            "10.1.2.3".parse::<IpAddr>().unwrap()
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! The manifest: the one file that says what an index is (its segments and its sources). A
+//! build publishes a new index by renaming a new manifest over the old one
+//! (`index-format.md`, "Manifest" and "Publishing").
+
+use serde::{Deserialize, Serialize};
+
+use super::{crc32, Bytes, Corrupt, FORMAT_VERSION};
+use crate::input::S3Key;
+
+pub const MANIFEST_MAGIC: [u8; 8] = *b"FDXMANIF";
+pub const MANIFEST_MAGIC_OFFSET: usize = 0;
+pub const MANIFEST_VERSION_OFFSET: usize = MANIFEST_MAGIC_OFFSET + 8;
+pub const MANIFEST_RESERVED_OFFSET: usize = MANIFEST_VERSION_OFFSET + 4;
+pub const MANIFEST_LENGTH_OFFSET: usize = MANIFEST_RESERVED_OFFSET + 4;
+pub const MANIFEST_HEADER_SIZE: usize = MANIFEST_LENGTH_OFFSET + 8;
+
+/// The index's table of contents. Serialized as JSON inside the binary envelope; field order is
+/// fixed and nothing depends on hash-map order, so equal indexes have equal manifests.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// Increases by one with every published build.
+    pub generation: u64,
+    /// The number the next new segment file gets.
+    pub next_segment: u64,
+    pub segments: Vec<SegmentMeta>,
+    pub sources: Vec<SourceEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentMeta {
+    /// File name inside the index folder.
+    pub file: String,
+    pub records: u64,
+    /// Size of the file in bytes.
+    pub size: u64,
+    /// Earliest `start` and latest `end` in the segment (absent when no record has one).
+    pub min_start: Option<u64>,
+    pub max_end: Option<u64>,
+}
+
+/// One source as the reader saw it: identity, hash, counts and every rejected line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceEntry {
+    /// The id records carry in their `source` column.
+    pub id: u32,
+    pub name: String,
+    pub path: String,
+    pub entry: Option<String>,
+    pub size: u64,
+    pub sha256: String,
+    pub s3: S3Key,
+    pub form: String,
+    pub gzip: bool,
+    pub lines: u64,
+    pub blank_lines: u64,
+    pub headers: u64,
+    pub records: u64,
+    pub rejected: u64,
+    pub rejects: Vec<RejectEntry>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectEntry {
+    pub line: u64,
+    pub reason: String,
+}
+
+impl Manifest {
+    pub fn new() -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            ..Manifest::default()
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let payload = serde_json::to_vec(self).expect("a manifest serializes");
+        let mut out = Vec::with_capacity(MANIFEST_HEADER_SIZE + payload.len() + 4);
+        out.extend_from_slice(&MANIFEST_MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&payload);
+        let crc = crc32(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Decodes a manifest file. A version this code does not read is reported as
+    /// `Err(Ok(version))`; damage as `Err(Err(corrupt))`.
+    pub fn decode(file: &[u8]) -> Result<Manifest, Result<u32, Corrupt>> {
+        let b = Bytes::new(file, "manifest", 0);
+        if b.slice(MANIFEST_MAGIC_OFFSET, 8).map_err(Err)? != MANIFEST_MAGIC {
+            return Err(Err(b.corrupt(0, "not a flowdex manifest (magic missing)")));
+        }
+        let len = b.u64(MANIFEST_LENGTH_OFFSET).map_err(Err)?;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(MANIFEST_HEADER_SIZE));
+        let Some(end) = end.filter(|e| e.checked_add(4) == Some(file.len())) else {
+            return Err(Err(b.corrupt(
+                MANIFEST_LENGTH_OFFSET,
+                "payload length does not match the file size (truncated?)",
+            )));
+        };
+        if b.u32(end).map_err(Err)? != crc32(&file[..end]) {
+            return Err(Err(b.corrupt(end, "manifest checksum mismatch")));
+        }
+        let version = b.u32(MANIFEST_VERSION_OFFSET).map_err(Err)?;
+        if version != FORMAT_VERSION {
+            return Err(Ok(version));
+        }
+        if b.u32(MANIFEST_RESERVED_OFFSET).map_err(Err)? != 0 {
+            return Err(Err(b.corrupt(MANIFEST_RESERVED_OFFSET, "reserved bytes are not zero")));
+        }
+        serde_json::from_slice(&file[MANIFEST_HEADER_SIZE..end]).map_err(|e| {
+            Err(Corrupt::new(
+                "manifest",
+                MANIFEST_HEADER_SIZE as u64,
+                format!("bad payload: {e}"),
+            ))
+        })
+    }
+
+    pub fn records(&self) -> u64 {
+        self.segments.iter().map(|s| s.records).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_every_damage_is_caught() {
+        let mut m = Manifest::new();
+        m.segments.push(SegmentMeta {
+            file: "seg-1.fdx".into(),
+            records: 3,
+            size: 100,
+            min_start: Some(1),
+            max_end: Some(2),
+        });
+        let bytes = m.encode();
+        assert_eq!(Manifest::decode(&bytes), Ok(m));
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1;
+            assert!(Manifest::decode(&bad).is_err(), "flip at {i}");
+        }
+        for cut in 0..bytes.len() {
+            assert!(Manifest::decode(&bytes[..cut]).is_err());
+        }
+    }
+}

@@ -1,0 +1,596 @@
+//! Containers and layers: telling gzip, tar, zip, Parquet, JSON and text apart by their bytes,
+//! decoding gzip (every member), walking bundles as streams, hashing each source's bytes as read,
+//! and stopping decompression bombs. Hands the text to `text` and `json`.
+
+use std::cell::Cell;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::rc::Rc;
+
+use flate2::read::MultiGzDecoder;
+use sha2::{Digest, Sha256};
+
+use super::format::LogFormat;
+use super::json::{walk_values, JsonItem};
+use super::s3key::S3Key;
+use super::source::{Form, SourceError, SourceMeta, SourceReport};
+use super::text::{for_each_line, LineParser};
+use super::{InputFile, Limits, ReadOptions, RecordSink};
+
+/// What the first bytes of a stream say it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Gzip,
+    Zip,
+    Tar,
+    Parquet,
+    Binary,
+    Text,
+}
+
+const SNIFF_BYTES: usize = 512;
+
+/// Reads up to [`SNIFF_BYTES`] and classifies them. The bytes are returned so the caller can put
+/// them back in front of the stream.
+fn sniff(r: &mut dyn Read) -> io::Result<(Kind, Vec<u8>)> {
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    r.take(SNIFF_BYTES as u64).read_to_end(&mut head)?;
+    let kind = if head.starts_with(&[0x1f, 0x8b]) {
+        Kind::Gzip
+    } else if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        Kind::Zip
+    } else if head.len() >= 262 && &head[257..262] == b"ustar" {
+        Kind::Tar
+    } else if head.starts_with(b"PAR1") {
+        Kind::Parquet
+    } else if head.contains(&0) {
+        Kind::Binary
+    } else {
+        Kind::Text
+    };
+    Ok((kind, head))
+}
+
+/// Reads one input file: a single source, or every entry of a bundle.
+pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink) {
+    let meta = SourceMeta {
+        name: file.name.clone(),
+        path: file.path.clone(),
+        entry: None,
+        s3: S3Key::from_key(&file.name),
+    };
+    if let Some(error) = &file.error {
+        return report_failure(meta, error.clone(), sink);
+    }
+    // One pass over the file: the bytes read to tell a bundle from a single source are the
+    // first bytes of that source (hashed, decoded once).
+    let mut hashing = match File::open(&file.path) {
+        Ok(f) => Hashing {
+            inner: f,
+            hasher: Sha256::new(),
+            bytes: 0,
+        },
+        Err(e) => return report_failure(meta, SourceError::Io { message: e.to_string() }, sink),
+    };
+    let (kind, head) = match sniff(&mut hashing) {
+        Ok(sniffed) => sniffed,
+        Err(e) => return report_failure(meta, SourceError::Io { message: e.to_string() }, sink),
+    };
+    match kind {
+        Kind::Zip => read_zip(file, options, sink),
+        Kind::Tar => {
+            if let Err(e) = read_tar(&mut Cursor::new(head).chain(&mut hashing), file, options, sink) {
+                report_failure(meta, SourceError::Io { message: e.to_string() }, sink);
+            }
+        }
+        Kind::Gzip => {
+            let input = Rc::new(Cell::new(0));
+            let raw = Counting {
+                inner: Cursor::new(head).chain(&mut hashing),
+                count: input.clone(),
+            };
+            let mut decoded = Expansion::new(MultiGzDecoder::new(raw), input, &options.limits);
+            match sniff(&mut decoded) {
+                Ok((Kind::Tar, inner)) => {
+                    if let Err(e) = read_tar(&mut Cursor::new(inner).chain(decoded), file, options, sink) {
+                        report_failure(meta, SourceError::Io { message: e.to_string() }, sink);
+                    }
+                }
+                sniffed => {
+                    let mut state = SourceState::begin(meta, options, sink);
+                    state.report.gzip = true;
+                    state.depth = 1;
+                    state.decoding = Some("gzip stream");
+                    let result = match sniffed {
+                        Ok((kind, inner)) => state.read_kind(kind, inner, &mut decoded),
+                        Err(e) => Err(state.classify(e)),
+                    };
+                    drop(decoded);
+                    state.finish(result, hashing);
+                }
+            }
+        }
+        _ => {
+            let mut state = SourceState::begin(meta, options, sink);
+            let result = state.read_kind(kind, head, &mut hashing);
+            state.finish(result, hashing);
+        }
+    }
+}
+
+/// SHA-256 of a file that is one source (not a bundle): the hash its source report will carry.
+/// `None` for bundles and unreadable files. Lets a build skip files an index already holds
+/// without parsing them.
+pub(crate) fn single_source_hash(file: &InputFile) -> Option<String> {
+    if file.error.is_some() || is_bundle(file).unwrap_or(true) {
+        return None;
+    }
+    let mut hashing = Hashing {
+        inner: File::open(&file.path).ok()?,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    io::copy(&mut hashing, &mut io::sink()).ok()?;
+    Some(hex(&hashing.hasher.finalize()))
+}
+
+/// Whether a file is a bundle (zip, tar, or tar in gzip), by its first bytes.
+fn is_bundle(file: &InputFile) -> io::Result<bool> {
+    let mut f = File::open(&file.path)?;
+    Ok(match sniff(&mut f)?.0 {
+        Kind::Zip | Kind::Tar => true,
+        Kind::Gzip => {
+            let mut decoder = MultiGzDecoder::new(File::open(&file.path)?);
+            // A corrupt stream is not a bundle; reading it as a source reports the damage.
+            matches!(sniff(&mut decoder), Ok((Kind::Tar, _)))
+        }
+        _ => false,
+    })
+}
+
+fn report_failure(meta: SourceMeta, error: SourceError, sink: &mut dyn RecordSink) {
+    let id = sink.begin_source(&meta);
+    let mut report = SourceReport::new(meta, id);
+    report.error = Some(error);
+    sink.end_source(report);
+}
+
+/// Why an entry name must not be used: it would leave the bundle if extracted.
+fn unsafe_entry_name(name: &str) -> Option<&'static str> {
+    let b = name.as_bytes();
+    if name.starts_with('/') || name.starts_with('\\') || (b.len() >= 2 && b[1] == b':') {
+        Some("is an absolute path")
+    } else if name.split(['/', '\\']).any(|c| c == "..") {
+        Some("climbs out of the bundle with `..`")
+    } else {
+        None
+    }
+}
+
+fn entry_meta(bundle: &InputFile, entry: &str) -> SourceMeta {
+    SourceMeta {
+        name: format!("{}!{}", bundle.name, entry),
+        path: bundle.path.clone(),
+        entry: Some(entry.to_owned()),
+        s3: S3Key::from_key(entry),
+    }
+}
+
+fn read_tar(
+    stream: &mut dyn Read,
+    bundle: &InputFile,
+    options: &ReadOptions,
+    sink: &mut dyn RecordSink,
+) -> io::Result<()> {
+    let mut archive = tar::Archive::new(stream);
+    let mut last = String::from("(start)");
+    for entry in archive.entries()? {
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let meta = entry_meta(bundle, &format!("(after {last})"));
+                report_failure(
+                    meta,
+                    SourceError::Corrupt {
+                        what: "tar stream",
+                        after_line: 0,
+                        message: e.to_string(),
+                    },
+                    sink,
+                );
+                return Ok(());
+            }
+        };
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        last.clone_from(&name);
+        let meta = entry_meta(bundle, &name);
+        use tar::EntryType as T;
+        match entry.header().entry_type() {
+            T::Regular | T::Continuous | T::GNUSparse => {}
+            T::Directory | T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => continue,
+            T::Symlink | T::Link => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| String::from_utf8_lossy(&t).into_owned())
+                    .unwrap_or_default();
+                let why = if target.is_empty() {
+                    "is a link"
+                } else {
+                    "is a link; links are not followed"
+                };
+                report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
+                continue;
+            }
+            _ => {
+                report_failure(
+                    meta,
+                    SourceError::UnsafeEntry {
+                        name,
+                        why: "is a device, FIFO or other special file",
+                    },
+                    sink,
+                );
+                continue;
+            }
+        }
+        if let Some(why) = unsafe_entry_name(&name) {
+            report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
+            continue;
+        }
+        read_source(meta, &mut entry, options, sink);
+    }
+    Ok(())
+}
+
+fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink) {
+    let bundle_meta = || SourceMeta {
+        name: bundle.name.clone(),
+        path: bundle.path.clone(),
+        entry: None,
+        s3: S3Key::default(),
+    };
+    let opened = File::open(&bundle.path)
+        .map_err(|e| SourceError::Io { message: e.to_string() })
+        .and_then(|f| {
+            zip::ZipArchive::new(BufReader::new(f)).map_err(|e| SourceError::Corrupt {
+                what: "zip directory",
+                after_line: 0,
+                message: e.to_string(),
+            })
+        });
+    let mut archive = match opened {
+        Ok(a) => a,
+        Err(e) => return report_failure(bundle_meta(), e, sink),
+    };
+    for i in 0..archive.len() {
+        let mut entry = match archive.by_index(i) {
+            Ok(e) => e,
+            Err(e) => {
+                let meta = entry_meta(bundle, &format!("(entry #{i})"));
+                report_failure(
+                    meta,
+                    SourceError::Corrupt {
+                        what: "zip entry",
+                        after_line: 0,
+                        message: e.to_string(),
+                    },
+                    sink,
+                );
+                continue;
+            }
+        };
+        if entry.is_dir() {
+            continue;
+        }
+        let name = entry.name().to_owned();
+        let meta = entry_meta(bundle, &name);
+        if let Some(why) = unsafe_entry_name(&name).or(entry.enclosed_name().is_none().then_some("leaves the bundle")) {
+            report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
+            continue;
+        }
+        if entry.is_symlink() {
+            report_failure(
+                meta,
+                SourceError::UnsafeEntry {
+                    name,
+                    why: "is a link; links are not followed",
+                },
+                sink,
+            );
+            continue;
+        }
+        let compressed = Rc::new(Cell::new(entry.compressed_size().max(1)));
+        let mut stream = Expansion::new(&mut entry, compressed, &options.limits);
+        read_source(meta, &mut stream, options, sink);
+    }
+}
+
+/// Reads one source from its raw bytes: hashes them, peels compression layers, parses.
+/// Reads one source from its raw bytes: hashes them, peels compression layers, parses.
+fn read_source(meta: SourceMeta, raw: &mut dyn Read, options: &ReadOptions, sink: &mut dyn RecordSink) {
+    let mut state = SourceState::begin(meta, options, sink);
+    let mut hashing = Hashing {
+        inner: raw,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let result = state.read_layers(&mut hashing);
+    state.finish(result, hashing);
+}
+
+struct SourceState<'a> {
+    parser: LineParser,
+    report: SourceReport,
+    options: &'a ReadOptions,
+    sink: &'a mut dyn RecordSink,
+    /// Compression layers peeled so far (gzip in gzip, base64 payloads).
+    depth: u32,
+    /// The innermost compression layer, to name it when its stream breaks.
+    decoding: Option<&'static str>,
+}
+
+/// Layers a source may nest: gzip around gzip (Firehose), base64 gzip in JSON (Lambda events).
+const MAX_LAYERS: u32 = 4;
+
+impl<'a> SourceState<'a> {
+    fn begin(meta: SourceMeta, options: &'a ReadOptions, sink: &'a mut dyn RecordSink) -> SourceState<'a> {
+        let id = sink.begin_source(&meta);
+        let fallback = options.log_format.clone().unwrap_or_else(LogFormat::default_v2);
+        SourceState {
+            parser: LineParser::new(fallback, true, options.limits.max_line_bytes),
+            report: SourceReport::new(meta, id),
+            options,
+            sink,
+            depth: 0,
+            decoding: None,
+        }
+    }
+
+    /// Ends the source: hashes every byte of it, also those after a point where decoding broke
+    /// off, and hands the report to the sink.
+    fn finish<R: Read>(self, result: Result<(), SourceError>, mut hashing: Hashing<R>) {
+        let SourceState {
+            mut report,
+            parser,
+            sink,
+            ..
+        } = self;
+        report.error = result.err();
+        let _ = io::copy(&mut hashing, &mut io::sink());
+        report.size = hashing.bytes;
+        report.sha256 = hex(&hashing.hasher.finalize());
+        if report.form == Form::Unknown && report.error.is_none() {
+            report.form = if parser.saw_timestamp_prefix() {
+                Form::CloudwatchExport
+            } else if report.headers > 0 {
+                Form::S3Text
+            } else {
+                Form::BareLines
+            };
+        }
+        sink.end_source(report);
+    }
+
+    fn read_layers(&mut self, raw: &mut dyn Read) -> Result<(), SourceError> {
+        let (kind, head) = sniff(raw).map_err(|e| self.classify(e))?;
+        self.read_kind(kind, head, raw)
+    }
+
+    /// Reads a stream whose first bytes, `head`, were already taken and told to be `kind`.
+    fn read_kind(&mut self, kind: Kind, head: Vec<u8>, raw: &mut dyn Read) -> Result<(), SourceError> {
+        let mut stream = Cursor::new(head).chain(raw);
+        match kind {
+            Kind::Gzip if self.depth < MAX_LAYERS => {
+                self.report.gzip = true;
+                self.depth += 1;
+                let outer = self.decoding.replace("gzip stream");
+                let input = Rc::new(Cell::new(0));
+                let decoder = MultiGzDecoder::new(Counting {
+                    inner: stream,
+                    count: input.clone(),
+                });
+                let mut decoded = Expansion::new(decoder, input, &self.options.limits);
+                let result = self.read_layers(&mut decoded);
+                self.decoding = outer;
+                self.depth -= 1;
+                result
+            }
+            Kind::Gzip => Err(SourceError::Unsupported {
+                what: "more than 4 nested compression layers",
+                advice: "",
+            }),
+            Kind::Zip | Kind::Tar => Err(SourceError::Unsupported {
+                what: "a bundle inside a bundle or a compressed file",
+                advice: "; extract the outer bundle and give flowdex the inner one",
+            }),
+            Kind::Parquet => Err(SourceError::Unsupported {
+                what: "Parquet delivery",
+                advice: "; convert the objects to text (for example with DuckDB) meanwhile",
+            }),
+            Kind::Binary => Err(SourceError::Binary),
+            Kind::Text => self.read_content(&mut stream),
+        }
+    }
+
+    fn read_content(&mut self, stream: &mut dyn Read) -> Result<(), SourceError> {
+        let mut buffered = BufReader::with_capacity(8 * 1024, stream);
+        let first = loop {
+            let buf = buffered.fill_buf().map_err(|e| self.classify(e))?;
+            if buf.starts_with(b"\xEF\xBB\xBF") {
+                buffered.consume(3);
+                continue;
+            }
+            break buf.iter().copied().find(|b| !b.is_ascii_whitespace());
+        };
+        if matches!(first, Some(b'{' | b'[')) {
+            self.report.form = Form::Json;
+            return self.read_json(&mut buffered);
+        }
+        let max_line = self.options.limits.max_line_bytes;
+        let result = for_each_line(&mut buffered, max_line, |event| {
+            self.parser.event(event, &mut self.report, &mut *self.sink)
+        });
+        result.map_err(|e| self.classify(e))
+    }
+
+    fn read_json(&mut self, buffered: &mut dyn BufRead) -> Result<(), SourceError> {
+        let mut nested_error = None;
+        let result = walk_values(buffered, &mut |item| match item {
+            JsonItem::Message(message) => {
+                self.report.lines += 1;
+                let line = self.report.lines;
+                self.parser
+                    .line(line, message.as_bytes(), &mut self.report, &mut *self.sink);
+            }
+            JsonItem::Payload(bytes) if self.depth < MAX_LAYERS && nested_error.is_none() => {
+                self.depth += 1;
+                let form = self.report.form;
+                if let Err(e) = self.read_layers(&mut bytes.as_slice()) {
+                    nested_error = Some(e);
+                }
+                self.report.form = form;
+                self.depth -= 1;
+            }
+            JsonItem::Payload(_) => {}
+        });
+        if let Some(e) = nested_error {
+            return Err(e);
+        }
+        result.map_err(|e| match e.io_error_kind() {
+            Some(_) => self.classify(io::Error::from(e)),
+            None => SourceError::Json {
+                line: e.line(),
+                column: e.column(),
+                message: e.to_string(),
+            },
+        })
+    }
+
+    fn classify(&self, e: io::Error) -> SourceError {
+        let after_line = self.report.lines + self.report.blank_lines;
+        if let Some(bomb) = e.get_ref().and_then(|inner| inner.downcast_ref::<BombError>()) {
+            return SourceError::Bomb {
+                after_line,
+                limit: bomb.0.clone(),
+            };
+        }
+        match self.decoding {
+            Some(what) => SourceError::Corrupt {
+                what,
+                after_line,
+                message: e.to_string(),
+            },
+            None => SourceError::Io { message: e.to_string() },
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Passes bytes through while hashing and counting them.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Counts the compressed bytes a decoder consumes, for the expansion ratio.
+struct Counting<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// The error a decompressor's output gives when it grows beyond the limits.
+#[derive(Debug)]
+struct BombError(String);
+
+impl fmt::Display for BombError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "decompressed data exceeds {}", self.0)
+    }
+}
+
+impl std::error::Error for BombError {}
+
+/// Stops a decompressor whose output outgrows its input by more than the limits allow.
+struct Expansion<R> {
+    inner: R,
+    input: Rc<Cell<u64>>,
+    output: u64,
+    limits: Limits,
+}
+
+impl<R> Expansion<R> {
+    fn new(inner: R, input: Rc<Cell<u64>>, limits: &Limits) -> Self {
+        Expansion {
+            inner,
+            input,
+            output: 0,
+            limits: limits.clone(),
+        }
+    }
+}
+
+impl<R: Read> Read for Expansion<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.output += n as u64;
+        let l = &self.limits;
+        if self.output > l.max_source_bytes {
+            return Err(io::Error::other(BombError(format!("{} bytes", l.max_source_bytes))));
+        }
+        if self.output > l.ratio_grace_bytes && self.output > self.input.get().saturating_mul(l.max_ratio) {
+            return Err(io::Error::other(BombError(format!(
+                "{}x its compressed size",
+                l.max_ratio
+            ))));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names_that_leave_the_bundle() {
+        assert!(unsafe_entry_name("../etc/passwd").is_some());
+        assert!(unsafe_entry_name("a/../../b").is_some());
+        assert!(unsafe_entry_name("/etc/passwd").is_some());
+        assert!(unsafe_entry_name("C:\\x").is_some());
+        assert!(unsafe_entry_name("a\\..\\b").is_some());
+        assert!(unsafe_entry_name("AWSLogs/1/x..log.gz").is_none());
+    }
+
+    #[test]
+    fn sniffs_kinds() {
+        let k = |b: &[u8]| sniff(&mut &b[..]).unwrap().0;
+        assert_eq!(k(b"\x1f\x8b\x08"), Kind::Gzip);
+        assert_eq!(k(b"PK\x03\x04"), Kind::Zip);
+        assert_eq!(k(b"PAR1xxxx"), Kind::Parquet);
+        assert_eq!(k(b"version srcaddr\n"), Kind::Text);
+        assert_eq!(k(b"\x00\x01\x02"), Kind::Binary);
+        assert_eq!(k(b""), Kind::Text);
+    }
+}

@@ -1,0 +1,204 @@
+//! What the readers say about each source: its identity, its counts, its rejected lines, and the
+//! error that stopped it, if any.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::s3key::S3Key;
+use crate::record::{Field, ValueError};
+
+/// The identity of one source: a file, or an entry inside a bundle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceMeta {
+    /// The path as given (joined with the walked folder path), and for a bundle entry the bundle
+    /// path, `!`, and the entry name. Printed as `_source`.
+    pub name: String,
+    /// The file on disk (the bundle, for a bundle entry).
+    pub path: PathBuf,
+    /// The entry name inside the bundle, for a bundle entry.
+    pub entry: Option<String>,
+    /// Account, region, flow-log id and time stamp read from the S3 object key.
+    pub s3: S3Key,
+}
+
+/// How a source's content was delivered, as detected from its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Form {
+    /// Nothing was read (the source failed before its content could be told).
+    Unknown,
+    /// Flow-log text with a header line (S3 delivery).
+    S3Text,
+    /// Flow-log lines without a header (the format came from `--log-format` or the v2 default).
+    BareLines,
+    /// CloudWatch "export to S3": each line a timestamp, then the record.
+    CloudwatchExport,
+    /// JSON holding CloudWatch log events or Firehose `{"message": ...}` records.
+    Json,
+}
+
+impl Form {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Form::Unknown => "unknown",
+            Form::S3Text => "s3-text",
+            Form::BareLines => "bare-lines",
+            Form::CloudwatchExport => "cloudwatch-export",
+            Form::Json => "json",
+        }
+    }
+}
+
+/// Why one line was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RejectReason {
+    #[error("wrong field count: {found} fields, the format has {expected}{hint}")]
+    FieldCount {
+        found: usize,
+        expected: usize,
+        #[serde(skip)]
+        hint: &'static str,
+    },
+    #[error("bad {field}: `{text}` is {why}")]
+    BadValue { field: String, text: String, why: String },
+    #[error("not UTF-8 text")]
+    NonUtf8,
+    #[error("line of {len} bytes is longer than the limit of {limit} bytes")]
+    TooLong { len: u64, limit: usize },
+    #[error("the source broke off in the middle of this line")]
+    Truncated,
+    #[error("header line is not a usable format: {why}")]
+    BadHeader { why: String },
+}
+
+impl RejectReason {
+    pub(crate) fn bad_value(field: Field, text: &str, err: &ValueError) -> RejectReason {
+        const SHOWN: usize = 64;
+        let text = match text.char_indices().nth(SHOWN) {
+            Some((cut, _)) => format!("{}...", &text[..cut]),
+            None => text.to_owned(),
+        };
+        RejectReason::BadValue {
+            field: field.name().to_owned(),
+            text,
+            why: err.to_string(),
+        }
+    }
+}
+
+/// A rejected line, as kept in the source report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RejectedLine {
+    pub line: u64,
+    pub reason: RejectReason,
+}
+
+/// A rejected line, as handed to a [`RecordSink`](super::RecordSink), with its bytes.
+#[derive(Debug)]
+pub struct Rejection<'a> {
+    pub source: u32,
+    pub line: u64,
+    pub reason: &'a RejectReason,
+    pub raw: &'a [u8],
+}
+
+/// What stopped a source before its end, or kept it from being read at all.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SourceError {
+    #[error("cannot read: {message}")]
+    Io { message: String },
+    #[error("{what} is corrupt or truncated after line {after_line}: {message}")]
+    Corrupt {
+        what: &'static str,
+        after_line: u64,
+        message: String,
+    },
+    #[error(
+        "stopped after line {after_line}: it expands beyond {limit} (a decompression bomb?); \
+         raise --max-ratio or --max-source-bytes if the source is genuine"
+    )]
+    Bomb { after_line: u64, limit: String },
+    #[error("entry name `{name}` {why}; not read")]
+    UnsafeEntry { name: String, why: &'static str },
+    #[error("{what} is not supported yet{advice}")]
+    Unsupported {
+        what: &'static str,
+        #[serde(skip)]
+        advice: &'static str,
+    },
+    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("binary data, not flow-log text, gzip, tar or zip")]
+    Binary,
+}
+
+/// Everything known about one source after reading it. The counts reconcile:
+/// `lines == headers + records + rejected`, where `lines` counts non-blank lines (for JSON
+/// sources: log events) and blank lines are counted apart in `blank_lines`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceReport {
+    pub meta: SourceMeta,
+    /// The id the sink gave the source (what its records carry).
+    pub id: u32,
+    /// Bytes read from the file or bundle entry (compressed, as stored).
+    pub size: u64,
+    /// SHA-256 of those bytes, hex. Empty when the source could not be opened.
+    pub sha256: String,
+    pub form: Form,
+    /// Whether the content was gzip-compressed (any layer).
+    pub gzip: bool,
+    pub lines: u64,
+    pub blank_lines: u64,
+    pub headers: u64,
+    pub records: u64,
+    pub rejected: u64,
+    pub rejects: Vec<RejectedLine>,
+    pub error: Option<SourceError>,
+}
+
+impl SourceReport {
+    pub(crate) fn new(meta: SourceMeta, id: u32) -> SourceReport {
+        SourceReport {
+            meta,
+            id,
+            size: 0,
+            sha256: String::new(),
+            form: Form::Unknown,
+            gzip: false,
+            lines: 0,
+            blank_lines: 0,
+            headers: 0,
+            records: 0,
+            rejected: 0,
+            rejects: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Whether anything in the source was lost: a rejected line or an error.
+    pub fn has_problems(&self) -> bool {
+        self.rejected > 0 || self.error.is_some()
+    }
+}
+
+impl fmt::Display for SourceReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} lines, {} headers, {} records, {} rejected",
+            self.meta.name, self.lines, self.headers, self.records, self.rejected
+        )?;
+        if let Some(e) = &self.error {
+            write!(f, "; {e}")?;
+        }
+        Ok(())
+    }
+}

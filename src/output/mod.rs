@@ -1,0 +1,253 @@
+//! Printing records for people (aligned tables) and for scripts (JSON lines, CSV). Knows records
+//! and their provenance, never where they came from (reader or index).
+//!
+//! JSON keys and CSV columns are the AWS field names with `_` for `-` (`srcaddr`,
+//! `flow_direction`); `-` is `null` (JSON) or empty (CSV); IPs are strings; numbers are numbers.
+//! With provenance, `_source` and `_line` follow the fields.
+
+mod table;
+
+pub use table::{human_bytes, TableWriter};
+
+use std::io::{self, Write};
+
+use crate::record::{Field, FlowRecord, Value};
+
+/// How records are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Jsonl,
+    Csv,
+    Table,
+}
+
+impl OutputFormat {
+    pub fn parse(name: &str) -> Option<OutputFormat> {
+        match name {
+            "jsonl" | "json" => Some(OutputFormat::Jsonl),
+            "csv" => Some(OutputFormat::Csv),
+            "table" => Some(OutputFormat::Table),
+            _ => None,
+        }
+    }
+}
+
+/// The columns a table shows when none are asked for: what a responder reads first.
+pub const TABLE_FIELDS: &[Field] = &[
+    Field::Start,
+    Field::InterfaceId,
+    Field::Srcaddr,
+    Field::Srcport,
+    Field::Dstaddr,
+    Field::Dstport,
+    Field::Protocol,
+    Field::Packets,
+    Field::Bytes,
+    Field::Action,
+    Field::LogStatus,
+];
+
+/// Where a printed record came from, for `--with-source`.
+#[derive(Clone, Copy, Debug)]
+pub struct SourceRef<'a> {
+    pub name: &'a str,
+    pub line: u64,
+}
+
+/// Prints records one at a time in the chosen format.
+pub struct RecordWriter<W: Write> {
+    out: W,
+    format: OutputFormat,
+    /// Columns for CSV and tables; JSON prints the fields each record's format carried.
+    columns: Vec<Field>,
+    with_source: bool,
+    csv_header_written: bool,
+    table: Option<TableWriter>,
+}
+
+impl<W: Write> RecordWriter<W> {
+    /// `columns` empty means the default: every field for CSV, [`TABLE_FIELDS`] for tables.
+    pub fn new(out: W, format: OutputFormat, columns: Vec<Field>, with_source: bool) -> RecordWriter<W> {
+        let columns = match (columns.is_empty(), format) {
+            (false, _) => columns,
+            (true, OutputFormat::Table) => TABLE_FIELDS.to_vec(),
+            (true, _) => Field::ALL.to_vec(),
+        };
+        let table = (format == OutputFormat::Table).then(|| {
+            let mut headers: Vec<String> = columns.iter().map(|f| f.key().to_owned()).collect();
+            if with_source {
+                headers.push("_source".into());
+                headers.push("_line".into());
+            }
+            TableWriter::new(headers)
+        });
+        RecordWriter {
+            out,
+            format,
+            columns,
+            with_source,
+            csv_header_written: false,
+            table,
+        }
+    }
+
+    pub fn write(&mut self, record: &FlowRecord, source: Option<SourceRef<'_>>) -> io::Result<()> {
+        let source = source.filter(|_| self.with_source);
+        match self.format {
+            OutputFormat::Jsonl => write_json_record(&mut self.out, record, source),
+            OutputFormat::Csv => self.write_csv(record, source),
+            OutputFormat::Table => {
+                let mut cells: Vec<String> = self.columns.iter().map(|f| table_cell(record, *f)).collect();
+                if let Some(s) = source {
+                    cells.push(s.name.to_owned());
+                    cells.push(s.line.to_string());
+                }
+                self.table
+                    .as_mut()
+                    .expect("table format has a table")
+                    .row(&mut self.out, cells)
+            }
+        }
+    }
+
+    fn write_csv(&mut self, record: &FlowRecord, source: Option<SourceRef<'_>>) -> io::Result<()> {
+        if !self.csv_header_written {
+            self.csv_header_written = true;
+            let mut names: Vec<&str> = self.columns.iter().map(|f| f.key()).collect();
+            if self.with_source {
+                names.extend(["_source", "_line"]);
+            }
+            writeln!(self.out, "{}", names.join(","))?;
+        }
+        for (i, f) in self.columns.iter().enumerate() {
+            if i > 0 {
+                self.out.write_all(b",")?;
+            }
+            if let Some(v) = record.get(*f) {
+                write_csv_cell(&mut self.out, &v.to_string())?;
+            }
+        }
+        if let Some(s) = source {
+            self.out.write_all(b",")?;
+            write_csv_cell(&mut self.out, s.name)?;
+            write!(self.out, ",{}", s.line)?;
+        }
+        self.out.write_all(b"\n")
+    }
+
+    /// Flushes what is buffered (a table waits for its first rows to size its columns).
+    pub fn finish(mut self) -> io::Result<W> {
+        if let Some(table) = self.table.as_mut() {
+            table.finish(&mut self.out)?;
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Writes one record as a JSON object and a newline.
+pub fn write_json_record(out: &mut dyn Write, record: &FlowRecord, source: Option<SourceRef<'_>>) -> io::Result<()> {
+    out.write_all(b"{")?;
+    let mut first = true;
+    let mut key = |out: &mut dyn Write, k: &str| -> io::Result<()> {
+        if !std::mem::take(&mut first) {
+            out.write_all(b",")?;
+        }
+        write_json_string(out, k)?;
+        out.write_all(b":")
+    };
+    for f in record.fields.iter() {
+        key(out, f.key())?;
+        match record.get(f) {
+            None => out.write_all(b"null")?,
+            Some(Value::UInt(n)) => write!(out, "{n}")?,
+            Some(Value::Ip(ip)) => write!(out, "\"{ip}\"")?,
+            Some(Value::Str(s)) => write_json_string(out, s)?,
+        }
+    }
+    for extra in &record.extra {
+        key(out, &extra.name.replace('-', "_"))?;
+        match &extra.value {
+            None => out.write_all(b"null")?,
+            Some(v) => write_json_string(out, v)?,
+        }
+    }
+    if let Some(s) = source {
+        key(out, "_source")?;
+        write_json_string(out, s.name)?;
+        key(out, "_line")?;
+        write!(out, "{}", s.line)?;
+    }
+    out.write_all(b"}\n")
+}
+
+/// Writes a JSON string literal with the escapes JSON requires.
+pub fn write_json_string(out: &mut dyn Write, s: &str) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, s).map_err(io::Error::other)
+}
+
+fn write_csv_cell(out: &mut dyn Write, s: &str) -> io::Result<()> {
+    if s.contains([',', '"', '\n', '\r']) {
+        write!(out, "\"{}\"", s.replace('"', "\"\""))
+    } else {
+        out.write_all(s.as_bytes())
+    }
+}
+
+fn table_cell(record: &FlowRecord, field: Field) -> String {
+    match (field, record.get(field)) {
+        (_, None) => "-".to_owned(),
+        (Field::Start | Field::End, Some(Value::UInt(t))) => {
+            let mut s = crate::time::format_rfc3339(t as i64);
+            s = s.replacen('T', " ", 1);
+            s.pop();
+            s
+        }
+        (Field::Bytes, Some(Value::UInt(b))) => human_bytes(b),
+        (_, Some(v)) => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> FlowRecord {
+        let mut r = FlowRecord::default();
+        for (f, t) in [
+            (Field::Srcaddr, "10.0.0.1"),
+            (Field::Bytes, "1234"),
+            (Field::Action, "-"),
+        ] {
+            r.set_text(f, t).unwrap();
+            r.fields.insert(f);
+        }
+        r
+    }
+
+    #[test]
+    fn json_has_aws_keys_nulls_and_source() {
+        let mut out = Vec::new();
+        write_json_record(
+            &mut out,
+            &record(),
+            Some(SourceRef {
+                name: "a\"b.log",
+                line: 3,
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"srcaddr\":\"10.0.0.1\",\"bytes\":1234,\"action\":null,\"_source\":\"a\\\"b.log\",\"_line\":3}\n"
+        );
+    }
+
+    #[test]
+    fn csv_quotes_and_leaves_dashes_empty() {
+        let mut w = RecordWriter::new(Vec::new(), OutputFormat::Csv, vec![Field::Srcaddr, Field::Action], true);
+        w.write(&record(), Some(SourceRef { name: "x,y", line: 9 })).unwrap();
+        let out = String::from_utf8(w.finish().unwrap()).unwrap();
+        assert_eq!(out, "srcaddr,action,_source,_line\n10.0.0.1,,\"x,y\",9\n");
+    }
+}

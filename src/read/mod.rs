@@ -1,0 +1,168 @@
+//! Reading an index: the manifest, and each segment mapped into memory. Opening is cheap
+//! (manifest checksum; per segment its header, footer, directory and small tables);
+//! [`Index::verify`] walks everything. Damaged bytes give [`IndexError::Corrupt`], never a panic
+//! or a read out of bounds.
+
+mod segment;
+
+pub use segment::{RecordFormat, Segment, SegmentBytes};
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::format::manifest::Manifest;
+use crate::format::{Corrupt, FORMAT_VERSION};
+
+/// The file that says what the index is.
+pub const MANIFEST_FILE: &str = "MANIFEST";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: not a flowdex index (no {MANIFEST_FILE}); build one with `flowdex build --output {path} INPUT...`", path = .path.display())]
+    NotAnIndex { path: PathBuf },
+    #[error("{path}: not a flowdex segment file", path = .path.display())]
+    NotASegment { path: PathBuf },
+    #[error(
+        "{path}: format version {found}; this flowdex reads version {expected}: use a flowdex release that reads \
+         version {found}, or rebuild the index from its sources",
+        path = .path.display()
+    )]
+    Version { path: PathBuf, found: u32, expected: u32 },
+    #[error("{path}: damaged: {corrupt}; run `flowdex verify` on the index, and rebuild it from its sources", path = .path.display())]
+    Corrupt { path: PathBuf, corrupt: Corrupt },
+    #[error("{path}: {what}", path = .path.display())]
+    Other { path: PathBuf, what: String },
+}
+
+impl IndexError {
+    pub fn io(path: &Path, source: io::Error) -> IndexError {
+        IndexError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn corrupt(path: &Path, corrupt: Corrupt) -> IndexError {
+        IndexError::Corrupt {
+            path: path.to_path_buf(),
+            corrupt,
+        }
+    }
+}
+
+/// Maps a file read-only.
+fn map(file: &File) -> io::Result<memmap2::Mmap> {
+    // SAFETY: the mapping is read-only and flowdex never writes a published file: segments and
+    // manifests are written under temporary names and renamed into place, then never modified
+    // (ARCHITECTURE.md). Another program truncating a mapped file could still fault the
+    // process (SIGBUS); that is the documented limit of reading through mmap
+    // (index-format.md, "Known limits"). All decoding of the mapped bytes is bounds-checked.
+    #[allow(unsafe_code)]
+    unsafe {
+        memmap2::Mmap::map(file)
+    }
+}
+
+/// An index: its manifest and its segments, opened.
+pub struct Index {
+    dir: PathBuf,
+    manifest: Manifest,
+    segments: Vec<Segment>,
+}
+
+impl Index {
+    /// Opens the index in `dir` with the cheap checks.
+    pub fn open(dir: &Path) -> Result<Index, IndexError> {
+        let manifest = read_manifest(dir)?;
+        let segments = manifest
+            .segments
+            .iter()
+            .map(|s| Segment::open(&dir.join(&s.file)))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (meta, seg) in manifest.segments.iter().zip(&segments) {
+            if meta.records != seg.record_count() {
+                return Err(IndexError::Other {
+                    path: seg.path().to_path_buf(),
+                    what: format!(
+                        "holds {} records, the manifest says {}",
+                        seg.record_count(),
+                        meta.records
+                    ),
+                });
+            }
+        }
+        Ok(Index {
+            dir: dir.to_path_buf(),
+            manifest,
+            segments,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Walks every segment completely (see [`Segment::verify`]) and checks that every record's
+    /// source is in the manifest.
+    pub fn verify(&self) -> Result<(), IndexError> {
+        let known: std::collections::BTreeSet<u32> = self.manifest.sources.iter().map(|s| s.id).collect();
+        for (meta, seg) in self.manifest.segments.iter().zip(&self.segments) {
+            let size = std::fs::metadata(seg.path())
+                .map_err(|e| IndexError::io(seg.path(), e))?
+                .len();
+            if size != meta.size {
+                return Err(IndexError::Other {
+                    path: seg.path().to_path_buf(),
+                    what: format!("is {size} bytes, the manifest says {}", meta.size),
+                });
+            }
+            seg.verify()?;
+            for block in 0..seg.blocks().len() {
+                let col = seg.read_column(block, crate::format::schema::Column::Source)?;
+                for i in 0..col.as_ref().map_or(0, |c| c.len()) {
+                    let id = col.as_ref().and_then(|c| c.get(i)).unwrap_or(u64::MAX);
+                    if !u32::try_from(id).is_ok_and(|id| known.contains(&id)) {
+                        return Err(IndexError::Other {
+                            path: seg.path().to_path_buf(),
+                            what: format!("block {block} record {i} names source {id}, which the manifest lacks"),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads and checks the manifest of the index in `dir`.
+pub fn read_manifest(dir: &Path) -> Result<Manifest, IndexError> {
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(IndexError::NotAnIndex {
+                path: dir.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(IndexError::io(&path, e)),
+    };
+    Manifest::decode(&bytes).map_err(|e| match e {
+        Ok(found) => IndexError::Version {
+            path: path.clone(),
+            found,
+            expected: FORMAT_VERSION,
+        },
+        Err(c) => IndexError::corrupt(&path, c),
+    })
+}

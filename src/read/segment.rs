@@ -1,0 +1,509 @@
+//! A segment file, read in place: typed views of its dictionaries, postings and blocks. Opening
+//! checks only what every read relies on (header, footer, directory, the small tables);
+//! [`Segment::verify`] walks every byte.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+
+use super::IndexError;
+use crate::format::column::{self, Column as ColumnValues};
+use crate::format::dictionary::{ip_from_bytes, Dictionary, Term};
+use crate::format::schema::{enum_word, Column, COLUMN_COUNT, POSTING_FIELDS};
+use crate::format::{
+    check_header, crc32, decode_block_entry, decode_footer, BlockEntry, Bytes, ColumnRef, Corrupt, DirectoryEntry,
+    HeaderProblem, SectionKind, BLOCK_ENTRY_SIZE, COLUMN_REF_LENGTH, COLUMN_REF_OFFSET, COLUMN_REF_RAW_LENGTH,
+    COLUMN_REF_SIZE, FORMAT_VERSION, HEADER_SIZE,
+};
+use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, Provenance, Value};
+
+/// The bytes of a segment: a memory map, or any buffer (tests use `Vec<u8>`).
+pub type SegmentBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
+
+/// One record format of the segment: the fields its lines carried and unknown field names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordFormat {
+    pub fields: FieldSet,
+    pub extras: Vec<Arc<str>>,
+}
+
+pub struct Segment {
+    path: PathBuf,
+    data: SegmentBytes,
+    record_count: u64,
+    directory_offset: u64,
+    sections: Vec<DirectoryEntry>,
+    formats: Vec<RecordFormat>,
+    /// Columns present, in the order the column index lists them per block.
+    columns: Vec<Column>,
+    slot_of: Vec<Option<usize>>,
+    blocks: Vec<BlockEntry>,
+}
+
+impl Segment {
+    /// Maps a segment file and checks its structure.
+    pub fn open(path: &Path) -> Result<Segment, IndexError> {
+        let file = std::fs::File::open(path).map_err(|e| IndexError::io(path, e))?;
+        let data = super::map(&file).map_err(|e| IndexError::io(path, e))?;
+        Segment::from_bytes(path, Box::new(data))
+    }
+
+    /// Reads a segment from bytes in memory, with the same checks as [`Segment::open`].
+    pub fn from_bytes(path: &Path, data: SegmentBytes) -> Result<Segment, IndexError> {
+        let corrupt = |c: Corrupt| IndexError::corrupt(path, c);
+        let bytes = (*data).as_ref();
+        match check_header(bytes) {
+            Ok(()) => {}
+            Err(HeaderProblem::NotASegment) => {
+                return Err(IndexError::NotASegment {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(HeaderProblem::Version(found)) => {
+                return Err(IndexError::Version {
+                    path: path.to_path_buf(),
+                    found,
+                    expected: FORMAT_VERSION,
+                })
+            }
+            Err(HeaderProblem::Corrupt(c)) => return Err(corrupt(c)),
+        }
+        let (footer, sections) = decode_footer(bytes).map_err(corrupt)?;
+        let mut segment = Segment {
+            path: path.to_path_buf(),
+            record_count: footer.record_count,
+            directory_offset: footer.directory_offset,
+            sections,
+            formats: Vec::new(),
+            columns: Vec::new(),
+            slot_of: vec![None; COLUMN_COUNT],
+            blocks: Vec::new(),
+            data,
+        };
+        segment.load_tables().map_err(corrupt)?;
+        Ok(segment)
+    }
+
+    fn load_tables(&mut self) -> Result<(), Corrupt> {
+        let (formats, columns) = {
+            let b = self
+                .section_bytes(SectionKind::Formats, None)?
+                .ok_or_else(|| missing("formats"))?;
+            decode_formats(&b)?
+        };
+        for (slot, c) in columns.iter().enumerate() {
+            self.slot_of[c.id()] = Some(slot);
+        }
+        self.formats = formats;
+        self.columns = columns;
+        let b = self
+            .section_bytes(SectionKind::Blocks, None)?
+            .ok_or_else(|| missing("blocks"))?;
+        if b.len() % BLOCK_ENTRY_SIZE != 0 {
+            return Err(b.corrupt(0, "blocks section is not a whole number of entries"));
+        }
+        let mut next = 0u64;
+        let mut blocks = Vec::with_capacity(b.len() / BLOCK_ENTRY_SIZE);
+        for at in (0..b.len()).step_by(BLOCK_ENTRY_SIZE) {
+            let e = decode_block_entry(&b, at)?;
+            if u64::from(e.first_record) != next || e.record_count == 0 {
+                return Err(b.corrupt(at, "blocks do not cover the records in order"));
+            }
+            next += u64::from(e.record_count);
+            blocks.push(e);
+        }
+        if next != self.record_count {
+            return Err(b.corrupt(
+                0,
+                format!("blocks hold {next} records, the footer says {}", self.record_count),
+            ));
+        }
+        self.blocks = blocks;
+        let ci = self
+            .section_bytes(SectionKind::ColumnIndex, None)?
+            .ok_or_else(|| missing("column index"))?;
+        if ci.len() != self.blocks.len() * self.columns.len() * COLUMN_REF_SIZE {
+            return Err(ci.corrupt(0, "column index size does not match blocks × columns"));
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn bytes(&self) -> &[u8] {
+        (*self.data).as_ref()
+    }
+
+    pub fn record_count(&self) -> u64 {
+        self.record_count
+    }
+
+    pub fn blocks(&self) -> &[BlockEntry] {
+        &self.blocks
+    }
+
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    pub fn formats(&self) -> &[RecordFormat] {
+        &self.formats
+    }
+
+    /// Bytes per section kind, for `flowdex info`.
+    pub fn section_sizes(&self) -> Vec<(SectionKind, u64)> {
+        let mut sizes: Vec<(SectionKind, u64)> = Vec::new();
+        for s in &self.sections {
+            match sizes.iter_mut().find(|(k, _)| *k == s.kind) {
+                Some((_, n)) => *n += s.length,
+                None => sizes.push((s.kind, s.length)),
+            }
+        }
+        sizes.sort();
+        sizes
+    }
+
+    fn section(&self, kind: SectionKind, param: Option<usize>) -> Option<&DirectoryEntry> {
+        self.sections
+            .iter()
+            .find(|s| s.kind == kind && param.is_none_or(|p| s.param as usize == p))
+    }
+
+    fn section_bytes(&self, kind: SectionKind, param: Option<usize>) -> Result<Option<Bytes<'_, 'static>>, Corrupt> {
+        let Some(s) = self.section(kind, param) else {
+            return Ok(None);
+        };
+        // The directory was checked to point inside the file.
+        let data = &self.bytes()[s.offset as usize..(s.offset + s.length) as usize];
+        Ok(Some(Bytes::new(data, kind.name(), s.offset)))
+    }
+
+    /// The dictionary of a column, if the segment has one.
+    pub fn dictionary(&self, column: Column) -> Result<Option<Dictionary<'_>>, IndexError> {
+        let Some(s) = self.section(SectionKind::Dictionary, Some(column.id())) else {
+            return Ok(None);
+        };
+        let data = &self.bytes()[s.offset as usize..(s.offset + s.length) as usize];
+        Dictionary::parse(data, "dictionary", s.offset)
+            .map(Some)
+            .map_err(|c| IndexError::corrupt(&self.path, c))
+    }
+
+    /// The record ids of term `term` of a field's dictionary.
+    pub fn posting(&self, column: Column, dict: &Dictionary<'_>, term: usize) -> Result<RoaringBitmap, IndexError> {
+        let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
+        let s = self
+            .section(SectionKind::Postings, Some(column.id()))
+            .ok_or_else(|| err(missing("postings")))?;
+        let count = dict
+            .posting_ref(term)
+            .map_err(err)?
+            .ok_or_else(|| err(missing("posting reference")))?
+            .count;
+        let (lo, hi) = dict
+            .posting_range(term, s.length)
+            .map_err(err)?
+            .ok_or_else(|| err(missing("posting reference")))?;
+        let (start, end) = (s.offset + lo, s.offset + hi);
+        let bytes = &self.bytes()[start as usize..end as usize];
+        let bitmap = RoaringBitmap::deserialize_from(bytes)
+            .map_err(|e| err(Corrupt::new("postings", start, format!("bad roaring bitmap: {e}"))))?;
+        if bitmap.max().is_some_and(|m| u64::from(m) >= self.record_count) {
+            return Err(err(Corrupt::new(
+                "postings",
+                start,
+                "posting holds an id past the record count",
+            )));
+        }
+        if bitmap.len() != u64::from(count) {
+            return Err(err(Corrupt::new(
+                "postings",
+                start,
+                "posting size differs from the dictionary's count",
+            )));
+        }
+        Ok(bitmap)
+    }
+
+    fn column_ref(&self, block: usize, slot: usize) -> Result<ColumnRef, Corrupt> {
+        let ci = self
+            .section_bytes(SectionKind::ColumnIndex, None)?
+            .ok_or_else(|| missing("column index"))?;
+        let at = (block * self.columns.len() + slot) * COLUMN_REF_SIZE;
+        Ok(ColumnRef {
+            offset: ci.u64(at + COLUMN_REF_OFFSET)?,
+            length: ci.u32(at + COLUMN_REF_LENGTH)?,
+            raw_length: ci.u32(at + COLUMN_REF_RAW_LENGTH)?,
+        })
+    }
+
+    /// One column of one block, decompressed; `None` when the segment lacks the column.
+    pub fn read_column(&self, block: usize, column: Column) -> Result<Option<ColumnValues>, IndexError> {
+        let Some(slot) = self.slot_of[column.id()] else {
+            return Ok(None);
+        };
+        self.read_slot(block, slot)
+            .map(Some)
+            .map_err(|c| IndexError::corrupt(&self.path, c))
+    }
+
+    fn read_slot(&self, block: usize, slot: usize) -> Result<ColumnValues, Corrupt> {
+        let entry = self
+            .blocks
+            .get(block)
+            .ok_or_else(|| Corrupt::new("blocks", block as u64, "no such block"))?;
+        let r = self.column_ref(block, slot)?;
+        let data = self
+            .section_bytes(SectionKind::ColumnData, None)?
+            .ok_or_else(|| missing("column data"))?;
+        let compressed = data.slice(r.offset as usize, r.length as usize)?;
+        // The decompressor's output is bounded by the size the index says, and checked against it.
+        let raw = zstd::bulk::decompress(compressed, r.raw_length as usize)
+            .map_err(|e| data.corrupt(r.offset as usize, format!("zstd: {e}")))?;
+        if raw.len() != r.raw_length as usize {
+            return Err(data.corrupt(r.offset as usize, "column decompresses to the wrong size"));
+        }
+        let name = format!("column {} of block {block}", self.columns[slot].name());
+        column::decode(&raw, entry.record_count as usize, &name, data.len() as u64 + r.offset)
+    }
+
+    /// Every record of a block, rebuilt with all its fields and provenance.
+    pub fn read_records(&self, block: usize) -> Result<Vec<FlowRecord>, IndexError> {
+        let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
+        let n = self
+            .blocks
+            .get(block)
+            .ok_or_else(|| err(Corrupt::new("blocks", block as u64, "no such block")))?
+            .record_count as usize;
+        let mut records = vec![FlowRecord::default(); n];
+        let mut dicts: Vec<Option<Dictionary<'_>>> = Vec::with_capacity(self.columns.len());
+        let mut values = Vec::with_capacity(self.columns.len());
+        for (slot, &c) in self.columns.iter().enumerate() {
+            dicts.push(if c.stores_term_numbers() {
+                self.dictionary(c)?
+            } else {
+                None
+            });
+            values.push(self.read_slot(block, slot).map_err(err)?);
+        }
+        let slot = |c: Column| self.slot_of[c.id()].ok_or_else(|| err(missing(c.name())));
+        let (fmt, src, line) = (slot(Column::Format)?, slot(Column::Source)?, slot(Column::Line)?);
+        for (i, rec) in records.iter_mut().enumerate() {
+            let format_no = values[fmt].get(i).unwrap_or(u64::MAX);
+            let format = self
+                .formats
+                .get(format_no as usize)
+                .ok_or_else(|| err(bad_value("format", i)))?;
+            rec.fields = format.fields;
+            let source = values[src]
+                .get(i)
+                .and_then(|s| u32::try_from(s).ok())
+                .ok_or_else(|| err(bad_value("source", i)))?;
+            rec.provenance = Provenance {
+                source,
+                line: values[line].get(i).ok_or_else(|| err(bad_value("line", i)))?,
+            };
+            for (s, &c) in self.columns.iter().enumerate() {
+                let Some(v) = values[s].get(i) else { continue };
+                match c {
+                    Column::Field(f) if format.fields.contains(f) => {
+                        let value = self.value(f, v, dicts[s].as_ref()).map_err(err)?;
+                        rec.set_value(f, Some(value))
+                            .map_err(|e| err(Corrupt::new(f.name(), i as u64, e.to_string())))?;
+                    }
+                    Column::Field(f) => return Err(err(bad_value(f.name(), i))),
+                    Column::Extras => {
+                        let d = dicts[s].as_ref().ok_or_else(|| err(missing("extras dictionary")))?;
+                        let Term::Bytes(b) = d.term(v as usize).map_err(err)? else {
+                            return Err(err(bad_value("extras", i)));
+                        };
+                        rec.extra = decode_extras(b, &format.extras).ok_or_else(|| err(bad_value("extras", i)))?;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    fn value<'d>(&self, f: Field, v: u64, dict: Option<&Dictionary<'d>>) -> Result<Value<'d>, Corrupt> {
+        let term = |v: u64| -> Result<Term<'d>, Corrupt> {
+            let d = dict.ok_or_else(|| missing("dictionary"))?;
+            d.term(usize::try_from(v).unwrap_or(usize::MAX))
+        };
+        Ok(match f.kind() {
+            FieldKind::UInt => Value::UInt(v),
+            FieldKind::Enum => {
+                Value::Str(enum_word(f, v).ok_or_else(|| Corrupt::new(f.name(), v, "enum code out of range"))?)
+            }
+            FieldKind::Ip => match term(v)? {
+                Term::Ip(b) => Value::Ip(ip_from_bytes(b)),
+                _ => return Err(Corrupt::new(f.name(), v, "dictionary holds no addresses")),
+            },
+            FieldKind::Text => match term(v)? {
+                Term::Bytes(b) => {
+                    Value::Str(std::str::from_utf8(b).map_err(|_| Corrupt::new(f.name(), v, "term is not UTF-8"))?)
+                }
+                _ => return Err(Corrupt::new(f.name(), v, "dictionary holds no text")),
+            },
+        })
+    }
+
+    /// Checks every checksum and structural invariant: sections, blocks, dictionaries (sorted),
+    /// postings (ids in range, equal to the ids whose column holds the term).
+    pub fn verify(&self) -> Result<(), IndexError> {
+        let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
+        for s in &self.sections {
+            let data = &self.bytes()[s.offset as usize..(s.offset + s.length) as usize];
+            if crc32(data) != s.crc {
+                return Err(err(Corrupt::new(s.kind.name(), s.offset, "section checksum mismatch")));
+            }
+        }
+        // Bytes no section covers (alignment padding) must be zero, so that no byte of the file
+        // can change unnoticed.
+        let mut spans: Vec<(u64, u64)> = self.sections.iter().map(|s| (s.offset, s.offset + s.length)).collect();
+        spans.sort();
+        let mut at = HEADER_SIZE as u64;
+        for (start, end) in spans
+            .into_iter()
+            .chain([(self.directory_offset, self.directory_offset)])
+        {
+            if start < at {
+                return Err(err(Corrupt::new("directory", start, "sections overlap")));
+            }
+            if let Some(p) = self.bytes()[at as usize..start as usize].iter().position(|b| *b != 0) {
+                return Err(err(Corrupt::new("padding", at + p as u64, "padding byte is not zero")));
+            }
+            at = end;
+        }
+        for block in 0..self.blocks.len() {
+            self.read_records(block)?;
+        }
+        for &c in &self.columns {
+            let Some(d) = self.dictionary(c)? else {
+                if c.stores_term_numbers() {
+                    return Err(err(missing("dictionary")));
+                }
+                continue;
+            };
+            d.verify().map_err(err)?;
+            let indexed = matches!(c, Column::Field(f) if POSTING_FIELDS.contains(&f));
+            if indexed != d.has_postings() {
+                return Err(err(Corrupt::new(
+                    "dictionary",
+                    0,
+                    format!("{}: postings expected: {indexed}", c.name()),
+                )));
+            }
+            let mut expected = vec![RoaringBitmap::new(); if indexed { d.len() } else { 0 }];
+            let mut first_id = 0u32;
+            for block in 0..self.blocks.len() {
+                let col = self.read_column(block, c)?.ok_or_else(|| err(missing(c.name())))?;
+                for i in 0..col.len() {
+                    let Some(v) = col.get(i) else { continue };
+                    let term = if c.stores_term_numbers() {
+                        v
+                    } else {
+                        match d.find(&Term::UInt(v)).map_err(err)? {
+                            Some(t) => t as u64,
+                            None => return Err(err(bad_value(c.name(), i))),
+                        }
+                    };
+                    if term >= d.len() as u64 {
+                        return Err(err(bad_value(c.name(), i)));
+                    }
+                    if indexed {
+                        expected[term as usize].insert(first_id + i as u32);
+                    }
+                }
+                first_id += col.len() as u32;
+            }
+            for (t, want) in expected.iter().enumerate() {
+                if self.posting(c, &d, t)? != *want {
+                    return Err(err(Corrupt::new(
+                        "postings",
+                        t as u64,
+                        format!("{} term {t}: posting differs from the column", c.name()),
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn missing(what: &str) -> Corrupt {
+    Corrupt::new(what, 0, "section missing")
+}
+
+fn bad_value(column: &str, record: usize) -> Corrupt {
+    Corrupt::new(
+        column,
+        record as u64,
+        format!("record {record} holds a value out of range"),
+    )
+}
+
+fn decode_formats(b: &Bytes<'_, '_>) -> Result<(Vec<RecordFormat>, Vec<Column>), Corrupt> {
+    let n = b.count(0, 20, "format")?;
+    let mut at = 4;
+    let mut formats = Vec::with_capacity(n);
+    for _ in 0..n {
+        let bits = b.u128(at)?;
+        let fields = FieldSet::from_bits(bits);
+        if fields.bits() != bits {
+            return Err(b.corrupt(at, "format names a field this version does not know"));
+        }
+        let extras_n = b.count(at + 16, 4, "unknown field")?;
+        at += 20;
+        let mut extras = Vec::with_capacity(extras_n);
+        for _ in 0..extras_n {
+            let len = b.u32(at)? as usize;
+            let name =
+                std::str::from_utf8(b.slice(at + 4, len)?).map_err(|_| b.corrupt(at, "field name is not UTF-8"))?;
+            extras.push(Arc::from(name));
+            at += 4 + len;
+        }
+        formats.push(RecordFormat { fields, extras });
+    }
+    let cols = b.count(at, 4, "column")?;
+    let mut columns = Vec::with_capacity(cols);
+    for k in 0..cols {
+        let id = b.u32(at + 4 + 4 * k)? as usize;
+        let c = Column::from_id(id).ok_or_else(|| b.corrupt(at + 4 + 4 * k, format!("unknown column id {id}")))?;
+        if columns.last().is_some_and(|last: &Column| last.id() >= id) {
+            return Err(b.corrupt(at + 4 + 4 * k, "column ids are not increasing"));
+        }
+        columns.push(c);
+    }
+    if at + 4 + 4 * cols != b.len() {
+        return Err(b.corrupt(at + 4 + 4 * cols, "trailing bytes after the column list"));
+    }
+    Ok((formats, columns))
+}
+
+fn decode_extras(mut b: &[u8], names: &[Arc<str>]) -> Option<Vec<ExtraField>> {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let (&flag, rest) = b.split_first()?;
+        b = rest;
+        let value = match flag {
+            0 => None,
+            1 => {
+                let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+                let v = std::str::from_utf8(b.get(4..4 + len)?).ok()?.to_owned();
+                b = &b[4 + len..];
+                Some(v)
+            }
+            _ => return None,
+        };
+        out.push(ExtraField {
+            name: name.clone(),
+            value,
+        });
+    }
+    b.is_empty().then_some(out)
+}

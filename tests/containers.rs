@@ -1,0 +1,296 @@
+//! Containers and hostile input: gzip (multi-member, truncated, bombs), folder trees with S3 keys,
+//! tar, tar.gz and zip bundles read as streams, entries that would escape the bundle, links,
+//! binary garbage and over-long lines. Each is built here, in a temporary folder.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use common::{fixture, read, read_with};
+use flowdex::input::{Limits, ReadOptions, RejectReason, SourceError};
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn quirks() -> Vec<u8> {
+    std::fs::read(fixture("s3-text-quirks.log")).unwrap()
+}
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+/// Appends an entry with exactly this name, bypassing the tar crate's own path checks (hostile
+/// bundles are made by tools that have none).
+fn append_raw(b: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType, data: &[u8]) {
+    let mut h = tar::Header::new_gnu();
+    h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.set_entry_type(kind);
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    if kind == tar::EntryType::Symlink {
+        h.set_link_name("/etc/passwd").unwrap();
+    }
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+}
+
+#[test]
+fn gzip_members_are_all_read_and_form_is_detected_without_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = quirks();
+    let cut = text.iter().position(|b| *b == b'\n').unwrap() + 1;
+    let mut two_members = gzip(&text[..cut]);
+    two_members.extend(gzip(&text[cut..]));
+    let p = write(dir.path(), "renamed.txt", &two_members);
+    let got = read(&[p], None);
+    let r = &got.reports[0];
+    assert!(r.gzip);
+    assert_eq!((r.records, r.rejected, r.error.is_none()), (7, 0, true), "{r}");
+    assert_eq!(r.size, two_members.len() as u64);
+}
+
+#[test]
+fn folder_trees_keep_s3_key_metadata_in_a_deterministic_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = |fl: &str, hhmm: &str| {
+        format!("AWSLogs/123456789012/vpcflowlogs/us-east-1/2024/04/28/123456789012_vpcflowlogs_us-east-1_{fl}_20240428T{hhmm}Z_0123abcd.log.gz")
+    };
+    for (fl, t) in [("fl-0bbb", "1305"), ("fl-0aaa", "1310"), ("fl-0aaa", "1300")] {
+        write(dir.path(), &key(fl, t), &gzip(&quirks()));
+    }
+    write(dir.path(), "AWSLogs/aws-account-id=111122223333/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2024/month=04/day=28/hour=13/x.log", &quirks());
+    let got = read(&[dir.path().to_path_buf()], None);
+    let names: Vec<&str> = got
+        .reports
+        .iter()
+        .map(|r| r.meta.name.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(
+        names[0],
+        "123456789012_vpcflowlogs_us-east-1_fl-0aaa_20240428T1300Z_0123abcd.log.gz"
+    );
+    assert_eq!(names[3], "x.log");
+    let s3 = &got.reports[0].meta.s3;
+    assert_eq!(
+        (
+            s3.account_id.as_deref(),
+            s3.region.as_deref(),
+            s3.flow_log_id.as_deref(),
+            s3.file_time,
+            s3.partition.as_deref()
+        ),
+        (
+            Some("123456789012"),
+            Some("us-east-1"),
+            Some("fl-0aaa"),
+            Some(1_714_309_200),
+            Some("2024-04-28")
+        )
+    );
+    let hive = &got.reports[3].meta.s3;
+    assert_eq!(
+        (hive.account_id.as_deref(), hive.partition.as_deref()),
+        (Some("111122223333"), Some("2024-04-28T13"))
+    );
+    assert_eq!(got.records.len(), 28);
+}
+
+fn hostile_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    append_raw(&mut b, "AWSLogs/", tar::EntryType::Directory, b"");
+    append_raw(&mut b, "AWSLogs/a.log.gz", tar::EntryType::Regular, &gzip(&quirks()));
+    append_raw(&mut b, "../../evil.log", tar::EntryType::Regular, &quirks());
+    append_raw(&mut b, "/etc/cron.d/evil.log", tar::EntryType::Regular, &quirks());
+    append_raw(&mut b, "link.log", tar::EntryType::Symlink, b"");
+    append_raw(&mut b, "inner.tar", tar::EntryType::Regular, &{
+        let mut inner = tar::Builder::new(Vec::new());
+        append_raw(&mut inner, "x.log", tar::EntryType::Regular, &quirks());
+        inner.into_inner().unwrap()
+    });
+    append_raw(
+        &mut b,
+        "garbage.bin",
+        tar::EntryType::Regular,
+        &[0u8, 159, 146, 150, 0, 1, 2, 3],
+    );
+    append_raw(&mut b, "b.log", tar::EntryType::Regular, &quirks());
+    b.into_inner().unwrap()
+}
+
+fn check_hostile_bundle(got: &common::Collected, bundle: &str) {
+    let err = |suffix: &str| got.report(&format!("{bundle}!{suffix}")).error.clone();
+    assert_eq!(got.report(&format!("{bundle}!AWSLogs/a.log.gz")).records, 7);
+    assert!(matches!(err("../../evil.log"), Some(SourceError::UnsafeEntry { why, .. }) if why.contains("..")));
+    assert!(
+        matches!(err("/etc/cron.d/evil.log"), Some(SourceError::UnsafeEntry { why, .. }) if why.contains("absolute"))
+    );
+    assert!(matches!(err("garbage.bin"), Some(SourceError::Binary)));
+    assert_eq!(
+        got.report(&format!("{bundle}!b.log")).records,
+        7,
+        "the bundle is read on after bad entries"
+    );
+    assert!(
+        got.records.iter().all(|(name, _, _)| !name.contains("evil")),
+        "escaping entries are never read"
+    );
+    assert!(got.records[0].0.ends_with(&format!("{bundle}!AWSLogs/a.log.gz")));
+}
+
+#[test]
+fn tar_and_tar_gz_bundles_report_escaping_entries_links_and_nesting() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = hostile_tar();
+    let got = read(&[write(dir.path(), "bundle.tar", &tar)], None);
+    check_hostile_bundle(&got, "bundle.tar");
+    assert!(matches!(
+        got.report("bundle.tar!link.log").error,
+        Some(SourceError::UnsafeEntry { .. })
+    ));
+    assert!(matches!(
+        got.report("bundle.tar!inner.tar").error,
+        Some(SourceError::Unsupported { .. })
+    ));
+    assert_eq!(got.reports.len(), 7, "the directory entry is not a source");
+
+    let got = read(&[write(dir.path(), "evidence.data", &gzip(&tar))], None);
+    check_hostile_bundle(&got, "evidence.data");
+}
+
+#[test]
+fn zip_bundles_are_read_entry_by_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("case.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&p).unwrap());
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, data) in [
+        ("AWSLogs/a.log.gz", gzip(&quirks())),
+        ("../../evil.log", quirks()),
+        ("/etc/cron.d/evil.log", quirks()),
+        ("garbage.bin", vec![0u8, 159, 146, 150, 0, 1, 2, 3]),
+        ("b.log", quirks()),
+    ] {
+        z.start_file(name, opts).unwrap();
+        z.write_all(&data).unwrap();
+    }
+    z.finish().unwrap();
+    let got = read(&[p], None);
+    check_hostile_bundle(&got, "case.zip");
+}
+
+#[test]
+fn decompression_bombs_are_stopped_per_entry_and_the_bundle_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bomb_text = quirks();
+    bomb_text.extend(std::iter::repeat_n(b"                                       \n", 200_000).flatten());
+    let bomb = gzip(&bomb_text);
+    assert!(
+        bomb.len() * 100 < bomb_text.len(),
+        "the test bomb must out-expand the limit: {} -> {}",
+        bomb.len(),
+        bomb_text.len()
+    );
+    let mut b = tar::Builder::new(Vec::new());
+    append_raw(&mut b, "bomb.log.gz", tar::EntryType::Regular, &bomb);
+    append_raw(&mut b, "after.log", tar::EntryType::Regular, &quirks());
+    let p = write(dir.path(), "b.tar", &b.into_inner().unwrap());
+    let options = ReadOptions {
+        limits: Limits {
+            max_ratio: 100,
+            ratio_grace_bytes: 1 << 20,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    let got = read_with(std::slice::from_ref(&p), &options);
+    let bomb_report = got.report("b.tar!bomb.log.gz");
+    assert!(
+        matches!(bomb_report.error, Some(SourceError::Bomb { .. })),
+        "{bomb_report}"
+    );
+    assert!(bomb_report.error.as_ref().unwrap().to_string().contains("--max-ratio"));
+    assert_eq!(bomb_report.records, 7, "records before the limit are kept");
+    assert_eq!(got.report("b.tar!after.log").records, 7);
+
+    let options = ReadOptions {
+        limits: Limits {
+            max_source_bytes: 4096,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    let got = read_with(&[p], &options);
+    assert!(matches!(
+        got.report("b.tar!bomb.log.gz").error,
+        Some(SourceError::Bomb { .. })
+    ));
+}
+
+#[test]
+fn truncated_gzip_keeps_what_came_before_and_says_where_it_broke() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = Vec::new();
+    for i in 0..5000 {
+        writeln!(
+            text,
+            "2 123456789010 eni-1 10.0.{}.{} 10.9.9.9 443 {} 6 1 40 1418530010 1418530070 ACCEPT OK",
+            i / 256,
+            i % 256,
+            1024 + i
+        )
+        .unwrap();
+    }
+    let gz = gzip(&text);
+    let p = write(dir.path(), "cut.log.gz", &gz[..gz.len() / 2]);
+    let next = write(dir.path(), "next.log", &quirks());
+    let got = read(&[p, next], None);
+    let r = &got.reports[0];
+    let Some(SourceError::Corrupt { what, after_line, .. }) = &r.error else {
+        panic!("{r}")
+    };
+    assert_eq!(*what, "gzip stream");
+    assert!(r.records > 1000 && r.records < 5000, "{r}");
+    assert_eq!(*after_line, r.lines);
+    // The half line before the break is not taken for a record.
+    assert!(r.rejects.iter().all(|x| x.reason == RejectReason::Truncated));
+    assert_eq!(got.reports[1].records, 7, "the next source is read");
+    assert_eq!(
+        r.size,
+        (gz.len() / 2) as u64,
+        "every byte is hashed, also after the break"
+    );
+}
+
+#[test]
+fn garbage_and_over_long_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = write(dir.path(), "garbage", &[0x00, 0xff, 0x13, 0x37, 0x00]);
+    let mut long = quirks();
+    long.extend(b"\n");
+    long.extend(std::iter::repeat_n(b'7', 3 << 20));
+    long.extend(b"\n10.0.0.5 10.0.0.6 x subnet-3 1640000600 1640000660 ACCEPT\n");
+    let long = write(dir.path(), "long.log", &long);
+    let got = read(&[garbage, long], None);
+    assert!(matches!(got.reports[0].error, Some(SourceError::Binary)));
+    let r = &got.reports[1];
+    assert_eq!((r.records, r.rejected), (8, 1), "{r}");
+    assert!(matches!(r.rejects[0].reason, RejectReason::TooLong { len, .. } if len == 3 << 20));
+}
+
+#[test]
+fn unreadable_paths_are_reported_and_the_run_goes_on() {
+    let got = read(
+        &[PathBuf::from("/nonexistent/flows.log"), fixture("s3-text-quirks.log")],
+        None,
+    );
+    assert!(matches!(got.reports[0].error, Some(SourceError::Io { .. })));
+    assert_eq!(got.reports[1].records, 7);
+}

@@ -1,0 +1,284 @@
+//! The index against the reader it was built from: every record comes back identical, every
+//! posting holds exactly the records a linear scan of the parsed input finds, damage is
+//! detected, rebuilds are idempotent and builds exclude each other.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use common::{build, fixture, index_records, read_with, real_fixtures};
+use flowdex::format::dictionary::{ip_bytes, Term};
+use flowdex::format::schema::{Column, POSTING_FIELDS};
+use flowdex::input::ReadOptions;
+use flowdex::read::Index;
+use flowdex::record::{Field, FieldKind, FlowRecord, Value};
+
+fn inputs() -> Vec<PathBuf> {
+    let mut v = vec![fixture("")];
+    v.extend(real_fixtures());
+    v
+}
+
+/// Records keyed by (source name, line), provenance source ids left out (they are numbered
+/// differently by the reader and the index).
+fn keyed(records: impl IntoIterator<Item = (String, FlowRecord)>) -> BTreeMap<(String, u64), FlowRecord> {
+    records
+        .into_iter()
+        .map(|(name, mut r)| {
+            let line = r.provenance.line;
+            r.provenance.source = 0;
+            ((name, line), r)
+        })
+        .collect()
+}
+
+#[test]
+fn every_record_comes_back_identical_to_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ReadOptions::default();
+    let summary = build(dir.path(), &inputs(), &options, 2);
+    let read = read_with(&inputs(), &options).without_duplicate_sources();
+    let expect = keyed(read.records.into_iter().map(|(n, r, _)| (n, r)));
+    let got = keyed(index_records(dir.path()));
+    assert_eq!(got.len(), expect.len());
+    for (k, r) in &expect {
+        assert_eq!(got.get(k), Some(r), "{k:?}");
+    }
+    assert_eq!(summary.records_added, expect.len() as u64);
+    Index::open(dir.path()).unwrap().verify().unwrap();
+}
+
+#[test]
+fn records_are_in_interface_then_time_order_within_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &inputs(), &ReadOptions::default(), 1);
+    let index = Index::open(dir.path()).unwrap();
+    for seg in index.segments() {
+        let mut last = (false, String::new(), 0, 0, 0);
+        for block in 0..seg.blocks().len() {
+            for r in seg.read_records(block).unwrap() {
+                let eni = r.interface_id.clone();
+                let key = (
+                    eni.is_none(),
+                    eni.unwrap_or_default(),
+                    r.start.unwrap_or(0),
+                    r.provenance.source,
+                    r.provenance.line,
+                );
+                assert!(key >= last, "{key:?} after {last:?}");
+                last = key;
+            }
+        }
+    }
+}
+
+fn term_of(field: Field, v: Value<'_>) -> Option<Vec<u8>> {
+    Some(match (field.kind(), v) {
+        (FieldKind::Ip, Value::Ip(ip)) => ip_bytes(ip).to_vec(),
+        (FieldKind::Text, Value::Str(s)) => s.as_bytes().to_vec(),
+        _ => return None,
+    })
+}
+
+#[test]
+fn postings_hold_exactly_what_a_linear_scan_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ReadOptions::default();
+    build(dir.path(), &inputs(), &options, 2);
+    let read = read_with(&inputs(), &options).without_duplicate_sources();
+    let index = Index::open(dir.path()).unwrap();
+    let names: BTreeMap<u32, String> = index
+        .manifest()
+        .sources
+        .iter()
+        .map(|s| (s.id, s.name.clone()))
+        .collect();
+    let mut checked = 0;
+    for &field in POSTING_FIELDS {
+        // Every distinct value the reader saw, plus one it never saw.
+        let mut values: BTreeSet<String> = read
+            .records
+            .iter()
+            .filter_map(|(_, r, _)| r.get(field).map(|v| v.to_string()))
+            .collect();
+        values.insert("absent-value".into());
+        for value in &values {
+            let expect: BTreeSet<(String, u64)> = read
+                .records
+                .iter()
+                .filter(|(_, r, _)| r.get(field).is_some_and(|v| v.to_string() == *value))
+                .map(|(n, r, _)| (n.clone(), r.provenance.line))
+                .collect();
+            let mut got = BTreeSet::new();
+            for seg in index.segments() {
+                let Some(dict) = seg.dictionary(Column::Field(field)).unwrap() else {
+                    continue;
+                };
+                let probe_owned;
+                let probe = match field.kind() {
+                    FieldKind::UInt | FieldKind::Enum => {
+                        let n = match field.kind() {
+                            FieldKind::UInt => value.parse::<u64>().ok(),
+                            _ => (0..8u64)
+                                .find(|c| flowdex::format::schema::enum_word(field, *c) == Some(value.as_str())),
+                        };
+                        match n {
+                            Some(n) => Term::UInt(n),
+                            None => continue,
+                        }
+                    }
+                    _ => {
+                        let v = match field.kind() {
+                            FieldKind::Ip => match value.parse() {
+                                Ok(ip) => Value::Ip(ip),
+                                Err(_) => continue,
+                            },
+                            _ => Value::Str(value),
+                        };
+                        probe_owned = term_of(field, v).unwrap();
+                        if field.kind() == FieldKind::Ip {
+                            Term::Ip(probe_owned.clone().try_into().unwrap())
+                        } else {
+                            Term::Bytes(&probe_owned)
+                        }
+                    }
+                };
+                let Some(t) = dict.find(&probe).unwrap() else { continue };
+                let ids = seg.posting(Column::Field(field), &dict, t).unwrap();
+                let mut by_block: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+                for id in ids {
+                    let b = seg
+                        .blocks()
+                        .iter()
+                        .position(|b| id < b.first_record + b.record_count)
+                        .unwrap();
+                    by_block.entry(b).or_default().push(id - seg.blocks()[b].first_record);
+                }
+                for (b, offsets) in by_block {
+                    let recs = seg.read_records(b).unwrap();
+                    for o in offsets {
+                        let r = &recs[o as usize];
+                        got.insert((names[&r.provenance.source].clone(), r.provenance.line));
+                    }
+                }
+            }
+            assert_eq!(got, expect, "{field} = {value}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} values checked");
+}
+
+#[test]
+fn a_second_identical_build_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ReadOptions::default();
+    let first = build(dir.path(), &inputs(), &options, 2);
+    assert!(first.sources_added > 0);
+    let manifest = std::fs::read(dir.path().join("MANIFEST")).unwrap();
+    let second = build(dir.path(), &inputs(), &options, 2);
+    assert_eq!((second.sources_added, second.records_added), (0, 0));
+    assert_eq!(second.duplicate_sources, first.sources_added + first.duplicate_sources);
+    assert_eq!(
+        std::fs::read(dir.path().join("MANIFEST")).unwrap(),
+        manifest,
+        "nothing was published"
+    );
+    // A new source is added on its own.
+    let extra = tempfile::tempdir().unwrap();
+    std::fs::write(extra.path().join("new.log"), "srcaddr dstaddr\n192.0.2.1 192.0.2.2\n").unwrap();
+    let third = build(dir.path(), &[extra.path().to_path_buf()], &options, 1);
+    assert_eq!((third.sources_added, third.records_added), (1, 1));
+}
+
+#[test]
+fn a_second_build_waits_for_no_one_it_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = flowdex::build::IndexWriter::open(dir.path(), 1 << 20).unwrap();
+    let Err(e) = flowdex::build::IndexWriter::open(dir.path(), 1 << 20) else {
+        panic!("two writers at once")
+    };
+    assert!(e.to_string().contains("another flowdex build"), "{e}");
+}
+
+#[test]
+fn compaction_keeps_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ReadOptions::default();
+    for p in inputs() {
+        build(dir.path(), &[p], &options, 1);
+    }
+    let before = keyed(index_records(dir.path()));
+    let segments = Index::open(dir.path()).unwrap().segments().len();
+    assert!(segments > 1);
+    let mut w = flowdex::build::IndexWriter::open(dir.path(), 64 << 20).unwrap();
+    w.compact().unwrap();
+    w.publish().unwrap();
+    let index = Index::open(dir.path()).unwrap();
+    assert_eq!(index.segments().len(), 1);
+    index.verify().unwrap();
+    assert_eq!(keyed(index_records(dir.path())), before);
+    let files = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("seg-"))
+        .count();
+    assert_eq!(files, 1, "old segment files are removed");
+}
+
+fn only_segment(dir: &Path) -> PathBuf {
+    let index = Index::open(dir).unwrap();
+    index.segments()[0].path().to_path_buf()
+}
+
+#[test]
+fn every_flipped_byte_and_every_truncation_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    build(
+        dir.path(),
+        &[fixture("s3-text-quirks.log"), fixture("tgw-s3.log")],
+        &ReadOptions::default(),
+        1,
+    );
+    let path = only_segment(dir.path());
+    let good = std::fs::read(&path).unwrap();
+    let open = |bytes: Vec<u8>| flowdex::read::Segment::from_bytes(&path, Box::new(bytes)).and_then(|s| s.verify());
+    open(good.clone()).unwrap();
+    for i in 0..good.len() {
+        for bit in [0x01u8, 0x80] {
+            let mut bad = good.clone();
+            bad[i] ^= bit;
+            assert!(open(bad).is_err(), "flipping bit {bit:#x} of byte {i} went unnoticed");
+        }
+    }
+    for len in 0..good.len() {
+        assert!(
+            open(good[..len].to_vec()).is_err(),
+            "truncation to {len} bytes went unnoticed"
+        );
+    }
+    // A zeroed page.
+    let mut zeroed = good.clone();
+    for b in zeroed.iter_mut().skip(64).take(4096) {
+        *b = 0;
+    }
+    assert!(open(zeroed).is_err());
+}
+
+#[test]
+fn a_damaged_manifest_is_reported_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &[fixture("s3-text-quirks.log")], &ReadOptions::default(), 1);
+    let m = dir.path().join("MANIFEST");
+    let mut bytes = std::fs::read(&m).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 4;
+    std::fs::write(&m, bytes).unwrap();
+    let Err(e) = Index::open(dir.path()) else {
+        panic!("opened a damaged manifest")
+    };
+    assert!(
+        e.to_string().contains("MANIFEST") && e.to_string().contains("checksum"),
+        "{e}"
+    );
+}
