@@ -282,3 +282,39 @@ fn a_damaged_manifest_is_reported_with_its_path() {
         "{e}"
     );
 }
+
+#[test]
+fn synth_corpora_round_trip_through_the_index() {
+    for (format, seed) in [("v5", 3), ("v11", 4), ("tgw", 5)] {
+        let corpus = tempfile::tempdir().unwrap();
+        let config = flowdex::synth::SynthConfig {
+            records: 6000,
+            days: 2,
+            seed,
+            format: flowdex::synth::format_by_name(format).unwrap(),
+            ..Default::default()
+        };
+        flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let options = ReadOptions::default();
+        let paths = [corpus.path().to_path_buf()];
+        // A small memory budget makes several segments.
+        let writer = flowdex::build::IndexWriter::open(dir.path(), 128 << 10).unwrap();
+        let files = writer.drop_known(flowdex::input::discover(&paths), flowdex::input::single_source_hash);
+        writer
+            .add_parallel(&files, 2, |f, w| flowdex::input::read_input(f, &options, w), |_| {})
+            .unwrap();
+        writer.publish().unwrap();
+        let index = Index::open(dir.path()).unwrap();
+        assert!(
+            index.segments().len() > 2,
+            "{format}: {} segments",
+            index.segments().len()
+        );
+        index.verify().unwrap();
+        let read = read_with(&paths, &options).without_duplicate_sources();
+        let expect = keyed(read.records.into_iter().map(|(n, r, _)| (n, r)));
+        assert_eq!(expect.len(), 6000);
+        assert_eq!(keyed(index_records(dir.path())), expect, "{format}");
+    }
+}
