@@ -136,8 +136,12 @@ impl ColumnBuf {
         self.len += 1;
     }
 
+    fn is_null(&self, i: usize) -> bool {
+        self.nulls[i / 64] & (1 << (i % 64)) != 0
+    }
+
     fn get(&self, i: usize) -> Option<u64> {
-        (self.nulls[i / 64] & (1 << (i % 64)) == 0).then(|| self.values.get(i))
+        (!self.is_null(i)).then(|| self.values.get(i))
     }
 
     fn truncate(&mut self, n: usize) {
@@ -195,7 +199,10 @@ impl<K: std::hash::Hash + Eq + Clone> Interner<K> {
 pub struct SegmentBuilder {
     len: usize,
     columns: Vec<Option<ColumnBuf>>,
-    ips: HashMap<Field, Interner<IpAddr>>,
+    /// One interner for all address fields: `pkt-srcaddr` usually equals `srcaddr`, and the
+    /// record's addresses interned so far are reused without a second lookup.
+    ips: Interner<IpAddr>,
+    record_ips: Vec<(IpAddr, u32)>,
     texts: HashMap<Field, Interner<Box<str>>>,
     extras: Interner<Box<[u8]>>,
     formats: Vec<(FieldSet, Vec<Arc<str>>)>,
@@ -228,7 +235,7 @@ impl SegmentBuilder {
     /// Approximate heap bytes held, for the build's memory budget.
     pub fn memory(&self) -> usize {
         let cols: usize = self.columns.iter().flatten().map(ColumnBuf::memory).sum();
-        let ips: usize = self.ips.values().map(|i| i.bytes).sum();
+        let ips = self.ips.bytes;
         let texts: usize = self.texts.values().map(|i| i.bytes).sum();
         cols + ips + texts + self.extras.bytes
     }
@@ -247,6 +254,7 @@ impl SegmentBuilder {
     }
 
     pub fn push(&mut self, record: &FlowRecord) {
+        self.record_ips.clear();
         let format = self.format_code(record);
         self.column(Column::Format).push(Some(u64::from(format)));
         self.column(Column::Source)
@@ -335,7 +343,15 @@ impl SegmentBuilder {
                     crate::record::Value::Ip(ip) => ip,
                     _ => return None,
                 };
-                Some(u64::from(self.ips.entry(field).or_default().code(&ip, 16)))
+                let code = match self.record_ips.iter().find(|(seen, _)| *seen == ip) {
+                    Some((_, code)) => *code,
+                    None => {
+                        let code = self.ips.code(&ip, 16);
+                        self.record_ips.push((ip, code));
+                        code
+                    }
+                };
+                Some(u64::from(code))
             }
             FieldKind::Text => {
                 let text = match record.get(field)? {
@@ -418,104 +434,74 @@ impl SegmentBuilder {
 
         section(&mut out, SectionKind::Formats, NO_PARAM, &self.encode_formats(&present));
 
-        // Blocks: gather each column in time order, encode, compress.
-        let mut blocks = Vec::new();
-        let mut column_index = Vec::new();
-        let mut data = Vec::new();
-        let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd level is valid");
-        let mut raw = Vec::new();
-        let mut values = Vec::with_capacity(BLOCK_RECORDS);
-        let mut nulls = Vec::with_capacity(BLOCK_RECORDS);
-        for (block_no, ids) in order.chunks(BLOCK_RECORDS).enumerate() {
-            let mut entry = BlockEntry {
-                first_record: (block_no * BLOCK_RECORDS) as u32,
-                record_count: ids.len() as u32,
+        // Column by column: gather the values once in segment order, cut them into blocks,
+        // encode and compress each block; build the column's postings from the same values.
+        let n_blocks = n.div_ceil(BLOCK_RECORDS);
+        let mut blocks: Vec<BlockEntry> = (0..n_blocks)
+            .map(|b| BlockEntry {
+                first_record: (b * BLOCK_RECORDS) as u32,
+                record_count: (n - b * BLOCK_RECORDS).min(BLOCK_RECORDS) as u32,
                 start: Range::EMPTY,
                 end: Range::EMPTY,
                 bytes: Range::EMPTY,
                 packets: Range::EMPTY,
-            };
-            for &c in &present {
-                let buf = self.columns[c.id()].as_ref().expect("present column");
-                let plan = dict_of(c).filter(|_| c.stores_term_numbers());
-                values.clear();
-                nulls.clear();
-                for &id in ids {
-                    let v = buf.get(id as usize).map(|v| plan.map_or(v, |p| p.rank(v)));
-                    values.push(v.unwrap_or(0));
-                    nulls.push(v.is_none());
-                    if let (Some(v), Column::Field(f)) = (v, c) {
-                        match f {
-                            Field::Start => entry.start.add(v),
-                            Field::End => entry.end.add(v),
-                            Field::Bytes => entry.bytes.add(v),
-                            Field::Packets => entry.packets.add(v),
-                            _ => {}
-                        }
-                    }
+            })
+            .collect();
+        let mut refs = vec![(0u64, 0u32, 0u32); n_blocks * present.len()];
+        let mut data = Vec::new();
+        let mut postings: Vec<(Column, Vec<u8>, Vec<PostingRef>)> = Vec::new();
+        let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd level is valid");
+        let mut raw = Vec::new();
+        for (slot, &c) in present.iter().enumerate() {
+            let plan = dict_of(c);
+            let (values, nulls) = self.gather(c, &order, plan.filter(|_| c.stores_term_numbers()));
+            for (b, (vals, nls)) in values.chunks(BLOCK_RECORDS).zip(nulls.chunks(BLOCK_RECORDS)).enumerate() {
+                let zone = match c {
+                    Column::Field(Field::Start) => Some(&mut blocks[b].start),
+                    Column::Field(Field::End) => Some(&mut blocks[b].end),
+                    Column::Field(Field::Bytes) => Some(&mut blocks[b].bytes),
+                    Column::Field(Field::Packets) => Some(&mut blocks[b].packets),
+                    _ => None,
+                };
+                if let Some(range) = zone {
+                    vals.iter().zip(nls).filter(|(_, null)| !**null).for_each(|(v, _)| range.add(*v));
                 }
                 raw.clear();
-                column::encode(&values, &nulls, &mut raw);
-                let compressed = compressor
-                    .compress(&raw)
-                    .expect("zstd compresses into a growable buffer");
-                column_index.extend_from_slice(&(data.len() as u64).to_le_bytes());
-                column_index.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
-                column_index.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+                column::encode(vals, nls, &mut raw);
+                let compressed = compressor.compress(&raw).expect("zstd compresses into a growable buffer");
+                refs[b * present.len() + slot] = (data.len() as u64, compressed.len() as u32, raw.len() as u32);
                 data.extend_from_slice(&compressed);
             }
-            encode_block_entry(&entry, &mut blocks);
+            if let (Some(plan), Column::Field(f)) = (plan, c) {
+                if POSTING_FIELDS.contains(&f) {
+                    let (bytes, refs) = build_postings(plan, &values, &nulls, c.stores_term_numbers());
+                    postings.push((c, bytes, refs));
+                }
+            }
         }
-        debug_assert_eq!(
-            column_index.len(),
-            order.len().div_ceil(BLOCK_RECORDS) * present.len() * COLUMN_REF_SIZE
-        );
-        section(&mut out, SectionKind::Blocks, NO_PARAM, &blocks);
+        let mut block_bytes = Vec::with_capacity(n_blocks * crate::format::BLOCK_ENTRY_SIZE);
+        for b in &blocks {
+            encode_block_entry(b, &mut block_bytes);
+        }
+        let mut column_index = Vec::with_capacity(refs.len() * COLUMN_REF_SIZE);
+        for (offset, length, raw_length) in &refs {
+            column_index.extend_from_slice(&offset.to_le_bytes());
+            column_index.extend_from_slice(&length.to_le_bytes());
+            column_index.extend_from_slice(&raw_length.to_le_bytes());
+        }
+        section(&mut out, SectionKind::Blocks, NO_PARAM, &block_bytes);
         section(&mut out, SectionKind::ColumnIndex, NO_PARAM, &column_index);
         section(&mut out, SectionKind::ColumnData, NO_PARAM, &data);
 
-        // Dictionaries, with postings for the indexed fields.
+        // Dictionaries, each followed by its postings for the indexed fields.
         for (c, plan) in &dicts {
-            let buf = self.columns[c.id()].as_ref().expect("present column");
-            let postings = match c {
-                Column::Field(f) if POSTING_FIELDS.contains(f) => {
-                    // Sorting (term, id) pairs builds each posting in one sequential pass; pushing
-                    // ids record by record into one bitmap per term misses the cache on every id.
-                    let mut pairs: Vec<u64> = order
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(new_id, &old)| buf.get(old as usize).map(|v| plan.rank(v) << 32 | new_id as u64))
-                        .collect();
-                    pairs.sort_unstable();
-                    let mut bitmaps = Vec::with_capacity(plan.len());
-                    for group in pairs.chunk_by(|a, b| a >> 32 == b >> 32) {
-                        let ids = group.iter().map(|p| *p as u32);
-                        bitmaps.push(RoaringBitmap::from_sorted_iter(ids).expect("ids of a term are sorted"));
-                    }
-                    debug_assert_eq!(bitmaps.len(), plan.len());
-                    let mut bytes = Vec::new();
-                    let mut refs = Vec::with_capacity(bitmaps.len());
-                    for mut bm in bitmaps {
-                        bm.optimize();
-                        let offset = bytes.len() as u64;
-                        bm.serialize_into(&mut bytes).expect("writing to a Vec cannot fail");
-                        let offset = u32::try_from(offset)
-                            .expect("postings of one column stay under 4 GiB (index-format.md, Known limits)");
-                        refs.push(PostingRef {
-                            offset,
-                            count: bm.len() as u32,
-                        });
-                    }
-                    Some((bytes, refs))
-                }
-                _ => None,
-            };
+            let column_postings = postings.iter().find(|(p, _, _)| p == c);
             let mut dict = Vec::new();
             let terms = plan.terms(self, *c);
-            dictionary::encode(plan.kind, &terms, postings.as_ref().map(|(_, r)| &r[..]), &mut dict);
+            dictionary::encode(plan.kind, &terms, column_postings.map(|(_, _, r)| &r[..]), &mut dict);
             section(&mut out, SectionKind::Dictionary, c.id() as u32, &dict);
-            if let Some((bytes, _)) = postings {
-                section(&mut out, SectionKind::Postings, c.id() as u32, &bytes);
+            if let Some((_, bytes, _)) = column_postings {
+                section(&mut out, SectionKind::Postings, c.id() as u32, bytes);
             }
         }
 
@@ -534,6 +520,26 @@ impl SegmentBuilder {
         out
     }
 
+    /// A column's values in segment order (term numbers for dictionary-coded columns), with nulls.
+    fn gather(&self, c: Column, order: &[u32], plan: Option<&DictionaryPlan>) -> (Vec<u64>, Vec<bool>) {
+        let buf = self.columns[c.id()].as_ref().expect("present column");
+        let mut values: Vec<u64> = match &buf.values {
+            Widths::U8(x) => order.iter().map(|&i| u64::from(x[i as usize])).collect(),
+            Widths::U16(x) => order.iter().map(|&i| u64::from(x[i as usize])).collect(),
+            Widths::U32(x) => order.iter().map(|&i| u64::from(x[i as usize])).collect(),
+            Widths::U64(x) => order.iter().map(|&i| x[i as usize]).collect(),
+        };
+        let nulls: Vec<bool> = order.iter().map(|&i| buf.is_null(i as usize)).collect();
+        if let Some(plan) = plan {
+            for (v, null) in values.iter_mut().zip(&nulls) {
+                if !*null {
+                    *v = plan.rank(*v);
+                }
+            }
+        }
+        (values, nulls)
+    }
+
     /// Record numbers in segment order: by interface, then start time, then source and line.
     /// Keeping an interface's records together turns the postings of every per-interface field
     /// (interface, instance, subnet, VPC, account, region) into a few runs and halves the cost
@@ -549,20 +555,16 @@ impl SegmentBuilder {
         let rank = self
             .plan_dictionary(Column::Field(Field::InterfaceId))
             .and_then(|p| p.rank);
-        let key = |i: usize| {
-            let eni = interface.and_then(|c| c.get(i)).map_or(u64::MAX, |code| {
-                rank.as_ref().map_or(code, |r| u64::from(r[code as usize]))
-            });
-            (
-                eni,
-                start.and_then(|s| s.get(i)).unwrap_or(0),
-                source.get(i),
-                line.get(i),
-            )
-        };
-        let mut order: Vec<u32> = (0..self.len as u32).collect();
-        order.sort_by_key(|&i| key(i as usize));
-        order
+        let mut keys: Vec<(u64, u64, u64, u64, u32)> = (0..self.len)
+            .map(|i| {
+                let eni = interface
+                    .and_then(|c| c.get(i))
+                    .map_or(u64::MAX, |code| rank.as_ref().map_or(code, |r| u64::from(r[code as usize])));
+                (eni, start.and_then(|s| s.get(i)).unwrap_or(0), source.values.get(i), line.values.get(i), i as u32)
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|k| k.4).collect()
     }
 
     fn encode_formats(&self, present: &[Column]) -> Vec<u8> {
@@ -604,9 +606,7 @@ impl SegmentBuilder {
         };
         match c {
             Column::Field(f) if f.kind() == FieldKind::Ip => {
-                // A column whose every value is `-` has no interner: its dictionary is empty.
-                let empty = Interner::default();
-                let interner = self.ips.get(&f).unwrap_or(&empty);
+                let interner = &self.ips;
                 let used = used(interner.terms.len());
                 let mut order: Vec<u32> = (0..interner.terms.len() as u32).filter(|&c| used[c as usize]).collect();
                 order.sort_by_key(|&c| ip_bytes(interner.terms[c as usize]));
@@ -620,6 +620,7 @@ impl SegmentBuilder {
                 })
             }
             Column::Field(f) if f.kind() == FieldKind::Text => {
+                // A column whose every value is `-` has no interner: its dictionary is empty.
                 let empty = Interner::default();
                 let interner = self.texts.get(&f).unwrap_or(&empty);
                 let used = used(interner.terms.len());
@@ -696,10 +697,10 @@ impl DictionaryPlan {
 
     fn terms<'a>(&'a self, b: &'a SegmentBuilder, c: Column) -> Vec<Term<'a>> {
         match (c, self.kind) {
-            (Column::Field(f), TermKind::Ip | TermKind::Ipv4) => self
+            (Column::Field(_), TermKind::Ip | TermKind::Ipv4) => self
                 .codes
                 .iter()
-                .map(|&code| Term::Ip(ip_bytes(b.ips[&f].terms[code as usize])))
+                .map(|&code| Term::Ip(ip_bytes(b.ips.terms[code as usize])))
                 .collect(),
             (Column::Field(f), TermKind::Bytes) => self
                 .codes
@@ -714,6 +715,35 @@ impl DictionaryPlan {
             _ => self.codes.iter().map(|&v| Term::UInt(v)).collect(),
         }
     }
+}
+
+/// Serialized postings of one column from its values in segment order (record id = position):
+/// term numbers for dictionary-coded columns, values to look up for number and enum columns.
+fn build_postings(plan: &DictionaryPlan, values: &[u64], nulls: &[bool], term_numbers: bool) -> (Vec<u8>, Vec<PostingRef>) {
+    // Sorting (term, id) pairs builds each posting in one sequential pass; pushing ids record
+    // by record into one bitmap per term misses the cache on every id.
+    let mut pairs: Vec<u64> = values
+        .iter()
+        .zip(nulls)
+        .enumerate()
+        .filter(|(_, (_, null))| !**null)
+        .map(|(id, (v, _))| {
+            let term = if term_numbers { *v } else { plan.rank(*v) };
+            term << 32 | id as u64
+        })
+        .collect();
+    pairs.sort_unstable();
+    let mut bytes = Vec::new();
+    let mut refs = Vec::with_capacity(plan.len());
+    for group in pairs.chunk_by(|a, b| a >> 32 == b >> 32) {
+        let mut bitmap = RoaringBitmap::from_sorted_iter(group.iter().map(|p| *p as u32)).expect("ids of a term are sorted");
+        bitmap.optimize();
+        let offset = u32::try_from(bytes.len()).expect("postings of one column stay under 4 GiB (index-format.md, Known limits)");
+        bitmap.serialize_into(&mut bytes).expect("writing to a Vec cannot fail");
+        refs.push(PostingRef { offset, count: bitmap.len() as u32 });
+    }
+    debug_assert_eq!(refs.len(), plan.len(), "every term has records");
+    (bytes, refs)
 }
 
 /// Enum fields are stored as the position of their value in the enum's `ALL` list.
