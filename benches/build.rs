@@ -17,17 +17,16 @@ fn main() {
     let records: u64 = env_or("FLOWDEX_BENCH_RECORDS", 2_000_000);
     let runs: usize = env_or("FLOWDEX_BENCH_RUNS", 3) as usize;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-corpus");
-    let corpus = root.join(format!("build-v5-{records}"));
+    let corpus = root.join(format!("v5-{records}-gz6"));
     if !corpus.join("truth.json").exists() {
         let _ = std::fs::remove_dir_all(&corpus);
-        synth::write_corpus(
-            &SynthConfig {
-                records,
-                ..SynthConfig::default()
-            },
-            &corpus,
-        )
-        .expect("write the corpus");
+        // gzip level 6, as AWS writes: the index size is compared with these files.
+        let config = SynthConfig {
+            records,
+            gzip_level: 6,
+            ..SynthConfig::default()
+        };
+        synth::write_corpus(&config, &corpus).expect("write the corpus");
     }
     let files: Vec<PathBuf> = walk(&corpus)
         .into_iter()
@@ -43,7 +42,7 @@ fn main() {
         gz_bytes as f64 / records as f64
     );
 
-    let index = root.join(format!("build-v5-{records}.idx"));
+    let index = root.join(format!("v5-{records}-gz6.idx"));
     let mut builds = Vec::new();
     let mut peak_kb = 0u64;
     for _ in 0..runs {

@@ -68,11 +68,13 @@ fn main() {
 }
 
 fn ensure_corpus(records: u64) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-corpus/read-v5-{records}"));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-corpus/v5-{records}-gz6"));
     if !dir.join("truth.json").exists() {
         let _ = std::fs::remove_dir_all(&dir);
+        // gzip level 6, as AWS writes (synth defaults to the faster level 1).
         let config = SynthConfig {
             records,
+            gzip_level: 6,
             ..SynthConfig::default()
         };
         synth::write_corpus(&config, &dir).expect("write the benchmark corpus");

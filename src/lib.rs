@@ -1,15 +1,22 @@
 //! flowdex: offline forensics on AWS VPC Flow Logs.
 //!
 //! The modules follow the data's path: [`input`] reads every form in which flow logs are
-//! delivered into [`record::FlowRecord`]s with provenance; [`output`] prints records for people
-//! and scripts; [`synth`] makes realistic corpora with known incidents for tests and benchmarks.
+//! delivered into [`record::FlowRecord`]s with provenance; [`build`] writes them as segments in
+//! the on-disk [`format`]; [`read`] maps segments back; [`query`] turns query text into a bound
+//! query; [`exec`] answers its filter from postings and blocks; [`agg`] computes `stats`;
+//! [`search`] runs the whole pipeline; [`output`] prints records and rows for people and
+//! scripts; [`synth`] makes realistic corpora with known incidents for tests and benchmarks.
 //! The command-line interface in `src/cli/` only wires these together.
 
+pub mod agg;
 pub mod build;
+pub mod exec;
 pub mod format;
 pub mod input;
 pub mod output;
+pub mod query;
 pub mod read;
 pub mod record;
+pub mod search;
 pub mod synth;
 pub mod time;

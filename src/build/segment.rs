@@ -455,7 +455,11 @@ impl SegmentBuilder {
         for (slot, &c) in present.iter().enumerate() {
             let plan = dict_of(c);
             let (values, nulls) = self.gather(c, &order, plan.filter(|_| c.stores_term_numbers()));
-            for (b, (vals, nls)) in values.chunks(BLOCK_RECORDS).zip(nulls.chunks(BLOCK_RECORDS)).enumerate() {
+            for (b, (vals, nls)) in values
+                .chunks(BLOCK_RECORDS)
+                .zip(nulls.chunks(BLOCK_RECORDS))
+                .enumerate()
+            {
                 let zone = match c {
                     Column::Field(Field::Start) => Some(&mut blocks[b].start),
                     Column::Field(Field::End) => Some(&mut blocks[b].end),
@@ -464,11 +468,16 @@ impl SegmentBuilder {
                     _ => None,
                 };
                 if let Some(range) = zone {
-                    vals.iter().zip(nls).filter(|(_, null)| !**null).for_each(|(v, _)| range.add(*v));
+                    vals.iter()
+                        .zip(nls)
+                        .filter(|(_, null)| !**null)
+                        .for_each(|(v, _)| range.add(*v));
                 }
                 raw.clear();
                 column::encode(vals, nls, &mut raw);
-                let compressed = compressor.compress(&raw).expect("zstd compresses into a growable buffer");
+                let compressed = compressor
+                    .compress(&raw)
+                    .expect("zstd compresses into a growable buffer");
                 refs[b * present.len() + slot] = (data.len() as u64, compressed.len() as u32, raw.len() as u32);
                 data.extend_from_slice(&compressed);
             }
@@ -557,10 +566,16 @@ impl SegmentBuilder {
             .and_then(|p| p.rank);
         let mut keys: Vec<(u64, u64, u64, u64, u32)> = (0..self.len)
             .map(|i| {
-                let eni = interface
-                    .and_then(|c| c.get(i))
-                    .map_or(u64::MAX, |code| rank.as_ref().map_or(code, |r| u64::from(r[code as usize])));
-                (eni, start.and_then(|s| s.get(i)).unwrap_or(0), source.values.get(i), line.values.get(i), i as u32)
+                let eni = interface.and_then(|c| c.get(i)).map_or(u64::MAX, |code| {
+                    rank.as_ref().map_or(code, |r| u64::from(r[code as usize]))
+                });
+                (
+                    eni,
+                    start.and_then(|s| s.get(i)).unwrap_or(0),
+                    source.values.get(i),
+                    line.values.get(i),
+                    i as u32,
+                )
             })
             .collect();
         keys.sort_unstable();
@@ -719,7 +734,12 @@ impl DictionaryPlan {
 
 /// Serialized postings of one column from its values in segment order (record id = position):
 /// term numbers for dictionary-coded columns, values to look up for number and enum columns.
-fn build_postings(plan: &DictionaryPlan, values: &[u64], nulls: &[bool], term_numbers: bool) -> (Vec<u8>, Vec<PostingRef>) {
+fn build_postings(
+    plan: &DictionaryPlan,
+    values: &[u64],
+    nulls: &[bool],
+    term_numbers: bool,
+) -> (Vec<u8>, Vec<PostingRef>) {
     // Sorting (term, id) pairs builds each posting in one sequential pass; pushing ids record
     // by record into one bitmap per term misses the cache on every id.
     let mut pairs: Vec<u64> = values
@@ -736,11 +756,16 @@ fn build_postings(plan: &DictionaryPlan, values: &[u64], nulls: &[bool], term_nu
     let mut bytes = Vec::new();
     let mut refs = Vec::with_capacity(plan.len());
     for group in pairs.chunk_by(|a, b| a >> 32 == b >> 32) {
-        let mut bitmap = RoaringBitmap::from_sorted_iter(group.iter().map(|p| *p as u32)).expect("ids of a term are sorted");
+        let mut bitmap =
+            RoaringBitmap::from_sorted_iter(group.iter().map(|p| *p as u32)).expect("ids of a term are sorted");
         bitmap.optimize();
-        let offset = u32::try_from(bytes.len()).expect("postings of one column stay under 4 GiB (index-format.md, Known limits)");
+        let offset = u32::try_from(bytes.len())
+            .expect("postings of one column stay under 4 GiB (index-format.md, Known limits)");
         bitmap.serialize_into(&mut bytes).expect("writing to a Vec cannot fail");
-        refs.push(PostingRef { offset, count: bitmap.len() as u32 });
+        refs.push(PostingRef {
+            offset,
+            count: bitmap.len() as u32,
+        });
     }
     debug_assert_eq!(refs.len(), plan.len(), "every term has records");
     (bytes, refs)

@@ -8,6 +8,7 @@ mod build;
 mod cat;
 mod compact;
 mod info;
+mod search;
 mod synth;
 mod verify;
 
@@ -36,6 +37,8 @@ enum Command {
     Cat(cat::Args),
     /// Build or extend an index from flow logs (atomic; sources already indexed are skipped).
     Build(build::Args),
+    /// Search an index: filters, CIDRs, IOC lists, time windows, stats, sort, limit.
+    Search(search::Args),
     /// Show what an index holds: records, sources, time span, size by section.
     Info(info::Args),
     /// Check every checksum and invariant of an index.
@@ -91,6 +94,7 @@ pub fn run() -> i32 {
     let result = match cli.command {
         Command::Cat(args) => cat::run(args),
         Command::Build(args) => build::run(args),
+        Command::Search(args) => search::run(args),
         Command::Info(args) => info::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Compact(args) => compact::run(args),

@@ -30,7 +30,7 @@ pub struct Args {
     /// First day (UTC midnight), as YYYY-MM-DD.
     #[arg(long, default_value = "2024-04-01", value_name = "DATE", value_parser = parse_day)]
     start: i64,
-    /// gzip level, 0 to 9. AWS's files are about level 6, which is several times slower.
+    /// gzip level, 0 to 9. AWS's files are about level 6, which takes about twice as long.
     #[arg(long, default_value_t = SynthConfig::default().gzip_level, value_name = "LEVEL")]
     gzip_level: u32,
 }

@@ -58,8 +58,10 @@ pub struct SourceRef<'a> {
 pub struct RecordWriter<W: Write> {
     out: W,
     format: OutputFormat,
-    /// Columns for CSV and tables; JSON prints the fields each record's format carried.
+    /// Columns for CSV and tables; JSON prints the fields each record's format carried, or
+    /// these columns when they were chosen.
     columns: Vec<Field>,
+    chosen: bool,
     with_source: bool,
     csv_header_written: bool,
     table: Option<TableWriter>,
@@ -68,6 +70,7 @@ pub struct RecordWriter<W: Write> {
 impl<W: Write> RecordWriter<W> {
     /// `columns` empty means the default: every field for CSV, [`TABLE_FIELDS`] for tables.
     pub fn new(out: W, format: OutputFormat, columns: Vec<Field>, with_source: bool) -> RecordWriter<W> {
+        let chosen = !columns.is_empty();
         let columns = match (columns.is_empty(), format) {
             (false, _) => columns,
             (true, OutputFormat::Table) => TABLE_FIELDS.to_vec(),
@@ -85,6 +88,7 @@ impl<W: Write> RecordWriter<W> {
             out,
             format,
             columns,
+            chosen,
             with_source,
             csv_header_written: false,
             table,
@@ -94,7 +98,9 @@ impl<W: Write> RecordWriter<W> {
     pub fn write(&mut self, record: &FlowRecord, source: Option<SourceRef<'_>>) -> io::Result<()> {
         let source = source.filter(|_| self.with_source);
         match self.format {
-            OutputFormat::Jsonl => write_json_record(&mut self.out, record, source),
+            OutputFormat::Jsonl => {
+                write_json_record(&mut self.out, record, self.chosen.then_some(&self.columns[..]), source)
+            }
             OutputFormat::Csv => self.write_csv(record, source),
             OutputFormat::Table => {
                 let mut cells: Vec<String> = self.columns.iter().map(|f| table_cell(record, *f)).collect();
@@ -145,8 +151,14 @@ impl<W: Write> RecordWriter<W> {
     }
 }
 
-/// Writes one record as a JSON object and a newline.
-pub fn write_json_record(out: &mut dyn Write, record: &FlowRecord, source: Option<SourceRef<'_>>) -> io::Result<()> {
+/// Writes one record as a JSON object and a newline: the fields its format carried, or the
+/// `fields` asked for (null where the record has no value).
+pub fn write_json_record(
+    out: &mut dyn Write,
+    record: &FlowRecord,
+    fields: Option<&[Field]>,
+    source: Option<SourceRef<'_>>,
+) -> io::Result<()> {
     out.write_all(b"{")?;
     let mut first = true;
     let mut key = |out: &mut dyn Write, k: &str| -> io::Result<()> {
@@ -156,7 +168,15 @@ pub fn write_json_record(out: &mut dyn Write, record: &FlowRecord, source: Optio
         write_json_string(out, k)?;
         out.write_all(b":")
     };
-    for f in record.fields.iter() {
+    let all: Vec<Field>;
+    let fields = match fields {
+        Some(f) => f,
+        None => {
+            all = record.fields.iter().collect();
+            &all
+        }
+    };
+    for &f in fields {
         key(out, f.key())?;
         match record.get(f) {
             None => out.write_all(b"null")?,
@@ -165,7 +185,7 @@ pub fn write_json_record(out: &mut dyn Write, record: &FlowRecord, source: Optio
             Some(Value::Str(s)) => write_json_string(out, s)?,
         }
     }
-    for extra in &record.extra {
+    for extra in record.extra.iter().filter(|_| fields.len() == record.fields.len()) {
         key(out, &extra.name.replace('-', "_"))?;
         match &extra.value {
             None => out.write_all(b"null")?,
@@ -192,6 +212,63 @@ fn write_csv_cell(out: &mut dyn Write, s: &str) -> io::Result<()> {
     } else {
         out.write_all(s.as_bytes())
     }
+}
+
+/// Writes aggregate rows: JSON objects keyed by column name, CSV with a header, or a table.
+pub fn write_rows(out: &mut dyn Write, format: OutputFormat, rows: &crate::agg::Rows) -> io::Result<()> {
+    use crate::agg::Cell;
+    let text = |c: &Cell| match c {
+        Cell::Null => String::new(),
+        Cell::Int(n) => n.to_string(),
+        Cell::Float(x) => format!("{x:.2}"),
+        Cell::Text(t) => t.clone(),
+    };
+    match format {
+        OutputFormat::Jsonl => {
+            for row in &rows.rows {
+                out.write_all(b"{")?;
+                for (i, (name, cell)) in rows.columns.iter().zip(row).enumerate() {
+                    if i > 0 {
+                        out.write_all(b",")?;
+                    }
+                    write_json_string(out, name)?;
+                    out.write_all(b":")?;
+                    match cell {
+                        Cell::Null => out.write_all(b"null")?,
+                        Cell::Int(n) => write!(out, "{n}")?,
+                        Cell::Float(x) => serde_json::to_writer(&mut *out, x).map_err(io::Error::other)?,
+                        Cell::Text(t) => write_json_string(out, t)?,
+                    }
+                }
+                out.write_all(b"}\n")?;
+            }
+        }
+        OutputFormat::Csv => {
+            writeln!(out, "{}", rows.columns.join(","))?;
+            for row in &rows.rows {
+                for (i, cell) in row.iter().enumerate() {
+                    if i > 0 {
+                        out.write_all(b",")?;
+                    }
+                    write_csv_cell(out, &text(cell))?;
+                }
+                out.write_all(b"\n")?;
+            }
+        }
+        OutputFormat::Table => {
+            let mut table = TableWriter::new(rows.columns.clone());
+            for row in &rows.rows {
+                let cells = rows.columns.iter().zip(row).map(|(name, c)| match c {
+                    Cell::Int(n) if name.contains("bytes") => human_bytes(*n),
+                    Cell::Null => "-".to_owned(),
+                    c => text(c),
+                });
+                table.row(out, cells.collect())?;
+            }
+            table.finish(out)?;
+        }
+    }
+    Ok(())
 }
 
 fn table_cell(record: &FlowRecord, field: Field) -> String {
@@ -231,6 +308,7 @@ mod tests {
         write_json_record(
             &mut out,
             &record(),
+            None,
             Some(SourceRef {
                 name: "a\"b.log",
                 line: 3,

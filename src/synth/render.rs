@@ -527,12 +527,7 @@ fn write_decimal(buf: &mut Vec<u8>, n: u64) {
 
 /// Writes `n` at the start of `out` (20 bytes, room for any `u64`), returning its length.
 fn decimal_into(out: &mut [u8], mut n: u64) -> usize {
-    let mut len = 1;
-    let mut rest = n / 10;
-    while rest > 0 {
-        len += 1;
-        rest /= 10;
-    }
+    let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
     let mut i = len;
     while n >= 100 {
         let pair = (n % 100) as usize * 2;
@@ -550,18 +545,39 @@ fn decimal_into(out: &mut [u8], mut n: u64) -> usize {
     len
 }
 
+/// The text of every octet, padded to 4 bytes, and its length: an address is four fixed-size
+/// copies.
+const OCTETS: [([u8; 4], u8); 256] = {
+    let mut table = [([0u8; 4], 0u8); 256];
+    let mut n = 0;
+    while n < 256 {
+        let (h, t, o) = ((n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8);
+        table[n] = if n >= 100 {
+            ([b'0' + h, b'0' + t, b'0' + o, 0], 3)
+        } else if n >= 10 {
+            ([b'0' + t, b'0' + o, 0, 0], 2)
+        } else {
+            ([b'0' + o, 0, 0, 0], 1)
+        };
+        n += 1;
+    }
+    table
+};
+
 fn write_ipv4(buf: &mut Vec<u8>, ip: Ipv4Addr) {
     // As `write_decimal`: make room, write in place, cut.
     let at = buf.len();
-    buf.extend_from_slice(&[0u8; 32]);
-    let out = &mut buf[at..at + 32];
+    buf.extend_from_slice(&[0u8; 20]);
+    let out = &mut buf[at..at + 20];
     let mut len = 0;
     for (i, octet) in ip.octets().into_iter().enumerate() {
-        if i > 0 {
+        let (text, n) = OCTETS[usize::from(octet)];
+        out[len..len + 4].copy_from_slice(&text);
+        len += usize::from(n);
+        if i < 3 {
             out[len] = b'.';
             len += 1;
         }
-        len += decimal_into(&mut out[len..len + 20], u64::from(octet));
     }
     buf.truncate(at + len);
 }

@@ -1,0 +1,237 @@
+//! Aggregation: `stats` over matching records (grouped by fields and time bins), then the row
+//! stages after it (`filter`, `sort`, `limit`, `fields`). Rows come out ordered by their group
+//! keys unless the query sorts them.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::query::{Aggregate, AggregateFn, CmpOp, GroupBy, RowFilter, RowStage, RowValue};
+use crate::record::{FlowRecord, Value};
+
+/// One cell of an aggregate row.
+#[derive(Clone, Debug, PartialEq, PartialOrd)]
+pub enum Cell {
+    Null,
+    Int(u64),
+    Float(f64),
+    Text(String),
+}
+
+impl Cell {
+    fn number(&self) -> Option<f64> {
+        match self {
+            Cell::Int(n) => Some(*n as f64),
+            Cell::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+}
+
+/// A group key cell: what rows are grouped and ordered by.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Key {
+    Null,
+    Int(u64),
+    Text(String),
+}
+
+impl From<Key> for Cell {
+    fn from(k: Key) -> Cell {
+        match k {
+            Key::Null => Cell::Null,
+            Key::Int(n) => Cell::Int(n),
+            Key::Text(t) => Cell::Text(t),
+        }
+    }
+}
+
+fn key_of(v: Option<Value<'_>>) -> Key {
+    match v {
+        None => Key::Null,
+        Some(Value::UInt(n)) => Key::Int(n),
+        Some(v) => Key::Text(v.to_string()),
+    }
+}
+
+/// Aggregate rows with their column names.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+enum Acc {
+    Count(u64),
+    Sum(u128),
+    Min(Option<u64>),
+    Max(Option<u64>),
+    Avg(u128, u64),
+    Distinct(HashSet<Key>),
+}
+
+impl Acc {
+    fn new(f: AggregateFn) -> Acc {
+        match f {
+            AggregateFn::Count => Acc::Count(0),
+            AggregateFn::Sum => Acc::Sum(0),
+            AggregateFn::Min => Acc::Min(None),
+            AggregateFn::Max => Acc::Max(None),
+            AggregateFn::Avg => Acc::Avg(0, 0),
+            AggregateFn::CountDistinct => Acc::Distinct(HashSet::new()),
+        }
+    }
+
+    fn add(&mut self, a: &Aggregate, r: &FlowRecord) {
+        let v = a.field.and_then(|f| r.get(f));
+        let n = match v {
+            Some(Value::UInt(n)) => Some(n),
+            _ => None,
+        };
+        match self {
+            Acc::Count(c) => *c += u64::from(a.field.is_none() || v.is_some()),
+            Acc::Sum(s) => *s += u128::from(n.unwrap_or(0)),
+            Acc::Min(m) => {
+                if let Some(n) = n {
+                    *m = Some(m.map_or(n, |x| x.min(n)));
+                }
+            }
+            Acc::Max(m) => {
+                if let Some(n) = n {
+                    *m = Some(m.map_or(n, |x| x.max(n)));
+                }
+            }
+            Acc::Avg(s, c) => {
+                if let Some(n) = n {
+                    *s += u128::from(n);
+                    *c += 1;
+                }
+            }
+            Acc::Distinct(set) => {
+                if v.is_some() {
+                    set.insert(key_of(v));
+                }
+            }
+        }
+    }
+
+    fn cell(&self) -> Cell {
+        match self {
+            Acc::Count(c) => Cell::Int(*c),
+            Acc::Sum(s) => Cell::Int(u64::try_from(*s).unwrap_or(u64::MAX)),
+            Acc::Min(m) | Acc::Max(m) => m.map_or(Cell::Null, Cell::Int),
+            Acc::Avg(s, c) if *c > 0 => Cell::Float(*s as f64 / *c as f64),
+            Acc::Avg(..) => Cell::Null,
+            Acc::Distinct(set) => Cell::Int(set.len() as u64),
+        }
+    }
+}
+
+/// Groups `records` and computes the aggregates of each group.
+pub fn aggregate<'r>(records: impl IntoIterator<Item = &'r FlowRecord>, by: &[GroupBy], aggs: &[Aggregate]) -> Rows {
+    let mut groups: BTreeMap<Vec<Key>, Vec<Acc>> = BTreeMap::new();
+    let mut any = false;
+    for r in records {
+        any = true;
+        let key: Vec<Key> = by
+            .iter()
+            .map(|g| match g {
+                GroupBy::Field { field, .. } => key_of(r.get(*field)),
+                GroupBy::Bin { seconds, .. } => match r.start {
+                    Some(s) => Key::Text(crate::time::format_rfc3339((s - s % seconds) as i64)),
+                    None => Key::Null,
+                },
+            })
+            .collect();
+        let accs = groups
+            .entry(key)
+            .or_insert_with(|| aggs.iter().map(|a| Acc::new(a.function)).collect());
+        for (acc, a) in accs.iter_mut().zip(aggs) {
+            acc.add(a, r);
+        }
+    }
+    // Without groups there is always one row (a count of 0 is an answer).
+    if !any && by.is_empty() {
+        groups.insert(Vec::new(), aggs.iter().map(|a| Acc::new(a.function)).collect());
+    }
+    let columns = by
+        .iter()
+        .map(|g| match g {
+            GroupBy::Field { name, .. } | GroupBy::Bin { name, .. } => name.clone(),
+        })
+        .chain(aggs.iter().map(|a| a.name.clone()))
+        .collect();
+    let rows = groups
+        .into_iter()
+        .map(|(key, accs)| {
+            key.into_iter()
+                .map(Cell::from)
+                .chain(accs.iter().map(Acc::cell))
+                .collect()
+        })
+        .collect();
+    Rows { columns, rows }
+}
+
+/// Applies the stages after `stats`.
+pub fn apply(rows: &mut Rows, stages: &[RowStage]) {
+    for stage in stages {
+        match stage {
+            RowStage::Filter(f) => rows.rows.retain(|r| row_matches(f, r)),
+            RowStage::Sort(keys) => rows.rows.sort_by(|a, b| {
+                for (col, desc) in keys {
+                    let o = a[*col].partial_cmp(&b[*col]).unwrap_or(std::cmp::Ordering::Equal);
+                    let o = if *desc { o.reverse() } else { o };
+                    if o.is_ne() {
+                        return o;
+                    }
+                }
+                std::cmp::Ordering::Equal
+            }),
+            RowStage::Limit(n) => rows.rows.truncate(usize::try_from(*n).unwrap_or(usize::MAX)),
+            RowStage::Columns(cols) => {
+                rows.columns = cols.iter().map(|c| rows.columns[*c].clone()).collect();
+                for r in &mut rows.rows {
+                    *r = cols.iter().map(|c| r[*c].clone()).collect();
+                }
+            }
+        }
+    }
+}
+
+fn row_matches(f: &RowFilter, row: &[Cell]) -> bool {
+    let text = |c: &Cell| match c {
+        Cell::Null => String::new(),
+        Cell::Int(n) => n.to_string(),
+        Cell::Float(x) => x.to_string(),
+        Cell::Text(t) => t.clone(),
+    };
+    let equal = |c: &Cell, v: &RowValue| match v {
+        RowValue::Number(n) => c.number() == Some(*n),
+        RowValue::Text(t) => text(c) == *t,
+    };
+    match f {
+        RowFilter::And(a, b) => row_matches(a, row) && row_matches(b, row),
+        RowFilter::Or(a, b) => row_matches(a, row) || row_matches(b, row),
+        RowFilter::Not(a) => !row_matches(a, row),
+        RowFilter::In(col, values) => values.iter().any(|v| equal(&row[*col], v)),
+        RowFilter::Like(col, re) => re.is_match(&text(&row[*col])),
+        RowFilter::Compare(col, op, v) => {
+            let c = &row[*col];
+            let ord = match v {
+                RowValue::Number(n) => match c.number() {
+                    Some(x) => x.partial_cmp(n),
+                    None => return false,
+                },
+                RowValue::Text(t) => Some(text(c).as_str().cmp(t.as_str())),
+            };
+            let Some(ord) = ord else { return false };
+            match op {
+                CmpOp::Eq => ord.is_eq(),
+                CmpOp::Ne => ord.is_ne(),
+                CmpOp::Lt => ord.is_lt(),
+                CmpOp::Le => ord.is_le(),
+                CmpOp::Gt => ord.is_gt(),
+                CmpOp::Ge => ord.is_ge(),
+            }
+        }
+    }
+}

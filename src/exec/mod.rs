@@ -1,0 +1,331 @@
+//! Running a bound query on an index: per segment, the filter is answered from postings where it
+//! can be (dictionary lookups, CIDR term ranges, unions, intersections, differences) and from
+//! the blocks' zone maps for times and counters; only candidate blocks are decoded, and only when
+//! the postings answer is not already exact. Segments run in parallel.
+
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+
+use crate::format::dictionary::{ip_from_bytes, Dictionary, Term};
+use crate::format::schema::{enum_word, Column, POSTING_FIELDS};
+use crate::format::Range;
+use crate::query::{Cond, Filter, Test};
+use crate::read::{Index, IndexError, Segment};
+use crate::record::{Field, FieldKind, FlowRecord, Value};
+
+/// Record ids that may match, and whether all of them do.
+#[derive(Clone, Debug)]
+pub struct Candidates {
+    pub ids: RoaringBitmap,
+    pub exact: bool,
+}
+
+/// What a search touched, for `--explain` and for the benchmark.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SegmentPlan {
+    pub file: String,
+    pub records: u64,
+    pub candidates: u64,
+    pub exact: bool,
+    pub blocks_to_read: usize,
+    pub blocks: usize,
+}
+
+/// Candidate ids of one segment for `filter`.
+pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexError> {
+    let all = || {
+        let mut b = RoaringBitmap::new();
+        b.insert_range(0..seg.record_count() as u32);
+        b
+    };
+    Ok(match filter {
+        Filter::All => Candidates {
+            ids: all(),
+            exact: true,
+        },
+        Filter::And(parts) => {
+            let mut parts = parts
+                .iter()
+                .map(|p| candidates(seg, p))
+                .collect::<Result<Vec<_>, _>>()?;
+            // Smallest first: each intersection is then at most as large as the smallest set.
+            parts.sort_by_key(|c| c.ids.len());
+            let mut it = parts.into_iter();
+            let mut acc = it.next().unwrap_or(Candidates {
+                ids: all(),
+                exact: true,
+            });
+            for c in it {
+                acc.ids &= c.ids;
+                acc.exact &= c.exact;
+            }
+            acc
+        }
+        Filter::Or(parts) => {
+            let mut acc = Candidates {
+                ids: RoaringBitmap::new(),
+                exact: true,
+            };
+            for p in parts {
+                let c = candidates(seg, p)?;
+                acc.ids |= c.ids;
+                acc.exact &= c.exact;
+            }
+            acc
+        }
+        Filter::Not(inner) => {
+            let c = candidates(seg, inner)?;
+            if c.exact {
+                Candidates {
+                    ids: all() - c.ids,
+                    exact: true,
+                }
+            } else {
+                Candidates {
+                    ids: all(),
+                    exact: false,
+                }
+            }
+        }
+        Filter::Test(t) => test_candidates(seg, t)?,
+    })
+}
+
+fn block_ids(seg: &Segment, keep: impl Fn(usize) -> bool) -> RoaringBitmap {
+    let mut ids = RoaringBitmap::new();
+    for (i, b) in seg.blocks().iter().enumerate() {
+        if keep(i) {
+            ids.insert_range(b.first_record..b.first_record + b.record_count);
+        }
+    }
+    ids
+}
+
+fn test_candidates(seg: &Segment, t: &Test) -> Result<Candidates, IndexError> {
+    if let Cond::TimeOverlap(lo, hi) = t.cond {
+        let ids = block_ids(seg, |i| {
+            let b = &seg.blocks()[i];
+            !b.start.is_empty() && b.start.min <= hi && b.end.max >= lo
+        });
+        return Ok(Candidates { ids, exact: false });
+    }
+    let mut acc = Candidates {
+        ids: RoaringBitmap::new(),
+        exact: true,
+    };
+    for &field in &t.fields {
+        let c = field_candidates(seg, field, &t.cond, t.negate)?;
+        acc.ids |= c.ids;
+        acc.exact &= c.exact;
+    }
+    Ok(acc)
+}
+
+fn field_candidates(seg: &Segment, field: Field, cond: &Cond, negate: bool) -> Result<Candidates, IndexError> {
+    let column = Column::Field(field);
+    if !seg.columns().contains(&column) {
+        // No record of the segment has a value for the field: nothing matches.
+        return Ok(Candidates {
+            ids: RoaringBitmap::new(),
+            exact: true,
+        });
+    }
+    let everything = || Candidates {
+        ids: block_ids(seg, |_| true),
+        exact: false,
+    };
+    if negate {
+        return Ok(everything());
+    }
+    let dict = match seg.dictionary(column)? {
+        Some(d) if POSTING_FIELDS.contains(&field) => d,
+        _ => return Ok(zone_candidates(seg, field, cond).unwrap_or_else(everything)),
+    };
+    let terms = matching_terms(&dict, field, cond).map_err(|c| IndexError::corrupt(seg.path(), c))?;
+    let mut ids = RoaringBitmap::new();
+    for t in terms {
+        ids |= seg.posting(column, &dict, t)?;
+    }
+    Ok(Candidates { ids, exact: true })
+}
+
+/// Blocks whose zone map can hold a matching `start`, `end`, `bytes` or `packets`.
+fn zone_candidates(seg: &Segment, field: Field, cond: &Cond) -> Option<Candidates> {
+    let Cond::Numbers(ranges) = cond else { return None };
+    let zone = |b: &crate::format::BlockEntry| -> Option<Range> {
+        Some(match field {
+            Field::Start => b.start,
+            Field::End => b.end,
+            Field::Bytes => b.bytes,
+            Field::Packets => b.packets,
+            _ => return None,
+        })
+    };
+    zone(seg.blocks().first()?)?;
+    let ids = block_ids(seg, |i| {
+        let z = zone(&seg.blocks()[i]).expect("checked above");
+        ranges.iter().any(|(lo, hi)| z.overlaps(*lo, *hi))
+    });
+    Some(Candidates { ids, exact: false })
+}
+
+/// Term numbers of a dictionary whose value meets `cond`: ranges by binary search, patterns by
+/// a pass over the distinct values.
+fn matching_terms(dict: &Dictionary<'_>, field: Field, cond: &Cond) -> Result<Vec<usize>, crate::format::Corrupt> {
+    let mut out = Vec::new();
+    let range = |lo: Term<'_>, hi: Term<'_>, out: &mut Vec<usize>| -> Result<(), crate::format::Corrupt> {
+        let mut i = dict.lower_bound(&lo)?;
+        while i < dict.len() && dict.term(i)? <= hi {
+            out.push(i);
+            i += 1;
+        }
+        Ok(())
+    };
+    match cond {
+        Cond::Ips(ranges) => {
+            for (lo, hi) in ranges {
+                range(Term::Ip(*lo), Term::Ip(*hi), &mut out)?;
+            }
+        }
+        Cond::Numbers(ranges) if field.kind() == FieldKind::UInt => {
+            for (lo, hi) in ranges {
+                range(Term::UInt(*lo), Term::UInt(*hi), &mut out)?;
+            }
+        }
+        Cond::Words(words) => {
+            for w in words {
+                let probe = match field.kind() {
+                    FieldKind::Enum => match (0..8).find(|c| enum_word(field, *c) == Some(w.as_str())) {
+                        Some(code) => Term::UInt(code),
+                        None => continue,
+                    },
+                    _ => Term::Bytes(w.as_bytes()),
+                };
+                out.extend(dict.find(&probe)?);
+            }
+        }
+        _ => {
+            for i in 0..dict.len() {
+                let value = match dict.term(i)? {
+                    Term::UInt(n) if field.kind() == FieldKind::Enum => enum_word(field, n).map(Value::Str),
+                    Term::UInt(n) => Some(Value::UInt(n)),
+                    Term::Ip(b) => Some(Value::Ip(ip_from_bytes(b))),
+                    Term::Bytes(b) => std::str::from_utf8(b).ok().map(Value::Str),
+                };
+                if value.is_some_and(|v| cond.matches(v)) {
+                    out.push(i);
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// A matching record with the name of its source.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    pub record: FlowRecord,
+    pub source: String,
+}
+
+/// The plan of every segment for `filter`, without reading any block.
+pub fn explain(index: &Index, filter: &Filter) -> Result<Vec<SegmentPlan>, IndexError> {
+    index
+        .segments()
+        .iter()
+        .zip(&index.manifest().segments)
+        .map(|(seg, meta)| {
+            let c = candidates(seg, filter)?;
+            let blocks_to_read = if c.exact && c.ids.is_empty() {
+                0
+            } else {
+                blocks_touched(seg, &c.ids)
+            };
+            Ok(SegmentPlan {
+                file: meta.file.clone(),
+                records: seg.record_count(),
+                candidates: c.ids.len(),
+                exact: c.exact,
+                blocks_to_read,
+                blocks: seg.blocks().len(),
+            })
+        })
+        .collect()
+}
+
+fn blocks_touched(seg: &Segment, ids: &RoaringBitmap) -> usize {
+    seg.blocks()
+        .iter()
+        .filter(|b| ids.range_cardinality(b.first_record..b.first_record + b.record_count) > 0)
+        .count()
+}
+
+/// How many records match, from postings alone when they answer the filter exactly.
+pub fn count(index: &Index, filter: &Filter) -> Result<u64, IndexError> {
+    let counts = index
+        .segments()
+        .par_iter()
+        .map(|seg| {
+            let c = candidates(seg, filter)?;
+            if c.exact {
+                Ok(c.ids.len())
+            } else {
+                Ok(matching(seg, filter, &c.ids, &mut |_| {})?)
+            }
+        })
+        .collect::<Result<Vec<u64>, IndexError>>()?;
+    Ok(counts.iter().sum())
+}
+
+/// Every matching record, with its source name, in no particular order.
+pub fn records(index: &Index, filter: &Filter) -> Result<Vec<Hit>, IndexError> {
+    let names: std::collections::HashMap<u32, &str> = index
+        .manifest()
+        .sources
+        .iter()
+        .map(|s| (s.id, s.name.as_str()))
+        .collect();
+    let per_segment = index
+        .segments()
+        .par_iter()
+        .map(|seg| {
+            let c = candidates(seg, filter)?;
+            let mut hits = Vec::new();
+            matching(seg, filter, &c.ids, &mut |r| {
+                let source = names
+                    .get(&r.provenance.source)
+                    .copied()
+                    .unwrap_or("(unknown source)")
+                    .to_owned();
+                hits.push(Hit { record: r, source });
+            })?;
+            Ok(hits)
+        })
+        .collect::<Result<Vec<_>, IndexError>>()?;
+    Ok(per_segment.into_iter().flatten().collect())
+}
+
+/// Decodes the candidate blocks and hands out the records that match; returns their number.
+fn matching(
+    seg: &Segment,
+    filter: &Filter,
+    ids: &RoaringBitmap,
+    found: &mut dyn FnMut(FlowRecord),
+) -> Result<u64, IndexError> {
+    let mut n = 0;
+    for (i, b) in seg.blocks().iter().enumerate() {
+        let range = b.first_record..b.first_record + b.record_count;
+        if ids.range_cardinality(range.clone()) == 0 {
+            continue;
+        }
+        for (offset, record) in seg.read_records(i)?.into_iter().enumerate() {
+            if ids.contains(b.first_record + offset as u32) && filter.matches(&record) {
+                n += 1;
+                found(record);
+            }
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,842 @@
+//! Syntax tree → bound query: names resolved to fields (forgivingly: any case, `-`, `_` or
+//! camelCase; pseudo-fields `addr`, `port`, `time`), values typed for their field (addresses and
+//! CIDRs, numbers, protocol and TCP-flag names, times as RFC 3339, dates, months or Unix
+//! seconds), and the pipeline split into record stages and, after `stats`, row stages.
+
+use std::net::IpAddr;
+
+use regex::Regex;
+
+use super::parse::{self, CmpOp, Expr, GroupKey, Literal, Name, Pattern, Query, Stage};
+use super::{QueryError, Span};
+use crate::format::dictionary::ip_bytes;
+use crate::record::{Action, Field, FieldKind, FlowDirection, FlowRecord, LogStatus, TrafficType, Value};
+
+/// A filter over records.
+#[derive(Clone, Debug)]
+pub enum Filter {
+    All,
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Not(Box<Filter>),
+    Test(Test),
+}
+
+/// A condition on one or more fields (`addr` is srcaddr or dstaddr): true when any of the
+/// fields has a value meeting `cond` (or, with `negate`, a value not meeting it: `!=`).
+#[derive(Clone, Debug)]
+pub struct Test {
+    pub fields: Vec<Field>,
+    pub cond: Cond,
+    pub negate: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum Cond {
+    /// Inclusive ranges of 16-byte addresses (IPv4 as IPv4-mapped): addresses and CIDRs.
+    Ips(Vec<([u8; 16], [u8; 16])>),
+    /// Inclusive ranges of numbers (ports, counters, times, enum codes are not numbers).
+    Numbers(Vec<(u64, u64)>),
+    /// Exact words (text fields; enum fields in their AWS spelling).
+    Words(Vec<String>),
+    Regex(Regex),
+    Contains(String),
+    /// Every bit of the mask set (`tcp_flags has SYN`).
+    FlagsAll(u64),
+    /// The record's [start, end] overlaps [lo, hi] (the `time` pseudo-field, `--from/--to`).
+    TimeOverlap(u64, u64),
+}
+
+impl Filter {
+    /// Evaluates the filter on one record: the definition every index answer must agree with.
+    pub fn matches(&self, r: &FlowRecord) -> bool {
+        match self {
+            Filter::All => true,
+            Filter::And(v) => v.iter().all(|f| f.matches(r)),
+            Filter::Or(v) => v.iter().any(|f| f.matches(r)),
+            Filter::Not(f) => !f.matches(r),
+            Filter::Test(t) => t.matches(r),
+        }
+    }
+
+    fn and(self, other: Filter) -> Filter {
+        match (self, other) {
+            (Filter::All, f) | (f, Filter::All) => f,
+            (Filter::And(mut a), Filter::And(b)) => {
+                a.extend(b);
+                Filter::And(a)
+            }
+            (Filter::And(mut a), f) => {
+                a.push(f);
+                Filter::And(a)
+            }
+            (f, g) => Filter::And(vec![f, g]),
+        }
+    }
+}
+
+impl Test {
+    pub fn matches(&self, r: &FlowRecord) -> bool {
+        if let Cond::TimeOverlap(lo, hi) = self.cond {
+            let (Some(s), Some(e)) = (r.start, r.end) else {
+                return false;
+            };
+            return s <= hi && e >= lo;
+        }
+        self.fields.iter().any(|f| match r.get(*f) {
+            None => false,
+            Some(v) => self.cond.matches(v) != self.negate,
+        })
+    }
+}
+
+impl Cond {
+    pub fn matches(&self, v: Value<'_>) -> bool {
+        match (self, v) {
+            (Cond::Ips(ranges), Value::Ip(ip)) => {
+                let b = ip_bytes(ip);
+                ranges.iter().any(|(lo, hi)| *lo <= b && b <= *hi)
+            }
+            (Cond::Numbers(ranges), Value::UInt(n)) => ranges.iter().any(|(lo, hi)| *lo <= n && n <= *hi),
+            (Cond::Words(words), Value::Str(s)) => words.iter().any(|w| w == s),
+            (Cond::Regex(re), v) => re.is_match(&v.to_string()),
+            (Cond::Contains(t), v) => v.to_string().contains(t.as_str()),
+            (Cond::FlagsAll(mask), Value::UInt(n)) => n & mask == *mask,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggregateFn {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+    CountDistinct,
+}
+
+#[derive(Clone, Debug)]
+pub struct Aggregate {
+    pub function: AggregateFn,
+    pub field: Option<Field>,
+    pub name: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum GroupBy {
+    Field {
+        field: Field,
+        name: String,
+    },
+    /// Buckets of this many seconds of `start`; the key is the bucket's first second.
+    Bin {
+        seconds: u64,
+        name: String,
+    },
+}
+
+/// Stages applied to records, in order.
+#[derive(Clone, Debug)]
+pub enum RecordStage {
+    Filter(Filter),
+    Fields(Vec<Field>),
+    Dedup(Vec<Field>),
+    Sort(Vec<(Field, bool)>),
+    Limit(u64),
+}
+
+/// A condition on an aggregate row's column.
+#[derive(Clone, Debug)]
+pub enum RowFilter {
+    And(Box<RowFilter>, Box<RowFilter>),
+    Or(Box<RowFilter>, Box<RowFilter>),
+    Not(Box<RowFilter>),
+    /// Column, operator, number or text.
+    Compare(usize, CmpOp, RowValue),
+    In(usize, Vec<RowValue>),
+    Like(usize, Regex),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RowValue {
+    Number(f64),
+    Text(String),
+}
+
+/// Stages applied to aggregate rows, in order.
+#[derive(Clone, Debug)]
+pub enum RowStage {
+    Filter(RowFilter),
+    Sort(Vec<(usize, bool)>),
+    Limit(u64),
+    Columns(Vec<usize>),
+}
+
+/// A query ready to run.
+#[derive(Clone, Debug)]
+pub struct Bound {
+    /// Filters before any other stage: what the index can answer.
+    pub filter: Filter,
+    pub records: Vec<RecordStage>,
+    pub stats: Option<(Vec<GroupBy>, Vec<Aggregate>)>,
+    pub rows: Vec<RowStage>,
+}
+
+impl Bound {
+    /// Names of the row columns after `stats`: group keys, then aggregates.
+    pub fn row_columns(&self) -> Vec<String> {
+        match &self.stats {
+            None => Vec::new(),
+            Some((by, aggs)) => by
+                .iter()
+                .map(|g| match g {
+                    GroupBy::Field { name, .. } | GroupBy::Bin { name, .. } => name.clone(),
+                })
+                .chain(aggs.iter().map(|a| a.name.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// Adds `--from` / `--to` to a bound query: records whose [start, end] overlaps the window.
+pub fn bind_time_window(bound: &mut Bound, from: Option<&str>, to: Option<&str>) -> Result<(), QueryError> {
+    let parse = |t: &str, flag: &str| {
+        time_range(t).ok_or_else(|| {
+            QueryError::at(
+                t,
+                Span::new(0, t.len()),
+                &format!("{flag}: not a time (RFC 3339, 2024-04-28, 2024-04 or Unix seconds)"),
+                None,
+            )
+        })
+    };
+    let lo = from.map(|t| parse(t, "--from")).transpose()?.map_or(0, |r| r.0);
+    let hi = to.map(|t| parse(t, "--to")).transpose()?.map_or(u64::MAX, |r| r.1);
+    if from.is_some() || to.is_some() {
+        let window = Filter::Test(Test {
+            fields: Vec::new(),
+            cond: Cond::TimeOverlap(lo, hi),
+            negate: false,
+        });
+        bound.filter = std::mem::replace(&mut bound.filter, Filter::All).and(window);
+    }
+    Ok(())
+}
+
+/// Binds a parsed query.
+pub fn bind(query: &Query, text: &str) -> Result<Bound, QueryError> {
+    let b = Binder { text };
+    let mut bound = Bound {
+        filter: Filter::All,
+        records: Vec::new(),
+        stats: None,
+        rows: Vec::new(),
+    };
+    let mut leading = true;
+    for stage in &query.stages {
+        if bound.stats.is_some() {
+            let columns = bound.row_columns();
+            bound.rows.push(b.row_stage(stage, &columns)?);
+            continue;
+        }
+        match stage {
+            Stage::Filter(e) if leading => {
+                let f = b.filter(e)?;
+                bound.filter = std::mem::replace(&mut bound.filter, Filter::All).and(f);
+            }
+            Stage::Filter(e) => bound.records.push(RecordStage::Filter(b.filter(e)?)),
+            // A projection does not change which records pass; later filters stay on the index.
+            Stage::Fields(names) | Stage::Display(names) => bound.records.push(RecordStage::Fields(
+                names.iter().map(|n| b.field(n)).collect::<Result<_, _>>()?,
+            )),
+            Stage::Dedup(names) => {
+                leading = false;
+                bound.records.push(RecordStage::Dedup(
+                    names.iter().map(|n| b.field(n)).collect::<Result<_, _>>()?,
+                ));
+            }
+            Stage::Sort(keys) => {
+                leading = false;
+                let keys = keys
+                    .iter()
+                    .map(|(n, desc)| Ok((b.field(n)?, *desc)))
+                    .collect::<Result<_, QueryError>>()?;
+                bound.records.push(RecordStage::Sort(keys));
+            }
+            Stage::Limit(n) => {
+                leading = false;
+                bound.records.push(RecordStage::Limit(*n));
+            }
+            Stage::Stats(s) => bound.stats = Some(b.stats(s)?),
+        }
+    }
+    Ok(bound)
+}
+
+struct Binder<'a> {
+    text: &'a str,
+}
+
+/// What a name in a filter stands for.
+enum Target {
+    Fields(Vec<Field>),
+    Time,
+}
+
+const PSEUDO: &[&str] = &["addr", "port", "time"];
+
+impl Binder<'_> {
+    fn error(&self, span: Span, message: &str) -> QueryError {
+        QueryError::at(self.text, span, message, None)
+    }
+
+    fn unknown(&self, name: &Name, extra: &[&str]) -> QueryError {
+        let candidates = Field::ALL
+            .iter()
+            .map(|f| f.key())
+            .chain(PSEUDO.iter().copied())
+            .chain(extra.iter().copied());
+        let folded = fold(&name.text);
+        let best = candidates
+            .map(|c| (edit_distance(&folded, &fold(c)), c))
+            .min_by_key(|(d, _)| *d)
+            .filter(|(d, _)| *d <= 2.max(folded.len() / 4))
+            .map(|(_, c)| c.to_owned());
+        QueryError::at(self.text, name.span, &format!("unknown field `{}`", name.text), best)
+    }
+
+    fn field(&self, name: &Name) -> Result<Field, QueryError> {
+        Field::lookup(&name.text).ok_or_else(|| self.unknown(name, &[]))
+    }
+
+    fn target(&self, name: &Name) -> Result<Target, QueryError> {
+        Ok(match name.text.to_ascii_lowercase().as_str() {
+            "addr" => Target::Fields(vec![Field::Srcaddr, Field::Dstaddr]),
+            "port" => Target::Fields(vec![Field::Srcport, Field::Dstport]),
+            "time" => Target::Time,
+            _ => Target::Fields(vec![self.field(name)?]),
+        })
+    }
+
+    fn filter(&self, e: &Expr) -> Result<Filter, QueryError> {
+        Ok(match e {
+            Expr::And(a, b) => self.filter(a)?.and(self.filter(b)?),
+            Expr::Or(a, b) => Filter::Or(vec![self.filter(a)?, self.filter(b)?]),
+            Expr::Not(a) => Filter::Not(Box::new(self.filter(a)?)),
+            Expr::Compare { name, op, value } => {
+                let target = self.target(name)?;
+                self.compare(&target, *op, value)?
+            }
+            Expr::In { name, values } => {
+                let target = self.target(name)?;
+                let parts = values
+                    .iter()
+                    .map(|v| self.compare(&target, CmpOp::Eq, v))
+                    .collect::<Result<Vec<_>, _>>()?;
+                merge_in(parts)
+            }
+            Expr::Like { name, pattern, span } => {
+                let Target::Fields(fields) = self.target(name)? else {
+                    return Err(self.error(name.span, "`time` takes comparisons, not like"));
+                };
+                let cond = match pattern {
+                    Pattern::Regex(r) => {
+                        Cond::Regex(Regex::new(r).map_err(|e| self.error(*span, &format!("bad regex: {e}")))?)
+                    }
+                    Pattern::Text(t) => Cond::Contains(t.clone()),
+                };
+                Filter::Test(Test {
+                    fields,
+                    cond,
+                    negate: false,
+                })
+            }
+            Expr::Has { name, value } => {
+                let Target::Fields(fields) = self.target(name)? else {
+                    return Err(self.error(name.span, "`has` is for tcp_flags"));
+                };
+                if fields != [Field::TcpFlags] {
+                    return Err(self.error(name.span, "`has` is for tcp_flags (as in tcp_flags has SYN)"));
+                }
+                let mask = tcp_flags(&value.text)
+                    .ok_or_else(|| self.error(value.span, "not a TCP flag (FIN, SYN, RST, SYN-ACK or a number)"))?;
+                Filter::Test(Test {
+                    fields,
+                    cond: Cond::FlagsAll(mask),
+                    negate: false,
+                })
+            }
+        })
+    }
+
+    fn compare(&self, target: &Target, op: CmpOp, value: &Literal) -> Result<Filter, QueryError> {
+        let fields = match target {
+            Target::Time => {
+                let (lo, hi) = time_range(&value.text).ok_or_else(|| {
+                    self.error(value.span, "not a time (RFC 3339, 2024-04-28, 2024-04 or Unix seconds)")
+                })?;
+                let (lo, hi) = match op {
+                    CmpOp::Eq => (lo, hi),
+                    CmpOp::Lt => (0, lo.saturating_sub(1)),
+                    CmpOp::Le => (0, hi),
+                    CmpOp::Gt => (hi.saturating_add(1), u64::MAX),
+                    CmpOp::Ge => (lo, u64::MAX),
+                    CmpOp::Ne => {
+                        let t = Filter::Test(Test {
+                            fields: vec![],
+                            cond: Cond::TimeOverlap(lo, hi),
+                            negate: false,
+                        });
+                        return Ok(Filter::Not(Box::new(t)));
+                    }
+                };
+                return Ok(Filter::Test(Test {
+                    fields: vec![],
+                    cond: Cond::TimeOverlap(lo, hi),
+                    negate: false,
+                }));
+            }
+            Target::Fields(f) => f.clone(),
+        };
+        let kind = fields[0].kind();
+        let bad = |what: &str| {
+            self.error(
+                value.span,
+                &format!("`{}` is not {what} for {}", value.text, fields[0].name()),
+            )
+        };
+        let ordered = matches!(op, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge);
+        let cond = match kind {
+            FieldKind::Ip => {
+                if ordered {
+                    return Err(self.error(value.span, "addresses take =, !=, in and like; use a CIDR for ranges"));
+                }
+                Cond::Ips(vec![ip_range(&value.text).ok_or_else(|| bad("an address or CIDR"))?])
+            }
+            FieldKind::UInt => {
+                let (lo, hi) = number_range(fields[0], &value.text).ok_or_else(|| bad(expected_number(fields[0])))?;
+                let range = match op {
+                    CmpOp::Eq | CmpOp::Ne => (lo, hi),
+                    CmpOp::Lt => {
+                        if lo == 0 {
+                            return Ok(Filter::Or(Vec::new()));
+                        }
+                        (0, lo - 1)
+                    }
+                    CmpOp::Le => (0, hi),
+                    CmpOp::Gt => {
+                        if hi == u64::MAX {
+                            return Ok(Filter::Or(Vec::new()));
+                        }
+                        (hi + 1, u64::MAX)
+                    }
+                    CmpOp::Ge => (lo, u64::MAX),
+                };
+                Cond::Numbers(vec![range])
+            }
+            FieldKind::Enum => {
+                if ordered {
+                    return Err(self.error(value.span, "this field takes =, !=, in and like"));
+                }
+                let word = enum_word(fields[0], &value.text).ok_or_else(|| bad(enum_words(fields[0])))?;
+                Cond::Words(vec![word.to_owned()])
+            }
+            FieldKind::Text => {
+                if ordered {
+                    return Err(self.error(value.span, "text fields take =, !=, in and like"));
+                }
+                Cond::Words(vec![value.text.clone()])
+            }
+        };
+        Ok(Filter::Test(Test {
+            fields,
+            cond,
+            negate: op == CmpOp::Ne,
+        }))
+    }
+
+    fn stats(&self, s: &parse::Stats) -> Result<(Vec<GroupBy>, Vec<Aggregate>), QueryError> {
+        let mut aggs = Vec::new();
+        for a in &s.aggregates {
+            let function = match a.function.text.to_ascii_lowercase().as_str() {
+                "count" => AggregateFn::Count,
+                "sum" => AggregateFn::Sum,
+                "min" => AggregateFn::Min,
+                "max" => AggregateFn::Max,
+                "avg" => AggregateFn::Avg,
+                "count_distinct" => AggregateFn::CountDistinct,
+                _ => {
+                    return Err(QueryError::at(
+                        self.text,
+                        a.function.span,
+                        &format!(
+                            "unknown aggregate `{}` (count, sum, min, max, avg, count_distinct)",
+                            a.function.text
+                        ),
+                        None,
+                    ))
+                }
+            };
+            let field = a.argument.as_ref().map(|n| self.field(n)).transpose()?;
+            match (function, field) {
+                (AggregateFn::Count, _) => {}
+                (_, None) => return Err(self.error(a.span, "this aggregate needs a field")),
+                (AggregateFn::Sum | AggregateFn::Avg | AggregateFn::Min | AggregateFn::Max, Some(f))
+                    if f.kind() != FieldKind::UInt =>
+                {
+                    return Err(self.error(a.span, &format!("{} is not a number", f.name())))
+                }
+                _ => {}
+            }
+            let name = match &a.alias {
+                Some(n) => n.text.clone(),
+                None => self.text[a.span.start..a.span.end].split_whitespace().collect(),
+            };
+            aggs.push(Aggregate { function, field, name });
+        }
+        let mut by = Vec::new();
+        for g in &s.by {
+            by.push(match g {
+                GroupKey::Field { name, alias } => {
+                    let field = self.field(name)?;
+                    GroupBy::Field {
+                        field,
+                        name: alias
+                            .as_ref()
+                            .map_or_else(|| field.key().to_owned(), |a| a.text.clone()),
+                    }
+                }
+                GroupKey::Bin { seconds, alias, span } => GroupBy::Bin {
+                    seconds: *seconds,
+                    name: alias
+                        .as_ref()
+                        .map_or_else(|| self.text[span.start..span.end].to_owned(), |a| a.text.clone()),
+                },
+            });
+        }
+        Ok((by, aggs))
+    }
+
+    fn column(&self, name: &Name, columns: &[String]) -> Result<usize, QueryError> {
+        columns.iter().position(|c| c == &name.text).ok_or_else(|| {
+            let extra: Vec<&str> = columns.iter().map(String::as_str).collect();
+            let mut e = self.unknown(name, &extra);
+            e.message = format!(
+                "`{}` is not a column after stats (columns: {})",
+                name.text,
+                columns.join(", ")
+            );
+            e
+        })
+    }
+
+    fn row_stage(&self, stage: &Stage, columns: &[String]) -> Result<RowStage, QueryError> {
+        Ok(match stage {
+            Stage::Filter(e) => RowStage::Filter(self.row_filter(e, columns)?),
+            Stage::Sort(keys) => RowStage::Sort(
+                keys.iter()
+                    .map(|(n, d)| Ok((self.column(n, columns)?, *d)))
+                    .collect::<Result<_, QueryError>>()?,
+            ),
+            Stage::Limit(n) => RowStage::Limit(*n),
+            Stage::Fields(names) | Stage::Display(names) => RowStage::Columns(
+                names
+                    .iter()
+                    .map(|n| self.column(n, columns))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Stage::Stats(_) | Stage::Dedup(_) => {
+                return Err(QueryError::at(
+                    self.text,
+                    Span::new(0, 0),
+                    "only one stats per query, and no dedup after it",
+                    None,
+                ))
+            }
+        })
+    }
+
+    fn row_filter(&self, e: &Expr, columns: &[String]) -> Result<RowFilter, QueryError> {
+        let value = |l: &Literal| match l.text.parse::<f64>() {
+            Ok(n) if !l.quoted => RowValue::Number(n),
+            _ => RowValue::Text(l.text.clone()),
+        };
+        Ok(match e {
+            Expr::And(a, b) => RowFilter::And(
+                Box::new(self.row_filter(a, columns)?),
+                Box::new(self.row_filter(b, columns)?),
+            ),
+            Expr::Or(a, b) => RowFilter::Or(
+                Box::new(self.row_filter(a, columns)?),
+                Box::new(self.row_filter(b, columns)?),
+            ),
+            Expr::Not(a) => RowFilter::Not(Box::new(self.row_filter(a, columns)?)),
+            Expr::Compare { name, op, value: v } => RowFilter::Compare(self.column(name, columns)?, *op, value(v)),
+            Expr::In { name, values } => RowFilter::In(self.column(name, columns)?, values.iter().map(value).collect()),
+            Expr::Like { name, pattern, span } => {
+                let re = match pattern {
+                    Pattern::Regex(r) => r.clone(),
+                    Pattern::Text(t) => regex::escape(t),
+                };
+                RowFilter::Like(
+                    self.column(name, columns)?,
+                    Regex::new(&re).map_err(|e| self.error(*span, &format!("bad regex: {e}")))?,
+                )
+            }
+            Expr::Has { name, .. } => return Err(self.error(name.span, "`has` is for tcp_flags before stats")),
+        })
+    }
+}
+
+/// `in (a, b, c)`: one test with every value when they share fields and condition kind.
+fn merge_in(parts: Vec<Filter>) -> Filter {
+    let mut merged: Option<Test> = None;
+    let mut rest = Vec::new();
+    for p in parts {
+        match (p, merged.as_mut()) {
+            (Filter::Test(t), None) if !t.negate => merged = Some(t),
+            (Filter::Test(t), Some(m)) if !t.negate && t.fields == m.fields => match (&mut m.cond, t.cond) {
+                (Cond::Ips(a), Cond::Ips(b)) => a.extend(b),
+                (Cond::Numbers(a), Cond::Numbers(b)) => a.extend(b),
+                (Cond::Words(a), Cond::Words(b)) => a.extend(b),
+                (_, cond) => rest.push(Filter::Test(Test { cond, ..t })),
+            },
+            (p, _) => rest.push(p),
+        }
+    }
+    rest.extend(merged.map(Filter::Test));
+    if rest.len() == 1 {
+        rest.pop().expect("one element")
+    } else {
+        Filter::Or(rest)
+    }
+}
+
+fn fold(s: &str) -> String {
+    s.chars()
+        .filter(|c| *c != '-' && *c != '_')
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// An address or CIDR as an inclusive range of 16-byte addresses.
+pub fn ip_range(text: &str) -> Option<([u8; 16], [u8; 16])> {
+    let (addr, len) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l.parse::<u32>().ok()?)),
+        None => (text, None),
+    };
+    let ip: IpAddr = addr.parse().ok()?;
+    let bits = match (ip, len) {
+        (_, None) => 128,
+        (IpAddr::V4(_), Some(l)) if l <= 32 => 96 + l,
+        (IpAddr::V6(_), Some(l)) if l <= 128 => l,
+        _ => return None,
+    };
+    let base = u128::from_be_bytes(ip_bytes(ip));
+    let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+    Some(((base & mask).to_be_bytes(), (base | !mask).to_be_bytes()))
+}
+
+/// A time as an inclusive range of Unix seconds: an RFC 3339 instant, a date (the whole UTC
+/// day), a month, or Unix seconds.
+pub fn time_range(text: &str) -> Option<(u64, u64)> {
+    if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() && text.len() != 4 {
+        let t: u64 = text.parse().ok()?;
+        return Some((t, t));
+    }
+    if let Some(t) = crate::time::parse_rfc3339(text) {
+        let t = u64::try_from(t).ok()?;
+        return Some((t, t));
+    }
+    let parts: Vec<&str> = text.split('-').collect();
+    let num = |s: &str| s.parse::<u32>().ok();
+    match parts.as_slice() {
+        [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
+            let start = crate::time::unix_seconds(i64::from(num(y)?), num(m)?, num(d)?, 0, 0, 0)?;
+            Some((u64::try_from(start).ok()?, u64::try_from(start + 86_399).ok()?))
+        }
+        [y, m] if y.len() == 4 && m.len() == 2 => {
+            let (y, m) = (i64::from(num(y)?), num(m)?);
+            let start = crate::time::unix_seconds(y, m, 1, 0, 0, 0)?;
+            let days = i64::from(crate::time::days_in_month(y, m));
+            Some((
+                u64::try_from(start).ok()?,
+                u64::try_from(start + days * 86_400 - 1).ok()?,
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn number_range(field: Field, text: &str) -> Option<(u64, u64)> {
+    if let Ok(n) = text.parse::<u64>() {
+        return Some((n, n));
+    }
+    match field {
+        Field::Protocol => {
+            let n = match text.to_ascii_lowercase().as_str() {
+                "icmp" => 1,
+                "tcp" => 6,
+                "udp" => 17,
+                "icmpv6" | "ipv6-icmp" => 58,
+                "esp" => 50,
+                "gre" => 47,
+                _ => return None,
+            };
+            Some((n, n))
+        }
+        Field::TcpFlags => tcp_flags(text).map(|n| (n, n)),
+        Field::Start | Field::End => time_range(text),
+        _ => None,
+    }
+}
+
+fn expected_number(field: Field) -> &'static str {
+    match field {
+        Field::Protocol => "a protocol number or name (tcp, udp, icmp, icmpv6)",
+        Field::TcpFlags => "a TCP flag value or name (FIN, SYN, RST, SYN-ACK)",
+        Field::Start | Field::End => "a time (RFC 3339, 2024-04-28, 2024-04 or Unix seconds)",
+        _ => "a number",
+    }
+}
+
+fn tcp_flags(text: &str) -> Option<u64> {
+    if let Ok(n) = text.parse() {
+        return Some(n);
+    }
+    Some(match text.to_ascii_uppercase().as_str() {
+        "FIN" => 1,
+        "SYN" => 2,
+        "RST" => 4,
+        "SYN-ACK" | "SYNACK" | "SYN_ACK" => 18,
+        _ => return None,
+    })
+}
+
+fn enum_word(field: Field, text: &str) -> Option<&'static str> {
+    let find = |words: Vec<&'static str>| words.into_iter().find(|w| w.eq_ignore_ascii_case(text));
+    match field {
+        Field::Action => find(Action::ALL.iter().map(|a| a.as_str()).collect()),
+        Field::LogStatus => find(LogStatus::ALL.iter().map(|a| a.as_str()).collect()),
+        Field::FlowDirection => find(FlowDirection::ALL.iter().map(|a| a.as_str()).collect()),
+        Field::Type => find(TrafficType::ALL.iter().map(|a| a.as_str()).collect()),
+        _ => None,
+    }
+}
+
+fn enum_words(field: Field) -> &'static str {
+    match field {
+        Field::Action => "ACCEPT or REJECT",
+        Field::LogStatus => "OK, NODATA or SKIPDATA",
+        Field::FlowDirection => "ingress or egress",
+        _ => "IPv4, IPv6 or EFA",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound(text: &str) -> Result<Bound, QueryError> {
+        let q = super::super::parse(text, &|_| Ok(String::new()))?;
+        bind(&q, text)
+    }
+
+    #[test]
+    fn unknown_fields_get_a_suggestion_and_a_caret() {
+        let e = bound("dstprt = 22").unwrap_err();
+        assert_eq!(e.suggestion.as_deref(), Some("dstport"));
+        let shown = e.to_string();
+        assert!(
+            shown.contains("unknown field `dstprt`; did you mean `dstport`?"),
+            "{shown}"
+        );
+        assert!(shown.ends_with("  dstprt = 22\n  ^^^^^^"), "{shown}");
+    }
+
+    #[test]
+    fn values_are_typed_for_their_field() {
+        let mut r = FlowRecord::default();
+        for (f, t) in [
+            (Field::Srcaddr, "10.1.2.3"),
+            (Field::Protocol, "6"),
+            (Field::TcpFlags, "18"),
+            (Field::Action, "REJECT"),
+            (Field::Start, "1714262400"),
+            (Field::End, "1714262460"),
+        ] {
+            r.set_text(f, t).unwrap();
+            r.fields.insert(f);
+        }
+        let yes = [
+            "srcaddr = 10.0.0.0/8",
+            "addr = 10.1.2.3",
+            "protocol = tcp",
+            "tcp_flags has SYN",
+            "tcp_flags = SYN-ACK",
+            "action = reject",
+            "time = 2024-04-28",
+            "time = 2024-04",
+            "start >= 2024-04-28T00:00:00Z",
+            "srcaddr like /^10\\./",
+            "srcaddr in (1.1.1.1, 10.1.2.0/24)",
+            "not dstport = 22",
+            "protocol != 17",
+        ];
+        for q in yes {
+            assert!(bound(q).unwrap().filter.matches(&r), "{q}");
+        }
+        let no = [
+            "srcaddr = 10.2.0.0/16",
+            "protocol = udp",
+            "tcp_flags has RST",
+            "time = 2024-04-29",
+            "start < 2024-04-28",
+            "dstport = 22",
+            "srcport != 22",
+            "protocol != 6",
+        ];
+        for q in no {
+            assert!(!bound(q).unwrap().filter.matches(&r), "{q}");
+        }
+    }
+
+    #[test]
+    fn stats_and_rows() {
+        let b = bound("tcp_flags = 2 and action = REJECT | stats count() as syn_count by srcaddr | filter syn_count > 100 | sort syn_count desc").unwrap();
+        assert_eq!(b.row_columns(), ["srcaddr", "syn_count"]);
+        assert!(
+            matches!(b.rows[0], RowStage::Filter(RowFilter::Compare(1, CmpOp::Gt, RowValue::Number(n))) if n == 100.0)
+        );
+        assert!(bound("stats sum(action)").is_err());
+        assert!(bound("stats count() | sort nope")
+            .unwrap_err()
+            .message
+            .contains("not a column"));
+    }
+
+    #[test]
+    fn cidr_ranges() {
+        let (lo, hi) = ip_range("10.1.0.0/16").unwrap();
+        assert_eq!(lo, ip_bytes("10.1.0.0".parse().unwrap()));
+        assert_eq!(hi, ip_bytes("10.1.255.255".parse().unwrap()));
+        assert!(ip_range("10.0.0.0/33").is_none());
+        assert_eq!(time_range("2024-04-28"), Some((1_714_262_400, 1_714_348_799)));
+        assert_eq!(time_range("2024-02"), Some((1_706_745_600, 1_709_251_199)));
+    }
+}

@@ -1,0 +1,107 @@
+//! Searching: a query's text → bound query → matching records from the index (`exec`) → the
+//! record stages, or aggregate rows (`agg`) and the row stages. The library entry point the CLI
+//! and the tests share.
+
+use std::cmp::Ordering;
+
+use crate::agg::{self, Rows};
+use crate::exec::{self, Hit};
+use crate::query::{AggregateFn, Bound, RecordStage};
+use crate::read::{Index, IndexError};
+use crate::record::{Field, FlowRecord};
+
+/// What a query returns.
+#[derive(Debug)]
+pub enum Answer {
+    /// Matching records in output order, and the fields to show (`None`: all).
+    Records {
+        hits: Vec<Hit>,
+        fields: Option<Vec<Field>>,
+    },
+    Rows(Rows),
+}
+
+impl Answer {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Answer::Records { hits, .. } => hits.is_empty(),
+            Answer::Rows(r) => r.rows.is_empty(),
+        }
+    }
+}
+
+/// Runs a bound query on an index.
+pub fn run(index: &Index, bound: &Bound) -> Result<Answer, IndexError> {
+    // `stats count()` with nothing else: postings alone answer it when they are exact.
+    if let Some((by, aggs)) = &bound.stats {
+        let count_only = by.is_empty()
+            && bound.records.is_empty()
+            && aggs
+                .iter()
+                .all(|a| a.function == AggregateFn::Count && a.field.is_none());
+        if count_only {
+            let n = exec::count(index, &bound.filter)?;
+            let mut rows = Rows {
+                columns: aggs.iter().map(|a| a.name.clone()).collect(),
+                rows: vec![vec![agg::Cell::Int(n); aggs.len()]],
+            };
+            agg::apply(&mut rows, &bound.rows);
+            return Ok(Answer::Rows(rows));
+        }
+    }
+    let mut hits = exec::records(index, &bound.filter)?;
+    hits.sort_by(output_order);
+    let mut fields = None;
+    for stage in &bound.records {
+        match stage {
+            RecordStage::Filter(f) => hits.retain(|h| f.matches(&h.record)),
+            RecordStage::Fields(f) => fields = Some(f.clone()),
+            RecordStage::Dedup(f) => {
+                let mut seen = std::collections::HashSet::new();
+                hits.retain(|h| {
+                    seen.insert(
+                        f.iter()
+                            .map(|x| h.record.get(*x).map(|v| v.to_string()))
+                            .collect::<Vec<_>>(),
+                    )
+                });
+            }
+            RecordStage::Sort(keys) => hits.sort_by(|a, b| {
+                for (f, desc) in keys {
+                    let o = a.record.get(*f).cmp(&b.record.get(*f));
+                    let o = if *desc { o.reverse() } else { o };
+                    if o.is_ne() {
+                        return o;
+                    }
+                }
+                output_order(a, b)
+            }),
+            RecordStage::Limit(n) => hits.truncate(usize::try_from(*n).unwrap_or(usize::MAX)),
+        }
+    }
+    match &bound.stats {
+        None => Ok(Answer::Records { hits, fields }),
+        Some((by, aggs)) => {
+            let mut rows = agg::aggregate(hits.iter().map(|h| &h.record), by, aggs);
+            agg::apply(&mut rows, &bound.rows);
+            Ok(Answer::Rows(rows))
+        }
+    }
+}
+
+/// Records come out by time, then source, then line.
+pub fn output_order(a: &Hit, b: &Hit) -> Ordering {
+    let key = |h: &Hit| (h.record.start, h.record.end);
+    key(a)
+        .cmp(&key(b))
+        .then_with(|| a.source.cmp(&b.source))
+        .then_with(|| a.record.provenance.line.cmp(&b.record.provenance.line))
+}
+
+/// The same order for records read without an index (the oracle in tests).
+pub fn record_order(a: (&FlowRecord, &str), b: (&FlowRecord, &str)) -> Ordering {
+    (a.0.start, a.0.end)
+        .cmp(&(b.0.start, b.0.end))
+        .then_with(|| a.1.cmp(b.1))
+        .then_with(|| a.0.provenance.line.cmp(&b.0.provenance.line))
+}

@@ -1,0 +1,305 @@
+//! The searcher against an independent oracle: a linear scan over the records the reader parses
+//! (no index) evaluates the same queries. Random corpora, random queries: fields present and
+//! absent, values present and absent, CIDRs, lists, negations, time windows, patterns, stats.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use common::{build, fixture, read_with, Collected};
+use flowdex::agg;
+use flowdex::input::ReadOptions;
+use flowdex::query;
+use flowdex::read::Index;
+use flowdex::record::{Field, FieldKind, FlowRecord, Value};
+use flowdex::search::{self, Answer};
+
+/// A small deterministic generator (xorshift), so a failing case can be replayed from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.below(v.len())]
+    }
+}
+
+const FIELDS: &[Field] = &[
+    Field::Srcaddr,
+    Field::Dstaddr,
+    Field::PktSrcaddr,
+    Field::Srcport,
+    Field::Dstport,
+    Field::Protocol,
+    Field::Action,
+    Field::LogStatus,
+    Field::InterfaceId,
+    Field::InstanceId,
+    Field::SubnetId,
+    Field::VpcId,
+    Field::AccountId,
+    Field::TcpFlags,
+    Field::FlowDirection,
+    Field::TrafficPath,
+    Field::Type,
+    Field::Bytes,
+    Field::Packets,
+    Field::Start,
+    Field::Region,
+    Field::AzId,
+];
+
+fn literal(v: Value<'_>) -> String {
+    match v {
+        Value::Str(s) => format!("\"{s}\""),
+        v => v.to_string(),
+    }
+}
+
+/// A random filter expression over values seen in `records` (and some never seen).
+fn random_filter(rng: &mut Rng, records: &[&FlowRecord], depth: u32) -> String {
+    if depth > 0 && rng.below(3) == 0 {
+        let a = random_filter(rng, records, depth - 1);
+        let b = random_filter(rng, records, depth - 1);
+        return match rng.below(3) {
+            0 => format!("({a}) and ({b})"),
+            1 => format!("({a}) or ({b})"),
+            _ => format!("not ({a})"),
+        };
+    }
+    let field = *rng.pick(FIELDS);
+    let r = records[rng.below(records.len())];
+    let name = if rng.below(2) == 0 {
+        field.key().to_owned()
+    } else {
+        field.name().to_owned()
+    };
+    let Some(v) = r.get(field) else {
+        return match field.kind() {
+            FieldKind::Ip => format!("{name} = 192.0.2.254"),
+            FieldKind::UInt => format!("{name} = 4242"),
+            FieldKind::Text => format!("{name} = \"absent-value\""),
+            FieldKind::Enum => "action = REJECT".to_owned(),
+        };
+    };
+    match (field.kind(), rng.below(6)) {
+        (FieldKind::Ip, 0) => {
+            let s = v.to_string();
+            match s.rsplit_once('.') {
+                Some((net, _)) if !s.contains(':') => format!("{name} = {net}.0/{}", *rng.pick(&[24, 16, 8, 30])),
+                _ => format!("{name} = {s}"),
+            }
+        }
+        (FieldKind::Ip, 1) => format!("addr = {v}"),
+        (FieldKind::UInt, 0) => format!("{name} > {v}"),
+        (FieldKind::UInt, 1) => format!("{name} <= {v}"),
+        (FieldKind::UInt, 2) if field != Field::Start => format!("port = {v}"),
+        (FieldKind::UInt, 3) => format!("{name} != {v}"),
+        (_, 4) => {
+            let other = records[rng.below(records.len())]
+                .get(field)
+                .map_or_else(|| literal(v), literal);
+            format!("{name} in ({}, {other})", literal(v))
+        }
+        (FieldKind::Text | FieldKind::Ip, 5) => {
+            let s = v.to_string();
+            format!("{name} like /{}/", regex::escape(&s[..s.len().min(4)]))
+        }
+        (_, 5) if field == Field::Start => {
+            format!("time = {}", flowdex::time::format_rfc3339(r.start.unwrap_or(0) as i64))
+        }
+        _ => format!("{name} = {}", literal(v)),
+    }
+}
+
+fn random_query(rng: &mut Rng, records: &[&FlowRecord]) -> String {
+    let filter = random_filter(rng, records, 2);
+    match rng.below(5) {
+        0 => format!("{filter} | stats count() as n by srcaddr | sort n desc | limit 5"),
+        1 => format!("filter {filter} | stats sum(bytes) as b, count_distinct(dstport) as d, min(start), max(packets), avg(bytes) by action, bin(1h)"),
+        2 => format!("{filter} | stats count()"),
+        3 => format!("fields srcaddr, dstport | filter {filter} | sort bytes desc | limit 7"),
+        _ => filter,
+    }
+}
+
+/// The oracle: the same bound query answered by a linear scan over the reader's records.
+fn oracle(bound: &query::Bound, read: &Collected) -> Answer {
+    let mut hits: Vec<flowdex::exec::Hit> = read
+        .records
+        .iter()
+        .filter(|(_, r, _)| bound.filter.matches(r))
+        .map(|(name, r, _)| flowdex::exec::Hit {
+            record: r.clone(),
+            source: name.clone(),
+        })
+        .collect();
+    hits.sort_by(|a, b| search::record_order((&a.record, &a.source), (&b.record, &b.source)));
+    let mut fields = None;
+    for stage in &bound.records {
+        match stage {
+            query::RecordStage::Filter(f) => hits.retain(|h| f.matches(&h.record)),
+            query::RecordStage::Fields(f) => fields = Some(f.clone()),
+            query::RecordStage::Sort(keys) => {
+                // A stable sort on the keys keeps the (time, source, line) order within ties.
+                hits.sort_by(|a, b| {
+                    keys.iter()
+                        .map(|(f, desc)| {
+                            let o = a.record.get(*f).cmp(&b.record.get(*f));
+                            if *desc {
+                                o.reverse()
+                            } else {
+                                o
+                            }
+                        })
+                        .find(|o| o.is_ne())
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                })
+            }
+            query::RecordStage::Limit(n) => hits.truncate(*n as usize),
+            query::RecordStage::Dedup(_) => unreachable!("not generated"),
+        }
+    }
+    match &bound.stats {
+        None => Answer::Records { hits, fields },
+        Some((by, aggs)) => {
+            let mut rows = agg::aggregate(hits.iter().map(|h| &h.record), by, aggs);
+            agg::apply(&mut rows, &bound.rows);
+            Answer::Rows(rows)
+        }
+    }
+}
+
+fn same(a: &Answer, b: &Answer) -> bool {
+    match (a, b) {
+        (Answer::Records { hits: x, fields: fx }, Answer::Records { hits: y, fields: fy }) => {
+            fx == fy
+                && x.len() == y.len()
+                && x.iter().zip(y).all(|(p, q)| {
+                    let mut pr = p.record.clone();
+                    pr.provenance.source = q.record.provenance.source;
+                    p.source == q.source && pr == q.record
+                })
+        }
+        (Answer::Rows(x), Answer::Rows(y)) => x == y,
+        _ => false,
+    }
+}
+
+fn check_corpus(paths: &[PathBuf], seed: u64, queries: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ReadOptions::default();
+    build(dir.path(), paths, &options, 2);
+    let index = Index::open(dir.path()).unwrap();
+    let read = read_with(paths, &options).without_duplicate_sources();
+    let records: Vec<&FlowRecord> = read.records.iter().map(|(_, r, _)| r).collect();
+    let mut rng = Rng(seed | 1);
+    let mut nonempty = 0;
+    for i in 0..queries {
+        let text = random_query(&mut rng, &records);
+        let parsed = query::parse(&text, &|_| Ok(String::new())).unwrap_or_else(|e| panic!("#{i} {text}: {e}"));
+        let bound = query::bind(&parsed, &text).unwrap_or_else(|e| panic!("#{i} {text}: {e}"));
+        let got = search::run(&index, &bound).unwrap();
+        let want = oracle(&bound, &read);
+        assert!(
+            same(&got, &want),
+            "seed {seed} query #{i}: {text}\n index:  {got:?}\n oracle: {want:?}"
+        );
+        nonempty += usize::from(!want.is_empty());
+    }
+    assert!(
+        nonempty * 3 > queries,
+        "too few queries matched anything ({nonempty}/{queries})"
+    );
+}
+
+#[test]
+fn random_queries_on_synthetic_corpora_agree_with_a_linear_scan() {
+    for (seed, format) in [(11u64, "v5"), (12, "v3"), (13, "v11")] {
+        let corpus = tempfile::tempdir().unwrap();
+        let config = flowdex::synth::SynthConfig {
+            records: 8000,
+            days: 2,
+            seed,
+            format: flowdex::synth::format_by_name(format).unwrap(),
+            ..Default::default()
+        };
+        flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+        check_corpus(&[corpus.path().to_path_buf()], seed, 150);
+    }
+}
+
+#[test]
+fn random_queries_on_the_fixtures_agree_with_a_linear_scan() {
+    let mut paths = vec![fixture("")];
+    paths.extend(common::real_fixtures());
+    check_corpus(&paths, 99, 300);
+}
+
+fn samples_index() -> (tempfile::TempDir, Index) {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    build(dir.path(), &[samples], &ReadOptions::default(), 2);
+    let index = Index::open(dir.path()).unwrap();
+    (dir, index)
+}
+
+fn run(index: &Index, text: &str) -> Answer {
+    let parsed = query::parse(text, &|_| Ok(String::new())).unwrap();
+    search::run(index, &query::bind(&parsed, text).unwrap()).unwrap()
+}
+
+#[test]
+fn the_aws_insights_queries_run_on_the_samples() {
+    let (_dir, index) = samples_index();
+    for text in [
+        "fields srcaddr, dstaddr, dstport, action, bytes\n| filter action = \"REJECT\"\n| stats sum(bytes) as total_bytes by srcaddr, dstaddr\n| sort total_bytes desc\n| limit 20",
+        "fields srcaddr, dstaddr, bytes\n| filter dstport = 443 and action = \"ACCEPT\"\n| stats sum(bytes) as total_bytes by srcaddr\n| sort total_bytes desc\n| limit 10",
+        "fields srcaddr, dstaddr, dstport, bytes\n| filter flow_direction = \"egress\"\n  and not srcaddr like /^10\\./\n  and not srcaddr like /^172\\.1[6-9]\\./\n  and not srcaddr like /^192\\.168\\./\n| stats sum(bytes) as total_bytes by dstaddr\n| sort total_bytes desc",
+    ] {
+        let Answer::Rows(rows) = run(&index, text) else { panic!("{text}") };
+        assert!(!rows.rows.is_empty(), "{text}");
+        let sums: Vec<f64> = rows.rows.iter().map(|r| match r.last() { Some(agg::Cell::Int(n)) => *n as f64, _ => 0.0 }).collect();
+        assert!(sums.windows(2).all(|w| w[0] >= w[1]), "{text}: sorted descending");
+    }
+}
+
+#[test]
+fn the_injected_port_scan_is_found_as_truth_json_describes_it() {
+    let (_dir, index) = samples_index();
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/truth.json")).unwrap(),
+    )
+    .unwrap();
+    let scan = truth["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "port-scan")
+        .expect("a port scan in truth.json");
+    let day = scan["first_start"].as_str().unwrap()[..10].to_owned();
+    let text = format!("tcp_flags = 2 and action = REJECT and time = {day} | stats count() as syn_count by srcaddr | filter syn_count > 100 | sort syn_count desc");
+    let Answer::Rows(rows) = run(&index, &text) else {
+        panic!()
+    };
+    assert_eq!(
+        rows.rows[0][0],
+        agg::Cell::Text(scan["src"].as_str().unwrap().to_owned()),
+        "{rows:?}"
+    );
+    let Answer::Records { hits, .. } = run(&index, &format!("srcaddr = {}", scan["src"].as_str().unwrap())) else {
+        panic!()
+    };
+    assert_eq!(hits.len() as u64, scan["records"].as_u64().unwrap());
+    let ports: BTreeSet<u16> = hits.iter().filter_map(|h| h.record.dstport).collect();
+    assert_eq!(ports.len() as u64, scan["distinct_dst_ports"].as_u64().unwrap());
+}
