@@ -104,14 +104,11 @@ fn main() {
         .arg(&index)
         .output()
         .expect("flowdex info");
-    print!(
-        "{}",
-        String::from_utf8_lossy(&info.stdout)
-            .lines()
-            .filter(|l| l.starts_with("  "))
-            .map(|l| format!("{l}\n"))
-            .collect::<String>()
-    );
+    // The size-by-section lines of `flowdex info` (indented, before the list of sources).
+    let info = String::from_utf8_lossy(&info.stdout);
+    for line in info.lines().skip_while(|l| !l.starts_with("size")).skip(1).take_while(|l| l.starts_with("  ")) {
+        println!("{line}");
+    }
 }
 
 fn env_or(name: &str, default: u64) -> u64 {

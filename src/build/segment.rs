@@ -232,8 +232,13 @@ impl SegmentBuilder {
         self.len == 0
     }
 
-    /// Approximate heap bytes held, for the build's memory budget.
+    /// Approximate heap bytes held, plus what writing the segment will take (sort keys,
+    /// gathered columns, posting pairs, the encoded file), for the build's memory budget.
     pub fn memory(&self) -> usize {
+        self.held_memory() + self.len * FLUSH_BYTES_PER_RECORD
+    }
+
+    fn held_memory(&self) -> usize {
         let cols: usize = self.columns.iter().flatten().map(ColumnBuf::memory).sum();
         let ips = self.ips.bytes;
         let texts: usize = self.texts.values().map(|i| i.bytes).sum();
@@ -681,6 +686,10 @@ impl SegmentBuilder {
         }
     }
 }
+
+/// Transient bytes per record while a segment is written: a 40-byte sort key, a gathered column
+/// (9 bytes), posting pairs (8 bytes) and the encoded segment (about 40 bytes).
+const FLUSH_BYTES_PER_RECORD: usize = 100;
 
 /// zstd level for column blocks: level 3 is zstd's default, and measured (index-format.md,
 /// "Why these choices") close to higher levels in size at a fraction of the time.

@@ -320,8 +320,9 @@ fn matching(
         if ids.range_cardinality(range.clone()) == 0 {
             continue;
         }
-        for (offset, record) in seg.read_records(i)?.into_iter().enumerate() {
-            if ids.contains(b.first_record + offset as u32) && filter.matches(&record) {
+        let offsets: Vec<u32> = ids.range(range).map(|id| id - b.first_record).collect();
+        for record in seg.read_records_at(i, &offsets)? {
+            if filter.matches(&record) {
                 n += 1;
                 found(record);
             }

@@ -261,7 +261,8 @@ impl Segment {
             .ok_or_else(|| missing("column data"))?;
         let compressed = data.slice(r.offset as usize, r.length as usize)?;
         // The decompressor's output is bounded by the size the index says, and checked against it.
-        let raw = zstd::bulk::decompress(compressed, r.raw_length as usize)
+        let raw = DECOMPRESSOR
+            .with(|d| d.borrow_mut().decompress(compressed, r.raw_length as usize))
             .map_err(|e| data.corrupt(r.offset as usize, format!("zstd: {e}")))?;
         if raw.len() != r.raw_length as usize {
             return Err(data.corrupt(r.offset as usize, "column decompresses to the wrong size"));
@@ -272,13 +273,23 @@ impl Segment {
 
     /// Every record of a block, rebuilt with all its fields and provenance.
     pub fn read_records(&self, block: usize) -> Result<Vec<FlowRecord>, IndexError> {
+        let n = self.blocks.get(block).map_or(0, |b| b.record_count);
+        self.read_records_at(block, &(0..n).collect::<Vec<_>>())
+    }
+
+    /// The records at `offsets` (ascending, within the block) of a block. Every column of the
+    /// block is decompressed once; only the asked-for records are rebuilt.
+    pub fn read_records_at(&self, block: usize, offsets: &[u32]) -> Result<Vec<FlowRecord>, IndexError> {
         let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
         let n = self
             .blocks
             .get(block)
             .ok_or_else(|| err(Corrupt::new("blocks", block as u64, "no such block")))?
             .record_count as usize;
-        let mut records = vec![FlowRecord::default(); n];
+        if offsets.iter().any(|&o| o as usize >= n) {
+            return Err(err(Corrupt::new("blocks", block as u64, "record offset outside the block")));
+        }
+        let mut records = vec![FlowRecord::default(); offsets.len()];
         let mut dicts: Vec<Option<Dictionary<'_>>> = Vec::with_capacity(self.columns.len());
         let mut values = Vec::with_capacity(self.columns.len());
         for (slot, &c) in self.columns.iter().enumerate() {
@@ -291,7 +302,8 @@ impl Segment {
         }
         let slot = |c: Column| self.slot_of[c.id()].ok_or_else(|| err(missing(c.name())));
         let (fmt, src, line) = (slot(Column::Format)?, slot(Column::Source)?, slot(Column::Line)?);
-        for (i, rec) in records.iter_mut().enumerate() {
+        for (rec, &offset) in records.iter_mut().zip(offsets) {
+            let i = offset as usize;
             let format_no = values[fmt].get(i).unwrap_or(u64::MAX);
             let format = self
                 .formats
@@ -433,6 +445,13 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+thread_local! {
+    /// One zstd decompression context per thread: creating one per column costs more than
+    /// decompressing a small column.
+    static DECOMPRESSOR: std::cell::RefCell<zstd::bulk::Decompressor<'static>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().expect("a zstd context"));
 }
 
 fn missing(what: &str) -> Corrupt {
