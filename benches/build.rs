@@ -106,7 +106,12 @@ fn main() {
         .expect("flowdex info");
     // The size-by-section lines of `flowdex info` (indented, before the list of sources).
     let info = String::from_utf8_lossy(&info.stdout);
-    for line in info.lines().skip_while(|l| !l.starts_with("size")).skip(1).take_while(|l| l.starts_with("  ")) {
+    for line in info
+        .lines()
+        .skip_while(|l| !l.starts_with("size"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+    {
         println!("{line}");
     }
 }

@@ -49,7 +49,38 @@ pub fn run(index: &Index, bound: &Bound) -> Result<Answer, IndexError> {
             return Ok(Answer::Rows(rows));
         }
     }
-    let mut hits = exec::records(index, &bound.filter)?;
+    // Stats over records that no sort, limit or dedup reorders: aggregate per segment while
+    // reading, without holding the records.
+    let streaming = bound
+        .records
+        .iter()
+        .all(|s| matches!(s, RecordStage::Filter(_) | RecordStage::Fields(_)));
+    if let (Some((by, aggs)), true) = (&bound.stats, streaming) {
+        let filters: Vec<&crate::query::Filter> = bound
+            .records
+            .iter()
+            .filter_map(|s| if let RecordStage::Filter(f) = s { Some(f) } else { None })
+            .collect();
+        let partials = exec::fold(
+            index,
+            &bound.filter,
+            bound.needed_fields(),
+            || agg::Aggregator::new(by, aggs),
+            |a, r| {
+                if filters.iter().all(|f| f.matches(&r)) {
+                    a.add(&r);
+                }
+            },
+        )?;
+        let mut total = agg::Aggregator::new(by, aggs);
+        for p in partials {
+            total.merge(p);
+        }
+        let mut rows = total.finish();
+        agg::apply(&mut rows, &bound.rows);
+        return Ok(Answer::Rows(rows));
+    }
+    let mut hits = exec::records(index, &bound.filter, bound.needed_fields())?;
     hits.sort_by(output_order);
     let mut fields = None;
     for stage in &bound.records {

@@ -113,6 +113,26 @@ impl Acc {
         }
     }
 
+    fn merge(&mut self, other: Acc) {
+        match (self, other) {
+            (Acc::Count(a), Acc::Count(b)) => *a += b,
+            (Acc::Sum(a), Acc::Sum(b)) => *a += b,
+            (Acc::Min(a), Acc::Min(b)) => {
+                *a = match (*a, b) {
+                    (Some(x), Some(y)) => Some(x.min(y)),
+                    (x, y) => x.or(y),
+                }
+            }
+            (Acc::Max(a), Acc::Max(b)) => *a = (*a).max(b),
+            (Acc::Avg(s, c), Acc::Avg(s2, c2)) => {
+                *s += s2;
+                *c += c2;
+            }
+            (Acc::Distinct(a), Acc::Distinct(b)) => a.extend(b),
+            _ => unreachable!("accumulators of one aggregate have one kind"),
+        }
+    }
+
     fn cell(&self) -> Cell {
         match self {
             Acc::Count(c) => Cell::Int(*c),
@@ -125,13 +145,26 @@ impl Acc {
     }
 }
 
-/// Groups `records` and computes the aggregates of each group.
-pub fn aggregate<'r>(records: impl IntoIterator<Item = &'r FlowRecord>, by: &[GroupBy], aggs: &[Aggregate]) -> Rows {
-    let mut groups: BTreeMap<Vec<Key>, Vec<Acc>> = BTreeMap::new();
-    let mut any = false;
-    for r in records {
-        any = true;
-        let key: Vec<Key> = by
+/// Groups records and computes the aggregates of each group, one record at a time; partial
+/// aggregators (one per segment) merge.
+pub struct Aggregator<'q> {
+    by: &'q [GroupBy],
+    aggs: &'q [Aggregate],
+    groups: BTreeMap<Vec<Key>, Vec<Acc>>,
+}
+
+impl<'q> Aggregator<'q> {
+    pub fn new(by: &'q [GroupBy], aggs: &'q [Aggregate]) -> Aggregator<'q> {
+        Aggregator {
+            by,
+            aggs,
+            groups: BTreeMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, r: &FlowRecord) {
+        let key: Vec<Key> = self
+            .by
             .iter()
             .map(|g| match g {
                 GroupBy::Field { field, .. } => key_of(r.get(*field)),
@@ -141,34 +174,66 @@ pub fn aggregate<'r>(records: impl IntoIterator<Item = &'r FlowRecord>, by: &[Gr
                 },
             })
             .collect();
-        let accs = groups
+        let aggs = self.aggs;
+        let accs = self
+            .groups
             .entry(key)
             .or_insert_with(|| aggs.iter().map(|a| Acc::new(a.function)).collect());
         for (acc, a) in accs.iter_mut().zip(aggs) {
             acc.add(a, r);
         }
     }
-    // Without groups there is always one row (a count of 0 is an answer).
-    if !any && by.is_empty() {
-        groups.insert(Vec::new(), aggs.iter().map(|a| Acc::new(a.function)).collect());
+
+    pub fn merge(&mut self, other: Aggregator<'q>) {
+        for (key, accs) in other.groups {
+            match self.groups.entry(key) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(accs);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    for (mine, theirs) in o.get_mut().iter_mut().zip(accs) {
+                        mine.merge(theirs);
+                    }
+                }
+            }
+        }
     }
-    let columns = by
-        .iter()
-        .map(|g| match g {
-            GroupBy::Field { name, .. } | GroupBy::Bin { name, .. } => name.clone(),
-        })
-        .chain(aggs.iter().map(|a| a.name.clone()))
-        .collect();
-    let rows = groups
-        .into_iter()
-        .map(|(key, accs)| {
-            key.into_iter()
-                .map(Cell::from)
-                .chain(accs.iter().map(Acc::cell))
-                .collect()
-        })
-        .collect();
-    Rows { columns, rows }
+
+    pub fn finish(mut self) -> Rows {
+        // Without groups there is always one row (a count of 0 is an answer).
+        if self.groups.is_empty() && self.by.is_empty() {
+            self.groups
+                .insert(Vec::new(), self.aggs.iter().map(|a| Acc::new(a.function)).collect());
+        }
+        let columns = self
+            .by
+            .iter()
+            .map(|g| match g {
+                GroupBy::Field { name, .. } | GroupBy::Bin { name, .. } => name.clone(),
+            })
+            .chain(self.aggs.iter().map(|a| a.name.clone()))
+            .collect();
+        let rows = self
+            .groups
+            .into_iter()
+            .map(|(key, accs)| {
+                key.into_iter()
+                    .map(Cell::from)
+                    .chain(accs.iter().map(Acc::cell))
+                    .collect()
+            })
+            .collect();
+        Rows { columns, rows }
+    }
+}
+
+/// Groups `records` and computes the aggregates of each group.
+pub fn aggregate<'r>(records: impl IntoIterator<Item = &'r FlowRecord>, by: &[GroupBy], aggs: &[Aggregate]) -> Rows {
+    let mut a = Aggregator::new(by, aggs);
+    for r in records {
+        a.add(r);
+    }
+    a.finish()
 }
 
 /// Applies the stages after `stats`.

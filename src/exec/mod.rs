@@ -272,15 +272,18 @@ pub fn count(index: &Index, filter: &Filter) -> Result<u64, IndexError> {
             if c.exact {
                 Ok(c.ids.len())
             } else {
-                Ok(matching(seg, filter, &c.ids, &mut |_| {})?)
+                let mut only = crate::record::FieldSet::EMPTY;
+                filter.fields(&mut only);
+                Ok(matching(seg, filter, &c.ids, Some(only), &mut |_| {})?)
             }
         })
         .collect::<Result<Vec<u64>, IndexError>>()?;
     Ok(counts.iter().sum())
 }
 
-/// Every matching record, with its source name, in no particular order.
-pub fn records(index: &Index, filter: &Filter) -> Result<Vec<Hit>, IndexError> {
+/// Every matching record, with its source name, in no particular order. With `only`, records
+/// carry just those fields (enough for an aggregation).
+pub fn records(index: &Index, filter: &Filter, only: Option<crate::record::FieldSet>) -> Result<Vec<Hit>, IndexError> {
     let names: std::collections::HashMap<u32, &str> = index
         .manifest()
         .sources
@@ -293,7 +296,7 @@ pub fn records(index: &Index, filter: &Filter) -> Result<Vec<Hit>, IndexError> {
         .map(|seg| {
             let c = candidates(seg, filter)?;
             let mut hits = Vec::new();
-            matching(seg, filter, &c.ids, &mut |r| {
+            matching(seg, filter, &c.ids, only, &mut |r| {
                 let source = names
                     .get(&r.provenance.source)
                     .copied()
@@ -307,11 +310,33 @@ pub fn records(index: &Index, filter: &Filter) -> Result<Vec<Hit>, IndexError> {
     Ok(per_segment.into_iter().flatten().collect())
 }
 
+/// Folds every matching record into one value per segment (segments in parallel): how
+/// aggregations run without holding the matching records.
+pub fn fold<T: Send>(
+    index: &Index,
+    filter: &Filter,
+    only: Option<crate::record::FieldSet>,
+    init: impl Fn() -> T + Sync,
+    add: impl Fn(&mut T, FlowRecord) + Sync,
+) -> Result<Vec<T>, IndexError> {
+    index
+        .segments()
+        .par_iter()
+        .map(|seg| {
+            let c = candidates(seg, filter)?;
+            let mut acc = init();
+            matching(seg, filter, &c.ids, only, &mut |r| add(&mut acc, r))?;
+            Ok(acc)
+        })
+        .collect()
+}
+
 /// Decodes the candidate blocks and hands out the records that match; returns their number.
 fn matching(
     seg: &Segment,
     filter: &Filter,
     ids: &RoaringBitmap,
+    only: Option<crate::record::FieldSet>,
     found: &mut dyn FnMut(FlowRecord),
 ) -> Result<u64, IndexError> {
     let mut n = 0;
@@ -321,7 +346,7 @@ fn matching(
             continue;
         }
         let offsets: Vec<u32> = ids.range(range).map(|id| id - b.first_record).collect();
-        for record in seg.read_records_at(i, &offsets)? {
+        for record in seg.read_records_at(i, &offsets, only)? {
             if filter.matches(&record) {
                 n += 1;
                 found(record);

@@ -138,9 +138,18 @@ pub fn decode(raw: &[u8], expect: usize, section: &str, base_offset: u64) -> Res
     let mut values: Vec<u64> = match width {
         0 => vec![0; n],
         1 => data.iter().map(|&b| u64::from(b)).collect(),
-        2 => data.chunks_exact(2).map(|c| u64::from(u16::from_le_bytes([c[0], c[1]]))).collect(),
-        4 => data.chunks_exact(4).map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect(),
-        _ => data.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect(),
+        2 => data
+            .chunks_exact(2)
+            .map(|c| u64::from(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        4 => data
+            .chunks_exact(4)
+            .map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
+        _ => data
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
     };
     if flags & FLAG_DELTA != 0 {
         let mut prev = base;

@@ -10,7 +10,7 @@ use regex::Regex;
 use super::parse::{self, CmpOp, Expr, GroupKey, Literal, Name, Pattern, Query, Stage};
 use super::{QueryError, Span};
 use crate::format::dictionary::ip_bytes;
-use crate::record::{Action, Field, FieldKind, FlowDirection, FlowRecord, LogStatus, TrafficType, Value};
+use crate::record::{Action, Field, FieldKind, FieldSet, FlowDirection, FlowRecord, LogStatus, TrafficType, Value};
 
 /// A filter over records.
 #[derive(Clone, Debug)]
@@ -56,6 +56,22 @@ impl Filter {
             Filter::Or(v) => v.iter().any(|f| f.matches(r)),
             Filter::Not(f) => !f.matches(r),
             Filter::Test(t) => t.matches(r),
+        }
+    }
+
+    /// Adds the fields the filter reads to `out`.
+    pub fn fields(&self, out: &mut FieldSet) {
+        match self {
+            Filter::All => {}
+            Filter::And(v) | Filter::Or(v) => v.iter().for_each(|f| f.fields(out)),
+            Filter::Not(f) => f.fields(out),
+            Filter::Test(t) => {
+                t.fields.iter().for_each(|f| out.insert(*f));
+                if matches!(t.cond, Cond::TimeOverlap(..)) {
+                    out.insert(Field::Start);
+                    out.insert(Field::End);
+                }
+            }
         }
     }
 
@@ -185,6 +201,33 @@ pub struct Bound {
 }
 
 impl Bound {
+    /// The fields a query that ends in `stats` reads (the filters, record stages, group keys
+    /// and aggregates); `None` when it prints records, which need every field.
+    pub fn needed_fields(&self) -> Option<FieldSet> {
+        let (by, aggs) = self.stats.as_ref()?;
+        let mut set = FieldSet::EMPTY;
+        self.filter.fields(&mut set);
+        for stage in &self.records {
+            match stage {
+                RecordStage::Filter(f) => f.fields(&mut set),
+                RecordStage::Fields(_) | RecordStage::Limit(_) => {}
+                RecordStage::Dedup(fields) => fields.iter().for_each(|f| set.insert(*f)),
+                RecordStage::Sort(keys) => keys.iter().for_each(|(f, _)| set.insert(*f)),
+            }
+        }
+        for g in by {
+            set.insert(match g {
+                GroupBy::Field { field, .. } => *field,
+                GroupBy::Bin { .. } => Field::Start,
+            });
+        }
+        aggs.iter().filter_map(|a| a.field).for_each(|f| set.insert(f));
+        // Output order (time, source, line) is computed before the stages.
+        set.insert(Field::Start);
+        set.insert(Field::End);
+        Some(set)
+    }
+
     /// Names of the row columns after `stats`: group keys, then aggregates.
     pub fn row_columns(&self) -> Vec<String> {
         match &self.stats {

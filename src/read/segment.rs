@@ -274,12 +274,18 @@ impl Segment {
     /// Every record of a block, rebuilt with all its fields and provenance.
     pub fn read_records(&self, block: usize) -> Result<Vec<FlowRecord>, IndexError> {
         let n = self.blocks.get(block).map_or(0, |b| b.record_count);
-        self.read_records_at(block, &(0..n).collect::<Vec<_>>())
+        self.read_records_at(block, &(0..n).collect::<Vec<_>>(), None)
     }
 
-    /// The records at `offsets` (ascending, within the block) of a block. Every column of the
-    /// block is decompressed once; only the asked-for records are rebuilt.
-    pub fn read_records_at(&self, block: usize, offsets: &[u32]) -> Result<Vec<FlowRecord>, IndexError> {
+    /// The records at `offsets` (ascending, within the block) of a block. Each needed column of
+    /// the block is decompressed once; only the asked-for records are rebuilt. With `only`, just
+    /// those fields are decoded and set (unknown fields are left out): what an aggregation needs.
+    pub fn read_records_at(
+        &self,
+        block: usize,
+        offsets: &[u32],
+        only: Option<FieldSet>,
+    ) -> Result<Vec<FlowRecord>, IndexError> {
         let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
         let n = self
             .blocks
@@ -287,19 +293,35 @@ impl Segment {
             .ok_or_else(|| err(Corrupt::new("blocks", block as u64, "no such block")))?
             .record_count as usize;
         if offsets.iter().any(|&o| o as usize >= n) {
-            return Err(err(Corrupt::new("blocks", block as u64, "record offset outside the block")));
+            return Err(err(Corrupt::new(
+                "blocks",
+                block as u64,
+                "record offset outside the block",
+            )));
         }
         let mut records = vec![FlowRecord::default(); offsets.len()];
         let mut dicts: Vec<Option<Dictionary<'_>>> = Vec::with_capacity(self.columns.len());
         let mut values = Vec::with_capacity(self.columns.len());
+        let wanted = |c: Column| match (c, only) {
+            (_, None) | (Column::Format | Column::Source | Column::Line, _) => true,
+            (Column::Field(f), Some(set)) => set.contains(f),
+            (Column::Extras, Some(_)) => false,
+        };
         for (slot, &c) in self.columns.iter().enumerate() {
+            if !wanted(c) {
+                dicts.push(None);
+                values.push(None);
+                continue;
+            }
             dicts.push(if c.stores_term_numbers() {
                 self.dictionary(c)?
             } else {
                 None
             });
-            values.push(self.read_slot(block, slot).map_err(err)?);
+            values.push(Some(self.read_slot(block, slot).map_err(err)?));
         }
+        let values: Vec<ColumnValues> = values.into_iter().map(Option::unwrap_or_default).collect();
+        let loaded: Vec<bool> = self.columns.iter().map(|c| wanted(*c)).collect();
         let slot = |c: Column| self.slot_of[c.id()].ok_or_else(|| err(missing(c.name())));
         let (fmt, src, line) = (slot(Column::Format)?, slot(Column::Source)?, slot(Column::Line)?);
         for (rec, &offset) in records.iter_mut().zip(offsets) {
@@ -309,7 +331,10 @@ impl Segment {
                 .formats
                 .get(format_no as usize)
                 .ok_or_else(|| err(bad_value("format", i)))?;
-            rec.fields = format.fields;
+            rec.fields = match only {
+                Some(set) => FieldSet::from_bits(format.fields.bits() & set.bits()),
+                None => format.fields,
+            };
             let source = values[src]
                 .get(i)
                 .and_then(|s| u32::try_from(s).ok())
@@ -319,6 +344,9 @@ impl Segment {
                 line: values[line].get(i).ok_or_else(|| err(bad_value("line", i)))?,
             };
             for (s, &c) in self.columns.iter().enumerate() {
+                if !loaded[s] {
+                    continue;
+                }
                 let Some(v) = values[s].get(i) else { continue };
                 match c {
                     Column::Field(f) if format.fields.contains(f) => {
