@@ -163,27 +163,9 @@ fn lex(text: &str) -> Result<Vec<Token>, QueryError> {
         let start = i;
         let after_like = matches!(out.last(), Some(Token { tok: Tok::Word(w), .. }) if w.eq_ignore_ascii_case("like"));
         if c == b'/' && after_like {
-            // A regex literal runs to the next unescaped `/`.
-            i += 1;
-            let mut re = String::new();
-            loop {
-                match b.get(i) {
-                    None => return Err(QueryError::at(text, Span::new(start, i), "unterminated /regex/", None)),
-                    Some(b'\\') if b.get(i + 1) == Some(&b'/') => {
-                        re.push('/');
-                        i += 2;
-                    }
-                    Some(b'/') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(_) => {
-                        let ch = text[i..].chars().next().expect("a char at a char boundary");
-                        re.push(ch);
-                        i += ch.len_utf8();
-                    }
-                }
-            }
+            // In a regex only `\/` is an escape; other backslashes belong to the regex.
+            let (re, end) = delimited(text, start, '/', "/regex/", |c| (c == '/').then_some('/'))?;
+            i = end;
             out.push(Token {
                 tok: Tok::Regex(re),
                 span: Span::new(start, i),
@@ -191,27 +173,8 @@ fn lex(text: &str) -> Result<Vec<Token>, QueryError> {
             continue;
         }
         if c == b'"' || c == b'\'' {
-            i += 1;
-            let mut s = String::new();
-            loop {
-                match b.get(i) {
-                    None => return Err(QueryError::at(text, Span::new(start, i), "unterminated string", None)),
-                    Some(b'\\') if i + 1 < b.len() => {
-                        let ch = text[i + 1..].chars().next().expect("a char");
-                        s.push(ch);
-                        i += 1 + ch.len_utf8();
-                    }
-                    Some(&q) if q == c => {
-                        i += 1;
-                        break;
-                    }
-                    Some(_) => {
-                        let ch = text[i..].chars().next().expect("a char at a char boundary");
-                        s.push(ch);
-                        i += ch.len_utf8();
-                    }
-                }
-            }
+            let (s, end) = delimited(text, start, char::from(c), "string", Some)?;
+            i = end;
             out.push(Token {
                 tok: Tok::Str(s),
                 span: Span::new(start, i),
@@ -255,6 +218,42 @@ fn lex(text: &str) -> Result<Vec<Token>, QueryError> {
         });
     }
     Ok(out)
+}
+
+/// Reads a literal from its opening delimiter at `start` to the closing `close`: the text and
+/// where it ends. `escape` gives what a backslash and the next character stand for, or `None`
+/// to keep both.
+fn delimited(
+    text: &str,
+    start: usize,
+    close: char,
+    what: &str,
+    escape: impl Fn(char) -> Option<char>,
+) -> Result<(String, usize), QueryError> {
+    let mut out = String::new();
+    let mut chars = text[start + 1..].char_indices();
+    while let Some((at, ch)) = chars.next() {
+        match ch {
+            '\\' => match chars.next() {
+                Some((_, next)) => match escape(next) {
+                    Some(e) => out.push(e),
+                    None => {
+                        out.push('\\');
+                        out.push(next);
+                    }
+                },
+                None => break,
+            },
+            c if c == close => return Ok((out, start + 1 + at + 1)),
+            c => out.push(c),
+        }
+    }
+    Err(QueryError::at(
+        text,
+        Span::new(start, text.len()),
+        &format!("unterminated {what}"),
+        None,
+    ))
 }
 
 struct Parser<'a> {
