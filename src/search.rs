@@ -5,9 +5,9 @@
 use std::cmp::Ordering;
 
 use crate::agg::{self, Rows};
-use crate::exec::{self, Hit};
+use crate::exec::{self, Hit, SearchError, MAX_RECORDS_HELD};
 use crate::query::{AggregateFn, Bound, RecordStage};
-use crate::read::{Index, IndexError};
+use crate::read::Index;
 use crate::record::{Field, FlowRecord};
 
 /// What a query returns.
@@ -31,7 +31,7 @@ impl Answer {
 }
 
 /// Runs a bound query on an index.
-pub fn run(index: &Index, bound: &Bound) -> Result<Answer, IndexError> {
+pub fn run(index: &Index, bound: &Bound) -> Result<Answer, SearchError> {
     // `stats count()` with nothing else: postings alone answer it when they are exact.
     if let Some((by, aggs)) = &bound.stats {
         let count_only = by.is_empty()
@@ -80,7 +80,7 @@ pub fn run(index: &Index, bound: &Bound) -> Result<Answer, IndexError> {
         agg::apply(&mut rows, &bound.rows);
         return Ok(Answer::Rows(rows));
     }
-    let mut hits = exec::records(index, &bound.filter, bound.needed_fields())?;
+    let mut hits = exec::records(index, &bound.filter, bound.needed_fields(), MAX_RECORDS_HELD)?;
     hits.sort_by(output_order);
     let mut fields = None;
     for stage in &bound.records {

@@ -303,3 +303,20 @@ fn the_injected_port_scan_is_found_as_truth_json_describes_it() {
     let ports: BTreeSet<u16> = hits.iter().filter_map(|h| h.record.dstport).collect();
     assert_eq!(ports.len() as u64, scan["distinct_dst_ports"].as_u64().unwrap());
 }
+
+#[test]
+fn a_search_refuses_to_hold_more_records_than_its_limit() {
+    let (_dir, index) = samples_index();
+    let parsed = query::parse("action = ACCEPT", &|_| Ok(String::new())).unwrap();
+    let bound = query::bind(&parsed, "action = ACCEPT").unwrap();
+    let err = flowdex::exec::records(&index, &bound.filter, None, 100).unwrap_err();
+    assert!(
+        matches!(err, flowdex::exec::SearchError::TooManyRecords { limit: 100 }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("stats"), "{err}");
+    // An inexact filter (a zone-map range) stops while decoding.
+    let parsed = query::parse("bytes > 0", &|_| Ok(String::new())).unwrap();
+    let bound = query::bind(&parsed, "bytes > 0").unwrap();
+    assert!(flowdex::exec::records(&index, &bound.filter, None, 100).is_err());
+}

@@ -281,22 +281,58 @@ pub fn count(index: &Index, filter: &Filter) -> Result<u64, IndexError> {
     Ok(counts.iter().sum())
 }
 
+/// Why a search stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(
+        "the query matches more than {limit} records, more than a search holds to sort them by time; \
+         narrow it (a time window, an address), or aggregate with `| stats ...`"
+    )]
+    TooManyRecords { limit: u64 },
+}
+
+/// Most records a search that prints records holds in memory (about 1.6 KB each).
+pub const MAX_RECORDS_HELD: u64 = 1_000_000;
+
 /// Every matching record, with its source name, in no particular order. With `only`, records
-/// carry just those fields (enough for an aggregation).
-pub fn records(index: &Index, filter: &Filter, only: Option<crate::record::FieldSet>) -> Result<Vec<Hit>, IndexError> {
+/// carry just those fields. Fails rather than hold more than `max` records.
+pub fn records(
+    index: &Index,
+    filter: &Filter,
+    only: Option<crate::record::FieldSet>,
+    max: u64,
+) -> Result<Vec<Hit>, SearchError> {
     let names: std::collections::HashMap<u32, &str> = index
         .manifest()
         .sources
         .iter()
         .map(|s| (s.id, s.name.as_str()))
         .collect();
+    let plans = index
+        .segments()
+        .iter()
+        .map(|seg| candidates(seg, filter))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Exact candidates are the answer's size: refuse before decoding anything.
+    let exact: u64 = plans.iter().filter(|c| c.exact).map(|c| c.ids.len()).sum();
+    if exact > max {
+        return Err(SearchError::TooManyRecords { limit: max });
+    }
+    let held = std::sync::atomic::AtomicU64::new(exact);
     let per_segment = index
         .segments()
         .par_iter()
-        .map(|seg| {
-            let c = candidates(seg, filter)?;
+        .zip(plans.par_iter())
+        .map(|(seg, c)| {
             let mut hits = Vec::new();
+            let mut over = false;
             matching(seg, filter, &c.ids, only, &mut |r| {
+                if !c.exact && held.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= max {
+                    over = true;
+                    return;
+                }
                 let source = names
                     .get(&r.provenance.source)
                     .copied()
@@ -304,9 +340,12 @@ pub fn records(index: &Index, filter: &Filter, only: Option<crate::record::Field
                     .to_owned();
                 hits.push(Hit { record: r, source });
             })?;
+            if over {
+                return Err(SearchError::TooManyRecords { limit: max });
+            }
             Ok(hits)
         })
-        .collect::<Result<Vec<_>, IndexError>>()?;
+        .collect::<Result<Vec<_>, SearchError>>()?;
     Ok(per_segment.into_iter().flatten().collect())
 }
 
