@@ -8,7 +8,7 @@ use crate::agg::{self, Rows};
 use crate::exec::{self, Hit, SearchError, MAX_RECORDS_HELD};
 use crate::query::{AggregateFn, Bound, RecordStage};
 use crate::read::Index;
-use crate::record::{Field, FlowRecord};
+use crate::record::Field;
 
 /// What a query returns.
 #[derive(Debug)]
@@ -127,12 +127,4 @@ pub fn output_order(a: &Hit, b: &Hit) -> Ordering {
         .cmp(&key(b))
         .then_with(|| a.source.cmp(&b.source))
         .then_with(|| a.record.provenance.line.cmp(&b.record.provenance.line))
-}
-
-/// The same order for records read without an index (the oracle in tests).
-pub fn record_order(a: (&FlowRecord, &str), b: (&FlowRecord, &str)) -> Ordering {
-    (a.0.start, a.0.end)
-        .cmp(&(b.0.start, b.0.end))
-        .then_with(|| a.1.cmp(b.1))
-        .then_with(|| a.0.provenance.line.cmp(&b.0.provenance.line))
 }

@@ -143,7 +143,7 @@ fn oracle(bound: &query::Bound, read: &Collected) -> Answer {
             source: name.clone(),
         })
         .collect();
-    hits.sort_by(|a, b| search::record_order((&a.record, &a.source), (&b.record, &b.source)));
+    hits.sort_by(search::output_order);
     let mut fields = None;
     for stage in &bound.records {
         match stage {
