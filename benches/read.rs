@@ -107,7 +107,7 @@ impl RecordSink for Count {
     fn begin_source(&mut self, _: &SourceMeta) -> u32 {
         0
     }
-    fn record(&mut self, _: &FlowRecord, _: &[u8]) {
+    fn record(&mut self, _: &FlowRecord, _: &[u8], _: &flowdex::input::LogFormat) {
         self.0 += 1;
     }
     fn end_source(&mut self, report: SourceReport) {

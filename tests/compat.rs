@@ -1,17 +1,20 @@
-//! Golden indexes: an index written by each format version, kept forever in `tests/compat/`,
-//! must open, verify and give the same answers with every later flowdex (tantivy keeps such
-//! tests). `tests/compat/v1` was built with
-//! `flowdex build --threads 1 --output tests/compat/v1 tests/fixtures/` from the fixtures as
-//! they were then; those fixture files must not change.
+//! Golden indexes: an index written by each format version, kept in `tests/compat/`, must open,
+//! verify and give the same answers with every later flowdex that reads that version (tantivy
+//! keeps such tests), and be refused clearly by one that does not. `tests/compat/vN` was built
+//! with `flowdex build --threads 1 --output tests/compat/vN tests/fixtures/` from the fixtures
+//! as they were then; those fixture files must not change.
+//!
+//! Version 1 was never released: version 2 (original lines, field order, term time spans)
+//! replaced it before the first release, so it is kept only to prove the refusal.
 
 mod common;
 
 use std::path::Path;
 
-use common::index_records;
+use common::{index_lines, index_records};
 use flowdex::format::dictionary::{ip_bytes, Term};
 use flowdex::format::schema::Column;
-use flowdex::read::Index;
+use flowdex::read::{Index, IndexError};
 use flowdex::record::{Action, Field};
 
 fn golden(version: &str) -> std::path::PathBuf {
@@ -19,17 +22,32 @@ fn golden(version: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn version_1_opens_verifies_and_answers_as_it_did() {
-    let dir = golden("v1");
+fn version_1_is_refused_with_advice() {
+    match Index::open(&golden("v1")) {
+        Err(
+            e @ IndexError::Version {
+                found: 1, expected: 2, ..
+            },
+        ) => {
+            assert!(e.to_string().contains("rebuild the index from its sources"), "{e}");
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn version_2_opens_verifies_and_answers_as_it_did() {
+    let dir = golden("v2");
     let index = Index::open(&dir).unwrap();
     index.verify().unwrap();
     let m = index.manifest();
-    assert_eq!((m.format_version, m.records(), m.sources.len()), (1, 31, 11));
+    assert_eq!((m.format_version, m.records(), m.sources.len()), (2, 31, 11));
     assert_eq!(m.sources.iter().map(|s| s.rejected).sum::<u64>(), 8);
 
     // Every record equals what the reader makes of the same fixture line today.
     let records = index_records(&dir);
     assert_eq!(records.len(), 31);
+    let lines = index_lines(&dir);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for (name, source) in m.sources.iter().map(|s| (s.name.clone(), s)) {
         let read = common::read(&[root.join(&name)], None);
@@ -37,7 +55,8 @@ fn version_1_opens_verifies_and_answers_as_it_did() {
             read.reports[0].sha256, source.sha256,
             "{name} changed since the golden index was built"
         );
-        for (_, want, _) in &read.records {
+        for (_, want, raw) in &read.records {
+            assert_eq!(lines[&(name.clone(), want.provenance.line)], *raw);
             let got = records
                 .iter()
                 .find(|(n, r)| *n == name && r.provenance.line == want.provenance.line)
@@ -65,4 +84,9 @@ fn version_1_opens_verifies_and_answers_as_it_did() {
     assert_eq!(hits.len(), 3);
     assert!(hits.iter().all(|(_, r)| r.srcaddr == Some("10.0.0.1".parse().unwrap())));
     assert!(hits.iter().any(|(_, r)| r.action == Some(Action::Accept)));
+    // Its time span, kept beside the posting.
+    let span = dict.posting_ref(term).unwrap().unwrap();
+    let starts = hits.iter().filter_map(|(_, r)| r.start).min().unwrap_or(u64::MAX);
+    let ends = hits.iter().filter_map(|(_, r)| r.end).max().unwrap_or(0);
+    assert_eq!((span.first_start, span.last_end), (starts, ends));
 }

@@ -7,7 +7,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use common::{build, fixture, index_records, read_with, real_fixtures};
+use common::{build, fixture, index_lines, index_records, read_with, real_fixtures};
 use flowdex::format::dictionary::{ip_bytes, Term};
 use flowdex::format::schema::{Column, POSTING_FIELDS};
 use flowdex::input::ReadOptions;
@@ -39,11 +39,26 @@ fn every_record_comes_back_identical_to_the_reader() {
     let options = ReadOptions::default();
     let summary = build(dir.path(), &inputs(), &options, 2);
     let read = read_with(&inputs(), &options).without_duplicate_sources();
+    let lines: BTreeMap<(String, u64), Vec<u8>> = read
+        .records
+        .iter()
+        .map(|(n, r, raw)| ((n.clone(), r.provenance.line), raw.clone()))
+        .collect();
     let expect = keyed(read.records.into_iter().map(|(n, r, _)| (n, r)));
     let got = keyed(index_records(dir.path()));
     assert_eq!(got.len(), expect.len());
     for (k, r) in &expect {
         assert_eq!(got.get(k), Some(r), "{k:?}");
+    }
+    // Every original line comes back byte for byte: CRLF files, CloudWatch time stamps,
+    // millisecond times, odd spacing and all.
+    let got_lines = index_lines(dir.path());
+    for (k, line) in &lines {
+        assert_eq!(
+            got_lines.get(k).map(|l| String::from_utf8_lossy(l)),
+            Some(String::from_utf8_lossy(line)),
+            "{k:?}"
+        );
     }
     assert_eq!(summary.records_added, expect.len() as u64);
     Index::open(dir.path()).unwrap().verify().unwrap();
@@ -210,6 +225,7 @@ fn compaction_keeps_every_record() {
         build(dir.path(), &[p], &options, 1);
     }
     let before = keyed(index_records(dir.path()));
+    let lines_before = index_lines(dir.path());
     let segments = Index::open(dir.path()).unwrap().segments().len();
     assert!(segments > 1);
     let mut w = flowdex::build::IndexWriter::open(dir.path(), 64 << 20).unwrap();
@@ -219,6 +235,7 @@ fn compaction_keeps_every_record() {
     assert_eq!(index.segments().len(), 1);
     index.verify().unwrap();
     assert_eq!(keyed(index_records(dir.path())), before);
+    assert_eq!(index_lines(dir.path()), lines_before);
     let files = std::fs::read_dir(dir.path())
         .unwrap()
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("seg-"))
@@ -313,8 +330,14 @@ fn synth_corpora_round_trip_through_the_index() {
         );
         index.verify().unwrap();
         let read = read_with(&paths, &options).without_duplicate_sources();
-        let expect = keyed(read.records.into_iter().map(|(n, r, _)| (n, r)));
+        let expect = keyed(read.records.iter().map(|(n, r, _)| (n.clone(), r.clone())));
         assert_eq!(expect.len(), 6000);
         assert_eq!(keyed(index_records(dir.path())), expect, "{format}");
+        let lines: BTreeMap<(String, u64), Vec<u8>> = read
+            .records
+            .iter()
+            .map(|(n, r, raw)| ((n.clone(), r.provenance.line), raw.clone()))
+            .collect();
+        assert_eq!(index_lines(dir.path()), lines, "{format}");
     }
 }

@@ -28,7 +28,7 @@ impl RecordSink for Collect {
         (self.names.len() - 1) as u32
     }
 
-    fn record(&mut self, record: &FlowRecord, _raw: &[u8]) {
+    fn record(&mut self, record: &FlowRecord, _raw: &[u8], _format: &flowdex::input::LogFormat) {
         let mut r = record.clone();
         let name = self.names[r.provenance.source as usize].clone();
         r.provenance = Provenance::default();

@@ -14,12 +14,16 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::format::dictionary::{self, ip_bytes, PostingRef, Term, TermKind};
 use crate::format::manifest::SegmentMeta;
-use crate::format::schema::{Column, BLOCK_RECORDS, COLUMN_COUNT, POSTING_FIELDS};
+use crate::format::schema::{
+    Column, BLOCK_RECORDS, COLUMN_COUNT, FORMAT_KNOWN, FORMAT_UNKNOWN, ORIGINAL_PREFIX, ORIGINAL_WHOLE, POSTING_FIELDS,
+};
 use crate::format::{
     column, crc32, encode_block_entry, encode_directory, encode_footer, encode_header, BlockEntry, DirectoryEntry,
     Footer, Range, SectionKind, COLUMN_REF_SIZE, NO_PARAM, SECTION_ALIGN,
 };
-use crate::record::{Action, Field, FieldKind, FieldSet, FlowDirection, FlowRecord, LogStatus, TrafficType};
+use crate::record::{
+    Action, Field, FieldKind, FieldSet, FlowDirection, FlowRecord, FormatField, LogStatus, TrafficType,
+};
 
 /// Values of one column as accumulated, in arrival order, in the narrowest integer width that
 /// holds them so far (most columns are ports, codes and flags): memory per record decides how
@@ -205,8 +209,14 @@ pub struct SegmentBuilder {
     record_ips: Vec<(IpAddr, u32)>,
     texts: HashMap<Field, Interner<Box<str>>>,
     extras: Interner<Box<[u8]>>,
-    formats: Vec<(FieldSet, Vec<Arc<str>>)>,
+    formats: Vec<Arc<[FormatField]>>,
     last_format: Option<u32>,
+    /// Original lines of the records whose line is not what `FlowRecord::write_line` writes:
+    /// (record number, start in `original_bytes`), in record order.
+    originals: Vec<(u32, usize)>,
+    original_bytes: Vec<u8>,
+    /// Scratch for the written form of the current record's line.
+    written: Vec<u8>,
     /// Fields that have a column, as a set and in creation order.
     active: FieldSet,
     active_list: Vec<Field>,
@@ -242,7 +252,7 @@ impl SegmentBuilder {
         let cols: usize = self.columns.iter().flatten().map(ColumnBuf::memory).sum();
         let ips = self.ips.bytes;
         let texts: usize = self.texts.values().map(|i| i.bytes).sum();
-        cols + ips + texts + self.extras.bytes
+        cols + ips + texts + self.extras.bytes + self.originals.capacity() * 16 + self.original_bytes.capacity()
     }
 
     pub fn mark(&self) -> Mark {
@@ -255,12 +265,21 @@ impl SegmentBuilder {
         for c in self.columns.iter_mut().flatten() {
             c.truncate(mark.0);
         }
+        let kept = self
+            .originals
+            .partition_point(|(record, _)| (*record as usize) < mark.0);
+        if let Some(&(_, start)) = self.originals.get(kept) {
+            self.original_bytes.truncate(start);
+        }
+        self.originals.truncate(kept);
         self.len = mark.0;
     }
 
-    pub fn push(&mut self, record: &FlowRecord) {
+    /// Adds a record read from `line` under `format` (the record's fields in line order).
+    pub fn push(&mut self, record: &FlowRecord, line: &[u8], format: &[FormatField]) {
         self.record_ips.clear();
-        let format = self.format_code(record);
+        self.keep_original_line(record, line, format);
+        let format = self.format_code(format);
         self.column(Column::Format).push(Some(u64::from(format)));
         self.column(Column::Source)
             .push(Some(u64::from(record.provenance.source)));
@@ -312,23 +331,36 @@ impl SegmentBuilder {
         })
     }
 
-    fn format_code(&mut self, record: &FlowRecord) -> u32 {
-        let same = |f: &(FieldSet, Vec<Arc<str>>)| {
-            f.0 == record.fields
-                && f.1.len() == record.extra.len()
-                && f.1
-                    .iter()
-                    .zip(&record.extra)
-                    .all(|(a, b)| Arc::ptr_eq(a, &b.name) || **a == *b.name)
-        };
-        if let Some(c) = self.last_format.filter(|c| same(&self.formats[*c as usize])) {
+    /// Keeps `line` when the line the record's values write under `format` differs from it: as
+    /// the part before the written line when only a prefix differs (CloudWatch export time
+    /// stamps), else whole (`index-format.md`, "Original lines").
+    fn keep_original_line(&mut self, record: &FlowRecord, line: &[u8], format: &[FormatField]) {
+        self.written.clear();
+        record.write_line(format, &mut self.written);
+        if line == self.written.as_slice() {
+            return;
+        }
+        self.originals.push((self.len as u32, self.original_bytes.len()));
+        match line.strip_suffix(self.written.as_slice()) {
+            Some(prefix) => {
+                self.original_bytes.push(ORIGINAL_PREFIX);
+                self.original_bytes.extend_from_slice(prefix);
+            }
+            None => {
+                self.original_bytes.push(ORIGINAL_WHOLE);
+                self.original_bytes.extend_from_slice(line);
+            }
+        }
+    }
+
+    fn format_code(&mut self, format: &[FormatField]) -> u32 {
+        if let Some(c) = self.last_format.filter(|c| *self.formats[*c as usize] == *format) {
             return c;
         }
-        let code = match self.formats.iter().position(same) {
+        let code = match self.formats.iter().position(|f| **f == *format) {
             Some(p) => p as u32,
             None => {
-                self.formats
-                    .push((record.fields, record.extra.iter().map(|e| e.name.clone()).collect()));
+                self.formats.push(Arc::from(format));
                 (self.formats.len() - 1) as u32
             }
         };
@@ -410,7 +442,12 @@ impl SegmentBuilder {
     pub fn encode(&self) -> Vec<u8> {
         let n = self.len;
         let order = self.segment_order();
-        let present: Vec<Column> = Column::all().filter(|c| self.columns[c.id()].is_some()).collect();
+        let present: Vec<Column> = Column::all()
+            .filter(|c| match c {
+                Column::OriginalLine => !self.originals.is_empty(),
+                _ => self.columns[c.id()].is_some(),
+            })
+            .collect();
 
         // Dictionaries: map each column's accumulated codes or values to sorted term numbers.
         let mut dicts: Vec<(Column, DictionaryPlan)> = Vec::new();
@@ -457,7 +494,30 @@ impl SegmentBuilder {
         let mut postings: Vec<(Column, Vec<u8>, Vec<PostingRef>)> = Vec::new();
         let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd level is valid");
         let mut raw = Vec::new();
+        let mut compress = |raw: &[u8], b: usize, slot: usize, data: &mut Vec<u8>| {
+            let compressed = compressor
+                .compress(raw)
+                .expect("zstd compresses into a growable buffer");
+            refs[b * present.len() + slot] = (data.len() as u64, compressed.len() as u32, raw.len() as u32);
+            data.extend_from_slice(&compressed);
+        };
+        // Each term's time span goes into its posting reference.
+        let times = |f: Field| {
+            self.columns[Column::Field(f).id()]
+                .is_some()
+                .then(|| self.gather(Column::Field(f), &order, None))
+        };
+        let (starts, ends) = (times(Field::Start), times(Field::End));
         for (slot, &c) in present.iter().enumerate() {
+            if c == Column::OriginalLine {
+                let lines = self.originals_in_order(&order);
+                for (b, block) in lines.chunks(BLOCK_RECORDS).enumerate() {
+                    raw.clear();
+                    column::encode_bytes(block, &mut raw);
+                    compress(&raw, b, slot, &mut data);
+                }
+                continue;
+            }
             let plan = dict_of(c);
             let (values, nulls) = self.gather(c, &order, plan.filter(|_| c.stores_term_numbers()));
             for (b, (vals, nls)) in values
@@ -480,15 +540,15 @@ impl SegmentBuilder {
                 }
                 raw.clear();
                 column::encode(vals, nls, &mut raw);
-                let compressed = compressor
-                    .compress(&raw)
-                    .expect("zstd compresses into a growable buffer");
-                refs[b * present.len() + slot] = (data.len() as u64, compressed.len() as u32, raw.len() as u32);
-                data.extend_from_slice(&compressed);
+                compress(&raw, b, slot, &mut data);
             }
             if let (Some(plan), Column::Field(f)) = (plan, c) {
                 if POSTING_FIELDS.contains(&f) {
-                    let (bytes, refs) = build_postings(plan, &values, &nulls, c.stores_term_numbers());
+                    let spans = TimeSpans {
+                        starts: starts.as_ref(),
+                        ends: ends.as_ref(),
+                    };
+                    let (bytes, refs) = build_postings(plan, &values, &nulls, c.stores_term_numbers(), &spans);
                     postings.push((c, bytes, refs));
                 }
             }
@@ -554,6 +614,19 @@ impl SegmentBuilder {
         (values, nulls)
     }
 
+    /// The original-line values in segment order: the tagged line of records that keep one.
+    fn originals_in_order(&self, order: &[u32]) -> Vec<Option<&[u8]>> {
+        let mut by_record: Vec<Option<&[u8]>> = vec![None; self.len];
+        for (k, &(record, start)) in self.originals.iter().enumerate() {
+            let end = self
+                .originals
+                .get(k + 1)
+                .map_or(self.original_bytes.len(), |next| next.1);
+            by_record[record as usize] = Some(&self.original_bytes[start..end]);
+        }
+        order.iter().map(|&i| by_record[i as usize]).collect()
+    }
+
     /// Record numbers in segment order: by interface, then start time, then source and line.
     /// Keeping an interface's records together turns the postings of every per-interface field
     /// (interface, instance, subnet, VPC, account, region) into a few runs and halves the cost
@@ -590,12 +663,17 @@ impl SegmentBuilder {
     fn encode_formats(&self, present: &[Column]) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&(self.formats.len() as u32).to_le_bytes());
-        for (fields, extras) in &self.formats {
-            out.extend_from_slice(&fields.bits().to_le_bytes());
-            out.extend_from_slice(&(extras.len() as u32).to_le_bytes());
-            for name in extras {
-                out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-                out.extend_from_slice(name.as_bytes());
+        for format in &self.formats {
+            out.extend_from_slice(&(format.len() as u32).to_le_bytes());
+            for position in format.iter() {
+                match position {
+                    FormatField::Known(f) => out.extend_from_slice(&[FORMAT_KNOWN, f.id()]),
+                    FormatField::Unknown(name) => {
+                        out.push(FORMAT_UNKNOWN);
+                        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+                        out.extend_from_slice(name.as_bytes());
+                    }
+                }
             }
         }
         out.extend_from_slice(&(present.len() as u32).to_le_bytes());
@@ -688,8 +766,9 @@ impl SegmentBuilder {
 }
 
 /// Transient bytes per record while a segment is written: a 40-byte sort key, a gathered column
-/// (9 bytes), posting pairs (8 bytes) and the encoded segment (about 40 bytes).
-const FLUSH_BYTES_PER_RECORD: usize = 100;
+/// (9 bytes), the gathered start and end (18 bytes), posting pairs (8 bytes) and the encoded
+/// segment (about 40 bytes).
+const FLUSH_BYTES_PER_RECORD: usize = 118;
 
 /// zstd level for column blocks: level 3 is zstd's default, and measured (index-format.md,
 /// "Why these choices") close to higher levels in size at a fraction of the time.
@@ -741,6 +820,30 @@ impl DictionaryPlan {
     }
 }
 
+/// The `start` and `end` columns in segment order, when the segment has them.
+struct TimeSpans<'a> {
+    starts: Option<&'a (Vec<u64>, Vec<bool>)>,
+    ends: Option<&'a (Vec<u64>, Vec<bool>)>,
+}
+
+impl TimeSpans<'_> {
+    /// Smallest start and largest end of the records in `pairs` (`(term << 32) | id`), `u64::MAX`
+    /// and `0` when none has one.
+    fn of(&self, pairs: &[u64]) -> (u64, u64) {
+        let (mut first, mut last) = (u64::MAX, 0);
+        for &p in pairs {
+            let i = (p as u32) as usize;
+            if let Some((v, _)) = self.starts.filter(|(_, nulls)| !nulls[i]) {
+                first = first.min(v[i]);
+            }
+            if let Some((v, _)) = self.ends.filter(|(_, nulls)| !nulls[i]) {
+                last = last.max(v[i]);
+            }
+        }
+        (first, last)
+    }
+}
+
 /// Serialized postings of one column from its values in segment order (record id = position):
 /// term numbers for dictionary-coded columns, values to look up for number and enum columns.
 fn build_postings(
@@ -748,6 +851,7 @@ fn build_postings(
     values: &[u64],
     nulls: &[bool],
     term_numbers: bool,
+    spans: &TimeSpans<'_>,
 ) -> (Vec<u8>, Vec<PostingRef>) {
     // Sorting (term, id) pairs builds each posting in one sequential pass; pushing ids record
     // by record into one bitmap per term misses the cache on every id.
@@ -771,9 +875,12 @@ fn build_postings(
         let offset = u32::try_from(bytes.len())
             .expect("postings of one column stay under 4 GiB (index-format.md, Known limits)");
         bitmap.serialize_into(&mut bytes).expect("writing to a Vec cannot fail");
+        let (first_start, last_end) = spans.of(group);
         refs.push(PostingRef {
             offset,
             count: bitmap.len() as u32,
+            first_start,
+            last_end,
         });
     }
     debug_assert_eq!(refs.len(), plan.len(), "every term has records");

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use super::segment::{Mark, SegmentBuilder};
 use crate::format::manifest::{Manifest, RejectEntry, SegmentMeta, SourceEntry};
-use crate::input::{RecordSink, Rejection, SourceMeta, SourceReport};
+use crate::input::{LogFormat, RecordSink, Rejection, SourceMeta, SourceReport};
 use crate::read::{read_manifest, IndexError, Segment, MANIFEST_FILE};
 use crate::record::FlowRecord;
 
@@ -190,9 +190,9 @@ impl IndexWriter {
         let mut builder = SegmentBuilder::new();
         for meta in &self.base.segments {
             let seg = Segment::open(&self.dir.join(&meta.file))?;
-            for block in 0..seg.blocks().len() {
-                for record in seg.read_records(block)? {
-                    builder.push(&record);
+            for (block, b) in seg.blocks().iter().enumerate() {
+                for r in seg.read_lines_at(block, &(0..b.record_count).collect::<Vec<_>>())? {
+                    builder.push(&r.record, &r.line, &r.format);
                 }
                 if builder.memory() > self.memory_budget {
                     self.flush(&mut builder)?;
@@ -328,8 +328,8 @@ impl RecordSink for Worker<'_> {
         self.writer.next_source.fetch_add(1, Ordering::SeqCst)
     }
 
-    fn record(&mut self, record: &FlowRecord, _raw: &[u8]) {
-        self.builder.push(record);
+    fn record(&mut self, record: &FlowRecord, raw: &[u8], format: &LogFormat) {
+        self.builder.push(record, raw, format.columns());
     }
 
     fn reject(&mut self, _rejection: &Rejection<'_>) {}

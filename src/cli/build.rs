@@ -136,8 +136,8 @@ impl<S: input::RecordSink> input::RecordSink for Counting<'_, &mut S> {
     fn begin_source(&mut self, meta: &input::SourceMeta) -> u32 {
         self.inner.begin_source(meta)
     }
-    fn record(&mut self, record: &flowdex::record::FlowRecord, raw: &[u8]) {
-        self.inner.record(record, raw);
+    fn record(&mut self, record: &flowdex::record::FlowRecord, raw: &[u8], format: &input::LogFormat) {
+        self.inner.record(record, raw, format);
     }
     fn reject(&mut self, rejection: &input::Rejection<'_>) {
         self.inner.reject(rejection);

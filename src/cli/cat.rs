@@ -39,9 +39,8 @@ const REJECTS_SHOWN: usize = 20;
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let options = args.read.options()?;
     let format = match &args.format {
-        Some(name) => {
-            OutputFormat::parse(name).with_context(|| format!("unknown --format `{name}`; use jsonl, csv or table"))?
-        }
+        Some(name) => OutputFormat::parse(name)
+            .with_context(|| format!("unknown --format `{name}`; use jsonl, csv, table or raw"))?,
         None if io::stdout().is_terminal() => OutputFormat::Table,
         None => OutputFormat::Jsonl,
     };
@@ -138,7 +137,7 @@ impl<W: Write> input::RecordSink for CatSink<W> {
         (self.names.len() - 1) as u32
     }
 
-    fn record(&mut self, record: &FlowRecord, _raw: &[u8]) {
+    fn record(&mut self, record: &FlowRecord, raw: &[u8], _format: &flowdex::input::LogFormat) {
         if self.error.is_some() {
             return;
         }
@@ -147,7 +146,7 @@ impl<W: Write> input::RecordSink for CatSink<W> {
             name: &self.names[p.source as usize],
             line: p.line,
         };
-        if let Err(e) = self.writer.write(record, Some(source)) {
+        if let Err(e) = self.writer.write(record, Some(raw), Some(source)) {
             self.error = Some(e);
         }
     }

@@ -18,10 +18,11 @@ pub struct Args {
     /// The query: a filter (`addr = 198.51.100.7 and dstport = 22`) or a pipeline
     /// (`filter action = "REJECT" | stats count() by srcaddr | sort count() desc | limit 10`).
     query: String,
-    /// Output format: table, jsonl, csv. Default: table on a terminal, jsonl otherwise.
+    /// Output format: table, jsonl, csv, or raw (each record's original line, byte for byte).
+    /// Default: table on a terminal, jsonl otherwise.
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
-    /// Add `_source` and `_line` to each record.
+    /// Add `_source` and `_line` to each record (raw: prefix each line with `source:line:`).
     #[arg(long)]
     with_source: bool,
     /// Only records whose [start, end] overlaps the window from this time (RFC 3339, a date, a
@@ -46,9 +47,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     };
     let index = Index::open(&args.index)?;
     let format = match &args.format {
-        Some(name) => {
-            OutputFormat::parse(name).with_context(|| format!("unknown --format `{name}`; use table, jsonl or csv"))?
-        }
+        Some(name) => OutputFormat::parse(name)
+            .with_context(|| format!("unknown --format `{name}`; use table, jsonl, csv or raw"))?,
         None if io::stdout().is_terminal() => OutputFormat::Table,
         None => OutputFormat::Jsonl,
     };
@@ -79,14 +79,27 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         out.flush()?;
         return Ok(0);
     }
+    if format == OutputFormat::Raw && bound.stats.is_some() {
+        eprintln!(
+            "flowdex: --format raw prints records, and this query's answer is aggregate rows; use table, jsonl or csv"
+        );
+        return Ok(2);
+    }
     let answer = search::run(&index, &bound)?;
     let empty = answer.is_empty();
     match answer {
         Answer::Records { hits, fields } => {
+            let lines = if format == OutputFormat::Raw {
+                let at: Vec<_> = hits.iter().map(|h| h.at).collect();
+                index.read_lines(&at)?.into_iter().map(|l| l.line).collect()
+            } else {
+                Vec::new()
+            };
             let mut w = RecordWriter::new(&mut *out, format, fields.unwrap_or_default(), args.with_source);
-            for h in &hits {
+            for (i, h) in hits.iter().enumerate() {
                 w.write(
                     &h.record,
+                    lines.get(i).map(Vec::as_slice),
                     Some(SourceRef {
                         name: &h.source,
                         line: h.record.provenance.line,

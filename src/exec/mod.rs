@@ -10,7 +10,7 @@ use crate::format::dictionary::{ip_from_bytes, Dictionary, Term};
 use crate::format::schema::{enum_word, Column, POSTING_FIELDS};
 use crate::format::Range;
 use crate::query::{Cond, Filter, Test};
-use crate::read::{Index, IndexError, Segment};
+use crate::read::{Index, IndexError, RecordAt, Segment};
 use crate::record::{Field, FieldKind, FlowRecord, Value};
 
 /// Record ids that may match, and whether all of them do.
@@ -223,11 +223,12 @@ fn matching_terms(dict: &Dictionary<'_>, field: Field, cond: &Cond) -> Result<Ve
     Ok(out)
 }
 
-/// A matching record with the name of its source.
+/// A matching record with the name of its source and its place in the index.
 #[derive(Clone, Debug)]
 pub struct Hit {
     pub record: FlowRecord,
     pub source: String,
+    pub at: RecordAt,
 }
 
 /// The plan of every segment for `filter`, without reading any block.
@@ -274,7 +275,7 @@ pub fn count(index: &Index, filter: &Filter) -> Result<u64, IndexError> {
             } else {
                 let mut only = crate::record::FieldSet::EMPTY;
                 filter.fields(&mut only);
-                Ok(matching(seg, filter, &c.ids, Some(only), &mut |_| {})?)
+                Ok(matching(seg, filter, &c.ids, Some(only), &mut |_, _, _| {})?)
             }
         })
         .collect::<Result<Vec<u64>, IndexError>>()?;
@@ -325,10 +326,11 @@ pub fn records(
         .segments()
         .par_iter()
         .zip(plans.par_iter())
-        .map(|(seg, c)| {
+        .enumerate()
+        .map(|(s, (seg, c))| {
             let mut hits = Vec::new();
             let mut over = false;
-            matching(seg, filter, &c.ids, only, &mut |r| {
+            matching(seg, filter, &c.ids, only, &mut |r, block, offset| {
                 if !c.exact && held.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= max {
                     over = true;
                     return;
@@ -338,7 +340,12 @@ pub fn records(
                     .copied()
                     .unwrap_or("(unknown source)")
                     .to_owned();
-                hits.push(Hit { record: r, source });
+                let at = RecordAt {
+                    segment: s as u32,
+                    block,
+                    offset,
+                };
+                hits.push(Hit { record: r, source, at });
             })?;
             if over {
                 return Err(SearchError::TooManyRecords { limit: max });
@@ -364,7 +371,7 @@ pub fn fold<T: Send>(
         .map(|seg| {
             let c = candidates(seg, filter)?;
             let mut acc = init();
-            matching(seg, filter, &c.ids, only, &mut |r| add(&mut acc, r))?;
+            matching(seg, filter, &c.ids, only, &mut |r, _, _| add(&mut acc, r))?;
             Ok(acc)
         })
         .collect()
@@ -376,7 +383,7 @@ fn matching(
     filter: &Filter,
     ids: &RoaringBitmap,
     only: Option<crate::record::FieldSet>,
-    found: &mut dyn FnMut(FlowRecord),
+    found: &mut dyn FnMut(FlowRecord, u32, u32),
 ) -> Result<u64, IndexError> {
     let mut n = 0;
     for (i, b) in seg.blocks().iter().enumerate() {
@@ -385,10 +392,10 @@ fn matching(
             continue;
         }
         let offsets: Vec<u32> = ids.range(range).map(|id| id - b.first_record).collect();
-        for record in seg.read_records_at(i, &offsets, only)? {
+        for (record, offset) in seg.read_records_at(i, &offsets, only)?.into_iter().zip(offsets) {
             if filter.matches(&record) {
                 n += 1;
-                found(record);
+                found(record, i as u32, offset);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! One column of one block, before compression: frame-of-reference integers with an optional
-//! null bitmap (`index-format.md`, "Column encoding"). Every column is stored this way: numbers,
-//! enum codes, dictionary codes, source ids and line numbers.
+//! null bitmap (`index-format.md`, "Column data section"). Every column is stored this way:
+//! numbers, enum codes, dictionary codes, source ids and line numbers. A byte-string column
+//! (original lines) stores its values' lengths so, followed by the bytes.
 
 use super::{Bytes, Corrupt};
 
@@ -13,6 +14,7 @@ pub const COLUMN_HEADER_SIZE: usize = COLUMN_BASE + 8;
 
 const FLAG_NULLS: u8 = 1;
 const FLAG_DELTA: u8 = 2;
+const FLAG_BYTES: u8 = 4;
 
 fn width_of(span: u64) -> u8 {
     match span {
@@ -86,6 +88,32 @@ pub fn encode(values: &[u64], nulls: &[bool], out: &mut Vec<u8>) {
     }
 }
 
+/// Encodes byte strings (`None` = null) as their lengths, then the bytes of the present values.
+pub fn encode_bytes(values: &[Option<&[u8]>], out: &mut Vec<u8>) {
+    let lengths: Vec<u64> = values.iter().map(|v| v.map_or(0, |b| b.len() as u64)).collect();
+    let nulls: Vec<bool> = values.iter().map(Option::is_none).collect();
+    let header = out.len();
+    encode(&lengths, &nulls, out);
+    out[header + COLUMN_FLAGS] |= FLAG_BYTES;
+    for v in values.iter().flatten() {
+        out.extend_from_slice(v);
+    }
+}
+
+/// A decoded byte-string column.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BytesColumn {
+    /// Per value, its range in `data`; `None` for null.
+    ranges: Vec<Option<(usize, usize)>>,
+    data: Vec<u8>,
+}
+
+impl BytesColumn {
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        self.ranges[i].map(|(start, end)| &self.data[start..end])
+    }
+}
+
 /// A decoded column: values with their null bitmap.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Column {
@@ -108,12 +136,62 @@ impl Column {
     }
 }
 
-/// Decodes a column that must hold `expect` values.
+/// Decodes a number column that must hold `expect` values.
 pub fn decode(raw: &[u8], expect: usize, section: &str, base_offset: u64) -> Result<Column, Corrupt> {
+    let (column, end) = decode_numbers(raw, expect, section, base_offset, false)?;
+    if end != raw.len() {
+        return Err(Bytes::new(raw, section, base_offset).corrupt(end, "trailing bytes after the column values"));
+    }
+    Ok(column)
+}
+
+/// Decodes a byte-string column that must hold `expect` values.
+pub fn decode_bytes(raw: &[u8], expect: usize, section: &str, base_offset: u64) -> Result<BytesColumn, Corrupt> {
+    let (lengths, mut at) = decode_numbers(raw, expect, section, base_offset, true)?;
+    let data_start = at;
+    let mut ranges = Vec::with_capacity(expect);
+    for i in 0..expect {
+        ranges.push(match lengths.get(i) {
+            None => None,
+            Some(len) => {
+                let end = usize::try_from(len)
+                    .ok()
+                    .and_then(|len| at.checked_add(len))
+                    .filter(|&end| end <= raw.len())
+                    .ok_or_else(|| Bytes::new(raw, section, base_offset).corrupt(at, "value runs past the column"))?;
+                let range = (at - data_start, end - data_start);
+                at = end;
+                Some(range)
+            }
+        });
+    }
+    if at != raw.len() {
+        return Err(Bytes::new(raw, section, base_offset).corrupt(at, "trailing bytes after the column values"));
+    }
+    Ok(BytesColumn {
+        ranges,
+        data: raw[data_start..].to_vec(),
+    })
+}
+
+/// Decodes the numbers of a column (for a byte-string column, the lengths) and returns them with
+/// the offset where they end.
+fn decode_numbers(
+    raw: &[u8],
+    expect: usize,
+    section: &str,
+    base_offset: u64,
+    byte_strings: bool,
+) -> Result<(Column, usize), Corrupt> {
     let b = Bytes::new(raw, section, base_offset);
     let width = usize::from(b.u8(COLUMN_WIDTH)?);
     let flags = b.u8(COLUMN_FLAGS)?;
-    if !matches!(width, 0 | 1 | 2 | 4 | 8) || flags & !(FLAG_NULLS | FLAG_DELTA) != 0 || b.u16(COLUMN_RESERVED)? != 0 {
+    let kind = if byte_strings { FLAG_BYTES } else { 0 };
+    if !matches!(width, 0 | 1 | 2 | 4 | 8)
+        || flags & !(FLAG_NULLS | FLAG_DELTA | FLAG_BYTES) != 0
+        || flags & FLAG_BYTES != kind
+        || b.u16(COLUMN_RESERVED)? != 0
+    {
         return Err(b.corrupt(COLUMN_WIDTH, "bad column header"));
     }
     let n = b.u32(COLUMN_COUNT)? as usize;
@@ -130,9 +208,6 @@ pub fn decode(raw: &[u8], expect: usize, section: &str, base_offset: u64) -> Res
         None
     };
     let data = b.slice(at, n * width)?;
-    if at + n * width != raw.len() {
-        return Err(b.corrupt(at + n * width, "trailing bytes after the column values"));
-    }
     // The stored numbers, widened; one tight loop per width (this is the search's hottest
     // decode).
     let mut values: Vec<u64> = match width {
@@ -169,7 +244,7 @@ pub fn decode(raw: &[u8], expect: usize, section: &str, base_offset: u64) -> Res
             *v += base;
         }
     }
-    Ok(Column { values, nulls })
+    Ok((Column { values, nulls }, at + n * width))
 }
 
 #[cfg(test)]
@@ -201,6 +276,22 @@ mod tests {
             for cut in 0..raw.len() {
                 prop_assert!(decode(&raw[..cut], vals.len(), "t", 0).is_err());
             }
+            prop_assert!(decode_bytes(&raw, vals.len(), "t", 0).is_err());
+        }
+
+        #[test]
+        fn byte_strings_round_trip(values in proptest::collection::vec(proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)), 0..100)) {
+            let borrowed: Vec<Option<&[u8]>> = values.iter().map(|v| v.as_deref()).collect();
+            let mut raw = Vec::new();
+            encode_bytes(&borrowed, &mut raw);
+            let col = decode_bytes(&raw, values.len(), "t", 0).unwrap();
+            for (i, v) in values.iter().enumerate() {
+                prop_assert_eq!(col.get(i), v.as_deref());
+            }
+            for cut in 0..raw.len() {
+                prop_assert!(decode_bytes(&raw[..cut], values.len(), "t", 0).is_err());
+            }
+            prop_assert!(decode(&raw, values.len(), "t", 0).is_err());
         }
     }
 }

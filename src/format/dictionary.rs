@@ -15,7 +15,9 @@ pub const DICTIONARY_HEADER_SIZE: usize = DICTIONARY_RESERVED + 2;
 
 pub const POSTING_REF_OFFSET: usize = 0;
 pub const POSTING_REF_COUNT: usize = POSTING_REF_OFFSET + 4;
-pub const POSTING_REF_SIZE: usize = POSTING_REF_COUNT + 4;
+pub const POSTING_REF_FIRST_START: usize = POSTING_REF_COUNT + 4;
+pub const POSTING_REF_LAST_END: usize = POSTING_REF_FIRST_START + 8;
+pub const POSTING_REF_SIZE: usize = POSTING_REF_LAST_END + 8;
 
 const FLAG_POSTINGS: u8 = 1;
 
@@ -59,12 +61,17 @@ pub fn ip_from_bytes(b: [u8; 16]) -> IpAddr {
     }
 }
 
-/// Where a term's posting is in the field's postings section, and how many ids it holds. The
-/// posting ends where the next term's begins (the last one at the end of the section).
+/// Where a term's posting is in the field's postings section, how many ids it holds, and when
+/// its records were seen. The posting ends where the next term's begins (the last one at the
+/// end of the section).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PostingRef {
     pub offset: u32,
     pub count: u32,
+    /// Smallest `start` of the term's records (`u64::MAX` when none has one).
+    pub first_start: u64,
+    /// Largest `end` of the term's records (`0` when none has one).
+    pub last_end: u64,
 }
 
 /// Encodes sorted, distinct `terms` (all of one kind) with optional posting references.
@@ -123,6 +130,8 @@ pub fn encode(kind: TermKind, terms: &[Term<'_>], postings: Option<&[PostingRef]
     for r in postings.unwrap_or_default() {
         out.extend_from_slice(&r.offset.to_le_bytes());
         out.extend_from_slice(&r.count.to_le_bytes());
+        out.extend_from_slice(&r.first_start.to_le_bytes());
+        out.extend_from_slice(&r.last_end.to_le_bytes());
     }
 }
 
@@ -272,6 +281,8 @@ impl<'a> Dictionary<'a> {
         Ok(Some(PostingRef {
             offset: b.u32(at + POSTING_REF_OFFSET)?,
             count: b.u32(at + POSTING_REF_COUNT)?,
+            first_start: b.u64(at + POSTING_REF_FIRST_START)?,
+            last_end: b.u64(at + POSTING_REF_LAST_END)?,
         }))
     }
 
@@ -338,6 +349,8 @@ mod tests {
                     .map(|i| PostingRef {
                         offset: i as u32 * 10,
                         count: i as u32 + 1,
+                        first_start: 1_700_000_000 + i as u64,
+                        last_end: 1_700_000_600 + i as u64,
                     })
                     .collect();
                 let mut out = Vec::new();

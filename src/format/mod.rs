@@ -13,7 +13,7 @@ pub mod schema;
 use std::fmt;
 
 /// The format version this code writes and reads (`index-format.md`, "Version history").
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Damage found while decoding: which section, where, and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -442,7 +442,7 @@ mod tests {
         assert_eq!(COLUMN_REF_SIZE, 16);
         assert_eq!(column::COLUMN_HEADER_SIZE, 16);
         assert_eq!(dictionary::DICTIONARY_HEADER_SIZE, 8);
-        assert_eq!(dictionary::POSTING_REF_SIZE, 8);
+        assert_eq!(dictionary::POSTING_REF_SIZE, 24);
         assert_eq!(manifest::MANIFEST_HEADER_SIZE, 24);
         let spec = include_str!("../../index-format.md");
         for (name, size) in [

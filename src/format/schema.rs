@@ -14,7 +14,28 @@ pub const FORMAT_COLUMN: usize = 128;
 pub const SOURCE_COLUMN: usize = 129;
 pub const LINE_COLUMN: usize = 130;
 pub const EXTRAS_COLUMN: usize = 131;
-pub const COLUMN_COUNT: usize = 132;
+pub const ORIGINAL_LINE_COLUMN: usize = 132;
+pub const COLUMN_COUNT: usize = 133;
+
+/// Tag of a format position that is a known field (its id follows).
+pub const FORMAT_KNOWN: u8 = 0;
+/// Tag of a format position this version does not know (its name follows).
+pub const FORMAT_UNKNOWN: u8 = 1;
+
+/// First byte of a stored original line: the whole line follows.
+pub const ORIGINAL_WHOLE: u8 = 0;
+/// First byte of a stored original line: what follows goes before the written line.
+pub const ORIGINAL_PREFIX: u8 = 1;
+
+/// The original line from a stored original-line value and the line the record writes.
+pub fn original_line(stored: Option<&[u8]>, written: Vec<u8>) -> Option<Vec<u8>> {
+    match stored {
+        None => Some(written),
+        Some([ORIGINAL_WHOLE, line @ ..]) => Some(line.to_vec()),
+        Some([ORIGINAL_PREFIX, prefix @ ..]) => Some([prefix, &written].concat()),
+        Some(_) => None,
+    }
+}
 
 /// A column of a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,6 +49,11 @@ pub enum Column {
     Line,
     /// Values of fields this version does not know, dictionary-coded.
     Extras,
+    /// The source line, for records whose line is not the one [`FlowRecord::write_line`]
+    /// writes for them (byte strings; null when the written line is the original).
+    ///
+    /// [`FlowRecord::write_line`]: crate::record::FlowRecord::write_line
+    OriginalLine,
 }
 
 impl Column {
@@ -38,6 +64,7 @@ impl Column {
             Column::Source => SOURCE_COLUMN,
             Column::Line => LINE_COLUMN,
             Column::Extras => EXTRAS_COLUMN,
+            Column::OriginalLine => ORIGINAL_LINE_COLUMN,
         }
     }
 
@@ -47,6 +74,7 @@ impl Column {
             SOURCE_COLUMN => Some(Column::Source),
             LINE_COLUMN => Some(Column::Line),
             EXTRAS_COLUMN => Some(Column::Extras),
+            ORIGINAL_LINE_COLUMN => Some(Column::OriginalLine),
             _ => u8::try_from(id).ok().and_then(Field::from_id).map(Column::Field),
         }
     }
@@ -63,6 +91,7 @@ impl Column {
             Column::Source => "(source)",
             Column::Line => "(line)",
             Column::Extras => "(unknown fields)",
+            Column::OriginalLine => "(original line)",
         }
     }
 

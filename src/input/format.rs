@@ -4,29 +4,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::record::{Field, FieldSet};
-
-/// One column of a log format.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Column {
-    Known(Field),
-    /// A field name this version of flowdex does not know; its values are kept as text.
-    Unknown(Arc<str>),
-}
-
-impl Column {
-    pub fn name(&self) -> &str {
-        match self {
-            Column::Known(f) => f.name(),
-            Column::Unknown(name) => name,
-        }
-    }
-}
+use crate::record::{Field, FieldSet, FormatField};
 
 /// The ordered fields of a flow log, as its header or format string names them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogFormat {
-    columns: Vec<Column>,
+    columns: Vec<FormatField>,
     known: FieldSet,
 }
 
@@ -78,7 +61,7 @@ impl LogFormat {
                         return Err(FormatError::Duplicate(name.to_owned()));
                     }
                     known.insert(field);
-                    columns.push(Column::Known(field));
+                    columns.push(FormatField::Known(field));
                 }
                 None => {
                     if unknown_names.iter().any(|u| &**u == name) {
@@ -86,7 +69,7 @@ impl LogFormat {
                     }
                     let name: Arc<str> = name.into();
                     unknown_names.push(name.clone());
-                    columns.push(Column::Unknown(name));
+                    columns.push(FormatField::Unknown(name));
                 }
             }
         }
@@ -118,7 +101,7 @@ impl LogFormat {
         .expect("field names are valid")
     }
 
-    pub fn columns(&self) -> &[Column] {
+    pub fn columns(&self) -> &[FormatField] {
         &self.columns
     }
 
@@ -187,7 +170,7 @@ mod tests {
     #[test]
     fn unknown_names_are_kept_duplicates_refused() {
         let f = LogFormat::parse("srcaddr future-field-x dstaddr").unwrap();
-        assert_eq!(f.columns()[1], Column::Unknown("future-field-x".into()));
+        assert_eq!(f.columns()[1], FormatField::Unknown("future-field-x".into()));
         assert_eq!(
             LogFormat::parse("srcaddr srcaddr"),
             Err(FormatError::Duplicate("srcaddr".into()))

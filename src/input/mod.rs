@@ -14,7 +14,7 @@ mod source;
 mod text;
 mod walk;
 
-pub use format::{Column, FormatError, LogFormat, DEFAULT_TGW, DEFAULT_V2};
+pub use format::{FormatError, LogFormat, DEFAULT_TGW, DEFAULT_V2};
 pub use s3key::S3Key;
 pub use source::{Form, RejectReason, RejectedLine, Rejection, SourceError, SourceMeta, SourceReport};
 pub use walk::{discover, InputFile};
@@ -59,8 +59,9 @@ pub struct ReadOptions {
 pub trait RecordSink {
     /// A source starts; the id returned is what its records carry in `provenance.source`.
     fn begin_source(&mut self, meta: &SourceMeta) -> u32;
-    /// A record, with the bytes of its line (for JSON sources, the event's message).
-    fn record(&mut self, record: &FlowRecord, raw: &[u8]);
+    /// A record, with the bytes of its line (without the line's `\n` or `\r\n`; for JSON sources,
+    /// the event's message) and the format the line was read with.
+    fn record(&mut self, record: &FlowRecord, raw: &[u8], format: &LogFormat);
     /// A rejected line. The report lists it too; this is for streaming consumers.
     fn reject(&mut self, _rejection: &Rejection<'_>) {}
     /// A source ended (completely or not: see `report.error`).

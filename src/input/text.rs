@@ -3,10 +3,10 @@
 
 use std::io::{self, Read};
 
-use super::format::{starts_like_header, Column, LogFormat};
+use super::format::{starts_like_header, LogFormat};
 use super::source::{RejectReason, RejectedLine, Rejection, SourceReport};
 use super::RecordSink;
-use crate::record::{ExtraField, FlowRecord, Provenance};
+use crate::record::{ExtraField, FlowRecord, FormatField, Provenance};
 
 /// One line as the splitter found it.
 pub(crate) enum LineEvent<'a> {
@@ -184,7 +184,8 @@ impl LineParser {
                     line,
                 };
                 report.records += 1;
-                sink.record(&self.record, raw);
+                let format = self.header_format.as_ref().unwrap_or(&self.fallback);
+                sink.record(&self.record, raw, format);
             }
             Err(reason) => self.reject(line, reason, raw, report, sink),
         }
@@ -229,12 +230,12 @@ impl LineParser {
             if let Some(column) = columns.get(found) {
                 if first_error.is_none() {
                     match column {
-                        Column::Known(field) => {
+                        FormatField::Known(field) => {
                             if let Err(e) = record.set_text(*field, token) {
                                 first_error = Some(RejectReason::bad_value(*field, token, &e));
                             }
                         }
-                        Column::Unknown(name) => record.extra.push(ExtraField {
+                        FormatField::Unknown(name) => record.extra.push(ExtraField {
                             name: name.clone(),
                             value: (token != "-").then(|| token.to_owned()),
                         }),

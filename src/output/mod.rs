@@ -3,7 +3,8 @@
 //!
 //! JSON keys and CSV columns are the AWS field names with `_` for `-` (`srcaddr`,
 //! `flow_direction`); `-` is `null` (JSON) or empty (CSV); IPs are strings; numbers are numbers.
-//! With provenance, `_source` and `_line` follow the fields.
+//! With provenance, `_source` and `_line` follow the fields. `raw` prints each record's original
+//! line byte for byte (with provenance, after `source:line:` as grep prints it).
 
 mod table;
 
@@ -19,6 +20,8 @@ pub enum OutputFormat {
     Jsonl,
     Csv,
     Table,
+    /// The original line of each record.
+    Raw,
 }
 
 impl OutputFormat {
@@ -27,6 +30,7 @@ impl OutputFormat {
             "jsonl" | "json" => Some(OutputFormat::Jsonl),
             "csv" => Some(OutputFormat::Csv),
             "table" => Some(OutputFormat::Table),
+            "raw" => Some(OutputFormat::Raw),
             _ => None,
         }
     }
@@ -95,9 +99,19 @@ impl<W: Write> RecordWriter<W> {
         }
     }
 
-    pub fn write(&mut self, record: &FlowRecord, source: Option<SourceRef<'_>>) -> io::Result<()> {
+    /// Writes one record; `line` is its original line, which only the raw format prints (and
+    /// needs).
+    pub fn write(&mut self, record: &FlowRecord, line: Option<&[u8]>, source: Option<SourceRef<'_>>) -> io::Result<()> {
         let source = source.filter(|_| self.with_source);
         match self.format {
+            OutputFormat::Raw => {
+                let line = line.ok_or_else(|| io::Error::other("the raw format needs the original line"))?;
+                if let Some(s) = source {
+                    write!(self.out, "{}:{}:", s.name, s.line)?;
+                }
+                self.out.write_all(line)?;
+                self.out.write_all(b"\n")
+            }
             OutputFormat::Jsonl => {
                 write_json_record(&mut self.out, record, self.chosen.then_some(&self.columns[..]), source)
             }
@@ -267,6 +281,11 @@ pub fn write_rows(out: &mut dyn Write, format: OutputFormat, rows: &crate::agg::
             }
             table.finish(out)?;
         }
+        OutputFormat::Raw => {
+            return Err(io::Error::other(
+                "aggregate rows have no original lines; use --format table, jsonl or csv",
+            ))
+        }
     }
     Ok(())
 }
@@ -324,7 +343,8 @@ mod tests {
     #[test]
     fn csv_quotes_and_leaves_dashes_empty() {
         let mut w = RecordWriter::new(Vec::new(), OutputFormat::Csv, vec![Field::Srcaddr, Field::Action], true);
-        w.write(&record(), Some(SourceRef { name: "x,y", line: 9 })).unwrap();
+        w.write(&record(), None, Some(SourceRef { name: "x,y", line: 9 }))
+            .unwrap();
         let out = String::from_utf8(w.finish().unwrap()).unwrap();
         assert_eq!(out, "srcaddr,action,_source,_line\n10.0.0.1,,\"x,y\",9\n");
     }

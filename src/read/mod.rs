@@ -5,14 +5,16 @@
 
 mod segment;
 
-pub use segment::{RecordFormat, Segment, SegmentBytes};
+pub use segment::{RecordFormat, RecordLine, Segment, SegmentBytes};
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::format::manifest::Manifest;
+use crate::format::schema::Column;
 use crate::format::{Corrupt, FORMAT_VERSION};
+use crate::record::Provenance;
 
 /// The file that says what the index is.
 pub const MANIFEST_FILE: &str = "MANIFEST";
@@ -66,6 +68,15 @@ fn map(file: &File) -> io::Result<memmap2::Mmap> {
     }
 }
 
+/// Where a record is in an index: its segment (position in the manifest), block, and offset
+/// in the block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordAt {
+    pub segment: u32,
+    pub block: u32,
+    pub offset: u32,
+}
+
 /// An index: its manifest and its segments, opened.
 pub struct Index {
     dir: PathBuf,
@@ -113,6 +124,71 @@ impl Index {
         &self.segments
     }
 
+    /// The records at `at`, with their formats and original lines, in the order asked. Each
+    /// block is decoded once however many of its records are asked for.
+    pub fn read_lines(&self, at: &[RecordAt]) -> Result<Vec<RecordLine>, IndexError> {
+        let mut order: Vec<usize> = (0..at.len()).collect();
+        order.sort_by_key(|&i| at[i]);
+        let mut out: Vec<Option<RecordLine>> = vec![None; at.len()];
+        for group in order.chunk_by(|&a, &b| (at[a].segment, at[a].block) == (at[b].segment, at[b].block)) {
+            let first = at[group[0]];
+            let seg = self
+                .segments
+                .get(first.segment as usize)
+                .ok_or_else(|| IndexError::Other {
+                    path: self.dir.clone(),
+                    what: format!("no segment {}", first.segment),
+                })?;
+            let mut offsets: Vec<u32> = group.iter().map(|&i| at[i].offset).collect();
+            offsets.dedup();
+            let lines = seg.read_lines_at(first.block as usize, &offsets)?;
+            for &i in group {
+                let k = offsets.binary_search(&at[i].offset).expect("offset was asked for");
+                out[i] = Some(lines[k].clone());
+            }
+        }
+        Ok(out.into_iter().map(|l| l.expect("every position filled")).collect())
+    }
+
+    /// Where the records with the given provenances are (`None` when the index has no such
+    /// record). Scans the source and line columns, which are small and need no dictionary.
+    pub fn locate(&self, wanted: &[Provenance]) -> Result<Vec<Option<RecordAt>>, IndexError> {
+        let mut found = vec![None; wanted.len()];
+        let sources: std::collections::BTreeSet<u32> = wanted.iter().map(|p| p.source).collect();
+        for (s, seg) in self.segments.iter().enumerate() {
+            for block in 0..seg.blocks().len() {
+                let Some(src) = seg.read_column(block, Column::Source)? else {
+                    continue;
+                };
+                let hits: Vec<usize> = (0..src.len())
+                    .filter(|&i| {
+                        src.get(i)
+                            .is_some_and(|id| u32::try_from(id).is_ok_and(|id| sources.contains(&id)))
+                    })
+                    .collect();
+                if hits.is_empty() {
+                    continue;
+                }
+                let Some(lines) = seg.read_column(block, Column::Line)? else {
+                    continue;
+                };
+                for i in hits {
+                    let here = (src.get(i), lines.get(i));
+                    for (k, p) in wanted.iter().enumerate() {
+                        if here == (Some(u64::from(p.source)), Some(p.line)) {
+                            found[k] = Some(RecordAt {
+                                segment: s as u32,
+                                block: block as u32,
+                                offset: i as u32,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Walks every segment completely (see [`Segment::verify`]) and checks that every record's
     /// source is in the manifest.
     pub fn verify(&self) -> Result<(), IndexError> {
@@ -129,7 +205,7 @@ impl Index {
             }
             seg.verify()?;
             for block in 0..seg.blocks().len() {
-                let col = seg.read_column(block, crate::format::schema::Column::Source)?;
+                let col = seg.read_column(block, Column::Source)?;
                 for i in 0..col.as_ref().map_or(0, |c| c.len()) {
                     let id = col.as_ref().and_then(|c| c.get(i)).unwrap_or(u64::MAX);
                     if !u32::try_from(id).is_ok_and(|id| known.contains(&id)) {

@@ -10,22 +10,35 @@ use roaring::RoaringBitmap;
 use super::IndexError;
 use crate::format::column::{self, Column as ColumnValues};
 use crate::format::dictionary::{ip_from_bytes, Dictionary, Term};
-use crate::format::schema::{enum_word, Column, COLUMN_COUNT, POSTING_FIELDS};
+use crate::format::schema::{
+    enum_word, original_line, Column, COLUMN_COUNT, FORMAT_KNOWN, FORMAT_UNKNOWN, POSTING_FIELDS,
+};
 use crate::format::{
     check_header, crc32, decode_block_entry, decode_footer, BlockEntry, Bytes, ColumnRef, Corrupt, DirectoryEntry,
     HeaderProblem, SectionKind, BLOCK_ENTRY_SIZE, COLUMN_REF_LENGTH, COLUMN_REF_OFFSET, COLUMN_REF_RAW_LENGTH,
     COLUMN_REF_SIZE, FORMAT_VERSION, HEADER_SIZE,
 };
-use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, Provenance, Value};
+use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, FormatField, Provenance, Value};
 
 /// The bytes of a segment: a memory map, or any buffer (tests use `Vec<u8>`).
 pub type SegmentBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
 
-/// One record format of the segment: the fields its lines carried and unknown field names.
+/// One record format of the segment: the fields its lines carried, in line order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordFormat {
+    pub order: Arc<[FormatField]>,
+    /// The known fields of `order`.
     pub fields: FieldSet,
+    /// The unknown field names of `order`, in order.
     pub extras: Vec<Arc<str>>,
+}
+
+/// A record with the format its line had and the line itself, byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordLine {
+    pub record: FlowRecord,
+    pub format: Arc<[FormatField]>,
+    pub line: Vec<u8>,
 }
 
 pub struct Segment {
@@ -251,6 +264,11 @@ impl Segment {
     }
 
     fn read_slot(&self, block: usize, slot: usize) -> Result<ColumnValues, Corrupt> {
+        let f = self.decompress_slot(block, slot)?;
+        column::decode(&f.bytes, f.records, &f.name, f.offset)
+    }
+
+    fn decompress_slot(&self, block: usize, slot: usize) -> Result<Frame, Corrupt> {
         let entry = self
             .blocks
             .get(block)
@@ -268,7 +286,12 @@ impl Segment {
             return Err(data.corrupt(r.offset as usize, "column decompresses to the wrong size"));
         }
         let name = format!("column {} of block {block}", self.columns[slot].name());
-        column::decode(&raw, entry.record_count as usize, &name, data.len() as u64 + r.offset)
+        Ok(Frame {
+            bytes: raw,
+            records: entry.record_count as usize,
+            offset: data.len() as u64 + r.offset,
+            name,
+        })
     }
 
     /// Every record of a block, rebuilt with all its fields and provenance.
@@ -286,6 +309,41 @@ impl Segment {
         offsets: &[u32],
         only: Option<FieldSet>,
     ) -> Result<Vec<FlowRecord>, IndexError> {
+        Ok(self.decode_records(block, offsets, only)?.0)
+    }
+
+    /// The records at `offsets` of a block with their formats and original lines: the stored
+    /// line where the index keeps one, else the line the record writes (`index-format.md`,
+    /// "Original lines").
+    pub fn read_lines_at(&self, block: usize, offsets: &[u32]) -> Result<Vec<RecordLine>, IndexError> {
+        let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
+        let (records, formats) = self.decode_records(block, offsets, None)?;
+        let stored = match self.slot_of[Column::OriginalLine.id()] {
+            None => None,
+            Some(slot) => {
+                let f = self.decompress_slot(block, slot).map_err(err)?;
+                Some(column::decode_bytes(&f.bytes, f.records, &f.name, f.offset).map_err(err)?)
+            }
+        };
+        let mut out = Vec::with_capacity(records.len());
+        for ((record, format_no), &offset) in records.into_iter().zip(formats).zip(offsets) {
+            let format = self.formats[format_no].order.clone();
+            let mut written = Vec::new();
+            record.write_line(&format, &mut written);
+            let kept = stored.as_ref().and_then(|s| s.get(offset as usize));
+            let line = original_line(kept, written).ok_or_else(|| err(bad_value("original line", offset as usize)))?;
+            out.push(RecordLine { record, format, line });
+        }
+        Ok(out)
+    }
+
+    /// Decodes the records at `offsets` of a block, with the number of each one's format.
+    fn decode_records(
+        &self,
+        block: usize,
+        offsets: &[u32],
+        only: Option<FieldSet>,
+    ) -> Result<(Vec<FlowRecord>, Vec<usize>), IndexError> {
         let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
         let n = self
             .blocks
@@ -300,12 +358,13 @@ impl Segment {
             )));
         }
         let mut records = vec![FlowRecord::default(); offsets.len()];
+        let mut format_numbers = Vec::with_capacity(offsets.len());
         let mut dicts: Vec<Option<Dictionary<'_>>> = Vec::with_capacity(self.columns.len());
         let mut values = Vec::with_capacity(self.columns.len());
         let wanted = |c: Column| match (c, only) {
+            (Column::OriginalLine, _) | (Column::Extras, Some(_)) => false,
             (_, None) | (Column::Format | Column::Source | Column::Line, _) => true,
             (Column::Field(f), Some(set)) => set.contains(f),
-            (Column::Extras, Some(_)) => false,
         };
         for (slot, &c) in self.columns.iter().enumerate() {
             if !wanted(c) {
@@ -331,6 +390,7 @@ impl Segment {
                 .formats
                 .get(format_no as usize)
                 .ok_or_else(|| err(bad_value("format", i)))?;
+            format_numbers.push(format_no as usize);
             rec.fields = match only {
                 Some(set) => FieldSet::from_bits(format.fields.bits() & set.bits()),
                 None => format.fields,
@@ -366,7 +426,7 @@ impl Segment {
                 }
             }
         }
-        Ok(records)
+        Ok((records, format_numbers))
     }
 
     fn value<'d>(&self, f: Field, v: u64, dict: Option<&Dictionary<'d>>) -> Result<Value<'d>, Corrupt> {
@@ -419,8 +479,16 @@ impl Segment {
             }
             at = end;
         }
-        for block in 0..self.blocks.len() {
-            self.read_records(block)?;
+        // Every record and original line decodes; the time columns give each term's span.
+        let mut times = Vec::with_capacity(self.record_count as usize);
+        for (block, b) in self.blocks.iter().enumerate() {
+            self.read_lines_at(block, &(0..b.record_count).collect::<Vec<_>>())?;
+            let start = self.read_column(block, Column::Field(Field::Start))?;
+            let end = self.read_column(block, Column::Field(Field::End))?;
+            for i in 0..b.record_count as usize {
+                let at = |c: &Option<ColumnValues>| c.as_ref().and_then(|c| c.get(i));
+                times.push((at(&start), at(&end)));
+            }
         }
         for &c in &self.columns {
             let Some(d) = self.dictionary(c)? else {
@@ -439,6 +507,7 @@ impl Segment {
                 )));
             }
             let mut expected = vec![RoaringBitmap::new(); if indexed { d.len() } else { 0 }];
+            let mut spans = vec![(u64::MAX, 0u64); expected.len()];
             let mut first_id = 0u32;
             for block in 0..self.blocks.len() {
                 let col = self.read_column(block, c)?.ok_or_else(|| err(missing(c.name())))?;
@@ -456,7 +525,12 @@ impl Segment {
                         return Err(err(bad_value(c.name(), i)));
                     }
                     if indexed {
-                        expected[term as usize].insert(first_id + i as u32);
+                        let id = first_id + i as u32;
+                        expected[term as usize].insert(id);
+                        let span = &mut spans[term as usize];
+                        let (start, end) = times[id as usize];
+                        span.0 = span.0.min(start.unwrap_or(u64::MAX));
+                        span.1 = span.1.max(end.unwrap_or(0));
                     }
                 }
                 first_id += col.len() as u32;
@@ -469,10 +543,31 @@ impl Segment {
                         format!("{} term {t}: posting differs from the column", c.name()),
                     )));
                 }
+                let r = d
+                    .posting_ref(t)
+                    .map_err(err)?
+                    .expect("indexed dictionaries have references");
+                if (r.first_start, r.last_end) != spans[t] {
+                    return Err(err(Corrupt::new(
+                        "dictionary",
+                        t as u64,
+                        format!("{} term {t}: time span differs from the records", c.name()),
+                    )));
+                }
             }
         }
         Ok(())
     }
+}
+
+/// One column of one block, decompressed, with what its decoder and error messages need.
+struct Frame {
+    bytes: Vec<u8>,
+    /// Records of the block.
+    records: usize,
+    /// Where the frame is, for error messages.
+    offset: u64,
+    name: String,
 }
 
 thread_local! {
@@ -495,26 +590,48 @@ fn bad_value(column: &str, record: usize) -> Corrupt {
 }
 
 fn decode_formats(b: &Bytes<'_, '_>) -> Result<(Vec<RecordFormat>, Vec<Column>), Corrupt> {
-    let n = b.count(0, 20, "format")?;
+    let n = b.count(0, 4, "format")?;
     let mut at = 4;
     let mut formats = Vec::with_capacity(n);
     for _ in 0..n {
-        let bits = b.u128(at)?;
-        let fields = FieldSet::from_bits(bits);
-        if fields.bits() != bits {
-            return Err(b.corrupt(at, "format names a field this version does not know"));
+        let positions = b.count(at, 2, "format position")?;
+        at += 4;
+        let mut order = Vec::with_capacity(positions);
+        let mut fields = FieldSet::EMPTY;
+        let mut extras: Vec<Arc<str>> = Vec::new();
+        for _ in 0..positions {
+            match b.u8(at)? {
+                FORMAT_KNOWN => {
+                    let id = b.u8(at + 1)?;
+                    let field = Field::from_id(id)
+                        .ok_or_else(|| b.corrupt(at + 1, "format names a field this version does not know"))?;
+                    if fields.contains(field) {
+                        return Err(b.corrupt(at + 1, "format names a field twice"));
+                    }
+                    fields.insert(field);
+                    order.push(FormatField::Known(field));
+                    at += 2;
+                }
+                FORMAT_UNKNOWN => {
+                    let len = b.u32(at + 1)? as usize;
+                    let name = std::str::from_utf8(b.slice(at + 5, len)?)
+                        .map_err(|_| b.corrupt(at + 5, "field name is not UTF-8"))?;
+                    if extras.iter().any(|e| **e == *name) {
+                        return Err(b.corrupt(at + 5, "format names a field twice"));
+                    }
+                    let name: Arc<str> = Arc::from(name);
+                    extras.push(name.clone());
+                    order.push(FormatField::Unknown(name));
+                    at += 5 + len;
+                }
+                _ => return Err(b.corrupt(at, "bad format position tag")),
+            }
         }
-        let extras_n = b.count(at + 16, 4, "unknown field")?;
-        at += 20;
-        let mut extras = Vec::with_capacity(extras_n);
-        for _ in 0..extras_n {
-            let len = b.u32(at)? as usize;
-            let name =
-                std::str::from_utf8(b.slice(at + 4, len)?).map_err(|_| b.corrupt(at, "field name is not UTF-8"))?;
-            extras.push(Arc::from(name));
-            at += 4 + len;
-        }
-        formats.push(RecordFormat { fields, extras });
+        formats.push(RecordFormat {
+            order: order.into(),
+            fields,
+            extras,
+        });
     }
     let cols = b.count(at, 4, "column")?;
     let mut columns = Vec::with_capacity(cols);

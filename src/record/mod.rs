@@ -20,6 +20,23 @@ pub struct Provenance {
     pub line: u64,
 }
 
+/// One position of a flow log's format: a field, or a name this version does not know (its
+/// values are kept as text in [`FlowRecord::extra`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FormatField {
+    Known(Field),
+    Unknown(Arc<str>),
+}
+
+impl FormatField {
+    pub fn name(&self) -> &str {
+        match self {
+            FormatField::Known(f) => f.name(),
+            FormatField::Unknown(name) => name,
+        }
+    }
+}
+
 /// A field the reader does not know (a future AWS version), kept as opaque text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExtraField {
@@ -82,6 +99,57 @@ macro_rules! record {
             }
         }
     };
+}
+
+impl FlowRecord {
+    /// Writes the record as the flow-log line AWS would deliver for `format`: each value in its
+    /// plain text form (`-` for none), separated by single spaces. Reading the line back gives
+    /// the same record; whether it also gives the same bytes as the line the record was read
+    /// from is what the index's original-line column records. Runs once per record at build
+    /// time, hence the hand-written number formatting.
+    pub fn write_line(&self, format: &[FormatField], out: &mut Vec<u8>) {
+        let mut extras = self.extra.iter();
+        for (i, column) in format.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            let value = match column {
+                FormatField::Known(field) => self.get(*field),
+                FormatField::Unknown(_) => extras.next().and_then(|e| e.value.as_deref()).map(Value::Str),
+            };
+            match value {
+                None => out.push(b'-'),
+                Some(Value::Str(s)) => out.extend_from_slice(s.as_bytes()),
+                Some(Value::UInt(n)) => write_decimal(n, out),
+                Some(Value::Ip(IpAddr::V4(ip))) => {
+                    for (k, octet) in ip.octets().into_iter().enumerate() {
+                        if k > 0 {
+                            out.push(b'.');
+                        }
+                        write_decimal(u64::from(octet), out);
+                    }
+                }
+                Some(Value::Ip(ip)) => {
+                    use std::io::Write as _;
+                    write!(out, "{ip}").expect("writing to a Vec cannot fail");
+                }
+            }
+        }
+    }
+}
+
+fn write_decimal(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 record! {

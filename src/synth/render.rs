@@ -8,9 +8,9 @@
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::input::{Column, LogFormat};
+use crate::input::LogFormat;
 use crate::record::{
-    Action, ExtraField, Field, FieldSet, FlowDirection, FlowRecord, LogStatus, TrafficPath, TrafficType,
+    Action, ExtraField, Field, FieldSet, FlowDirection, FlowRecord, FormatField, LogStatus, TrafficPath, TrafficType,
 };
 use crate::time::civil_from_days;
 
@@ -239,11 +239,11 @@ impl<'a> Renderer<'a> {
             .columns()
             .iter()
             .filter_map(|c| match c {
-                Column::Unknown(name) => Some(ExtraField {
+                FormatField::Unknown(name) => Some(ExtraField {
                     name: name.clone(),
                     value: None,
                 }),
-                Column::Known(_) => None,
+                FormatField::Known(_) => None,
             })
             .collect();
         FlowRecord {
@@ -445,8 +445,8 @@ impl<'a> Renderer<'a> {
                 buf.push(b' ');
             }
             match column {
-                Column::Known(field) => view.write(*field, buf),
-                Column::Unknown(_) => buf.push(b'-'),
+                FormatField::Known(field) => view.write(*field, buf),
+                FormatField::Unknown(_) => buf.push(b'-'),
             }
         }
         buf.push(b'\n');

@@ -22,7 +22,7 @@ impl input::RecordSink for Collected {
         self.names.push(meta.name.clone());
         (self.names.len() - 1) as u32
     }
-    fn record(&mut self, record: &FlowRecord, raw: &[u8]) {
+    fn record(&mut self, record: &FlowRecord, raw: &[u8], _format: &flowdex::input::LogFormat) {
         let name = self.names[record.provenance.source as usize].clone();
         self.records.push((name, record.clone(), raw.to_vec()));
     }
@@ -119,6 +119,30 @@ pub fn index_records(dir: &Path) -> Vec<(String, FlowRecord)> {
         for block in 0..seg.blocks().len() {
             for r in seg.read_records(block).unwrap() {
                 out.push((names[&r.provenance.source].clone(), r));
+            }
+        }
+    }
+    out
+}
+
+/// Every record's original line as the index gives it, keyed by (source name, line).
+pub fn index_lines(dir: &Path) -> std::collections::BTreeMap<(String, u64), Vec<u8>> {
+    let index = flowdex::read::Index::open(dir).unwrap();
+    let names: std::collections::HashMap<u32, String> = index
+        .manifest()
+        .sources
+        .iter()
+        .map(|s| (s.id, s.name.clone()))
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    for seg in index.segments() {
+        for (block, b) in seg.blocks().iter().enumerate() {
+            for r in seg
+                .read_lines_at(block, &(0..b.record_count).collect::<Vec<_>>())
+                .unwrap()
+            {
+                let p = r.record.provenance;
+                out.insert((names[&p.source].clone(), p.line), r.line);
             }
         }
     }
