@@ -5,7 +5,8 @@
 //! the on-disk [`format`]; [`read`] maps segments back; [`query`] turns query text into a bound
 //! query; [`exec`] answers its filter from postings and blocks; [`agg`] computes `stats`;
 //! [`search`] runs the whole pipeline; [`output`] prints records and rows for people and
-//! scripts; [`synth`] makes realistic corpora with known incidents for tests and benchmarks.
+//! scripts; [`recheck`] goes back to the sources an index was built from (hashes, original
+//! lines); [`synth`] makes realistic corpora with known incidents for tests and benchmarks.
 //! The command-line interface in `src/cli/` only wires these together.
 
 pub mod agg;
@@ -16,6 +17,7 @@ pub mod input;
 pub mod output;
 pub mod query;
 pub mod read;
+pub mod recheck;
 pub mod record;
 pub mod search;
 pub mod synth;

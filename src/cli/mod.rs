@@ -9,6 +9,7 @@ mod cat;
 mod compact;
 mod info;
 mod search;
+mod show;
 mod synth;
 mod verify;
 
@@ -41,8 +42,11 @@ enum Command {
     Search(search::Args),
     /// Show what an index holds: records, sources, time span, size by section.
     Info(info::Args),
-    /// Check every checksum and invariant of an index.
+    /// Check every checksum and invariant of an index, and with --sources its source files.
     Verify(verify::Args),
+    /// Print the original lines behind record references (SOURCE:LINE), checked against the
+    /// source files' SHA-256.
+    Show(show::Args),
     /// Merge an index's segments.
     Compact(compact::Args),
     /// Write a realistic synthetic corpus in the S3 layout, with injected incidents.
@@ -97,6 +101,7 @@ pub fn run() -> i32 {
         Command::Search(args) => search::run(args),
         Command::Info(args) => info::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Show(args) => show::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Synth(args) => synth::run(args),
     };

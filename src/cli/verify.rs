@@ -1,27 +1,70 @@
-//! `flowdex verify`: walk every checksum and invariant of an index.
+//! `flowdex verify`: walk every checksum and invariant of an index; with `--sources`, also
+//! re-read its source files and re-hash them. Exit 0 when all is sound, 1 when sources are
+//! missing, changed or extra, 2 when the index itself is damaged.
 
-use std::io::Write;
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use flowdex::read::Index;
+use flowdex::recheck::{self, SourceState};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The index folder.
     index: PathBuf,
+    /// Also check the source files: at their recorded paths (no value), or found by content
+    /// under these folders (then files the index lacks are reported as extra).
+    #[arg(long, value_name = "DIR", num_args = 0..)]
+    sources: Option<Vec<PathBuf>>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let index = Index::open(&args.index)?;
     index.verify()?;
     let m = index.manifest();
+    let out = &mut BufWriter::new(io::stdout().lock());
     writeln!(
-        std::io::stdout(),
+        out,
         "{}: sound: {} segments, {} records, {} sources",
         args.index.display(),
         m.segments.len(),
         m.records(),
         m.sources.len()
     )?;
-    Ok(0)
+    let Some(dirs) = &args.sources else {
+        out.flush()?;
+        return Ok(0);
+    };
+    let check = recheck::check_sources(m, dirs);
+    let mut counts = [0usize; 4];
+    for (source, state) in &check.sources {
+        let (slot, line) = match state {
+            SourceState::Intact { at } if *at == source.name => (0, None),
+            SourceState::Intact { at } => (0, Some(format!("found at {at}"))),
+            SourceState::Changed { at, sha256 } => (
+                1,
+                Some(format!("CHANGED at {at}: SHA-256 {sha256}, indexed {}", source.sha256)),
+            ),
+            SourceState::Missing => (2, Some("MISSING".to_owned())),
+            SourceState::Unreadable { at, why } => (3, Some(format!("UNREADABLE at {at}: {why}"))),
+        };
+        counts[slot] += 1;
+        if let Some(line) = line {
+            writeln!(out, "{}: {line}", source.name)?;
+        }
+    }
+    for (name, sha256) in &check.extra {
+        writeln!(out, "{name}: EXTRA: not in the index (SHA-256 {sha256})")?;
+    }
+    writeln!(
+        out,
+        "sources: {} intact, {} changed, {} missing, {} unreadable, {} extra",
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3],
+        check.extra.len()
+    )?;
+    out.flush()?;
+    Ok(if check.all_intact() { 0 } else { 1 })
 }

@@ -1,0 +1,330 @@
+//! Going back to an index's sources: are the files still there, are their bytes still the
+//! bytes that were indexed (SHA-256 as read), and what exactly did a line say. `flowdex show`
+//! and `flowdex verify --sources` stand on this.
+//!
+//! Sources are found again by their recorded path (relative paths are taken from the current
+//! folder, as they were given to `flowdex build`), or, when folders are given, by content: every
+//! file under the folders is hashed and matched to the manifest's SHA-256, so a copy of the
+//! evidence moved to another disk still verifies.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::format::manifest::{Manifest, SourceEntry};
+use crate::input::{self, InputFile, LogFormat, ReadOptions, RecordSink, Rejection, SourceMeta, SourceReport};
+use crate::read::{Index, IndexError};
+use crate::record::{FlowRecord, Provenance};
+
+/// What became of a source since it was indexed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceState {
+    /// Found, with the bytes that were indexed (at `at`: its name where it was found).
+    Intact { at: String },
+    /// Found at its recorded place with other bytes.
+    Changed { at: String, sha256: String },
+    /// Not found.
+    Missing,
+    /// Found but it could not be read to its end.
+    Unreadable { at: String, why: String },
+}
+
+impl SourceState {
+    pub fn is_intact(&self) -> bool {
+        matches!(self, SourceState::Intact { .. })
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SourceState::Intact { .. } => "intact",
+            SourceState::Changed { .. } => "changed",
+            SourceState::Missing => "missing",
+            SourceState::Unreadable { .. } => "unreadable",
+        }
+    }
+}
+
+/// One source of one input file, read again.
+#[derive(Clone, Debug)]
+struct Reread {
+    /// The source's name as the reader gives it (`path` or `bundle!entry`).
+    name: String,
+    entry: Option<String>,
+    sha256: String,
+    error: Option<String>,
+    /// The lines that were asked for, by number, without their line terminator.
+    lines: BTreeMap<u64, Vec<u8>>,
+}
+
+/// Reads an input file again (every source in it), hashing each source and keeping the lines
+/// `wanted` lists for it (by bundle entry, `None` for a plain file). A single-source file from
+/// which no line is wanted is only hashed, not parsed.
+fn reread(file: &InputFile, wanted: &HashMap<Option<String>, BTreeSet<u64>>) -> Vec<Reread> {
+    if wanted.is_empty() {
+        if let Some(sha256) = input::single_source_hash(file) {
+            return vec![Reread {
+                name: file.name.clone(),
+                entry: None,
+                sha256,
+                error: None,
+                lines: BTreeMap::new(),
+            }];
+        }
+    }
+    let mut catcher = LineCatcher {
+        wanted,
+        current: None,
+        found: Vec::new(),
+    };
+    // Which fields a line holds does not matter here: a line the default format rejects is
+    // caught as a rejection, with the same bytes.
+    input::read_input(file, &ReadOptions::default(), &mut catcher);
+    catcher.found
+}
+
+struct LineCatcher<'w> {
+    wanted: &'w HashMap<Option<String>, BTreeSet<u64>>,
+    current: Option<&'w BTreeSet<u64>>,
+    found: Vec<Reread>,
+}
+
+impl LineCatcher<'_> {
+    fn keep(&mut self, line: u64, raw: &[u8]) {
+        if self.current.is_some_and(|lines| lines.contains(&line)) {
+            if let Some(r) = self.found.last_mut() {
+                r.lines.insert(line, raw.to_vec());
+            }
+        }
+    }
+}
+
+impl RecordSink for LineCatcher<'_> {
+    fn begin_source(&mut self, meta: &SourceMeta) -> u32 {
+        self.current = self.wanted.get(&meta.entry);
+        self.found.push(Reread {
+            name: meta.name.clone(),
+            entry: meta.entry.clone(),
+            sha256: String::new(),
+            error: None,
+            lines: BTreeMap::new(),
+        });
+        (self.found.len() - 1) as u32
+    }
+
+    fn record(&mut self, record: &FlowRecord, raw: &[u8], _format: &LogFormat) {
+        self.keep(record.provenance.line, raw);
+    }
+
+    fn reject(&mut self, rejection: &Rejection<'_>) {
+        self.keep(rejection.line, rejection.raw);
+    }
+
+    fn end_source(&mut self, report: SourceReport) {
+        if let Some(r) = self.found.last_mut() {
+            r.sha256 = report.sha256;
+            r.error = report.error.map(|e| e.to_string());
+        }
+    }
+}
+
+/// The state of `source` given what re-reading the file at its recorded path found.
+fn state_at(source: &SourceEntry, found: &[Reread]) -> SourceState {
+    let Some(r) = found.iter().find(|r| r.entry == source.entry) else {
+        return SourceState::Missing;
+    };
+    if r.sha256 == source.sha256 {
+        return SourceState::Intact { at: r.name.clone() };
+    }
+    match &r.error {
+        Some(why) if r.sha256.is_empty() => SourceState::Unreadable {
+            at: r.name.clone(),
+            why: why.clone(),
+        },
+        _ => SourceState::Changed {
+            at: r.name.clone(),
+            sha256: r.sha256.clone(),
+        },
+    }
+}
+
+fn recorded_file(source: &SourceEntry) -> Option<InputFile> {
+    let path = PathBuf::from(&source.path);
+    path.is_file().then(|| InputFile {
+        name: path.to_string_lossy().into_owned(),
+        path,
+        error: None,
+    })
+}
+
+/// Every source of a manifest checked against the disk.
+#[derive(Clone, Debug)]
+pub struct SourcesCheck<'m> {
+    /// The sources that were read when indexed, with their state now, in id order.
+    pub sources: Vec<(&'m SourceEntry, SourceState)>,
+    /// Sources under the given folders that the index does not hold (name, SHA-256).
+    pub extra: Vec<(String, String)>,
+}
+
+impl SourcesCheck<'_> {
+    pub fn all_intact(&self) -> bool {
+        self.sources.iter().all(|(_, s)| s.is_intact()) && self.extra.is_empty()
+    }
+}
+
+/// Checks the sources of `manifest`: at their recorded paths when `dirs` is empty, else by
+/// content among the files under `dirs` (also reporting files the index lacks). Sources that
+/// could not be read when indexed (no SHA-256) are left out: they contributed nothing.
+pub fn check_sources<'m>(manifest: &'m Manifest, dirs: &[PathBuf]) -> SourcesCheck<'m> {
+    let hashed: Vec<&SourceEntry> = manifest.sources.iter().filter(|s| !s.sha256.is_empty()).collect();
+    let no_lines = HashMap::new();
+    if dirs.is_empty() {
+        let mut by_path: BTreeMap<&str, Vec<&SourceEntry>> = BTreeMap::new();
+        for s in &hashed {
+            by_path.entry(s.path.as_str()).or_default().push(s);
+        }
+        let states: Vec<Vec<(&SourceEntry, SourceState)>> = by_path
+            .into_par_iter()
+            .map(|(_, sources)| {
+                let found = recorded_file(sources[0]).map_or_else(Vec::new, |f| reread(&f, &no_lines));
+                sources.into_iter().map(|s| (s, state_at(s, &found))).collect()
+            })
+            .collect();
+        let mut sources: Vec<_> = states.into_iter().flatten().collect();
+        sources.sort_by_key(|(s, _)| s.id);
+        return SourcesCheck {
+            sources,
+            extra: Vec::new(),
+        };
+    }
+    let files = input::discover(dirs);
+    let found: Vec<Reread> = files.par_iter().flat_map_iter(|f| reread(f, &no_lines)).collect();
+    let by_hash: HashMap<&str, &Reread> = found.iter().map(|r| (r.sha256.as_str(), r)).collect();
+    let indexed: BTreeSet<&str> = hashed.iter().map(|s| s.sha256.as_str()).collect();
+    let sources = hashed
+        .iter()
+        .map(|s| {
+            let state = match by_hash.get(s.sha256.as_str()) {
+                Some(r) => SourceState::Intact { at: r.name.clone() },
+                // Not found by content: what is at its recorded path (if under the folders)?
+                None => {
+                    let here: Vec<Reread> = found
+                        .iter()
+                        .filter(|r| same_file(&r.name, r.entry.as_deref(), s))
+                        .cloned()
+                        .collect();
+                    state_at(s, &here)
+                }
+            };
+            (*s, state)
+        })
+        .collect();
+    let extra = found
+        .iter()
+        .filter(|r| !r.sha256.is_empty() && !indexed.contains(r.sha256.as_str()))
+        .map(|r| (r.name.clone(), r.sha256.clone()))
+        .collect();
+    SourcesCheck { sources, extra }
+}
+
+/// Whether a re-read source named `name` is the recorded source `s` (same file, same entry).
+fn same_file(name: &str, entry: Option<&str>, s: &SourceEntry) -> bool {
+    let file = match entry {
+        Some(e) => name.strip_suffix(e).and_then(|n| n.strip_suffix('!')).unwrap_or(name),
+        None => name,
+    };
+    entry == s.entry.as_deref() && Path::new(file) == Path::new(&s.path)
+}
+
+/// A reference to a record's line as `search --with-source` prints it: `SOURCE:LINE`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LineRef {
+    pub source: String,
+    pub line: u64,
+}
+
+impl LineRef {
+    /// Parses `SOURCE:LINE` (the last `:` separates them: source names may hold colons).
+    pub fn parse(text: &str) -> Option<LineRef> {
+        let (source, line) = text.rsplit_once(':')?;
+        Some(LineRef {
+            source: source.to_owned(),
+            line: line.parse().ok().filter(|&n| n > 0)?,
+        })
+    }
+}
+
+/// The lines of one source asked for by `flowdex show`.
+#[derive(Clone, Debug)]
+pub struct ShownSource<'m> {
+    pub source: &'m SourceEntry,
+    pub state: SourceState,
+    pub lines: Vec<ShownLine>,
+}
+
+/// One asked line of a source.
+#[derive(Clone, Debug)]
+pub struct ShownLine {
+    pub line: u64,
+    /// The line as the index holds it; `None` when no record of the index is at that line.
+    pub indexed: Option<Vec<u8>>,
+    /// The line as the file holds it now; `None` when the file or the line is gone.
+    pub on_disk: Option<Vec<u8>>,
+}
+
+/// Why `show` cannot answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ShowError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("no source named `{0}` in the index; `flowdex info` lists them")]
+    UnknownSource(String),
+}
+
+/// The lines `refs` point at, from the index and from the sources where they still are.
+pub fn show<'i>(index: &'i Index, refs: &[LineRef]) -> Result<Vec<ShownSource<'i>>, ShowError> {
+    let by_name: HashMap<&str, &SourceEntry> = index.manifest().sources.iter().map(|s| (s.name.as_str(), s)).collect();
+    let mut asked: BTreeMap<u32, (&SourceEntry, BTreeSet<u64>)> = BTreeMap::new();
+    for r in refs {
+        let s = by_name
+            .get(r.source.as_str())
+            .ok_or_else(|| ShowError::UnknownSource(r.source.clone()))?;
+        asked
+            .entry(s.id)
+            .or_insert_with(|| (s, BTreeSet::new()))
+            .1
+            .insert(r.line);
+    }
+    let wanted: Vec<Provenance> = asked
+        .iter()
+        .flat_map(|(&source, (_, lines))| lines.iter().map(move |&line| Provenance { source, line }))
+        .collect();
+    let places = index.locate(&wanted)?;
+    let present: Vec<_> = places.iter().flatten().copied().collect();
+    let mut indexed = index.read_lines(&present)?.into_iter();
+    let mut from_index: HashMap<Provenance, Vec<u8>> = HashMap::new();
+    for (p, place) in wanted.iter().zip(&places) {
+        if place.is_some() {
+            from_index.insert(*p, indexed.next().expect("one line per place").line);
+        }
+    }
+    let shown = asked
+        .into_par_iter()
+        .map(|(id, (source, lines))| {
+            let wanted = HashMap::from([(source.entry.clone(), lines.clone())]);
+            let found = recorded_file(source).map_or_else(Vec::new, |f| reread(&f, &wanted));
+            let state = state_at(source, &found);
+            let on_disk = found.iter().find(|r| r.entry == source.entry);
+            let lines = lines
+                .iter()
+                .map(|&line| ShownLine {
+                    line,
+                    indexed: from_index.get(&Provenance { source: id, line }).cloned(),
+                    on_disk: on_disk.and_then(|r| r.lines.get(&line).cloned()),
+                })
+                .collect();
+            ShownSource { source, state, lines }
+        })
+        .collect();
+    Ok(shown)
+}

@@ -1,0 +1,214 @@
+//! Provenance to the line: `show` gives back every record's original line, from the source when
+//! it is intact and from the index when it is not; `verify --sources` finds sources that are
+//! missing, changed or extra. Sources are copied to a temporary folder so they can be tampered
+//! with.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{build, fixture, read_with, real_fixtures};
+use flowdex::input::ReadOptions;
+use flowdex::read::Index;
+use flowdex::recheck::{self, LineRef, SourceState};
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A copy of the fixtures (own and, when present, real) in a temporary folder, and an index of
+/// it built with the copy's paths.
+fn evidence() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    copy_tree(&fixture(""), &src.join("own"));
+    if let Some(real) = real_fixtures() {
+        copy_tree(&real, &src.join("real"));
+    }
+    let idx = tmp.path().join("idx");
+    build(&idx, std::slice::from_ref(&src), &ReadOptions::default(), 2);
+    (tmp, src, idx)
+}
+
+fn all_refs(src: &Path) -> Vec<(LineRef, Vec<u8>)> {
+    let read = read_with(&[src.to_path_buf()], &ReadOptions::default()).without_duplicate_sources();
+    read.records
+        .into_iter()
+        .map(|(name, r, raw)| {
+            (
+                LineRef {
+                    source: name,
+                    line: r.provenance.line,
+                },
+                raw,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn show_gives_every_line_from_intact_sources_and_from_the_index_when_they_are_gone() {
+    let (_tmp, src, idx) = evidence();
+    let index = Index::open(&idx).unwrap();
+    let refs = all_refs(&src);
+    assert!(refs.len() > 30);
+    let asked: Vec<LineRef> = refs.iter().map(|(r, _)| r.clone()).collect();
+    let check = |gone: bool| {
+        let shown = recheck::show(&index, &asked).unwrap();
+        let mut n = 0;
+        for s in &shown {
+            assert_eq!(
+                matches!(s.state, SourceState::Missing),
+                gone,
+                "{}: {:?}",
+                s.source.name,
+                s.state
+            );
+            for shown in &s.lines {
+                let (line, indexed, on_disk) = (&shown.line, &shown.indexed, &shown.on_disk);
+                let want = &refs
+                    .iter()
+                    .find(|(r, _)| r.source == s.source.name && r.line == *line)
+                    .unwrap()
+                    .1;
+                assert_eq!(indexed.as_ref(), Some(want), "{}:{line}", s.source.name);
+                assert_eq!(on_disk.as_ref(), (!gone).then_some(want), "{}:{line}", s.source.name);
+                n += 1;
+            }
+        }
+        assert_eq!(n, refs.len());
+    };
+    check(false);
+    std::fs::remove_dir_all(&src).unwrap();
+    check(true);
+}
+
+#[test]
+fn verify_sources_reports_changed_missing_and_extra_files() {
+    let (tmp, src, idx) = evidence();
+    let index = Index::open(&idx).unwrap();
+    let m = index.manifest();
+    let check = recheck::check_sources(m, &[]);
+    assert!(check.all_intact(), "{:?}", check.sources);
+    assert!(!check.sources.is_empty());
+
+    // One byte of one source changed, another removed, a new file added.
+    let changed = src.join("own/bare-v5.log");
+    let mut bytes = std::fs::read(&changed).unwrap();
+    bytes[3] ^= 1;
+    std::fs::write(&changed, bytes).unwrap();
+    std::fs::remove_file(src.join("own/tgw-s3.log")).unwrap();
+    std::fs::write(
+        src.join("own/new.log"),
+        "2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 1 2 ACCEPT OK\n",
+    )
+    .unwrap();
+    let state_of = |check: &recheck::SourcesCheck<'_>, suffix: &str| {
+        check
+            .sources
+            .iter()
+            .find(|(s, _)| s.name.ends_with(suffix))
+            .unwrap()
+            .1
+            .clone()
+    };
+    let check = recheck::check_sources(m, &[]);
+    assert!(matches!(state_of(&check, "bare-v5.log"), SourceState::Changed { .. }));
+    assert_eq!(state_of(&check, "tgw-s3.log"), SourceState::Missing);
+    assert!(check.extra.is_empty(), "without folders nothing is extra");
+
+    // By content under a folder, after the evidence moved elsewhere.
+    let moved = tmp.path().join("moved");
+    std::fs::rename(&src, &moved).unwrap();
+    let check = recheck::check_sources(m, std::slice::from_ref(&moved));
+    assert!(
+        matches!(state_of(&check, "s3-text-quirks.log"), SourceState::Intact { at } if at.starts_with(&*moved.to_string_lossy()))
+    );
+    assert_eq!(state_of(&check, "tgw-s3.log"), SourceState::Missing);
+    assert_eq!(
+        state_of(&check, "bare-v5.log"),
+        SourceState::Missing,
+        "moved and changed: not found"
+    );
+    let extra: Vec<&str> = check.extra.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(extra.len(), 2, "{extra:?}");
+    assert!(extra.iter().any(|n| n.ends_with("new.log")) && extra.iter().any(|n| n.ends_with("bare-v5.log")));
+
+    // The command says so and exits 1.
+    let out = Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args(["verify", idx.to_str().unwrap(), "--sources", moved.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("tgw-s3.log: MISSING"), "{stdout}");
+    assert!(stdout.contains("new.log: EXTRA"), "{stdout}");
+}
+
+/// Line 3 of `s3-text-quirks.log`: runs of spaces, so the index stores it rather than writing it.
+fn quirky_line() -> Vec<u8> {
+    let text = std::fs::read(fixture("s3-text-quirks.log")).unwrap();
+    let line = text.split(|b| *b == b'\n').nth(2).unwrap();
+    assert!(line.windows(2).any(|w| w == b"  "));
+    line.strip_suffix(b"\r").unwrap_or(line).to_vec()
+}
+
+#[test]
+fn show_says_when_a_source_changed_and_prints_the_indexed_line() {
+    let (_tmp, src, idx) = evidence();
+    let source = src.join("own/s3-text-quirks.log");
+    let original = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(&source, original.replacen("49761", "49762", 1)).unwrap();
+    let name = source.to_string_lossy().into_owned();
+    let out = Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args(["show", idx.to_str().unwrap(), &format!("{name}:3")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("CHANGED since it was indexed"), "{stdout}");
+    let indexed = String::from_utf8(quirky_line()).unwrap();
+    assert!(stdout.contains(&format!("3:{indexed}\n")), "{stdout}");
+    let now = indexed.replacen("49761", "49762", 1);
+    assert!(stdout.contains(&format!("3: now in the file: {now}\n")), "{stdout}");
+    // An unknown reference is an error.
+    let out = Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args(["show", idx.to_str().unwrap(), "no-such-file:3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no source named `no-such-file`"));
+}
+
+#[test]
+fn show_reads_lines_inside_bundles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read(fixture("s3-text-quirks.log")).unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(text.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    b.append_data(&mut header, "logs/a.log", &text[..]).unwrap();
+    let bundle = tmp.path().join("case.tar");
+    std::fs::write(&bundle, b.into_inner().unwrap()).unwrap();
+    let idx = tmp.path().join("idx");
+    build(&idx, std::slice::from_ref(&bundle), &ReadOptions::default(), 1);
+    let index = Index::open(&idx).unwrap();
+    let name = index.manifest().sources[0].name.clone();
+    assert!(name.ends_with("!logs/a.log"), "{name}");
+    let shown = recheck::show(&index, &[LineRef { source: name, line: 3 }]).unwrap();
+    assert!(shown[0].state.is_intact(), "{:?}", shown[0].state);
+    assert_eq!(shown[0].lines[0].indexed, Some(quirky_line()));
+    assert_eq!(shown[0].lines[0].on_disk, Some(quirky_line()));
+}
