@@ -319,7 +319,13 @@ fn synth_corpora_round_trip_through_the_index() {
         let writer = flowdex::build::IndexWriter::open(dir.path(), 128 << 10).unwrap();
         let files = writer.drop_known(flowdex::input::discover(&paths), flowdex::input::single_source_hash);
         writer
-            .add_parallel(&files, 2, |f, w| flowdex::input::read_input(f, &options, w), |_| {})
+            .add_parallel(
+                &files,
+                2,
+                flowdex::input::decoded_size_estimate,
+                |f, w| flowdex::input::read_input(f, &options, w),
+                |_| {},
+            )
             .unwrap();
         writer.publish().unwrap();
         let index = Index::open(dir.path()).unwrap();
@@ -339,5 +345,65 @@ fn synth_corpora_round_trip_through_the_index() {
             .map(|(n, r, raw)| ((n.clone(), r.provenance.line), raw.clone()))
             .collect();
         assert_eq!(index_lines(dir.path()), lines, "{format}");
+    }
+}
+
+/// Every file of an index folder but the lock, by name.
+fn index_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name() != "LOCK")
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn builds_are_byte_identical_for_any_input_order_and_thread_count() {
+    let corpus = tempfile::tempdir().unwrap();
+    let config = flowdex::synth::SynthConfig {
+        records: 20_000,
+        days: 2,
+        seed: 21,
+        ..Default::default()
+    };
+    flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+    let days = corpus.path().join("AWSLogs/111122223333/vpcflowlogs/us-east-1/2024/04");
+    let mut roots: Vec<PathBuf> = std::fs::read_dir(&days).unwrap().map(|e| e.unwrap().path()).collect();
+    roots.sort();
+    assert!(roots.len() >= 2);
+    roots.push(fixture(""));
+    let out = tempfile::tempdir().unwrap();
+    let build = |name: &str, threads: &str, roots: &[PathBuf]| {
+        let dir = out.path().join(name);
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .args(["build", "--quiet", "--memory", "1M", "--threads", threads, "--output"])
+            .arg(&dir)
+            .args(roots)
+            .status()
+            .unwrap();
+        assert!(status.code().is_some_and(|c| c <= 1), "{status}");
+        index_files(&dir)
+    };
+    let one = build("one", "1", &roots);
+    let segments = one.keys().filter(|k| k.starts_with("seg-")).count();
+    assert!(segments > 3, "a small budget makes several segments: {segments}");
+    let mut reversed = roots.clone();
+    reversed.reverse();
+    for (name, threads, roots) in [("two", "2", &roots), ("four-reversed", "4", &reversed)] {
+        let other = build(name, threads, roots);
+        assert_eq!(
+            other.keys().collect::<Vec<_>>(),
+            one.keys().collect::<Vec<_>>(),
+            "{name}"
+        );
+        for (file, bytes) in &one {
+            assert!(other[file] == *bytes, "{name}: {file} differs");
+        }
     }
 }

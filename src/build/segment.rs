@@ -411,9 +411,10 @@ impl SegmentBuilder {
         }
     }
 
-    /// Writes the segment to `path` (fsynced) and returns what the manifest records of it.
-    pub fn write(&self, path: &Path, file_name: &str) -> io::Result<SegmentMeta> {
-        let bytes = self.encode();
+    /// Writes the segment to `path` (fsynced), with `source_base` added to every record's
+    /// source id, and returns what the manifest records of it.
+    pub fn write(&self, path: &Path, file_name: &str, source_base: u32) -> io::Result<SegmentMeta> {
+        let bytes = self.encode(source_base);
         let mut f = BufWriter::new(File::create(path)?);
         f.write_all(&bytes)?;
         let f = f.into_inner().map_err(|e| e.into_error())?;
@@ -438,8 +439,9 @@ impl SegmentBuilder {
         })
     }
 
-    /// The segment's bytes (`index-format.md`, "Segment files").
-    pub fn encode(&self) -> Vec<u8> {
+    /// The segment's bytes (`index-format.md`, "Segment files"), with `source_base` added to
+    /// every record's source id.
+    pub fn encode(&self, source_base: u32) -> Vec<u8> {
         let n = self.len;
         let order = self.segment_order();
         let present: Vec<Column> = Column::all()
@@ -519,7 +521,10 @@ impl SegmentBuilder {
                 continue;
             }
             let plan = dict_of(c);
-            let (values, nulls) = self.gather(c, &order, plan.filter(|_| c.stores_term_numbers()));
+            let (mut values, nulls) = self.gather(c, &order, plan.filter(|_| c.stores_term_numbers()));
+            if c == Column::Source {
+                values.iter_mut().for_each(|v| *v += u64::from(source_base));
+            }
             for (b, (vals, nls)) in values
                 .chunks(BLOCK_RECORDS)
                 .zip(nulls.chunks(BLOCK_RECORDS))

@@ -6,9 +6,10 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::segment::{Mark, SegmentBuilder};
 use crate::format::manifest::{Manifest, RejectEntry, SegmentMeta, SourceEntry};
@@ -27,12 +28,28 @@ pub struct IndexWriter {
     /// Segments of the base manifest that the published manifest drops (compaction).
     dropped: Vec<String>,
     known: Mutex<HashSet<String>>,
-    next_segment: AtomicU64,
-    next_source: AtomicU32,
+    turn: Mutex<Turn>,
+    turn_moved: Condvar,
     added_segments: Mutex<Vec<SegmentMeta>>,
     added_sources: Mutex<Vec<SourceEntry>>,
     duplicates: AtomicU64,
     memory_budget: usize,
+}
+
+/// Most segments being built at once. The memory budget is split into this many segments'
+/// worth whatever the thread count, so that where segments end, and so every byte of the index,
+/// does not depend on how many threads built it.
+pub const BUILDERS: usize = 4;
+
+/// Whose turn it is to number its sources and segments: groups of inputs take turns in input
+/// order, so ids and file names do not depend on which thread finished first.
+struct Turn {
+    /// The group that may number now; every earlier group is done.
+    group: usize,
+    next_source: u32,
+    next_segment: u64,
+    /// A worker failed: nobody waits for a turn any more.
+    failed: Option<IndexError>,
 }
 
 /// What a build added.
@@ -84,8 +101,13 @@ impl IndexWriter {
         Ok(IndexWriter {
             dir: dir.to_path_buf(),
             _lock: lock,
-            next_segment: AtomicU64::new(base.next_segment),
-            next_source: AtomicU32::new(next_source),
+            turn: Mutex::new(Turn {
+                group: 0,
+                next_source,
+                next_segment: base.next_segment,
+                failed: None,
+            }),
+            turn_moved: Condvar::new(),
             base,
             dropped: Vec::new(),
             known: Mutex::new(known),
@@ -119,67 +141,99 @@ impl IndexWriter {
         keep
     }
 
-    /// Feeds `items` to `threads` workers: `read` sends one item's records to a worker, `done`
-    /// is told when an item is finished. Items are taken in order from a shared queue, so a
-    /// fast thread takes more. Returns the first segment-write error.
+    /// Reads `items` into segments with up to `threads` workers (at most [`BUILDERS`]): `read`
+    /// sends one item's records to a worker, `done` is told when an item is finished.
+    ///
+    /// The items, in the order given, are cut into groups of about one segment's worth by
+    /// `decoded_size` (the bytes reading an item decodes); each group is read by one worker in
+    /// order, so the index's bytes depend only on the items and the memory budget, never on
+    /// thread timing (`index-format.md`, "Reproducible builds"). Returns the first error.
     pub fn add_parallel<T: Sync>(
         &self,
         items: &[T],
         threads: usize,
+        decoded_size: impl Fn(&T) -> u64,
         read: impl Fn(&T, &mut Worker<'_>) + Sync,
         done: impl Fn(&T) + Sync,
     ) -> Result<(), IndexError> {
-        let threads = threads.max(1);
-        let queue = Mutex::new(items.iter());
-        let first_error = Mutex::new(None);
+        let budget = self.segment_budget();
+        let groups = plan_groups(items.iter().map(decoded_size), budget);
+        let next_group = AtomicUsize::new(0);
         std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| {
-                    let mut worker = self.worker(threads);
-                    loop {
-                        let next = queue.lock().expect("no panics while locked").next();
-                        let Some(item) = next else { break };
+            for _ in 0..threads.clamp(1, BUILDERS) {
+                scope.spawn(|| loop {
+                    let g = next_group.fetch_add(1, Ordering::SeqCst);
+                    let Some(range) = groups.get(g) else { break };
+                    let mut worker = Worker::new(self, g, budget);
+                    let mut result = Ok(());
+                    for item in &items[range.clone()] {
                         read(item, &mut worker);
                         done(item);
-                        if let Err(e) = worker.flush_between_sources() {
-                            first_error.lock().expect("no panics while locked").get_or_insert(e);
-                            return;
+                        result = worker.flush_between_sources();
+                        if result.is_err() {
+                            break;
                         }
                     }
-                    if let Err(e) = worker.finish() {
-                        first_error.lock().expect("no panics while locked").get_or_insert(e);
+                    if let Err(e) = result.and_then(|()| worker.finish()) {
+                        let mut turn = self.turn.lock().expect("no panics while locked");
+                        turn.failed.get_or_insert(e);
+                        self.turn_moved.notify_all();
+                        break;
                     }
                 });
             }
         });
-        first_error
-            .into_inner()
-            .expect("no panics while locked")
-            .map_or(Ok(()), Err)
-    }
-
-    /// A sink for one thread's records. Call [`Worker::finish`] when its inputs are read.
-    fn worker(&self, workers: usize) -> Worker<'_> {
-        Worker {
-            writer: self,
-            builder: SegmentBuilder::new(),
-            budget: self.memory_budget / workers.max(1),
-            current: None,
+        match self.turn.lock().expect("no panics while locked").failed.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
-    /// Writes the builder's records as a new segment file.
+    /// Memory for one segment being built.
+    fn segment_budget(&self) -> usize {
+        self.memory_budget / BUILDERS
+    }
+
+    /// Waits for group `group`'s turn; `Err` when another worker failed meanwhile.
+    fn wait_turn(&self, group: usize) -> Result<MutexGuard<'_, Turn>, IndexError> {
+        let mut turn = self.turn.lock().expect("no panics while locked");
+        while turn.group < group && turn.failed.is_none() {
+            turn = self.turn_moved.wait(turn).expect("no panics while locked");
+        }
+        match turn.failed {
+            Some(_) => Err(IndexError::Other {
+                path: self.dir.clone(),
+                what: "build stopped: another worker failed".into(),
+            }),
+            None => Ok(turn),
+        }
+    }
+
+    /// Writes the builder's records as segment number `number`, its source ids offset by
+    /// `source_base`.
+    fn write_segment(&self, builder: &SegmentBuilder, number: u64, source_base: u32) -> Result<(), IndexError> {
+        let name = format!("seg-{number:08}.fdx");
+        let tmp = self.dir.join(format!("{name}{TMP_SUFFIX}"));
+        let meta = builder
+            .write(&tmp, &name, source_base)
+            .map_err(|e| IndexError::io(&tmp, e))?;
+        let path = self.dir.join(&name);
+        fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
+        self.added_segments.lock().expect("no panics while locked").push(meta);
+        Ok(())
+    }
+
+    /// Writes the builder's records (whose source ids are final) as the next segment.
     fn flush(&self, builder: &mut SegmentBuilder) -> Result<(), IndexError> {
         if builder.is_empty() {
             return Ok(());
         }
-        let number = self.next_segment.fetch_add(1, Ordering::SeqCst);
-        let name = format!("seg-{number:08}.fdx");
-        let tmp = self.dir.join(format!("{name}{TMP_SUFFIX}"));
-        let meta = builder.write(&tmp, &name).map_err(|e| IndexError::io(&tmp, e))?;
-        let path = self.dir.join(&name);
-        fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
-        self.added_segments.lock().expect("no panics while locked").push(meta);
+        let number = {
+            let mut turn = self.turn.lock().expect("no panics while locked");
+            turn.next_segment += 1;
+            turn.next_segment - 1
+        };
+        self.write_segment(builder, number, 0)?;
         *builder = SegmentBuilder::new();
         Ok(())
     }
@@ -228,7 +282,7 @@ impl IndexWriter {
         }
         let mut manifest = self.base;
         manifest.generation += 1;
-        manifest.next_segment = self.next_segment.load(Ordering::SeqCst);
+        manifest.next_segment = self.turn.into_inner().expect("no panics while locked").next_segment;
         manifest.segments.retain(|s| !self.dropped.contains(&s.file));
         manifest.segments.extend(added_segments);
         manifest.sources.extend(added_sources);
@@ -269,28 +323,102 @@ fn remove_leftovers(dir: &Path, manifest: &Manifest) -> io::Result<()> {
     Ok(())
 }
 
-/// One thread's share of a build: receives records from the readers, writes segments when its
-/// memory budget is reached (only between sources, so a duplicate source can be rolled back).
+/// Cuts items of the given decoded sizes into consecutive groups each expected to fill about
+/// one segment of `budget` bytes (an item bigger than that is a group of its own).
+fn plan_groups(decoded_sizes: impl Iterator<Item = u64>, budget: usize) -> Vec<Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut held) = (0, 0u64);
+    let mut n = 0;
+    for (i, size) in decoded_sizes.enumerate() {
+        n = i + 1;
+        held = held.saturating_add(size.saturating_mul(MEMORY_PER_DECODED_BYTE.0) / MEMORY_PER_DECODED_BYTE.1);
+        if held >= budget as u64 {
+            groups.push(start..n);
+            (start, held) = (n, 0);
+        }
+    }
+    if start < n {
+        groups.push(start..n);
+    }
+    groups
+}
+
+/// Bytes a segment builder holds per decoded input byte, as a fraction: a 120-byte v5 line
+/// becomes about 180 bytes of columns, dictionaries and write-time buffers.
+const MEMORY_PER_DECODED_BYTE: (u64, u64) = (3, 2);
+
+/// One group's share of a build: receives the group's records from the readers, and writes a
+/// segment when the budget is reached (only between sources, so a duplicate source can be
+/// rolled back). Sources get group-local ids while read; the group's turn turns them into
+/// index ids.
 pub struct Worker<'w> {
     writer: &'w IndexWriter,
+    group: usize,
     builder: SegmentBuilder,
     budget: usize,
     current: Option<Mark>,
+    /// Sources begun so far (their local ids are `0..sources`).
+    sources: u32,
+    /// Finished sources, with local ids.
+    entries: Vec<SourceEntry>,
+    /// The id of local source 0, known once the group's turn came.
+    source_base: Option<u32>,
 }
 
-impl Worker<'_> {
+impl<'w> Worker<'w> {
+    fn new(writer: &'w IndexWriter, group: usize, budget: usize) -> Worker<'w> {
+        Worker {
+            writer,
+            group,
+            builder: SegmentBuilder::new(),
+            budget,
+            current: None,
+            sources: 0,
+            entries: Vec::new(),
+            source_base: None,
+        }
+    }
+
     /// Writes a segment if the budget is reached. Call it between input files: the sink's
     /// methods cannot return the error of a segment write, and a flush must not split a source.
     fn flush_between_sources(&mut self) -> Result<(), IndexError> {
         if self.builder.memory() > self.budget {
-            self.writer.flush(&mut self.builder)?;
+            self.write()?;
         }
         Ok(())
     }
 
-    /// Writes what is left.
+    /// Writes the builder as a segment, in the group's turn (waiting for it).
+    fn write(&mut self) -> Result<(), IndexError> {
+        let mut turn = self.writer.wait_turn(self.group)?;
+        let base = *self.source_base.get_or_insert(turn.next_source);
+        if self.builder.is_empty() {
+            return Ok(());
+        }
+        let number = turn.next_segment;
+        turn.next_segment += 1;
+        // Later groups wait for this one's turn to end, not for its writing.
+        drop(turn);
+        self.writer.write_segment(&self.builder, number, base)?;
+        self.builder = SegmentBuilder::new();
+        Ok(())
+    }
+
+    /// Writes what is left and ends the group's turn.
     fn finish(mut self) -> Result<(), IndexError> {
-        self.writer.flush(&mut self.builder)
+        self.write()?;
+        let base = self.source_base.expect("write took the turn");
+        let mut added = self.writer.added_sources.lock().expect("no panics while locked");
+        for mut entry in self.entries {
+            entry.id += base;
+            added.push(entry);
+        }
+        drop(added);
+        let mut turn = self.writer.turn.lock().expect("no panics while locked");
+        turn.next_source = base + self.sources;
+        turn.group += 1;
+        self.writer.turn_moved.notify_all();
+        Ok(())
     }
 
     fn source_entry(report: &SourceReport) -> SourceEntry {
@@ -325,7 +453,8 @@ impl Worker<'_> {
 impl RecordSink for Worker<'_> {
     fn begin_source(&mut self, _meta: &SourceMeta) -> u32 {
         self.current = Some(self.builder.mark());
-        self.writer.next_source.fetch_add(1, Ordering::SeqCst)
+        self.sources += 1;
+        self.sources - 1
     }
 
     fn record(&mut self, record: &FlowRecord, raw: &[u8], format: &LogFormat) {
@@ -348,10 +477,6 @@ impl RecordSink for Worker<'_> {
             self.writer.duplicates.fetch_add(1, Ordering::SeqCst);
             return;
         }
-        self.writer
-            .added_sources
-            .lock()
-            .expect("no panics while locked")
-            .push(Worker::source_entry(&report));
+        self.entries.push(Worker::source_entry(&report));
     }
 }

@@ -20,10 +20,11 @@ pub struct Args {
     output: PathBuf,
     #[command(flatten)]
     read: ReadArgs,
-    /// Memory for records held before they are written as a segment (e.g. 512M, 2G).
+    /// Memory for the records being built into segments (e.g. 512M, 2G); a quarter of it is one
+    /// segment's worth.
     #[arg(long, default_value = "512M", value_parser = parse_size, value_name = "SIZE")]
     memory: usize,
-    /// Reading threads (default: one per core).
+    /// Reading threads (default: one per core, at most 4). The index is the same for any number.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// After adding, merge all segments into as few as the memory budget allows.
@@ -56,7 +57,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let options = args.read.options()?;
     let threads = args.threads.unwrap_or_else(rayon::current_num_threads).max(1);
     let mut writer = IndexWriter::open(&args.output, args.memory)?;
-    let files = writer.drop_known(input::discover(&args.read.inputs), input::single_source_hash);
+    let mut files = input::discover(&args.read.inputs);
+    input::sort_by_name(&mut files);
+    let files = writer.drop_known(files, input::single_source_hash);
     let total_bytes: u64 = files
         .iter()
         .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
@@ -77,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let secs = started.elapsed().as_secs_f64().max(1e-3);
         progress.set_message(format!("{n} records, {:.2} M records/s", n as f64 / secs / 1e6));
     };
-    let result = writer.add_parallel(&files, threads, read, done);
+    let result = writer.add_parallel(&files, threads, input::decoded_size_estimate, read, done);
     progress.finish_and_clear();
     result?;
     if args.compact {

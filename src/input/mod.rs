@@ -17,7 +17,7 @@ mod walk;
 pub use format::{FormatError, LogFormat, DEFAULT_TGW, DEFAULT_V2};
 pub use s3key::S3Key;
 pub use source::{Form, RejectReason, RejectedLine, Rejection, SourceError, SourceMeta, SourceReport};
-pub use walk::{discover, InputFile};
+pub use walk::{discover, sort_by_name, InputFile};
 
 use crate::record::FlowRecord;
 
@@ -72,6 +72,12 @@ pub trait RecordSink {
 /// what cannot be read is reported in the sources' reports.
 pub fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink) {
     container::read_input(file, options, sink)
+}
+
+/// About how many bytes reading `file` decodes (a gzip file's trailer, else its size), for
+/// planning work before reading.
+pub fn decoded_size_estimate(file: &InputFile) -> u64 {
+    container::decoded_size_estimate(file)
 }
 
 /// SHA-256 of a file that is a single source (not a bundle), as its report will give it; `None`

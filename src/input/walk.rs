@@ -15,6 +15,12 @@ pub struct InputFile {
     pub error: Option<SourceError>,
 }
 
+/// Sorts files by name (bytewise): the order a build reads them in, so that the index does not
+/// depend on the order in which paths were given.
+pub fn sort_by_name(files: &mut [InputFile]) {
+    files.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+}
+
 /// AWS writes this object to test a CloudWatch export destination; it holds no flow logs.
 const AWS_WRITE_TEST_OBJECT: &str = "aws-logs-write-test";
 

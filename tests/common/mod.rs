@@ -98,9 +98,17 @@ pub fn real_fixtures() -> Option<PathBuf> {
 /// Builds (or extends) the index in `dir` from `paths`, as `flowdex build` does.
 pub fn build(dir: &Path, paths: &[PathBuf], options: &ReadOptions, threads: usize) -> flowdex::build::BuildSummary {
     let writer = flowdex::build::IndexWriter::open(dir, 64 << 20).unwrap();
-    let files = writer.drop_known(input::discover(paths), input::single_source_hash);
+    let mut files = input::discover(paths);
+    input::sort_by_name(&mut files);
+    let files = writer.drop_known(files, input::single_source_hash);
     writer
-        .add_parallel(&files, threads, |f, w| input::read_input(f, options, w), |_| {})
+        .add_parallel(
+            &files,
+            threads,
+            input::decoded_size_estimate,
+            |f, w| input::read_input(f, options, w),
+            |_| {},
+        )
         .unwrap();
     writer.publish().unwrap()
 }
