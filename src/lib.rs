@@ -4,13 +4,15 @@
 //! delivered into [`record::FlowRecord`]s with provenance; [`build`] writes them as segments in
 //! the on-disk [`format`]; [`read`] maps segments back; [`query`] turns query text into a bound
 //! query; [`exec`] answers its filter from postings and blocks; [`agg`] computes `stats`;
-//! [`search`] runs the whole pipeline; [`output`] prints records and rows for people and
-//! scripts; [`recheck`] goes back to the sources an index was built from (hashes, original
-//! lines); [`synth`] makes realistic corpora with known incidents for tests and benchmarks.
+//! [`search`] runs the whole pipeline; [`coverage`] says which interfaces the logs cover when,
+//! so that no records can be told from no logs; [`recheck`] goes back to the sources an index
+//! was built from (hashes, original lines); [`output`] prints records and rows for people and
+//! scripts; [`synth`] makes realistic corpora with known incidents for tests and benchmarks.
 //! The command-line interface in `src/cli/` only wires these together.
 
 pub mod agg;
 pub mod build;
+pub mod coverage;
 pub mod exec;
 pub mod format;
 pub mod input;

@@ -7,6 +7,7 @@
 mod build;
 mod cat;
 mod compact;
+mod coverage;
 mod info;
 mod search;
 mod show;
@@ -40,6 +41,8 @@ enum Command {
     Build(build::Args),
     /// Search an index: filters, CIDRs, IOC lists, time windows, stats, sort, limit.
     Search(search::Args),
+    /// Which time ranges of each interface have records, only NODATA, SKIPDATA or nothing.
+    Coverage(coverage::Args),
     /// Show what an index holds: records, sources, time span, size by section.
     Info(info::Args),
     /// Check every checksum and invariant of an index, and with --sources its source files.
@@ -99,6 +102,7 @@ pub fn run() -> i32 {
         Command::Cat(args) => cat::run(args),
         Command::Build(args) => build::run(args),
         Command::Search(args) => search::run(args),
+        Command::Coverage(args) => coverage::run(args),
         Command::Info(args) => info::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Show(args) => show::run(args),

@@ -1,15 +1,19 @@
 //! `flowdex search`: run a query against an index; exit 0 when something matched, 1 when
-//! nothing did, 2 on an error.
+//! nothing did, 2 on an error. After the answer, a warning on stderr names the gaps and SKIPDATA
+//! in the searched window (see `flowdex::coverage::blind_spots`): there, no record proves nothing.
 
+use std::collections::BTreeSet;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use flowdex::coverage::{self, BlindSpots, Coverage, Scope, State, Subject};
 use flowdex::output::{write_rows, OutputFormat, RecordWriter, SourceRef};
 use flowdex::query::{self, QueryError};
 use flowdex::read::Index;
 use flowdex::search::{self, Answer};
+use flowdex::time::format_rfc3339;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -87,6 +91,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
     let answer = search::run(&index, &bound)?;
     let empty = answer.is_empty();
+    // The interfaces of the matches, for the coverage warning; known only when records come back.
+    let matched: Option<Vec<String>> = match &answer {
+        Answer::Records { hits, .. } => {
+            let set: BTreeSet<&str> = hits.iter().filter_map(|h| h.record.interface_id.as_deref()).collect();
+            Some(set.into_iter().map(str::to_owned).collect())
+        }
+        Answer::Rows(_) => None,
+    };
     match answer {
         Answer::Records { hits, fields } => {
             let lines = if format == OutputFormat::Raw {
@@ -111,7 +123,85 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Answer::Rows(rows) => write_rows(out, format, &rows)?,
     }
     out.flush()?;
+    let blind = coverage::blind_spots(&index, &bound.filter, matched.as_deref())
+        .with_context(|| format!("{}: checking coverage", args.index.display()))?;
+    warn_blind_spots(&blind, &args.index);
     Ok(if empty { 1 } else { 0 })
+}
+
+/// Subjects and ranges per subject a warning shows before it counts the rest.
+const WARN_SUBJECTS: usize = 5;
+const WARN_RANGES: usize = 3;
+
+/// Says on stderr where the search could not see: gaps and SKIPDATA in its window.
+fn warn_blind_spots(blind: &BlindSpots, index: &Path) {
+    for name in &blind.unknown_interfaces {
+        eprintln!("flowdex: warning: {name} is nowhere in the index; no search can find its traffic");
+    }
+    if blind.subjects.is_empty() {
+        return;
+    }
+    let mut subjects: Vec<&Coverage> = blind.subjects.iter().collect();
+    // The largest blind time first: that is where a missing record most likely hides.
+    let blind_secs = |c: &Coverage| c.ranges.iter().map(|r| r.to - r.from).sum::<u64>();
+    subjects.sort_by(|a, b| blind_secs(b).cmp(&blind_secs(a)).then_with(|| a.key.cmp(&b.key)));
+    let place = if blind.window.is_some() {
+        "inside the searched window"
+    } else {
+        "in the index (the search had no time window)"
+    };
+    for c in subjects.iter().take(WARN_SUBJECTS) {
+        let shown = &c.ranges[..c.ranges.len().min(WARN_RANGES)];
+        let mut parts = Vec::new();
+        for (state, what) in [(State::Gap, "no delivery"), (State::SkipData, "SKIPDATA")] {
+            let spans: Vec<String> = shown
+                .iter()
+                .filter(|r| r.state == state)
+                .map(|r| span(r.from, r.to))
+                .collect();
+            if !spans.is_empty() {
+                parts.push(format!("{what} {}", spans.join(", ")));
+            }
+        }
+        let mut parts = parts.join(" and ");
+        if c.ranges.len() > WARN_RANGES {
+            parts.push_str(&format!(" (and {} more ranges)", c.ranges.len() - WARN_RANGES));
+        }
+        let name = match &c.key.subject {
+            Subject::Interface(s) => s.clone(),
+            Subject::FlowLog(s) => format!("flow log {s}"),
+            Subject::Source(s) => format!("source {s}"),
+        };
+        eprintln!("flowdex: warning: {name} has {parts} {place}; absence of records there proves nothing");
+    }
+    if subjects.len() > WARN_SUBJECTS {
+        let what = if blind.scope == Scope::Everything {
+            "with SKIPDATA"
+        } else {
+            "with gaps or SKIPDATA"
+        };
+        eprintln!(
+            "flowdex: warning: and {} more {what}; see `flowdex coverage {}`",
+            subjects.len() - WARN_SUBJECTS,
+            index.display()
+        );
+    }
+}
+
+/// `2024-04-28T10:05Z..10:20Z`: minutes unless seconds matter, the date once when it repeats.
+fn span(from: u64, to: u64) -> String {
+    let short = |t: u64| {
+        let s = format_rfc3339(t as i64);
+        match s.strip_suffix(":00Z") {
+            Some(m) => format!("{m}Z"),
+            None => s,
+        }
+    };
+    let (a, b) = (short(from), short(to));
+    match (a.split_once('T'), b.split_once('T')) {
+        (Some((da, _)), Some((db, tb))) if da == db => format!("{a}..{tb}"),
+        _ => format!("{a}..{b}"),
+    }
 }
 
 fn bind(args: &Args) -> Result<query::Bound, QueryError> {

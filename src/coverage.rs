@@ -1,0 +1,856 @@
+//! Coverage: for each interface (or flow log), which time slots of a window the index has
+//! records for, which only NODATA, which SKIPDATA (AWS dropped records), and which nothing at
+//! all. "No record matched" only means something where the logs cover that interface at that
+//! time; this module says where they do. It reads the few columns it needs (interface-id,
+//! account-id, start, end, log-status; the source only for records without an interface), never
+//! whole records.
+//!
+//! **The grid.** Time is cut into slots of `bin` seconds aligned on the Unix epoch (default
+//! [`DEFAULT_BIN`], 5 minutes: AWS delivers one S3 object per flow log every 5 minutes, so a
+//! lost object is whole slots, and 5 minutes is not finer than the 10-minute aggregation
+//! interval's records can fill, because a record marks every slot its `[start, end]` overlaps).
+//! Consecutive slots in the same state are merged into ranges.
+//!
+//! **States of a slot**, for one subject: `skipdata` when a SKIPDATA record overlaps it (AWS
+//! says records were dropped, whatever else arrived); else `records` when a record with
+//! log-status OK (or without a log-status field) overlaps it; else `nodata` when only NODATA
+//! records do; else `gap`: nothing arrived, so the logs say nothing about that slot.
+//!
+//! **Where gaps are reported.** With an explicit window (`from`/`to`), the question is "what do
+//! the logs say about this window", so gaps run to the window's edges, and an interface named
+//! in [`Options::interfaces`] that has no record in the window is one gap over all of it. With
+//! no window, the window is the index's time span and each subject's ranges run from its first
+//! to its last covered slot: before and after that the interface may simply not have existed.
+//!
+//! **Subjects.** Records are grouped by (account-id, interface-id). Records without an
+//! interface-id (transit-gateway logs, custom formats without the field) are grouped by the
+//! flow-log id of their source's S3 object key, or by the source itself when its key has none;
+//! their account is the record's account-id, else the object key's.
+//!
+//! **Counting.** A range's `records` counts the records (of any status) that overlap the window
+//! and start in it; one starting before the window counts in the window's first slot. Each record
+//! is therefore counted once, and the counts of a subject's ranges add up to its records in the
+//! window. Records without `start` or `end` cannot be placed and are left out (AWS writes both on
+//! every line, NODATA and SKIPDATA included).
+//!
+//! Memory grows with the occupied (subject, slot) pairs, at most subjects × slots of the window;
+//! gaps take none. Segments are read in parallel; blocks outside the window are skipped by their
+//! zone maps and, for named interfaces or SKIPDATA, only the records their postings name are read.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+
+use crate::format::column::Column as ColumnValues;
+use crate::format::dictionary::{Dictionary, Term};
+use crate::format::manifest::SourceEntry;
+use crate::format::schema::Column;
+use crate::query::{Cond, Filter, Test};
+use crate::read::{Index, IndexError, Segment};
+use crate::record::{Field, LogStatus};
+
+/// Default slot width in seconds: the S3 delivery period.
+pub const DEFAULT_BIN: u64 = 300;
+
+/// Most slots a window may have: slot numbers are `u32`, and a grid finer than a second per slot
+/// over decades answers no question a responder asks.
+pub const MAX_SLOTS: u64 = u32::MAX as u64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoverageError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("a slot of 0 seconds; give a bin of at least 1 second")]
+    ZeroBin,
+    #[error("the window {from}..{to} ends before it starts")]
+    EmptyWindow { from: u64, to: u64 },
+    #[error("the window has {slots} slots of {bin} s, more than {MAX_SLOTS}; use a wider bin or a shorter window")]
+    TooManySlots { slots: u64, bin: u64 },
+}
+
+/// What the logs say about one slot (or a range of slots) of one subject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    /// Records with log-status OK arrived.
+    Records,
+    /// Only NODATA records arrived: the interface was logged and idle.
+    NoData,
+    /// A SKIPDATA record arrived: AWS dropped records in this interval.
+    SkipData,
+    /// Nothing arrived.
+    Gap,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Records => "records",
+            State::NoData => "nodata",
+            State::SkipData => "skipdata",
+            State::Gap => "gap",
+        }
+    }
+
+    /// Whether absence of records in this state proves nothing.
+    pub fn is_blind(self) -> bool {
+        matches!(self, State::SkipData | State::Gap)
+    }
+}
+
+/// What a set of ranges is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Subject {
+    Interface(String),
+    /// Records without an interface-id, by the flow-log id of their S3 object key.
+    FlowLog(String),
+    /// Records without an interface-id from a source whose name carries no flow-log id.
+    Source(String),
+}
+
+impl Subject {
+    pub fn name(&self) -> &str {
+        match self {
+            Subject::Interface(s) | Subject::FlowLog(s) | Subject::Source(s) => s,
+        }
+    }
+}
+
+/// Who the ranges are about: an account (when known) and a subject.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    pub account_id: Option<String>,
+    pub subject: Subject,
+}
+
+/// Slots `[from, to)` in Unix seconds (clipped to the window), all in one state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    pub from: u64,
+    /// Exclusive.
+    pub to: u64,
+    pub state: State,
+    pub records: u64,
+}
+
+/// The ranges of one subject, in time order, each next one starting where the previous ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Coverage {
+    pub key: Key,
+    pub ranges: Vec<Range>,
+}
+
+/// What to compute.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Inclusive Unix seconds; `None`: the index's time span, each subject trimmed to the slots
+    /// between its first and last record.
+    pub window: Option<(u64, u64)>,
+    /// Slot width in seconds.
+    pub bin: u64,
+    /// Only these interfaces (records without an interface-id are then left out).
+    pub interfaces: Option<Vec<String>>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            window: None,
+            bin: DEFAULT_BIN,
+            interfaces: None,
+        }
+    }
+}
+
+/// The coverage of an index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The window looked at (inclusive); `None` when the index has no dated record and no
+    /// window was given.
+    pub window: Option<(u64, u64)>,
+    pub bin: u64,
+    /// By account, then subject.
+    pub subjects: Vec<Coverage>,
+    /// Interfaces asked for that no segment of the index knows.
+    pub unknown_interfaces: Vec<String>,
+}
+
+/// Computes the coverage of `index` as `options` say.
+pub fn coverage(index: &Index, options: &Options) -> Result<Report, CoverageError> {
+    let Some(grid) = Grid::new(index, options.window, options.bin)? else {
+        return Ok(Report {
+            window: None,
+            bin: options.bin,
+            subjects: Vec::new(),
+            unknown_interfaces: options.interfaces.clone().unwrap_or_default(),
+        });
+    };
+    let select = match &options.interfaces {
+        None => Select::All,
+        Some(names) => Select::Interfaces(names),
+    };
+    let scanned = scan(index, &grid, &select)?;
+    let mut unknown = Vec::new();
+    let mut slots = scanned.slots;
+    if let Some(names) = &options.interfaces {
+        for name in names {
+            let seen = slots
+                .keys()
+                .any(|k| matches!(&k.subject, Subject::Interface(s) if s == name));
+            if seen {
+                continue;
+            }
+            match scanned.accounts.get(name.as_str()) {
+                // Known to the index but silent in the window: with an explicit window, that is
+                // one gap over all of it.
+                Some(account) if options.window.is_some() => {
+                    slots.insert(
+                        Key {
+                            account_id: account.clone(),
+                            subject: Subject::Interface(name.clone()),
+                        },
+                        SlotList::default(),
+                    );
+                }
+                Some(_) => {}
+                None => unknown.push(name.clone()),
+            }
+        }
+    }
+    let trim = options.window.is_none();
+    let subjects = slots
+        .into_iter()
+        .map(|(key, list)| Coverage {
+            ranges: grid.ranges(&list.finish(), trim),
+            key,
+        })
+        .filter(|c| !c.ranges.is_empty())
+        .collect();
+    Ok(Report {
+        window: Some((grid.lo, grid.hi)),
+        bin: grid.bin,
+        subjects,
+        unknown_interfaces: unknown,
+    })
+}
+
+/// The slots with SKIPDATA inside the window, for every subject: read from the log-status
+/// postings, so it costs little when SKIPDATA is rare (as it is). Only `skipdata` ranges are
+/// returned, and their `records` count only the SKIPDATA records.
+pub fn skipdata(index: &Index, window: Option<(u64, u64)>, bin: u64) -> Result<Vec<Coverage>, CoverageError> {
+    let Some(grid) = Grid::new(index, window, bin)? else {
+        return Ok(Vec::new());
+    };
+    let scanned = scan(index, &grid, &Select::SkipData)?;
+    Ok(scanned
+        .slots
+        .into_iter()
+        .map(|(key, list)| Coverage {
+            ranges: grid
+                .ranges(&list.finish(), true)
+                .into_iter()
+                .filter(|r| r.state == State::SkipData)
+                .collect(),
+            key,
+        })
+        .filter(|c| !c.ranges.is_empty())
+        .collect())
+}
+
+/// Whose coverage a search's warning looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The interfaces the filter requires (`interface_id = eni-...`): gaps and SKIPDATA.
+    Named,
+    /// The interfaces of the matching records: gaps and SKIPDATA.
+    Matched,
+    /// The search names no interface and none is known from its answer (nothing matched, or
+    /// it aggregated): SKIPDATA on any interface, from the postings; gaps are not looked for,
+    /// since idle interfaces leave gaps everywhere.
+    Everything,
+}
+
+/// Where a search could not see: the blind (gap and SKIPDATA) ranges in its time window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlindSpots {
+    pub scope: Scope,
+    /// The searched window (inclusive), when the search had one.
+    pub window: Option<(u64, u64)>,
+    /// Subjects with at least one blind range; only blind ranges are kept.
+    pub subjects: Vec<Coverage>,
+    /// Interfaces the filter names that are nowhere in the index.
+    pub unknown_interfaces: Vec<String>,
+}
+
+/// The blind spots of a search with `filter` whose matching records were on `matched`
+/// interfaces (`None` when the answer did not say, as for `stats`). The window is the one the
+/// filter's time conditions (`time`, `--from`, `--to`) require, with the gap rules of an explicit
+/// window; without one, each interface's span in the index.
+pub fn blind_spots(index: &Index, filter: &Filter, matched: Option<&[String]>) -> Result<BlindSpots, CoverageError> {
+    let window = searched_window(filter);
+    if window.is_some_and(|(lo, hi)| lo > hi) {
+        // No record can match an empty window, and no interface was expected to have one.
+        return Ok(BlindSpots {
+            scope: Scope::Everything,
+            window,
+            subjects: Vec::new(),
+            unknown_interfaces: Vec::new(),
+        });
+    }
+    let (scope, interfaces) = match (named_interfaces(filter), matched) {
+        (Some(named), _) => (Scope::Named, named),
+        (None, Some(m)) if !m.is_empty() => (Scope::Matched, m.to_vec()),
+        _ => {
+            return Ok(BlindSpots {
+                scope: Scope::Everything,
+                window,
+                subjects: skipdata(index, window, DEFAULT_BIN)?,
+                unknown_interfaces: Vec::new(),
+            })
+        }
+    };
+    let options = Options {
+        window,
+        bin: DEFAULT_BIN,
+        interfaces: Some(interfaces),
+    };
+    let report = match coverage(index, &options) {
+        // A window that ends before the index begins (or the like): nothing to say about it.
+        Err(CoverageError::EmptyWindow { .. }) => {
+            return Ok(BlindSpots {
+                scope,
+                window,
+                subjects: Vec::new(),
+                unknown_interfaces: Vec::new(),
+            })
+        }
+        r => r?,
+    };
+    let subjects = report
+        .subjects
+        .into_iter()
+        .map(|c| Coverage {
+            ranges: c.ranges.into_iter().filter(|r| r.state.is_blind()).collect(),
+            key: c.key,
+        })
+        .filter(|c| !c.ranges.is_empty())
+        .collect();
+    Ok(BlindSpots {
+        scope,
+        window,
+        subjects,
+        unknown_interfaces: report.unknown_interfaces,
+    })
+}
+
+/// The time window every match must overlap: the intersection of the filter's top-level time
+/// conditions. Times inside `or` and `not` bound nothing for sure, and are not looked at.
+pub fn searched_window(filter: &Filter) -> Option<(u64, u64)> {
+    let window = |f: &Filter| match f {
+        Filter::Test(Test {
+            cond: Cond::TimeOverlap(lo, hi),
+            negate: false,
+            ..
+        }) => Some((*lo, *hi)),
+        _ => None,
+    };
+    match filter {
+        Filter::And(parts) => parts
+            .iter()
+            .filter_map(window)
+            .reduce(|(a, b), (c, d)| (a.max(c), b.min(d))),
+        f => window(f),
+    }
+}
+
+/// The interfaces every match must be on: a top-level `interface_id = ...` (or `in [...]`).
+pub fn named_interfaces(filter: &Filter) -> Option<Vec<String>> {
+    let names = |f: &Filter| match f {
+        Filter::Test(Test {
+            fields,
+            cond: Cond::Words(words),
+            negate: false,
+        }) if fields.as_slice() == [Field::InterfaceId] => Some(words.clone()),
+        _ => None,
+    };
+    match filter {
+        Filter::And(parts) => parts.iter().find_map(names),
+        f => names(f),
+    }
+}
+
+/// The slot grid over the window.
+struct Grid {
+    /// Inclusive window in Unix seconds.
+    lo: u64,
+    hi: u64,
+    bin: u64,
+    /// Number (epoch-aligned) of the slot holding `lo`, and how many slots the window has.
+    first: u64,
+    count: u64,
+}
+
+impl Grid {
+    /// The grid of the window, or of the index's time span; `None` when there is neither.
+    fn new(index: &Index, window: Option<(u64, u64)>, bin: u64) -> Result<Option<Grid>, CoverageError> {
+        if bin == 0 {
+            return Err(CoverageError::ZeroBin);
+        }
+        let segments = &index.manifest().segments;
+        let span = segments
+            .iter()
+            .filter_map(|s| s.min_start)
+            .min()
+            .zip(segments.iter().filter_map(|s| s.max_end).max())
+            .map(|(lo, hi)| (lo, hi.max(lo)));
+        // An open end of a window (`time >= T`, `--from` alone) is the index's end.
+        let window = match (window, span) {
+            (None, span) => span,
+            (Some((0, u64::MAX)), span) => span,
+            (Some((0, hi)), Some((lo, _))) => Some((lo, hi)),
+            (Some((lo, u64::MAX)), Some((_, hi))) => Some((lo, hi)),
+            (Some((lo, u64::MAX)), None) => Some((lo, lo)),
+            (Some(w), _) => Some(w),
+        };
+        let Some((lo, hi)) = window else {
+            return Ok(None);
+        };
+        if hi < lo {
+            return Err(CoverageError::EmptyWindow { from: lo, to: hi });
+        }
+        let first = lo / bin;
+        let count = hi / bin - first + 1;
+        if count > MAX_SLOTS {
+            return Err(CoverageError::TooManySlots { slots: count, bin });
+        }
+        Ok(Some(Grid {
+            lo,
+            hi,
+            bin,
+            first,
+            count,
+        }))
+    }
+
+    /// Slot of a time inside the window, relative to the window's first slot.
+    fn slot(&self, t: u64) -> u32 {
+        // `t` is within [lo, hi], so this is below `count`, which fits in u32.
+        (t / self.bin - self.first) as u32
+    }
+
+    /// Merges the occupied slots (sorted, distinct) and the gaps between them into ranges.
+    fn ranges(&self, occupied: &[(u32, Slot)], trim: bool) -> Vec<Range> {
+        let (begin, end) = if trim {
+            match (occupied.first(), occupied.last()) {
+                (Some(f), Some(l)) => (u64::from(f.0), u64::from(l.0) + 1),
+                _ => return Vec::new(),
+            }
+        } else {
+            (0, self.count)
+        };
+        let mut out: Vec<Range> = Vec::new();
+        let mut push = |from_slot: u64, to_slot: u64, state: State, records: u64| {
+            let from = ((self.first + from_slot) * self.bin).max(self.lo);
+            let to = ((self.first + to_slot) * self.bin).min(self.hi + 1);
+            match out.last_mut() {
+                Some(last) if last.state == state && last.to == from => {
+                    last.to = to;
+                    last.records += records;
+                }
+                _ => out.push(Range {
+                    from,
+                    to,
+                    state,
+                    records,
+                }),
+            }
+        };
+        let mut at = begin;
+        for &(slot, s) in occupied {
+            let slot = u64::from(slot);
+            if slot > at {
+                push(at, slot, State::Gap, 0);
+            }
+            push(slot, slot + 1, s.state(), u64::from(s.records));
+            at = slot + 1;
+        }
+        if at < end {
+            push(at, end, State::Gap, 0);
+        }
+        out
+    }
+}
+
+/// What one slot of one subject saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Slot {
+    /// Bit `LogStatus as u8`: OK, NODATA, SKIPDATA seen.
+    seen: u8,
+    /// Records counted in this slot (see the module's "Counting").
+    records: u32,
+}
+
+impl Slot {
+    fn state(self) -> State {
+        if self.seen & bit(LogStatus::SkipData) != 0 {
+            State::SkipData
+        } else if self.seen & bit(LogStatus::Ok) != 0 {
+            State::Records
+        } else if self.seen & bit(LogStatus::NoData) != 0 {
+            State::NoData
+        } else {
+            // A slot is only stored once a record marked it.
+            State::Gap
+        }
+    }
+
+    fn merge(&mut self, other: Slot) {
+        self.seen |= other.seen;
+        self.records = self.records.saturating_add(other.records);
+    }
+}
+
+fn bit(status: LogStatus) -> u8 {
+    1 << status as u8
+}
+
+/// Occupied slots of one subject. Records of an interface come mostly in time order, so a mark
+/// usually lands on the last entry; otherwise it is appended, and the list is sorted and merged
+/// whenever it doubles, which keeps it within twice the number of distinct slots.
+#[derive(Debug, Default)]
+struct SlotList {
+    slots: Vec<(u32, Slot)>,
+    compacted: usize,
+}
+
+impl SlotList {
+    fn mark(&mut self, slot: u32, s: Slot) {
+        match self.slots.last_mut() {
+            Some((last, acc)) if *last == slot => acc.merge(s),
+            _ => {
+                self.slots.push((slot, s));
+                if self.slots.len() > 2 * self.compacted + 1024 {
+                    self.compact();
+                }
+            }
+        }
+    }
+
+    fn compact(&mut self) {
+        self.slots.sort_by_key(|(slot, _)| *slot);
+        let mut out: Vec<(u32, Slot)> = Vec::with_capacity(self.slots.len());
+        for (slot, s) in self.slots.drain(..) {
+            match out.last_mut() {
+                Some((last, acc)) if *last == slot => acc.merge(s),
+                _ => out.push((slot, s)),
+            }
+        }
+        self.slots = out;
+        self.compacted = self.slots.len();
+    }
+
+    fn append(&mut self, other: SlotList) {
+        self.slots.extend(other.slots);
+        self.compact();
+    }
+
+    fn finish(mut self) -> Vec<(u32, Slot)> {
+        self.compact();
+        self.slots
+    }
+}
+
+/// Which records a scan reads.
+enum Select<'a> {
+    All,
+    Interfaces(&'a [String]),
+    SkipData,
+}
+
+/// What a scan found: occupied slots per subject, and the account of every asked-for interface
+/// the index knows (whether or not it has records in the window).
+struct Scanned {
+    slots: BTreeMap<Key, SlotList>,
+    accounts: HashMap<String, Option<String>>,
+}
+
+fn scan(index: &Index, grid: &Grid, select: &Select<'_>) -> Result<Scanned, IndexError> {
+    let sources: HashMap<u32, &SourceEntry> = index.manifest().sources.iter().map(|s| (s.id, s)).collect();
+    let per_segment = index
+        .segments()
+        .par_iter()
+        .map(|seg| scan_segment(seg, grid, select, &sources))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Scanned {
+        slots: BTreeMap::new(),
+        accounts: HashMap::new(),
+    };
+    for s in per_segment {
+        for (key, list) in s.slots {
+            out.slots.entry(key).or_default().append(list);
+        }
+        for (name, account) in s.accounts {
+            let known = out.accounts.entry(name).or_insert(None);
+            if known.is_none() {
+                *known = account;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn scan_segment(
+    seg: &Segment,
+    grid: &Grid,
+    select: &Select<'_>,
+    sources: &HashMap<u32, &SourceEntry>,
+) -> Result<Scanned, IndexError> {
+    let mut out = Scanned {
+        slots: BTreeMap::new(),
+        accounts: HashMap::new(),
+    };
+    let interfaces = seg.dictionary(Column::Field(Field::InterfaceId))?;
+    let accounts = seg.dictionary(Column::Field(Field::AccountId))?;
+    let text = |dict: &Option<Dictionary<'_>>, term: u64| -> Result<String, IndexError> {
+        let corrupt = |what: &str| IndexError::corrupt(seg.path(), crate::format::Corrupt::new(what, term, "bad term"));
+        let d = dict.as_ref().ok_or_else(|| corrupt("dictionary"))?;
+        match d.term(usize::try_from(term).unwrap_or(usize::MAX)) {
+            Ok(Term::Bytes(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
+            Ok(_) => Err(corrupt("dictionary holds no text")),
+            Err(c) => Err(IndexError::corrupt(seg.path(), c)),
+        }
+    };
+    // Record ids to read; `None`: every record of the blocks in the window.
+    let wanted: Option<RoaringBitmap> = match select {
+        Select::All => None,
+        Select::Interfaces(names) => {
+            let mut ids = RoaringBitmap::new();
+            if let Some(d) = &interfaces {
+                let column = Column::Field(Field::InterfaceId);
+                for name in names.iter() {
+                    let found = d
+                        .find(&Term::Bytes(name.as_bytes()))
+                        .map_err(|c| IndexError::corrupt(seg.path(), c))?;
+                    if let Some(t) = found {
+                        let posting = seg.posting(column, d, t)?;
+                        let account = match posting.min() {
+                            Some(id) => account_of(seg, id, &accounts)?,
+                            None => None,
+                        };
+                        out.accounts.insert(name.clone(), account);
+                        ids |= posting;
+                    }
+                }
+            }
+            Some(ids)
+        }
+        Select::SkipData => {
+            let column = Column::Field(Field::LogStatus);
+            let code = Term::UInt(LogStatus::SkipData as u64);
+            let mut ids = RoaringBitmap::new();
+            if let Some(d) = seg.dictionary(column)? {
+                if let Some(t) = d.find(&code).map_err(|c| IndexError::corrupt(seg.path(), c))? {
+                    ids = seg.posting(column, &d, t)?;
+                }
+            }
+            Some(ids)
+        }
+    };
+    let mut local: HashMap<(Option<u64>, Result<u64, u32>), Key> = HashMap::new();
+    for (block, b) in seg.blocks().iter().enumerate() {
+        if b.start.is_empty() || b.start.min > grid.hi || b.end.max < grid.lo {
+            continue;
+        }
+        let range = b.first_record..b.first_record + b.record_count;
+        let offsets: Option<Vec<usize>> = match &wanted {
+            None => None,
+            Some(ids) if ids.range_cardinality(range.clone()) == 0 => continue,
+            Some(ids) => Some(ids.range(range).map(|id| (id - b.first_record) as usize).collect()),
+        };
+        let read = |f: Field| seg.read_column(block, Column::Field(f));
+        let (interface_col, account_col) = (read(Field::InterfaceId)?, read(Field::AccountId)?);
+        let (start_col, end_col) = (read(Field::Start)?, read(Field::End)?);
+        // Each column read costs a decompression: a SKIPDATA scan knows the status, and the
+        // source is only needed for records without an interface-id.
+        let status_col = match select {
+            Select::SkipData => None,
+            _ => read(Field::LogStatus)?,
+        };
+        let mut source_col: Option<Option<ColumnValues>> = None;
+        let get = |c: &Option<ColumnValues>, i: usize| c.as_ref().and_then(|c| c.get(i));
+        let n = b.record_count as usize;
+        let mut visit = |i: usize| -> Result<(), IndexError> {
+            let (Some(s), Some(e)) = (get(&start_col, i), get(&end_col, i)) else {
+                return Ok(());
+            };
+            let (s, e) = (s.min(e), s.max(e));
+            if s > grid.hi || e < grid.lo {
+                return Ok(());
+            }
+            let status = match (select, get(&status_col, i)) {
+                (Select::SkipData, _) => LogStatus::SkipData,
+                (_, None) => LogStatus::Ok,
+                (_, Some(code)) => LogStatus::ALL.get(code as usize).copied().ok_or_else(|| {
+                    IndexError::corrupt(
+                        seg.path(),
+                        crate::format::Corrupt::new("log-status", code, "enum code out of range"),
+                    )
+                })?,
+            };
+            let account = get(&account_col, i);
+            let who = match get(&interface_col, i) {
+                Some(t) => Ok(t),
+                None => {
+                    if source_col.is_none() {
+                        source_col = Some(seg.read_column(block, Column::Source)?);
+                    }
+                    let source = source_col.as_ref().and_then(|c| get(c, i));
+                    Err(source.and_then(|s| u32::try_from(s).ok()).unwrap_or(u32::MAX))
+                }
+            };
+            let key = match local.get(&(account, who)) {
+                Some(k) => k.clone(),
+                None => {
+                    let account_id = account.map(|t| text(&accounts, t)).transpose()?;
+                    let k = match who {
+                        Ok(t) => Key {
+                            account_id,
+                            subject: Subject::Interface(text(&interfaces, t)?),
+                        },
+                        Err(src) => fallback_key(account_id, sources.get(&src).copied()),
+                    };
+                    local.insert((account, who), k.clone());
+                    k
+                }
+            };
+            let list = out.slots.entry(key).or_default();
+            let (first, last) = (grid.slot(s.max(grid.lo)), grid.slot(e.min(grid.hi)));
+            list.mark(
+                first,
+                Slot {
+                    seen: bit(status),
+                    records: 1,
+                },
+            );
+            for slot in first + 1..=last {
+                list.mark(
+                    slot,
+                    Slot {
+                        seen: bit(status),
+                        records: 0,
+                    },
+                );
+            }
+            Ok(())
+        };
+        match offsets {
+            None => (0..n).try_for_each(&mut visit)?,
+            Some(o) => o.into_iter().try_for_each(&mut visit)?,
+        }
+    }
+    Ok(out)
+}
+
+/// The subject of records without an interface-id: their source's flow log, else the source.
+fn fallback_key(account_id: Option<String>, source: Option<&SourceEntry>) -> Key {
+    let account_id = account_id.or_else(|| source.and_then(|s| s.s3.account_id.clone()));
+    let subject = match source {
+        Some(s) => match &s.s3.flow_log_id {
+            Some(id) => Subject::FlowLog(id.clone()),
+            None => Subject::Source(s.name.clone()),
+        },
+        None => Subject::Source("(unknown source)".to_owned()),
+    };
+    Key { account_id, subject }
+}
+
+/// The account-id of record `id`: what an interface silent in the window is listed under.
+fn account_of(seg: &Segment, id: u32, accounts: &Option<Dictionary<'_>>) -> Result<Option<String>, IndexError> {
+    let Some(dict) = accounts else { return Ok(None) };
+    let Some(block) = seg
+        .blocks()
+        .iter()
+        .position(|b| (b.first_record..b.first_record + b.record_count).contains(&id))
+    else {
+        return Ok(None);
+    };
+    let col = seg.read_column(block, Column::Field(Field::AccountId))?;
+    let i = (id - seg.blocks()[block].first_record) as usize;
+    match col.and_then(|c| c.get(i)) {
+        None => Ok(None),
+        Some(t) => match dict.term(usize::try_from(t).unwrap_or(usize::MAX)) {
+            Ok(Term::Bytes(b)) => Ok(Some(String::from_utf8_lossy(b).into_owned())),
+            Ok(_) => Ok(None),
+            Err(c) => Err(IndexError::corrupt(seg.path(), c)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(lo: u64, hi: u64, bin: u64) -> Grid {
+        Grid {
+            lo,
+            hi,
+            bin,
+            first: lo / bin,
+            count: hi / bin - lo / bin + 1,
+        }
+    }
+
+    fn slot(status: LogStatus, records: u32) -> Slot {
+        Slot {
+            seen: bit(status),
+            records,
+        }
+    }
+
+    #[test]
+    fn skipdata_wins_over_records_and_records_over_nodata() {
+        let mut s = slot(LogStatus::NoData, 1);
+        assert_eq!(s.state(), State::NoData);
+        s.merge(slot(LogStatus::Ok, 2));
+        assert_eq!(s.state(), State::Records);
+        s.merge(slot(LogStatus::SkipData, 0));
+        assert_eq!((s.state(), s.records), (State::SkipData, 3));
+    }
+
+    #[test]
+    fn ranges_merge_equal_slots_fill_gaps_and_clip_to_the_window() {
+        // Window 10:03:00 .. 10:31:59 on a 5-minute grid: slots 10:00 .. 10:30.
+        let g = grid(36_180, 37_919, 300);
+        let occupied = [
+            (1, slot(LogStatus::Ok, 4)),
+            (2, slot(LogStatus::Ok, 1)),
+            (4, slot(LogStatus::SkipData, 2)),
+        ];
+        let r = g.ranges(&occupied, false);
+        let got: Vec<(u64, u64, State, u64)> = r.iter().map(|r| (r.from, r.to, r.state, r.records)).collect();
+        assert_eq!(
+            got,
+            [
+                (36_180, 36_300, State::Gap, 0),
+                (36_300, 36_900, State::Records, 5),
+                (36_900, 37_200, State::Gap, 0),
+                (37_200, 37_500, State::SkipData, 2),
+                (37_500, 37_920, State::Gap, 0),
+            ]
+        );
+        // Trimmed: from the first to the last occupied slot only.
+        let t = g.ranges(&occupied, true);
+        assert_eq!((t[0].from, t.last().unwrap().to, t.len()), (36_300, 37_500, 3));
+    }
+
+    #[test]
+    fn out_of_order_marks_are_sorted_and_merged() {
+        let mut l = SlotList::default();
+        for i in (0..5000u32).rev() {
+            l.mark(i % 7, slot(LogStatus::Ok, 1));
+        }
+        let done = l.finish();
+        assert_eq!(done.len(), 7);
+        assert_eq!(done.iter().map(|(_, s)| s.records).sum::<u32>(), 5000);
+    }
+}
