@@ -575,11 +575,10 @@ struct Scanned {
 }
 
 fn scan(index: &Index, grid: &Grid, select: &Select<'_>) -> Result<Scanned, IndexError> {
-    let sources: HashMap<u32, &SourceEntry> = index.manifest().sources.iter().map(|s| (s.id, s)).collect();
     let per_segment = index
         .segments()
         .par_iter()
-        .map(|seg| scan_segment(seg, grid, select, &sources))
+        .map(|seg| scan_segment(seg, grid, select, index))
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = Scanned {
         slots: BTreeMap::new(),
@@ -603,7 +602,8 @@ fn scan_segment(
     seg: &Segment,
     grid: &Grid,
     select: &Select<'_>,
-    sources: &HashMap<u32, &SourceEntry>,
+    // Sources are looked up (one entry parsed) only for records without an interface.
+    index: &Index,
 ) -> Result<Scanned, IndexError> {
     let mut out = Scanned {
         slots: BTreeMap::new(),
@@ -717,7 +717,7 @@ fn scan_segment(
                             account_id,
                             subject: Subject::Interface(text(&interfaces, t)?),
                         },
-                        Err(src) => fallback_key(account_id, sources.get(&src).copied()),
+                        Err(src) => fallback_key(account_id, index.source(src)?.as_ref()),
                     };
                     local.insert((account, who), k.clone());
                     k

@@ -6,7 +6,8 @@
 //! query; [`exec`] answers its filter from postings and blocks; [`agg`] computes `stats`;
 //! [`search`] runs the whole pipeline; [`coverage`] says which interfaces the logs cover when,
 //! so that no records can be told from no logs; [`recheck`] goes back to the sources an index
-//! was built from (hashes, original lines); [`output`] prints records and rows for people and
+//! was built from (hashes, original lines); [`seen`] answers "was this value ever there" from
+//! the dictionaries alone; [`output`] prints records and rows for people and
 //! scripts; [`synth`] makes realistic corpora with known incidents for tests and benchmarks.
 //! The command-line interface in `src/cli/` only wires these together.
 
@@ -22,5 +23,6 @@ pub mod read;
 pub mod recheck;
 pub mod record;
 pub mod search;
+pub mod seen;
 pub mod synth;
 pub mod time;

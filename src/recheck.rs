@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::format::manifest::{Manifest, SourceEntry};
+use crate::format::manifest::SourceEntry;
 use crate::input::{self, InputFile, LogFormat, ReadOptions, RecordSink, Rejection, SourceMeta, SourceReport};
 use crate::read::{Index, IndexError};
 use crate::record::{FlowRecord, Provenance};
@@ -172,11 +172,11 @@ impl SourcesCheck<'_> {
     }
 }
 
-/// Checks the sources of `manifest`: at their recorded paths when `dirs` is empty, else by
+/// Checks an index's `sources`: at their recorded paths when `dirs` is empty, else by
 /// content among the files under `dirs` (also reporting files the index lacks). Sources that
 /// could not be read when indexed (no SHA-256) are left out: they contributed nothing.
-pub fn check_sources<'m>(manifest: &'m Manifest, dirs: &[PathBuf]) -> SourcesCheck<'m> {
-    let hashed: Vec<&SourceEntry> = manifest.sources.iter().filter(|s| !s.sha256.is_empty()).collect();
+pub fn check_sources<'m>(sources: &'m [SourceEntry], dirs: &[PathBuf]) -> SourcesCheck<'m> {
+    let hashed: Vec<&SourceEntry> = sources.iter().filter(|s| !s.sha256.is_empty()).collect();
     let no_lines = HashMap::new();
     if dirs.is_empty() {
         let mut by_path: BTreeMap<&str, Vec<&SourceEntry>> = BTreeMap::new();
@@ -283,7 +283,7 @@ pub enum ShowError {
 
 /// The lines `refs` point at, from the index and from the sources where they still are.
 pub fn show<'i>(index: &'i Index, refs: &[LineRef]) -> Result<Vec<ShownSource<'i>>, ShowError> {
-    let by_name: HashMap<&str, &SourceEntry> = index.manifest().sources.iter().map(|s| (s.name.as_str(), s)).collect();
+    let by_name: HashMap<&str, &SourceEntry> = index.sources()?.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut asked: BTreeMap<u32, (&SourceEntry, BTreeSet<u64>)> = BTreeMap::new();
     for r in refs {
         let s = by_name

@@ -104,8 +104,8 @@ fn postings_hold_exactly_what_a_linear_scan_finds() {
     let read = read_with(&inputs(), &options).without_duplicate_sources();
     let index = Index::open(dir.path()).unwrap();
     let names: BTreeMap<u32, String> = index
-        .manifest()
-        .sources
+        .sources()
+        .unwrap()
         .iter()
         .map(|s| (s.id, s.name.clone()))
         .collect();

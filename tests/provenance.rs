@@ -97,7 +97,7 @@ fn show_gives_every_line_from_intact_sources_and_from_the_index_when_they_are_go
 fn verify_sources_reports_changed_missing_and_extra_files() {
     let (tmp, src, idx) = evidence();
     let index = Index::open(&idx).unwrap();
-    let m = index.manifest();
+    let m = index.sources().unwrap();
     let check = recheck::check_sources(m, &[]);
     assert!(check.all_intact(), "{:?}", check.sources);
     assert!(!check.sources.is_empty());
@@ -205,7 +205,7 @@ fn show_reads_lines_inside_bundles() {
     let idx = tmp.path().join("idx");
     build(&idx, std::slice::from_ref(&bundle), &ReadOptions::default(), 1);
     let index = Index::open(&idx).unwrap();
-    let name = index.manifest().sources[0].name.clone();
+    let name = index.sources().unwrap()[0].name.clone();
     assert!(name.ends_with("!logs/a.log"), "{name}");
     let shown = recheck::show(&index, &[LineRef { source: name, line: 3 }]).unwrap();
     assert!(shown[0].state.is_intact(), "{:?}", shown[0].state);

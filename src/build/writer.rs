@@ -13,8 +13,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::segment::{Mark, SegmentBuilder};
 use crate::format::manifest::{Manifest, RejectEntry, SegmentMeta, SourceEntry};
+use crate::format::sources;
 use crate::input::{LogFormat, RecordSink, Rejection, SourceMeta, SourceReport};
-use crate::read::{read_manifest, IndexError, Segment, MANIFEST_FILE};
+use crate::read::{Index, IndexError, Segment, MANIFEST_FILE};
 use crate::record::FlowRecord;
 
 const LOCK_FILE: &str = "LOCK";
@@ -25,6 +26,8 @@ pub struct IndexWriter {
     dir: PathBuf,
     _lock: File,
     base: Manifest,
+    /// The sources of the base index, in id order.
+    base_sources: Vec<SourceEntry>,
     /// Segments of the base manifest that the published manifest drops (compaction).
     dropped: Vec<String>,
     known: Mutex<HashSet<String>>,
@@ -85,19 +88,18 @@ impl IndexWriter {
             }
             Err(fs::TryLockError::Error(e)) => return Err(IndexError::io(&lock_path, e)),
         }
-        let base = match read_manifest(dir) {
-            Ok(m) => m,
-            Err(IndexError::NotAnIndex { .. }) => Manifest::new(),
+        let (base, base_sources) = match Index::open(dir) {
+            Ok(index) => (index.manifest().clone(), index.sources()?.to_vec()),
+            Err(IndexError::NotAnIndex { .. }) => (Manifest::new(), Vec::new()),
             Err(e) => return Err(e),
         };
         remove_leftovers(dir, &base).map_err(|e| IndexError::io(dir, e))?;
-        let known = base
-            .sources
+        let known = base_sources
             .iter()
             .filter(|s| !s.sha256.is_empty())
             .map(|s| s.sha256.clone())
             .collect();
-        let next_source = base.sources.iter().map(|s| s.id + 1).max().unwrap_or(0);
+        let next_source = base.next_source;
         Ok(IndexWriter {
             dir: dir.to_path_buf(),
             _lock: lock,
@@ -109,6 +111,7 @@ impl IndexWriter {
             }),
             turn_moved: Condvar::new(),
             base,
+            base_sources,
             dropped: Vec::new(),
             known: Mutex::new(known),
             added_segments: Mutex::new(Vec::new()),
@@ -281,18 +284,33 @@ impl IndexWriter {
             return Ok(summary);
         }
         let mut manifest = self.base;
+        let turn = self.turn.into_inner().expect("no panics while locked");
         manifest.generation += 1;
-        manifest.next_segment = self.turn.into_inner().expect("no panics while locked").next_segment;
+        manifest.next_segment = turn.next_segment;
         manifest.segments.retain(|s| !self.dropped.contains(&s.file));
         manifest.segments.extend(added_segments);
-        manifest.sources.extend(added_sources);
+        let old_sources_file = manifest.sources_file.clone();
+        if !added_sources.is_empty() {
+            manifest.rejected_lines += summary.rejected_added;
+            manifest.next_source = turn.next_source;
+            let mut sources = self.base_sources;
+            sources.extend(added_sources);
+            manifest.source_count = sources.len() as u64;
+            let name = format!("sources-{:08}.fdx", manifest.generation);
+            let tmp = self.dir.join(format!("{name}{TMP_SUFFIX}"));
+            write_synced(&tmp, &sources::encode(&sources)).map_err(|e| IndexError::io(&tmp, e))?;
+            let path = self.dir.join(&name);
+            fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
+            manifest.sources_file = Some(name);
+        }
         let tmp = self.dir.join(format!("{MANIFEST_FILE}{TMP_SUFFIX}"));
         write_synced(&tmp, &manifest.encode()).map_err(|e| IndexError::io(&tmp, e))?;
         let path = self.dir.join(MANIFEST_FILE);
         fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
         sync_dir(&self.dir).map_err(|e| IndexError::io(&self.dir, e))?;
-        for file in &self.dropped {
-            // Readers that still map a dropped segment keep reading it until they close it.
+        // Readers that still map a dropped file keep reading it until they close it.
+        let replaced_sources = old_sources_file.filter(|old| manifest.sources_file.as_ref() != Some(old));
+        for file in self.dropped.iter().chain(&replaced_sources) {
             let _ = fs::remove_file(self.dir.join(file));
         }
         Ok(summary)
@@ -309,14 +327,20 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Removes what an interrupted build left: temporary files and segments no manifest names.
+/// Removes what an interrupted build left: temporary files, and segments and sources files no
+/// manifest names.
 fn remove_leftovers(dir: &Path, manifest: &Manifest) -> io::Result<()> {
-    let live: HashSet<&str> = manifest.segments.iter().map(|s| s.file.as_str()).collect();
+    let live: HashSet<&str> = manifest
+        .segments
+        .iter()
+        .map(|s| s.file.as_str())
+        .chain(manifest.sources_file.as_deref())
+        .collect();
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
-        let stale_segment = name.starts_with("seg-") && name.ends_with(".fdx") && !live.contains(name);
-        if name.ends_with(TMP_SUFFIX) || stale_segment {
+        let ours = (name.starts_with("seg-") || name.starts_with("sources-")) && name.ends_with(".fdx");
+        if name.ends_with(TMP_SUFFIX) || (ours && !live.contains(name)) {
             fs::remove_file(dir.join(name))?;
         }
     }

@@ -105,7 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             "flowdex: {} now holds {} records from {} sources in {} segments, {}",
             args.output.display(),
             index.records(),
-            index.sources.len(),
+            index.source_count,
             index.segments.len(),
             human_bytes(size)
         );

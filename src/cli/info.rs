@@ -30,8 +30,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
     sections.sort();
     let size: u64 = m.segments.iter().map(|s| s.size).sum();
-    let manifest_size = std::fs::metadata(args.index.join(flowdex::read::MANIFEST_FILE))?.len();
-    let rejected: u64 = m.sources.iter().map(|s| s.rejected).sum();
+    let file_size = |name: &str| std::fs::metadata(args.index.join(name)).map(|m| m.len());
+    let manifest_size = file_size(flowdex::read::MANIFEST_FILE)?;
+    let sources_size = m.sources_file.as_deref().map(file_size).transpose()?.unwrap_or(0);
+    let sources = index.sources()?;
+    let rejected = m.rejected_lines;
     let min = m.segments.iter().filter_map(|s| s.min_start).min();
     let max = m.segments.iter().filter_map(|s| s.max_end).max();
     let rfc = |t: Option<u64>| t.map(|t| flowdex::time::format_rfc3339(t as i64));
@@ -45,9 +48,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 "rejected": rejected,
                 "segments": m.segments,
                 "time_range": { "min": min, "max": max, "min_rfc3339": rfc(min), "max_rfc3339": rfc(max) },
-                "size_bytes": size + manifest_size,
+                "size_bytes": size + manifest_size + sources_size,
                 "size_by_section": sections.iter().map(|(k, n)| (k.name(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
-                "sources": m.sources.iter().map(|s| serde_json::json!({
+                "sources": sources.iter().map(|s| serde_json::json!({
                     "id": s.id, "path": s.name, "sha256": s.sha256, "size": s.size, "form": s.form,
                     "records": s.records, "rejected": s.rejected, "lines": s.lines, "headers": s.headers,
                     "s3": s.s3, "error": s.error,
@@ -61,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             writeln!(out, "generation     {}", m.generation)?;
             writeln!(out, "records        {}", m.records())?;
             writeln!(out, "rejected lines {rejected}")?;
-            writeln!(out, "sources        {}", m.sources.len())?;
+            writeln!(out, "sources        {}", m.source_count)?;
             writeln!(out, "segments       {}", m.segments.len())?;
             writeln!(
                 out,
@@ -72,8 +75,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             writeln!(
                 out,
                 "size           {} ({} bytes)",
-                human_bytes(size + manifest_size),
-                size + manifest_size
+                human_bytes(size + manifest_size + sources_size),
+                size + manifest_size + sources_size
             )?;
             for (kind, n) in &sections {
                 writeln!(
@@ -85,8 +88,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 )?;
             }
             writeln!(out, "  {:<13}{:>12} bytes", "manifest", manifest_size)?;
+            writeln!(out, "  {:<13}{:>12} bytes", "sources", sources_size)?;
             writeln!(out, "sources:")?;
-            for s in &m.sources {
+            for s in sources {
                 let problem = s.error.as_deref().map(|e| format!("  ERROR: {e}")).unwrap_or_default();
                 writeln!(
                     out,

@@ -10,6 +10,7 @@ mod compact;
 mod coverage;
 mod info;
 mod search;
+mod seen;
 mod show;
 mod synth;
 mod verify;
@@ -47,6 +48,9 @@ enum Command {
     Info(info::Args),
     /// Check every checksum and invariant of an index, and with --sources its source files.
     Verify(verify::Args),
+    /// Whether values (IPs, CIDRs, ports, ENIs, ids, @file) appear: counts, first and last
+    /// seen, from the dictionaries alone.
+    Seen(seen::Args),
     /// Print the original lines behind record references (SOURCE:LINE), checked against the
     /// source files' SHA-256.
     Show(show::Args),
@@ -106,6 +110,7 @@ pub fn run() -> i32 {
         Command::Info(args) => info::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Show(args) => show::run(args),
+        Command::Seen(args) => seen::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Synth(args) => synth::run(args),
     };

@@ -29,13 +29,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         args.index.display(),
         m.segments.len(),
         m.records(),
-        m.sources.len()
+        m.source_count
     )?;
     let Some(dirs) = &args.sources else {
         out.flush()?;
         return Ok(0);
     };
-    let check = recheck::check_sources(m, dirs);
+    let check = recheck::check_sources(index.sources()?, dirs);
     let mut counts = [0usize; 4];
     for (source, state) in &check.sources {
         let (slot, line) = match state {

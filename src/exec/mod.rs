@@ -171,7 +171,7 @@ fn zone_candidates(seg: &Segment, field: Field, cond: &Cond) -> Option<Candidate
 
 /// Term numbers of a dictionary whose value meets `cond`: ranges by binary search, patterns by
 /// a pass over the distinct values.
-fn matching_terms(dict: &Dictionary<'_>, field: Field, cond: &Cond) -> Result<Vec<usize>, crate::format::Corrupt> {
+pub fn matching_terms(dict: &Dictionary<'_>, field: Field, cond: &Cond) -> Result<Vec<usize>, crate::format::Corrupt> {
     let mut out = Vec::new();
     let range = |lo: Term<'_>, hi: Term<'_>, out: &mut Vec<usize>| -> Result<(), crate::format::Corrupt> {
         let mut i = dict.lower_bound(&lo)?;
@@ -305,12 +305,6 @@ pub fn records(
     only: Option<crate::record::FieldSet>,
     max: u64,
 ) -> Result<Vec<Hit>, SearchError> {
-    let names: std::collections::HashMap<u32, &str> = index
-        .manifest()
-        .sources
-        .iter()
-        .map(|s| (s.id, s.name.as_str()))
-        .collect();
     let plans = index
         .segments()
         .iter()
@@ -335,17 +329,16 @@ pub fn records(
                     over = true;
                     return;
                 }
-                let source = names
-                    .get(&r.provenance.source)
-                    .copied()
-                    .unwrap_or("(unknown source)")
-                    .to_owned();
                 let at = RecordAt {
                     segment: s as u32,
                     block,
                     offset,
                 };
-                hits.push(Hit { record: r, source, at });
+                hits.push(Hit {
+                    record: r,
+                    source: String::new(),
+                    at,
+                });
             })?;
             if over {
                 return Err(SearchError::TooManyRecords { limit: max });
@@ -353,7 +346,21 @@ pub fn records(
             Ok(hits)
         })
         .collect::<Result<Vec<_>, SearchError>>()?;
-    Ok(per_segment.into_iter().flatten().collect())
+    let mut hits: Vec<Hit> = per_segment.into_iter().flatten().collect();
+    // Names of the sources the hits came from: one entry of the sources file parsed for each.
+    let mut names: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
+    for h in &mut hits {
+        let id = h.record.provenance.source;
+        if let std::collections::hash_map::Entry::Vacant(e) = names.entry(id) {
+            e.insert(
+                index
+                    .source(id)?
+                    .map_or_else(|| "(unknown source)".to_owned(), |s| s.name),
+            );
+        }
+        h.source.clone_from(&names[&id]);
+    }
+    Ok(hits)
 }
 
 /// Folds every matching record into one value per segment (segments in parallel): how

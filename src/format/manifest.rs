@@ -1,5 +1,5 @@
-//! The manifest: the one file that says what an index is (its segments and its sources). A
-//! build publishes a new index by renaming a new manifest over the old one
+//! The manifest: the one file that says what an index is (its segments and its sources file).
+//! A build publishes a new index by renaming a new manifest over the old one
 //! (`index-format.md`, "Manifest" and "Publishing").
 
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,13 @@ pub struct Manifest {
     /// The number the next new segment file gets.
     pub next_segment: u64,
     pub segments: Vec<SegmentMeta>,
-    pub sources: Vec<SourceEntry>,
+    /// The sources file (`None` while the index has no source).
+    pub sources_file: Option<String>,
+    pub source_count: u64,
+    /// The id the next new source gets.
+    pub next_source: u32,
+    /// Rejected lines over all sources.
+    pub rejected_lines: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

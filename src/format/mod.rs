@@ -9,6 +9,7 @@ pub mod column;
 pub mod dictionary;
 pub mod manifest;
 pub mod schema;
+pub mod sources;
 
 use std::fmt;
 
@@ -444,6 +445,8 @@ mod tests {
         assert_eq!(dictionary::DICTIONARY_HEADER_SIZE, 8);
         assert_eq!(dictionary::POSTING_REF_SIZE, 24);
         assert_eq!(manifest::MANIFEST_HEADER_SIZE, 24);
+        assert_eq!(sources::SOURCES_HEADER_SIZE, 24);
+        assert_eq!(sources::SOURCE_REF_SIZE, 16);
         let spec = include_str!("../../index-format.md");
         for (name, size) in [
             ("Segment header", HEADER_SIZE),
@@ -455,6 +458,8 @@ mod tests {
             ("Dictionary header", dictionary::DICTIONARY_HEADER_SIZE),
             ("Posting reference", dictionary::POSTING_REF_SIZE),
             ("Manifest header", manifest::MANIFEST_HEADER_SIZE),
+            ("Sources header", sources::SOURCES_HEADER_SIZE),
+            ("Source reference", sources::SOURCE_REF_SIZE),
         ] {
             let line = format!("{name} ({size} bytes)");
             assert!(spec.contains(&line), "index-format.md must say `{line}`");

@@ -4,12 +4,12 @@
 mod bind;
 mod parse;
 
-pub use bind::time_range;
 pub use bind::{
     bind, bind_time_window, Aggregate, AggregateFn, Bound, Cond, Filter, GroupBy, RecordStage, RowFilter, RowStage,
     RowValue, Test,
 };
-pub use parse::{parse, parse_duration, CmpOp, Expr, FileReader, Query, Stage};
+pub use bind::{ip_range, time_range};
+pub use parse::{list_values, parse, parse_duration, CmpOp, Expr, FileReader, Query, Stage};
 
 use std::fmt;
 

@@ -527,10 +527,7 @@ impl Parser<'_> {
                 let contents = (self.read_file)(&path).map_err(|e| {
                     QueryError::at(self.text, span, &format!("cannot read the list `{path}`: {e}"), None)
                 })?;
-                contents
-                    .lines()
-                    .map(|l| l.split('#').next().unwrap_or("").trim())
-                    .filter(|l| !l.is_empty())
+                list_values(&contents)
                     .map(|l| Literal {
                         text: l.to_owned(),
                         quoted: false,
@@ -594,6 +591,15 @@ pub fn parse_duration(text: &str) -> Option<u64> {
         _ => return None,
     };
     (n > 0).then(|| n * mult)
+}
+
+/// The values of a list file (`in @iocs.txt`, `flowdex seen @file`): one per line, `#` starts
+/// a comment, blank lines are skipped.
+pub fn list_values(contents: &str) -> impl Iterator<Item = &str> {
+    contents
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
 }
 
 #[cfg(test)]

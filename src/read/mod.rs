@@ -10,9 +10,11 @@ pub use segment::{RecordFormat, RecordLine, Segment, SegmentBytes};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use crate::format::manifest::Manifest;
+use crate::format::manifest::{Manifest, SourceEntry};
 use crate::format::schema::Column;
+use crate::format::sources::Sources;
 use crate::format::{Corrupt, FORMAT_VERSION};
 use crate::record::Provenance;
 
@@ -77,11 +79,15 @@ pub struct RecordAt {
     pub offset: u32,
 }
 
-/// An index: its manifest and its segments, opened.
+/// An index: its manifest, its segments and its sources file, opened.
 pub struct Index {
     dir: PathBuf,
     manifest: Manifest,
     segments: Vec<Segment>,
+    /// The sources file's bytes (empty when the index has no source).
+    sources: SegmentBytes,
+    /// Every source, parsed on first use.
+    all_sources: OnceLock<Vec<SourceEntry>>,
 }
 
 impl Index {
@@ -105,11 +111,77 @@ impl Index {
                 });
             }
         }
-        Ok(Index {
+        let sources: SegmentBytes = match &manifest.sources_file {
+            None => Box::new(Vec::new()),
+            Some(name) => {
+                let path = dir.join(name);
+                let file = File::open(&path).map_err(|e| IndexError::io(&path, e))?;
+                Box::new(map(&file).map_err(|e| IndexError::io(&path, e))?)
+            }
+        };
+        let index = Index {
             dir: dir.to_path_buf(),
             manifest,
             segments,
+            sources,
+            all_sources: OnceLock::new(),
+        };
+        let count = index.sources_table()?.map_or(0, |t| t.len() as u64);
+        if count != index.manifest.source_count {
+            return Err(index.sources_error(Corrupt::new(
+                "sources",
+                0,
+                format!(
+                    "holds {count} sources, the manifest says {}",
+                    index.manifest.source_count
+                ),
+            )));
+        }
+        Ok(index)
+    }
+
+    fn sources_error(&self, corrupt: Corrupt) -> IndexError {
+        let name = self.manifest.sources_file.as_deref().unwrap_or("sources");
+        IndexError::corrupt(&self.dir.join(name), corrupt)
+    }
+
+    /// The sources file's table; `None` when the index has no source.
+    fn sources_table(&self) -> Result<Option<Sources<'_>>, IndexError> {
+        let Some(name) = &self.manifest.sources_file else {
+            return Ok(None);
+        };
+        Sources::parse((*self.sources).as_ref()).map(Some).map_err(|e| match e {
+            Ok(found) => IndexError::Version {
+                path: self.dir.join(name),
+                found,
+                expected: FORMAT_VERSION,
+            },
+            Err(c) => self.sources_error(c),
         })
+    }
+
+    /// Every source, in id order (parsed and checked on first use).
+    pub fn sources(&self) -> Result<&[SourceEntry], IndexError> {
+        if let Some(all) = self.all_sources.get() {
+            return Ok(all);
+        }
+        let all = match self.sources_table()? {
+            None => Vec::new(),
+            Some(t) => t.verify().map_err(|c| self.sources_error(c))?,
+        };
+        Ok(self.all_sources.get_or_init(|| all))
+    }
+
+    /// The source with `id`, parsing only its entry.
+    pub fn source(&self, id: u32) -> Result<Option<SourceEntry>, IndexError> {
+        if let Some(all) = self.all_sources.get() {
+            return Ok(all.binary_search_by_key(&id, |s| s.id).ok().map(|i| all[i].clone()));
+        }
+        let Some(t) = self.sources_table()? else {
+            return Ok(None);
+        };
+        let err = |c| self.sources_error(c);
+        t.find(id).map_err(err)?.map(|i| t.entry(i).map_err(err)).transpose()
     }
 
     pub fn dir(&self) -> &Path {
@@ -189,10 +261,10 @@ impl Index {
         Ok(found)
     }
 
-    /// Walks every segment completely (see [`Segment::verify`]) and checks that every record's
-    /// source is in the manifest.
+    /// Walks every segment completely (see [`Segment::verify`]) and the sources file, and
+    /// checks that every record's source is in it.
     pub fn verify(&self) -> Result<(), IndexError> {
-        let known: std::collections::BTreeSet<u32> = self.manifest.sources.iter().map(|s| s.id).collect();
+        let known: std::collections::BTreeSet<u32> = self.sources()?.iter().map(|s| s.id).collect();
         for (meta, seg) in self.manifest.segments.iter().zip(&self.segments) {
             let size = std::fs::metadata(seg.path())
                 .map_err(|e| IndexError::io(seg.path(), e))?
@@ -211,7 +283,7 @@ impl Index {
                     if !u32::try_from(id).is_ok_and(|id| known.contains(&id)) {
                         return Err(IndexError::Other {
                             path: seg.path().to_path_buf(),
-                            what: format!("block {block} record {i} names source {id}, which the manifest lacks"),
+                            what: format!("block {block} record {i} names source {id}, which the sources file lacks"),
                         });
                     }
                 }

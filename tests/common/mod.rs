@@ -117,8 +117,8 @@ pub fn build(dir: &Path, paths: &[PathBuf], options: &ReadOptions, threads: usiz
 pub fn index_records(dir: &Path) -> Vec<(String, FlowRecord)> {
     let index = flowdex::read::Index::open(dir).unwrap();
     let names: std::collections::HashMap<u32, String> = index
-        .manifest()
-        .sources
+        .sources()
+        .unwrap()
         .iter()
         .map(|s| (s.id, s.name.clone()))
         .collect();
@@ -137,8 +137,8 @@ pub fn index_records(dir: &Path) -> Vec<(String, FlowRecord)> {
 pub fn index_lines(dir: &Path) -> std::collections::BTreeMap<(String, u64), Vec<u8>> {
     let index = flowdex::read::Index::open(dir).unwrap();
     let names: std::collections::HashMap<u32, String> = index
-        .manifest()
-        .sources
+        .sources()
+        .unwrap()
         .iter()
         .map(|s| (s.id, s.name.clone()))
         .collect();

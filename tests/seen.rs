@@ -1,0 +1,162 @@
+//! `flowdex seen` against a linear scan of the parsed records: for addresses, CIDRs, ports,
+//! ENIs and accounts, present and absent, the same counts and first/last times.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{build, fixture, read_with, real_fixtures};
+use flowdex::input::ReadOptions;
+use flowdex::read::Index;
+use flowdex::record::{Field, FlowRecord, Value};
+use flowdex::seen::{self, Lookup, Seen};
+
+/// The answer by scanning: which records hold the value in `field` (or either of two fields).
+fn scan(records: &[&FlowRecord], value: &str) -> Seen {
+    let lookup = Lookup::parse(value).unwrap();
+    let holds = |r: &FlowRecord, f: Field| match r.get(f) {
+        None => false,
+        Some(Value::Ip(ip)) => {
+            let (lo, hi) = flowdex::query::ip_range(value).unwrap();
+            let b = flowdex::format::dictionary::ip_bytes(ip);
+            lo <= b && b <= hi
+        }
+        Some(v) => v.to_string() == value,
+    };
+    let mut s = Seen::default();
+    let (src, dst) = lookup.fields;
+    if dst.is_some() {
+        s.as_src = Some(0);
+        s.as_dst = Some(0);
+    }
+    for r in records {
+        let a = holds(r, src);
+        let b = dst.is_some_and(|d| holds(r, d));
+        if a {
+            s.as_src = s.as_src.map(|n| n + 1);
+        }
+        if b {
+            s.as_dst = s.as_dst.map(|n| n + 1);
+        }
+        if a || b {
+            s.records += 1;
+            if let Some(t) = r.start {
+                s.first_seen = Some(s.first_seen.map_or(t, |f| f.min(t)));
+            }
+            if let Some(t) = r.end {
+                s.last_seen = Some(s.last_seen.map_or(t, |l| l.max(t)));
+            }
+        }
+    }
+    s
+}
+
+fn values_of(records: &[&FlowRecord]) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for (i, r) in records.iter().enumerate().step_by(97) {
+        if let Some(ip) = r.srcaddr {
+            v.push(ip.to_string());
+            if ip.is_ipv4() {
+                let o = match ip {
+                    std::net::IpAddr::V4(a) => a.octets(),
+                    _ => unreachable!(),
+                };
+                v.push(format!("{}.{}.0.0/{}", o[0], o[1], 8 + (i % 3) * 8));
+            }
+        }
+        if let Some(ip) = r.dstaddr {
+            v.push(ip.to_string());
+        }
+        if let Some(p) = r.dstport {
+            v.push(p.to_string());
+        }
+        if let Some(e) = &r.interface_id {
+            v.push(e.clone());
+        }
+        if let Some(a) = &r.account_id {
+            v.push(a.clone());
+        }
+    }
+    v.extend(
+        [
+            "203.0.113.254",
+            "2001:db8::dead",
+            "0.0.0.0/0",
+            "::/0",
+            "65000",
+            "eni-0000000000000000",
+            "i-0123",
+            "999999999999",
+        ]
+        .map(String::from),
+    );
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn seen_agrees_with_a_linear_scan() {
+    let corpus = tempfile::tempdir().unwrap();
+    let config = flowdex::synth::SynthConfig {
+        records: 20_000,
+        days: 3,
+        seed: 31,
+        ..Default::default()
+    };
+    flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+    let mut paths: Vec<PathBuf> = vec![corpus.path().to_path_buf(), fixture("")];
+    paths.extend(real_fixtures());
+    let dir = tempfile::tempdir().unwrap();
+    // Two builds: two segments whose answers must merge.
+    build(dir.path(), &paths[..1], &ReadOptions::default(), 2);
+    build(dir.path(), &paths[1..], &ReadOptions::default(), 2);
+    let index = Index::open(dir.path()).unwrap();
+    assert!(index.segments().len() > 1);
+    let read = read_with(&paths, &ReadOptions::default()).without_duplicate_sources();
+    let records: Vec<&FlowRecord> = read.records.iter().map(|(_, r, _)| r).collect();
+    let values = values_of(&records);
+    assert!(values.len() > 300, "{}", values.len());
+    let lookups: Vec<Lookup> = values.iter().map(|v| Lookup::parse(v).unwrap()).collect();
+    let got = seen::seen(&index, &lookups).unwrap();
+    let mut absent = 0;
+    for (v, g) in values.iter().zip(&got) {
+        assert_eq!(*g, scan(&records, v), "{v}");
+        absent += usize::from(g.records == 0);
+    }
+    assert!(absent >= 3 && absent < values.len() / 2, "{absent} absent");
+}
+
+#[test]
+fn the_command_reads_lists_and_exits_like_grep() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &[fixture("")], &ReadOptions::default(), 1);
+    let list = dir.path().join("iocs.txt");
+    std::fs::write(&list, "# IOCs\n172.31.16.139\n203.0.113.254 # never seen\n").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .arg("seen")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[&format!("@{}", list.display()), "--format", "jsonl"]);
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["value"], "172.31.16.139");
+    assert_eq!(lines[0]["seen"], true);
+    assert!(lines[0]["first_seen"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(lines[1]["seen"], false);
+    assert_eq!(lines[1]["first_seen"], serde_json::Value::Null);
+    assert_eq!(run(&["203.0.113.254"]).status.code(), Some(1));
+    let bad = run(&["not-a-value"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`not-a-value` is not an address"));
+}
