@@ -260,9 +260,11 @@ pub fn skipdata(index: &Index, window: Option<(u64, u64)>, bin: u64) -> Result<V
 /// Whose coverage a search's warning looked at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
-    /// The interfaces the filter requires (`interface_id = eni-...`): gaps and SKIPDATA.
+    /// The interfaces the filter requires (`interface_id = eni-...`): gaps and SKIPDATA in the
+    /// searched window; without a window, SKIPDATA only (finding gaps over the whole index
+    /// would scan every record of the interfaces, costing a needle search more than itself).
     Named,
-    /// The interfaces of the matching records: gaps and SKIPDATA.
+    /// The interfaces of the matching records, as for `Named`.
     Matched,
     /// The search names no interface and none is known from its answer (nothing matched, or
     /// it aggregated): SKIPDATA on any interface, from the postings; gaps are not looked for,
@@ -309,6 +311,18 @@ pub fn blind_spots(index: &Index, filter: &Filter, matched: Option<&[String]>) -
             })
         }
     };
+    if window.is_none() {
+        let subjects = skipdata(index, window, DEFAULT_BIN)?
+            .into_iter()
+            .filter(|c| matches!(&c.key.subject, Subject::Interface(eni) if interfaces.contains(eni)))
+            .collect();
+        return Ok(BlindSpots {
+            scope,
+            window,
+            subjects,
+            unknown_interfaces: Vec::new(),
+        });
+    }
     let options = Options {
         window,
         bin: DEFAULT_BIN,
