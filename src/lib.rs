@@ -5,12 +5,14 @@
 //! the on-disk [`format`]; [`read`] maps segments back; [`query`] turns query text into a bound
 //! query; [`exec`] answers its filter from postings and blocks; [`agg`] computes `stats`;
 //! [`search`] runs the whole pipeline; [`output`] prints records and rows for people and
-//! scripts; [`synth`] makes realistic corpora with known incidents for tests and benchmarks.
+//! scripts; [`export`] writes a query's records as a verifiable evidence bundle; [`synth`] makes
+//! realistic corpora with known incidents for tests and benchmarks.
 //! The command-line interface in `src/cli/` only wires these together.
 
 pub mod agg;
 pub mod build;
 pub mod exec;
+pub mod export;
 pub mod format;
 pub mod input;
 pub mod output;
