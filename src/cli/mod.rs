@@ -7,10 +7,12 @@
 mod build;
 mod cat;
 mod compact;
+mod export;
 mod info;
 mod search;
 mod synth;
 mod verify;
+mod verify_bundle;
 
 use std::io;
 use std::path::PathBuf;
@@ -43,6 +45,10 @@ enum Command {
     Info(info::Args),
     /// Check every checksum and invariant of an index.
     Verify(verify::Args),
+    /// Write the records a query matches as a verifiable evidence bundle (folder or .tar).
+    Export(export::Args),
+    /// Check every file of an evidence bundle against its SHA256SUMS.
+    VerifyBundle(verify_bundle::Args),
     /// Merge an index's segments.
     Compact(compact::Args),
     /// Write a realistic synthetic corpus in the S3 layout, with injected incidents.
@@ -97,6 +103,8 @@ pub fn run() -> i32 {
         Command::Search(args) => search::run(args),
         Command::Info(args) => info::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Export(args) => export::run(args),
+        Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Synth(args) => synth::run(args),
     };
