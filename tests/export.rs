@@ -518,7 +518,12 @@ fn an_export_that_matches_nothing_is_written_and_exits_1() {
     let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
     assert_eq!(manifest["counts"]["records"], 0);
     assert_eq!(manifest["from"], "2024-04-01");
-    assert!(String::from_utf8_lossy(&files["timeline.svg"]).contains("No matching records"));
+    let svg = String::from_utf8_lossy(&files["timeline.svg"]);
+    assert!(svg.contains("No matching records"), "{svg}");
+    assert!(
+        svg.contains("srcaddr = 192.0.2.1 (from 2024-04-01 to the last record)"),
+        "{svg}"
+    );
     assert_eq!(
         flowdex(&["verify-bundle", "empty.tar"], case.dir.path()).status.code(),
         Some(0)

@@ -153,7 +153,7 @@ pub fn export(index: &Index, bound: &Bound, request: &Request<'_>) -> Result<Bun
         },
         BundleFile {
             path: "timeline.svg".into(),
-            bytes: timeline.svg(request.query).into_bytes(),
+            bytes: timeline.svg(&chart_title(request)).into_bytes(),
         },
     ];
     files.extend(query_files.into_iter().map(|(_, f)| f));
@@ -164,6 +164,19 @@ pub fn export(index: &Index, bound: &Bound, request: &Request<'_>) -> Result<Bun
     let mut created = serde_json::to_vec_pretty(&created).expect("json serializes");
     created.push(b'\n');
     Ok(Bundle::seal(files, created))
+}
+
+/// The query, and the time window when one was given: what the chart shows matches of.
+fn chart_title(request: &Request<'_>) -> String {
+    match (request.from, request.to) {
+        (None, None) => request.query.to_owned(),
+        (from, to) => format!(
+            "{} (from {} to {})",
+            request.query,
+            from.unwrap_or("the first record"),
+            to.unwrap_or("the last record")
+        ),
+    }
 }
 
 /// A source that contributed, with the positions in `hits` of its records (in line order).

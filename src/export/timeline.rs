@@ -89,8 +89,8 @@ impl Timeline {
         }
     }
 
-    /// The chart as SVG, titled with `query`.
-    pub fn svg(&self, query: &str) -> String {
+    /// The chart as SVG, titled with what was searched for.
+    pub fn svg(&self, title: &str) -> String {
         let height = TITLE_HEIGHT + 2.0 * PANEL_HEIGHT + 2.0 * PANEL_GAP + LEGEND_HEIGHT;
         let mut s = String::new();
         let _ = writeln!(
@@ -98,7 +98,7 @@ impl Timeline {
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
         );
         let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-        let one_line: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        let one_line: String = title.split_whitespace().collect::<Vec<_>>().join(" ");
         let title = if one_line.chars().count() > MAX_TITLE_CHARS {
             format!("{}…", one_line.chars().take(MAX_TITLE_CHARS).collect::<String>())
         } else {
