@@ -98,6 +98,8 @@ pub fn export(index: &Index, bound: &Bound, request: &Request<'_>) -> Result<Bun
             })
             .collect(),
         index: IndexId {
+            // Re-encoding gives the MANIFEST file's bytes, and of the manifest that answered the
+            // query, even if a build has published a new one since the index was opened.
             id: sha256_hex(&index.manifest().encode()),
             format_version: index.manifest().format_version,
             generation: index.manifest().generation,
