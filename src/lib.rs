@@ -7,14 +7,16 @@
 //! [`search`] runs the whole pipeline; [`coverage`] says which interfaces the logs cover when,
 //! so that no records can be told from no logs; [`recheck`] goes back to the sources an index
 //! was built from (hashes, original lines); [`seen`] answers "was this value ever there" from
-//! the dictionaries alone; [`output`] prints records and rows for people and
-//! scripts; [`synth`] makes realistic corpora with known incidents for tests and benchmarks.
+//! the dictionaries alone; [`export`] writes a query's records as a verifiable evidence bundle;
+//! [`output`] prints records and rows for people and scripts; [`synth`] makes realistic corpora
+//! with known incidents for tests and benchmarks.
 //! The command-line interface in `src/cli/` only wires these together.
 
 pub mod agg;
 pub mod build;
 pub mod coverage;
 pub mod exec;
+pub mod export;
 pub mod format;
 pub mod input;
 pub mod output;

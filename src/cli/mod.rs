@@ -8,12 +8,14 @@ mod build;
 mod cat;
 mod compact;
 mod coverage;
+mod export;
 mod info;
 mod search;
 mod seen;
 mod show;
 mod synth;
 mod verify;
+mod verify_bundle;
 
 use std::io;
 use std::path::PathBuf;
@@ -54,6 +56,10 @@ enum Command {
     /// Print the original lines behind record references (SOURCE:LINE), checked against the
     /// source files' SHA-256.
     Show(show::Args),
+    /// Write the records a query matches as a verifiable evidence bundle (folder or .tar).
+    Export(export::Args),
+    /// Check every file of an evidence bundle against its SHA256SUMS.
+    VerifyBundle(verify_bundle::Args),
     /// Merge an index's segments.
     Compact(compact::Args),
     /// Write a realistic synthetic corpus in the S3 layout, with injected incidents.
@@ -111,6 +117,8 @@ pub fn run() -> i32 {
         Command::Verify(args) => verify::run(args),
         Command::Show(args) => show::run(args),
         Command::Seen(args) => seen::run(args),
+        Command::Export(args) => export::run(args),
+        Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Synth(args) => synth::run(args),
     };

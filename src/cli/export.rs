@@ -1,0 +1,90 @@
+//! `flowdex export`: write the records a query matches as an evidence bundle (a folder, or a
+//! tar when the output ends in `.tar`); exit 0 when something matched, 1 when nothing did (the
+//! bundle is still written: it documents the empty answer), 2 on an error.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use flowdex::export::{self, ExportError, Request};
+use flowdex::query::{self, QueryError};
+use flowdex::read::Index;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The index folder.
+    index: PathBuf,
+    /// The query, as for `flowdex search`; it must print records (no `stats`).
+    query: String,
+    /// Where to write the bundle: a new folder, or a `.tar` file. Never replaces anything.
+    #[arg(long, value_name = "DIR|FILE.tar")]
+    output: PathBuf,
+    /// A note for the report (case number, analyst, why), kept in manifest.json.
+    #[arg(long, value_name = "TEXT")]
+    note: Option<String>,
+    /// Only records whose [start, end] overlaps the window from this time (RFC 3339, a date, a
+    /// month or Unix seconds).
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// ... to this time.
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let read = RefCell::new(Vec::new());
+    let bound = match bind(&args, &read) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("flowdex: {e}");
+            return Ok(2);
+        }
+    };
+    let index = Index::open(&args.index)?;
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let query_files = read.into_inner();
+    let request = Request {
+        query: &args.query,
+        from: args.from.as_deref(),
+        to: args.to.as_deref(),
+        note: args.note.as_deref(),
+        query_files: &query_files,
+        created,
+    };
+    let bundle = match export::export(&index, &bound, &request) {
+        Ok(b) => b,
+        Err(e @ ExportError::Aggregate) => {
+            eprintln!("flowdex: {e}");
+            return Ok(2);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    bundle.write(&args.output)?;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&bundle.file("manifest.json").expect("every bundle has a manifest").bytes)?;
+    let records = manifest["counts"]["records"].as_u64().unwrap_or(0);
+    eprintln!(
+        "flowdex: wrote {}: {records} records from {} sources, {} files; SHA-256 of {}: {}",
+        args.output.display(),
+        manifest["counts"]["sources"],
+        bundle.files.len(),
+        export::SUMS_FILE,
+        bundle.fingerprint()
+    );
+    Ok(if records == 0 { 1 } else { 0 })
+}
+
+/// Binds the query as `search` does, keeping each `@file` list it reads for the bundle.
+fn bind(args: &Args, read: &RefCell<Vec<(String, String)>>) -> Result<query::Bound, QueryError> {
+    let read_file = |path: &str| {
+        let text = std::fs::read_to_string(path)?;
+        read.borrow_mut().push((path.to_owned(), text.clone()));
+        Ok(text)
+    };
+    let parsed = query::parse(&args.query, &read_file)?;
+    let mut bound = query::bind(&parsed, &args.query)?;
+    query::bind_time_window(&mut bound, args.from.as_deref(), args.to.as_deref())?;
+    Ok(bound)
+}
