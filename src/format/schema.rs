@@ -4,10 +4,11 @@
 
 use crate::record::{Action, Field, FieldKind, FlowDirection, LogStatus, TrafficType};
 
-/// Records per block. Small enough that a needle query decompresses little around each hit,
-/// large enough that per-block overhead (column headers, zstd frames, index entries) stays a
-/// few percent (index-format.md, "Why these choices").
-pub const BLOCK_RECORDS: usize = 4096;
+/// Records per block a writer makes. Small enough that a needle query decompresses little
+/// around each hit, large enough that per-block overhead (column headers, zstd frames, index
+/// entries) stays a few percent (index-format.md, "Why these choices": 4096 → 1024 made a
+/// 195-record needle 2.5x faster for 3 % more index).
+pub const BLOCK_RECORDS: usize = 1024;
 
 /// Column ids 0..72 are fields; these follow.
 pub const FORMAT_COLUMN: usize = 128;
