@@ -100,3 +100,182 @@ fn a_killed_build_leaves_the_previous_index_intact() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Runs `flowdex build` under a file-size limit, so that writing a segment fails as on a full
+/// disk (the shell ignores SIGXFSZ, so the write returns an error instead of killing the build).
+fn build_with_file_limit(index: &Path, input: &Path, kib: u64) -> std::process::Output {
+    let script =
+        format!("trap '' XFSZ; ulimit -f {kib}; exec \"$0\" build --quiet --memory 64M --output \"$1\" \"$2\"");
+    Command::new("sh")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_flowdex")])
+        .arg(index)
+        .arg(input)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_full_disk_fails_the_build_clearly_and_leaves_the_index_as_it_was() {
+    let work = tempfile::tempdir().unwrap();
+    let (old_input, new_input, index) = (
+        work.path().join("old"),
+        work.path().join("new"),
+        work.path().join("idx"),
+    );
+    std::fs::create_dir_all(&old_input).unwrap();
+    std::fs::create_dir_all(&new_input).unwrap();
+    write_corpus(&old_input, 2, 1000);
+    write_corpus(&new_input, 20, 6000);
+    assert_eq!(build_cmd(&index, &old_input).status().unwrap().code(), Some(0));
+    let before: Vec<(String, Vec<u8>)> = {
+        let mut v: Vec<_> = std::fs::read_dir(&index)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    // 1 MiB per file: the old index's files fit, a segment of 120,000 records does not.
+    let out = build_with_file_limit(&index, &new_input, 1024);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("File too large"), "{stderr}");
+    assert!(stderr.contains(".fdx"), "the error names the file: {stderr}");
+    let mut after: Vec<_> = std::fs::read_dir(&index)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    after.sort();
+    assert_eq!(
+        after.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        before.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        "the failed build's files are removed"
+    );
+    assert!(after == before, "the previous index is byte for byte as it was");
+    Index::open(&index).unwrap().verify().unwrap();
+}
+
+#[test]
+fn searches_during_a_build_see_one_published_state_or_the_other() {
+    let work = tempfile::tempdir().unwrap();
+    let (old_input, new_input, index) = (
+        work.path().join("old"),
+        work.path().join("new"),
+        work.path().join("idx"),
+    );
+    std::fs::create_dir_all(&old_input).unwrap();
+    std::fs::create_dir_all(&new_input).unwrap();
+    write_corpus(&old_input, 2, 1000);
+    write_corpus(&new_input, 30, 6000);
+    assert_eq!(build_cmd(&index, &old_input).status().unwrap().code(), Some(0));
+    let bound = {
+        let text = "stats count() as n";
+        let parsed = flowdex::query::parse(text, &|_| Ok(String::new())).unwrap();
+        flowdex::query::bind(&parsed, text).unwrap()
+    };
+    let count = || match flowdex::search::run(&Index::open(&index).unwrap(), &bound).unwrap() {
+        flowdex::search::Answer::Rows(r) => format!("{:?}", r.rows[0][0]),
+        other => panic!("{other:?}"),
+    };
+    let old = count();
+    let mut child = build_cmd(&index, &new_input).spawn().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut searches = 0;
+    while child.try_wait().unwrap().is_none() {
+        seen.insert(count());
+        searches += 1;
+    }
+    assert!(child.wait().unwrap().success());
+    let new = count();
+    seen.insert(new.clone());
+    assert!(searches > 3, "only {searches} searches ran during the build");
+    assert!(
+        seen.iter().all(|c| *c == old || *c == new),
+        "searches saw {seen:?}; only {old} or {new} are states"
+    );
+}
+
+/// Queries over the load test's corpus: needles, CIDRs, ports, interfaces, time windows, with
+/// and without aggregation.
+fn load_queries(n: usize) -> Vec<String> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    (0..n)
+        .map(|_| {
+            let (f, i) = (next(40), next(1000));
+            let ip = format!("10.{f}.{}.{}", i / 250 % 250, i % 250);
+            let t = 1_714_000_000 + next(240_000);
+            match next(6) {
+                0 => format!("srcaddr = {ip}"),
+                1 => format!("addr = 198.51.100.{} and dstport = 443 | stats count() as n", next(200)),
+                2 => format!("srcaddr = 10.{f}.0.0/16 | stats sum(bytes) as b by dstaddr | sort b desc | limit 5"),
+                3 => format!("interface_id = eni-{f:08x} and time = {t} | stats count() by srcport | limit 3"),
+                4 => format!("srcport = {} or srcaddr = {ip}", 1024 + i),
+                _ => format!("start >= {t} and start <= {} and not dstport = 443", t + 600),
+            }
+        })
+        .collect()
+}
+
+/// The worker of the load test: answers every query of `load_queries` on the index named by
+/// `FLOWDEX_LOAD_INDEX` and writes the answers to `FLOWDEX_LOAD_OUT`.
+#[test]
+#[ignore = "run by load_test_8_processes_agree_with_one, in child processes"]
+fn load_worker() {
+    let index = Index::open(Path::new(&std::env::var("FLOWDEX_LOAD_INDEX").unwrap())).unwrap();
+    let mut out = String::new();
+    for q in load_queries(1000) {
+        let parsed = flowdex::query::parse(&q, &|_| Ok(String::new())).unwrap();
+        let bound = flowdex::query::bind(&parsed, &q).unwrap();
+        let answer = flowdex::search::run(&index, &bound).unwrap();
+        out.push_str(&format!("{q}\n{answer:?}\n"));
+    }
+    std::fs::write(std::env::var("FLOWDEX_LOAD_OUT").unwrap(), out).unwrap();
+}
+
+#[test]
+fn load_test_8_processes_agree_with_one() {
+    let work = tempfile::tempdir().unwrap();
+    let (input, index) = (work.path().join("in"), work.path().join("idx"));
+    std::fs::create_dir_all(&input).unwrap();
+    write_corpus(&input, 40, 500);
+    assert_eq!(build_cmd(&index, &input).status().unwrap().code(), Some(0));
+    let worker = |out: &Path| {
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "load_worker", "--ignored", "--quiet"])
+            .env("FLOWDEX_LOAD_INDEX", &index)
+            .env("FLOWDEX_LOAD_OUT", out)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let single = work.path().join("single");
+    assert!(worker(&single).wait().unwrap().success());
+    let expected = std::fs::read(&single).unwrap();
+    assert_eq!(expected.iter().filter(|b| **b == b'\n').count(), 2000);
+    let outs: Vec<_> = (0..8).map(|i| work.path().join(format!("out{i}"))).collect();
+    let children: Vec<_> = outs.iter().map(|o| worker(o)).collect();
+    for (i, mut c) in children.into_iter().enumerate() {
+        assert!(c.wait().unwrap().success(), "worker {i} failed");
+    }
+    for (i, o) in outs.iter().enumerate() {
+        assert!(std::fs::read(o).unwrap() == expected, "worker {i} answered differently");
+    }
+}

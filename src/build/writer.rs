@@ -37,6 +37,26 @@ pub struct IndexWriter {
     added_sources: Mutex<Vec<SourceEntry>>,
     duplicates: AtomicU64,
     memory_budget: usize,
+    /// Removes this build's files if it ends without publishing.
+    cleanup: Cleanup,
+}
+
+/// Until disarmed, removes on drop every file of the index folder that the base manifest does
+/// not name: what a build that failed (a full disk, an unreadable input folder) wrote. The
+/// previous index stays exactly as it was.
+struct Cleanup {
+    dir: PathBuf,
+    live: HashSet<String>,
+    armed: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if self.armed {
+            // Best effort: what cannot be removed now is removed by the next build.
+            let _ = remove_leftovers(&self.dir, &self.live);
+        }
+    }
 }
 
 /// Most segments being built at once. The memory budget is split into this many segments'
@@ -93,7 +113,8 @@ impl IndexWriter {
             Err(IndexError::NotAnIndex { .. }) => (Manifest::new(), Vec::new()),
             Err(e) => return Err(e),
         };
-        remove_leftovers(dir, &base).map_err(|e| IndexError::io(dir, e))?;
+        let live = live_files(&base);
+        remove_leftovers(dir, &live).map_err(|e| IndexError::io(dir, e))?;
         let known = base_sources
             .iter()
             .filter(|s| !s.sha256.is_empty())
@@ -118,6 +139,11 @@ impl IndexWriter {
             added_sources: Mutex::new(Vec::new()),
             duplicates: AtomicU64::new(0),
             memory_budget,
+            cleanup: Cleanup {
+                dir: dir.to_path_buf(),
+                live,
+                armed: true,
+            },
         })
     }
 
@@ -276,6 +302,7 @@ impl IndexWriter {
             rejected_added: added_sources.iter().map(|s| s.rejected).sum(),
             failed_sources: added_sources.iter().filter(|s| s.error.is_some()).count() as u64,
         };
+        let mut cleanup = self.cleanup;
         if added_segments.is_empty()
             && added_sources.is_empty()
             && self.dropped.is_empty()
@@ -307,6 +334,8 @@ impl IndexWriter {
         write_synced(&tmp, &manifest.encode()).map_err(|e| IndexError::io(&tmp, e))?;
         let path = self.dir.join(MANIFEST_FILE);
         fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
+        // Published: the new files are the index now.
+        cleanup.armed = false;
         sync_dir(&self.dir).map_err(|e| IndexError::io(&self.dir, e))?;
         // Readers that still map a dropped file keep reading it until they close it.
         let replaced_sources = old_sources_file.filter(|old| manifest.sources_file.as_ref() != Some(old));
@@ -327,15 +356,19 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Removes what an interrupted build left: temporary files, and segments and sources files no
-/// manifest names.
-fn remove_leftovers(dir: &Path, manifest: &Manifest) -> io::Result<()> {
-    let live: HashSet<&str> = manifest
+/// The segment and sources files `manifest` names.
+fn live_files(manifest: &Manifest) -> HashSet<String> {
+    manifest
         .segments
         .iter()
-        .map(|s| s.file.as_str())
-        .chain(manifest.sources_file.as_deref())
-        .collect();
+        .map(|s| s.file.clone())
+        .chain(manifest.sources_file.clone())
+        .collect()
+}
+
+/// Removes what an interrupted build left: temporary files, and segment and sources files not
+/// in `live`.
+fn remove_leftovers(dir: &Path, live: &HashSet<String>) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };

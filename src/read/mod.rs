@@ -70,6 +70,9 @@ fn map(file: &File) -> io::Result<memmap2::Mmap> {
     }
 }
 
+/// How many times opening starts over because builds kept publishing meanwhile.
+const OPEN_ATTEMPTS: u32 = 10;
+
 /// Where a record is in an index: its segment (position in the manifest), block, and offset
 /// in the block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -91,9 +94,29 @@ pub struct Index {
 }
 
 impl Index {
-    /// Opens the index in `dir` with the cheap checks.
+    /// Opens the index in `dir` with the cheap checks. A build that publishes while the index
+    /// is being opened may remove a file the manifest just read names (the previous sources
+    /// file, segments dropped by compaction): then the new manifest is read and opening starts
+    /// over, so the opened index is always one published state.
     pub fn open(dir: &Path) -> Result<Index, IndexError> {
-        let manifest = read_manifest(dir)?;
+        let mut attempts = 0;
+        loop {
+            let manifest = read_manifest(dir)?;
+            let generation = manifest.generation;
+            match Index::open_files(dir, manifest) {
+                Err(IndexError::Io { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound
+                        && attempts < OPEN_ATTEMPTS
+                        && read_manifest(dir).is_ok_and(|m| m.generation != generation) =>
+                {
+                    attempts += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn open_files(dir: &Path, manifest: Manifest) -> Result<Index, IndexError> {
         let segments = manifest
             .segments
             .iter()
