@@ -283,6 +283,66 @@ fn every_flipped_byte_and_every_truncation_is_detected() {
 }
 
 #[test]
+fn searches_on_a_damaged_segment_fail_or_answer_exactly_right() {
+    let dir = tempfile::tempdir().unwrap();
+    build(
+        dir.path(),
+        &[
+            fixture("s3-text-quirks.log"),
+            fixture("tgw-s3.log"),
+            fixture("bare-v5.log"),
+        ],
+        &ReadOptions::default(),
+        1,
+    );
+    let path = only_segment(dir.path());
+    let good = std::fs::read(&path).unwrap();
+    // Postings alone (an exact count), records with a needle, a CIDR aggregation, a scan.
+    let queries = [
+        "srcaddr = 172.31.16.139 | stats count()",
+        "addr = 172.31.9.69",
+        "srcaddr = 172.31.0.0/16 | stats sum(bytes) as b by dstport",
+        "bytes > 1000",
+    ];
+    let bound: Vec<_> = queries
+        .iter()
+        .map(|q| flowdex::query::bind(&flowdex::query::parse(q, &|_| Ok(String::new())).unwrap(), q).unwrap())
+        .collect();
+    let answers = |bytes: &[u8]| -> Vec<Option<String>> {
+        std::fs::write(&path, bytes).unwrap();
+        let Ok(index) = Index::open(dir.path()) else {
+            return vec![None; queries.len()];
+        };
+        bound
+            .iter()
+            .map(|b| flowdex::search::run(&index, b).ok().map(|a| format!("{a:?}")))
+            .collect()
+    };
+    let right = answers(&good);
+    assert!(right
+        .iter()
+        .all(|a| a.as_ref().is_some_and(|a| a.contains("172.31") || a.contains("Int("))));
+    let mut failed = 0;
+    // Every third byte: every section and field class, at a third of the cost.
+    for i in (0..good.len()).step_by(3) {
+        let mut bad = good.clone();
+        bad[i] ^= 0x10;
+        for (q, got) in queries.iter().zip(answers(&bad)) {
+            match got {
+                None => failed += 1,
+                Some(a) => assert_eq!(
+                    Some(&a),
+                    right[queries.iter().position(|x| x == q).unwrap()].as_ref(),
+                    "byte {i}: `{q}` answered wrongly"
+                ),
+            }
+        }
+    }
+    assert!(failed > 0);
+    std::fs::write(&path, &good).unwrap();
+}
+
+#[test]
 fn a_damaged_manifest_is_reported_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path(), &[fixture("s3-text-quirks.log")], &ReadOptions::default(), 1);

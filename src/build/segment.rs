@@ -495,6 +495,10 @@ impl SegmentBuilder {
         let mut data = Vec::new();
         let mut postings: Vec<(Column, Vec<u8>, Vec<PostingRef>)> = Vec::new();
         let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd level is valid");
+        // A content checksum per frame: readers detect damaged column data as they decode it.
+        compressor
+            .set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+            .expect("zstd accepts the checksum flag");
         let mut raw = Vec::new();
         let mut compress = |raw: &[u8], b: usize, slot: usize, data: &mut Vec<u8>| {
             let compressed = compressor

@@ -3,7 +3,7 @@
 //! [`Segment::verify`] walks every byte.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use roaring::RoaringBitmap;
 
@@ -47,6 +47,8 @@ pub struct Segment {
     record_count: u64,
     directory_offset: u64,
     sections: Vec<DirectoryEntry>,
+    /// Per section, whether its checksum held, once checked (on first use).
+    checked: Vec<OnceLock<bool>>,
     formats: Vec<RecordFormat>,
     /// Columns present, in the order the column index lists them per block.
     columns: Vec<Column>,
@@ -87,6 +89,7 @@ impl Segment {
             path: path.to_path_buf(),
             record_count: footer.record_count,
             directory_offset: footer.directory_offset,
+            checked: sections.iter().map(|_| OnceLock::new()).collect(),
             sections,
             formats: Vec::new(),
             columns: Vec::new(),
@@ -179,27 +182,47 @@ impl Segment {
         sizes
     }
 
-    fn section(&self, kind: SectionKind, param: Option<usize>) -> Option<&DirectoryEntry> {
-        self.sections
+    /// A section's entry and bytes. Every section but the column data has its checksum checked
+    /// on first use, so damage gives an error, never a wrong answer: a dictionary or posting is
+    /// read in place and nothing else would notice a changed term or id. Column data, the
+    /// bulk of a segment, is covered frame by frame by zstd's content checksums instead.
+    fn section_data(
+        &self,
+        kind: SectionKind,
+        param: Option<usize>,
+    ) -> Result<Option<(&DirectoryEntry, &[u8])>, Corrupt> {
+        let Some(i) = self
+            .sections
             .iter()
-            .find(|s| s.kind == kind && param.is_none_or(|p| s.param as usize == p))
+            .position(|s| s.kind == kind && param.is_none_or(|p| s.param as usize == p))
+        else {
+            return Ok(None);
+        };
+        let s = &self.sections[i];
+        // The directory was checked to point inside the file.
+        let data = &self.bytes()[s.offset as usize..(s.offset + s.length) as usize];
+        let sound = kind == SectionKind::ColumnData || *self.checked[i].get_or_init(|| crc32(data) == s.crc);
+        if !sound {
+            return Err(Corrupt::new(kind.name(), s.offset, "section checksum mismatch"));
+        }
+        Ok(Some((s, data)))
     }
 
     fn section_bytes(&self, kind: SectionKind, param: Option<usize>) -> Result<Option<Bytes<'_, 'static>>, Corrupt> {
-        let Some(s) = self.section(kind, param) else {
-            return Ok(None);
-        };
-        // The directory was checked to point inside the file.
-        let data = &self.bytes()[s.offset as usize..(s.offset + s.length) as usize];
-        Ok(Some(Bytes::new(data, kind.name(), s.offset)))
+        Ok(self
+            .section_data(kind, param)?
+            .map(|(s, data)| Bytes::new(data, kind.name(), s.offset)))
     }
 
     /// The dictionary of a column, if the segment has one.
     pub fn dictionary(&self, column: Column) -> Result<Option<Dictionary<'_>>, IndexError> {
-        let Some(s) = self.section(SectionKind::Dictionary, Some(column.id())) else {
+        let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
+        let Some((s, data)) = self
+            .section_data(SectionKind::Dictionary, Some(column.id()))
+            .map_err(err)?
+        else {
             return Ok(None);
         };
-        let data = &self.bytes()[s.offset as usize..(s.offset + s.length) as usize];
         Dictionary::parse(data, "dictionary", s.offset)
             .map(Some)
             .map_err(|c| IndexError::corrupt(&self.path, c))
@@ -208,8 +231,9 @@ impl Segment {
     /// The record ids of term `term` of a field's dictionary.
     pub fn posting(&self, column: Column, dict: &Dictionary<'_>, term: usize) -> Result<RoaringBitmap, IndexError> {
         let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
-        let s = self
-            .section(SectionKind::Postings, Some(column.id()))
+        let (s, _) = self
+            .section_data(SectionKind::Postings, Some(column.id()))
+            .map_err(err)?
             .ok_or_else(|| err(missing("postings")))?;
         let count = dict
             .posting_ref(term)
