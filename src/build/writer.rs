@@ -20,6 +20,8 @@ use crate::record::FlowRecord;
 
 const LOCK_FILE: &str = "LOCK";
 const TMP_SUFFIX: &str = ".tmp";
+/// Tries for the build lock, 50 ms apart, before saying another build holds it.
+const LOCK_ATTEMPTS: u32 = 20;
 
 /// Holds an index folder for one build: only one writer at a time.
 pub struct IndexWriter {
@@ -98,15 +100,25 @@ impl IndexWriter {
             .write(true)
             .open(&lock_path)
             .map_err(|e| IndexError::io(&lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(IndexError::Other {
-                    path: dir.to_path_buf(),
-                    what: "another flowdex build is writing this index; wait for it to finish".into(),
-                })
+        // A lock held a moment longer than its build: a process forked by the program that
+        // ran the build shares the lock until it execs. Such a lock goes within milliseconds;
+        // a build's does not.
+        let mut attempts = 0;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if attempts < LOCK_ATTEMPTS => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(IndexError::Other {
+                        path: dir.to_path_buf(),
+                        what: "another flowdex build is writing this index; wait for it to finish".into(),
+                    })
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(IndexError::io(&lock_path, e)),
             }
-            Err(fs::TryLockError::Error(e)) => return Err(IndexError::io(&lock_path, e)),
         }
         let (base, base_sources) = match Index::open(dir) {
             Ok(index) => (index.manifest().clone(), index.sources()?.to_vec()),
