@@ -294,3 +294,69 @@ fn unreadable_paths_are_reported_and_the_run_goes_on() {
     assert!(matches!(got.reports[0].error, Some(SourceError::Io { .. })));
     assert_eq!(got.reports[1].records, 7);
 }
+
+#[test]
+fn fifos_are_refused_without_waiting_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("flows.log");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    // Given by name and found in a folder walk: both refused, the rest read.
+    let got = read(&[fifo, dir.path().to_path_buf(), fixture("s3-text-quirks.log")], None);
+    assert_eq!(got.reports.len(), 3);
+    assert!(
+        matches!(got.reports[0].error, Some(SourceError::NotAFile)),
+        "{}",
+        got.reports[0]
+    );
+    assert!(
+        matches!(got.reports[1].error, Some(SourceError::NotAFile)),
+        "{}",
+        got.reports[1]
+    );
+    assert_eq!(got.reports[2].records, 7);
+}
+
+/// Collects like `Collected`, and appends a line to `path` when the first record arrives: the
+/// file changes while it is being read.
+struct Appending {
+    path: PathBuf,
+    appended: bool,
+    inner: common::Collected,
+}
+
+impl flowdex::input::RecordSink for Appending {
+    fn begin_source(&mut self, meta: &flowdex::input::SourceMeta) -> u32 {
+        self.inner.begin_source(meta)
+    }
+    fn record(&mut self, record: &flowdex::record::FlowRecord, raw: &[u8], format: &flowdex::input::LogFormat) {
+        if !self.appended {
+            self.appended = true;
+            let mut f = std::fs::OpenOptions::new().append(true).open(&self.path).unwrap();
+            std::io::Write::write_all(&mut f, b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 1 2 ACCEPT OK\n").unwrap();
+        }
+        self.inner.record(record, raw, format);
+    }
+    fn end_source(&mut self, report: flowdex::input::SourceReport) {
+        self.inner.end_source(report);
+    }
+}
+
+#[test]
+fn a_file_that_changes_while_it_is_read_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "growing.log", &quirks());
+    let mut sink = Appending {
+        path: path.clone(),
+        appended: false,
+        inner: common::Collected::default(),
+    };
+    for file in flowdex::input::discover(std::slice::from_ref(&path)) {
+        flowdex::input::read_input(&file, &Default::default(), &mut sink);
+    }
+    let r = &sink.inner.reports[0];
+    assert!(matches!(r.error, Some(SourceError::ChangedWhileRead)), "{r}");
+    // Read again when nothing writes to it: clean.
+    let again = read(&[path], None);
+    assert_eq!(again.reports[0].error, None);
+}

@@ -6,6 +6,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use flate2::read::MultiGzDecoder;
@@ -63,6 +64,11 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
     if let Some(error) = &file.error {
         return report_failure(meta, error.clone(), sink);
     }
+    // Opening a FIFO for reading waits for a writer, perhaps forever: only regular files are read.
+    let stamp = match FileStamp::of(&file.path) {
+        Ok(stamp) => stamp,
+        Err(error) => return report_failure(meta, error, sink),
+    };
     // One pass over the file: the bytes read to tell a bundle from a single source are the
     // first bytes of that source (hashed, decoded once).
     let mut hashing = match File::open(&file.path) {
@@ -99,6 +105,7 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
                 }
                 sniffed => {
                     let mut state = SourceState::begin(meta, options, sink);
+                    state.stamp = Some((file.path.clone(), stamp));
                     state.report.gzip = true;
                     state.depth = 1;
                     state.decoding = Some("gzip stream");
@@ -113,6 +120,7 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
         }
         _ => {
             let mut state = SourceState::begin(meta, options, sink);
+            state.stamp = Some((file.path.clone(), stamp));
             let result = state.read_kind(kind, head, &mut hashing);
             state.finish(result, hashing);
         }
@@ -124,6 +132,9 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
 /// Only the file's first and last bytes are read.
 pub(crate) fn decoded_size_estimate(file: &InputFile) -> u64 {
     use std::io::{Seek, SeekFrom};
+    if FileStamp::of(&file.path).is_err() {
+        return 0;
+    }
     let estimate = || -> io::Result<u64> {
         let mut f = File::open(&file.path)?;
         let size = f.metadata()?.len();
@@ -146,7 +157,7 @@ pub(crate) fn decoded_size_estimate(file: &InputFile) -> u64 {
 /// `None` for bundles and unreadable files. Lets a build skip files an index already holds
 /// without parsing them.
 pub(crate) fn single_source_hash(file: &InputFile) -> Option<String> {
-    if file.error.is_some() || is_bundle(file).unwrap_or(true) {
+    if file.error.is_some() || FileStamp::of(&file.path).is_err() || is_bundle(file).unwrap_or(true) {
         return None;
     }
     let mut hashing = Hashing {
@@ -351,6 +362,29 @@ struct SourceState<'a> {
     depth: u32,
     /// The innermost compression layer, to name it when its stream breaks.
     decoding: Option<&'static str>,
+    /// For a source that is a whole file: the file and its size and time when it was opened,
+    /// to tell whether it changed while it was read.
+    stamp: Option<(PathBuf, FileStamp)>,
+}
+
+/// A regular file's size and modification time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Result<FileStamp, SourceError> {
+        let m = std::fs::metadata(path).map_err(|e| SourceError::Io { message: e.to_string() })?;
+        if !m.is_file() {
+            return Err(SourceError::NotAFile);
+        }
+        Ok(FileStamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+        })
+    }
 }
 
 /// Layers a source may nest: gzip around gzip (Firehose), base64 gzip in JSON (Lambda events).
@@ -367,6 +401,7 @@ impl<'a> SourceState<'a> {
             sink,
             depth: 0,
             decoding: None,
+            stamp: None,
         }
     }
 
@@ -377,12 +412,19 @@ impl<'a> SourceState<'a> {
             mut report,
             parser,
             sink,
+            stamp,
             ..
         } = self;
         report.error = result.err();
         let _ = io::copy(&mut hashing, &mut io::sink());
         report.size = hashing.bytes;
         report.sha256 = hex(&hashing.hasher.finalize());
+        if let Some((path, before)) = stamp {
+            let after = FileStamp::of(&path).ok();
+            if report.error.is_none() && (after != Some(before) || hashing.bytes != before.len) {
+                report.error = Some(SourceError::ChangedWhileRead);
+            }
+        }
         if report.form == Form::Unknown && report.error.is_none() {
             report.form = if parser.saw_timestamp_prefix() {
                 Form::CloudwatchExport

@@ -138,6 +138,13 @@ pub enum SourceError {
     },
     #[error("binary data, not flow-log text, gzip, tar or zip")]
     Binary,
+    #[error("not a regular file (a FIFO, socket, device or folder); not read")]
+    NotAFile,
+    #[error(
+        "the file changed while it was read (its size or time differs from when it was opened); \
+         its records and hash may mix two versions: read it again when nothing writes to it"
+    )]
+    ChangedWhileRead,
 }
 
 /// Everything known about one source after reading it. The counts reconcile:
