@@ -4,8 +4,9 @@
 
 use std::cmp::Ordering;
 
+use crate::agg::Budget;
 use crate::agg::{self, Rows};
-use crate::exec::{self, Hit, SearchError, MAX_RECORDS_HELD};
+use crate::exec::{self, Hit, SearchError, RECORD_BYTES};
 use crate::query::{AggregateFn, Bound, RecordStage};
 use crate::read::Index;
 use crate::record::Field;
@@ -30,8 +31,19 @@ impl Answer {
     }
 }
 
-/// Runs a bound query on an index.
+/// Memory a search holds by default (`--memory 1600M`): about a million matching records, or
+/// that much of aggregate groups.
+pub const DEFAULT_MEMORY: usize = 1600 << 20;
+
+/// Runs a bound query on an index within [`DEFAULT_MEMORY`].
 pub fn run(index: &Index, bound: &Bound) -> Result<Answer, SearchError> {
+    run_within(index, bound, DEFAULT_MEMORY)
+}
+
+/// Runs a bound query on an index, holding at most about `memory` bytes of matching records or
+/// aggregate groups; a query that needs more fails with an error saying so.
+pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer, SearchError> {
+    let budget = Budget::new(memory);
     // `stats count()` with nothing else: postings alone answer it when they are exact.
     if let Some((by, aggs)) = &bound.stats {
         let count_only = by.is_empty()
@@ -65,22 +77,28 @@ pub fn run(index: &Index, bound: &Bound) -> Result<Answer, SearchError> {
             index,
             &bound.filter,
             bound.needed_fields(),
-            || agg::Aggregator::new(by, aggs),
+            || agg::Aggregator::new(by, aggs, &budget),
             |a, r| {
                 if filters.iter().all(|f| f.matches(&r)) {
                     a.add(&r);
                 }
             },
         )?;
-        let mut total = agg::Aggregator::new(by, aggs);
+        // Merging moves the partials' groups: nothing more is taken from the budget.
+        let unlimited = Budget::new(usize::MAX);
+        let mut total = agg::Aggregator::new(by, aggs, &unlimited);
         for p in partials {
             total.merge(p);
+        }
+        if total.over_budget() {
+            return Err(SearchError::TooManyGroups { limit: memory });
         }
         let mut rows = total.finish();
         agg::apply(&mut rows, &bound.rows);
         return Ok(Answer::Rows(rows));
     }
-    let mut hits = exec::records(index, &bound.filter, bound.needed_fields(), MAX_RECORDS_HELD)?;
+    let max_records = memory as u64 / RECORD_BYTES;
+    let mut hits = exec::records(index, &bound.filter, bound.needed_fields(), max_records)?;
     hits.sort_by(output_order);
     let mut fields = None;
     for stage in &bound.records {

@@ -80,6 +80,7 @@ fn export_lib(index: &Index, text: &str, created: i64) -> Bundle {
         note: Some("case 17"),
         query_files: &[],
         created,
+        memory: flowdex::search::DEFAULT_MEMORY,
     };
     export::export(index, &bound, &request).unwrap()
 }

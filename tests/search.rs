@@ -342,3 +342,40 @@ fn a_search_refuses_to_hold_more_records_than_its_limit() {
     let bound = query::bind(&parsed, "bytes > 0").unwrap();
     assert!(flowdex::exec::records(&index, &bound.filter, None, 100).is_err());
 }
+
+#[test]
+fn a_search_stays_within_its_memory_or_says_so() {
+    let (_dir, index) = samples_index();
+    let bind = |text: &str| query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+    // Groups by three keys: one per flow, nearly. 64 KiB holds a few hundred.
+    let wide = bind("stats count() as n, count_distinct(dstport) as d by srcaddr, dstaddr, srcport");
+    let err = search::run_within(&index, &wide, 64 << 10).unwrap_err();
+    assert!(
+        matches!(err, flowdex::exec::SearchError::TooManyGroups { limit } if limit == 64 << 10),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--memory"), "{err}");
+    // With room it answers, and the same as without a limit.
+    let roomy = search::run_within(&index, &wide, 256 << 20).unwrap();
+    assert!(same(&roomy, &search::run(&index, &wide).unwrap()));
+    // Records are held within the budget too.
+    let all = bind("action = ACCEPT");
+    let err = search::run_within(&index, &all, 1 << 20).unwrap_err();
+    assert!(
+        matches!(err, flowdex::exec::SearchError::TooManyRecords { .. }),
+        "{err}"
+    );
+    // The command says so and exits 2.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args([
+            "search",
+            _dir.path().to_str().unwrap(),
+            "stats count() by srcaddr, dstaddr, srcport",
+            "--memory",
+            "64K",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("raise --memory"));
+}

@@ -3,6 +3,7 @@
 //! keys unless the query sorts them.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::query::{Aggregate, AggregateFn, CmpOp, GroupBy, RowFilter, RowStage, RowValue};
 use crate::record::{FlowRecord, Value};
@@ -80,7 +81,8 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, a: &Aggregate, r: &FlowRecord) {
+    /// Adds a record's value; returns the text bytes of a value new to a distinct set.
+    fn add(&mut self, a: &Aggregate, r: &FlowRecord) -> Option<usize> {
         let v = a.field.and_then(|f| r.get(f));
         let n = match v {
             Some(Value::UInt(n)) => Some(n),
@@ -107,10 +109,13 @@ impl Acc {
             }
             Acc::Distinct(set) => {
                 if v.is_some() {
-                    set.insert(key_of(v));
+                    let k = key_of(v);
+                    let bytes = key_bytes(&k);
+                    return set.insert(k).then_some(bytes);
                 }
             }
         }
+        None
     }
 
     fn merge(&mut self, other: Acc) {
@@ -145,24 +150,76 @@ impl Acc {
     }
 }
 
+/// Memory an aggregation may hold, shared by the partial aggregators that run at once. What
+/// they take is an upper bound of what they hold (merging drops repeated groups but does not
+/// give memory back), so a query is refused a little early rather than late.
+#[derive(Debug)]
+pub struct Budget {
+    limit: usize,
+    taken: AtomicUsize,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Budget {
+        Budget {
+            limit,
+            taken: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Takes `bytes`; `false` once the budget is spent.
+    fn take(&self, bytes: usize) -> bool {
+        self.taken.fetch_add(bytes, Ordering::Relaxed) + bytes <= self.limit
+    }
+}
+
+/// Bytes a group costs besides its key's text: the map node, the key and accumulator vectors.
+const GROUP_BYTES: usize = 160;
+/// Bytes a `count_distinct` value costs besides its text.
+const DISTINCT_BYTES: usize = 48;
+
 /// Groups records and computes the aggregates of each group, one record at a time; partial
-/// aggregators (one per segment) merge.
+/// aggregators (one per segment) merge. Stops taking new groups or distinct values once the
+/// budget is spent ([`Aggregator::over_budget`]).
 pub struct Aggregator<'q> {
     by: &'q [GroupBy],
     aggs: &'q [Aggregate],
     groups: BTreeMap<Vec<Key>, Vec<Acc>>,
+    budget: &'q Budget,
+    over_budget: bool,
+}
+
+fn key_bytes(k: &Key) -> usize {
+    match k {
+        Key::Text(t) => t.len(),
+        _ => 0,
+    }
 }
 
 impl<'q> Aggregator<'q> {
-    pub fn new(by: &'q [GroupBy], aggs: &'q [Aggregate]) -> Aggregator<'q> {
+    pub fn new(by: &'q [GroupBy], aggs: &'q [Aggregate], budget: &'q Budget) -> Aggregator<'q> {
         Aggregator {
             by,
             aggs,
             groups: BTreeMap::new(),
+            budget,
+            over_budget: false,
         }
     }
 
+    /// Whether the groups needed more memory than the budget: the answer is then incomplete.
+    pub fn over_budget(&self) -> bool {
+        self.over_budget
+    }
+
     pub fn add(&mut self, r: &FlowRecord) {
+        if self.over_budget {
+            return;
+        }
         let key: Vec<Key> = self
             .by
             .iter()
@@ -175,16 +232,30 @@ impl<'q> Aggregator<'q> {
             })
             .collect();
         let aggs = self.aggs;
-        let accs = self
-            .groups
-            .entry(key)
-            .or_insert_with(|| aggs.iter().map(|a| Acc::new(a.function)).collect());
+        let accs = match self.groups.entry(key) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                if !self
+                    .budget
+                    .take(GROUP_BYTES + v.key().iter().map(key_bytes).sum::<usize>())
+                {
+                    self.over_budget = true;
+                    return;
+                }
+                v.insert(aggs.iter().map(|a| Acc::new(a.function)).collect())
+            }
+        };
         for (acc, a) in accs.iter_mut().zip(aggs) {
-            acc.add(a, r);
+            if let Some(new_distinct) = acc.add(a, r) {
+                if !self.budget.take(DISTINCT_BYTES + new_distinct) {
+                    self.over_budget = true;
+                }
+            }
         }
     }
 
     pub fn merge(&mut self, other: Aggregator<'q>) {
+        self.over_budget |= other.over_budget;
         for (key, accs) in other.groups {
             match self.groups.entry(key) {
                 std::collections::btree_map::Entry::Vacant(v) => {
@@ -227,9 +298,11 @@ impl<'q> Aggregator<'q> {
     }
 }
 
-/// Groups `records` and computes the aggregates of each group.
+/// Groups records already held and computes the aggregates of each group (the records took
+/// the memory; their groups are at most as many).
 pub fn aggregate<'r>(records: impl IntoIterator<Item = &'r FlowRecord>, by: &[GroupBy], aggs: &[Aggregate]) -> Rows {
-    let mut a = Aggregator::new(by, aggs);
+    let unlimited = Budget::new(usize::MAX);
+    let mut a = Aggregator::new(by, aggs, &unlimited);
     for r in records {
         a.add(r);
     }

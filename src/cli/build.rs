@@ -22,7 +22,7 @@ pub struct Args {
     read: ReadArgs,
     /// Memory for the records being built into segments (e.g. 512M, 2G); a quarter of it is one
     /// segment's worth.
-    #[arg(long, default_value = "512M", value_parser = parse_size, value_name = "SIZE")]
+    #[arg(long, default_value = "512M", value_parser = super::parse_size, value_name = "SIZE")]
     memory: usize,
     /// Reading threads (default: one per core, at most 4). The index is the same for any number.
     #[arg(long, value_name = "N")]
@@ -33,23 +33,6 @@ pub struct Args {
     /// Print no progress and no summary.
     #[arg(long, short)]
     quiet: bool,
-}
-
-/// Parses `512M`, `2G`, `1048576`.
-pub fn parse_size(text: &str) -> Result<usize, String> {
-    let t = text.trim();
-    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: usize = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size like 512M or 2G"))?;
-    let mult = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        _ => return Err(format!("`{text}`: unknown unit (use K, M or G)")),
-    };
-    n.checked_mul(mult).ok_or_else(|| format!("`{text}` is too large"))
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {

@@ -9,7 +9,7 @@ pub struct Args {
     /// The index folder.
     index: PathBuf,
     /// Memory for records held before they are written as a segment (e.g. 512M, 2G).
-    #[arg(long, default_value = "512M", value_parser = super::build::parse_size, value_name = "SIZE")]
+    #[arg(long, default_value = "512M", value_parser = super::parse_size, value_name = "SIZE")]
     memory: usize,
 }
 

@@ -29,6 +29,9 @@ pub struct Args {
     /// ... to this time.
     #[arg(long, value_name = "TIME")]
     to: Option<String>,
+    /// Memory for the matching records (e.g. 512M, 2G); a query needing more fails clearly.
+    #[arg(long, default_value = "1600M", value_parser = super::parse_size, value_name = "SIZE")]
+    memory: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
@@ -48,6 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let request = Request {
         query: &args.query,
         from: args.from.as_deref(),
+        memory: args.memory,
         to: args.to.as_deref(),
         note: args.note.as_deref(),
         query_files: &query_files,

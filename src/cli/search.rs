@@ -36,6 +36,10 @@ pub struct Args {
     /// ... to this time.
     #[arg(long, value_name = "TIME")]
     to: Option<String>,
+    /// Memory for matching records or aggregate groups (e.g. 512M, 2G); a query needing more
+    /// fails clearly.
+    #[arg(long, default_value = "1600M", value_parser = super::parse_size, value_name = "SIZE")]
+    memory: usize,
     /// Print the plan (postings used, candidates, blocks to read per segment); run nothing.
     #[arg(long)]
     explain: bool,
@@ -89,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         );
         return Ok(2);
     }
-    let answer = search::run(&index, &bound)?;
+    let answer = search::run_within(&index, &bound, args.memory)?;
     let empty = answer.is_empty();
     // The interfaces of the matches, for the coverage warning; known only when records come back.
     let matched: Option<Vec<String>> = match &answer {

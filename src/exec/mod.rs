@@ -288,14 +288,20 @@ pub enum SearchError {
     #[error(transparent)]
     Index(#[from] IndexError),
     #[error(
-        "the query matches more than {limit} records, more than a search holds to sort them by time; \
-         narrow it (a time window, an address), or aggregate with `| stats ...`"
+        "the query matches more than {limit} records, more than a search holds (--memory) to sort \
+         them by time; narrow it (a time window, an address), aggregate with `| stats ...`, or \
+         raise --memory"
     )]
     TooManyRecords { limit: u64 },
+    #[error(
+        "the aggregation's groups need more than {limit} bytes (--memory); narrow the query (a time \
+         window, fewer or coarser `by` keys) or raise --memory"
+    )]
+    TooManyGroups { limit: usize },
 }
 
-/// Most records a search that prints records holds in memory (about 1.6 KB each).
-pub const MAX_RECORDS_HELD: u64 = 1_000_000;
+/// Memory one held matching record costs (the record, its source name, its place).
+pub const RECORD_BYTES: u64 = 1_600;
 
 /// Every matching record, with its source name, in no particular order. With `only`, records
 /// carry just those fields. Fails rather than hold more than `max` records.

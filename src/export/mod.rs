@@ -66,6 +66,8 @@ pub struct Request<'a> {
     pub query_files: &'a [(String, String)],
     /// When the bundle is made, Unix seconds: only `created.json` holds it.
     pub created: i64,
+    /// Memory the search may hold (see [`search::run_within`]).
+    pub memory: usize,
 }
 
 /// Runs `bound` on `index` and lays out the bundle of its matching records.
@@ -73,7 +75,7 @@ pub fn export(index: &Index, bound: &Bound, request: &Request<'_>) -> Result<Bun
     if bound.stats.is_some() {
         return Err(ExportError::Aggregate);
     }
-    let Answer::Records { hits, fields } = search::run(index, bound)? else {
+    let Answer::Records { hits, fields } = search::run_within(index, bound, request.memory)? else {
         return Err(ExportError::Aggregate);
     };
     let at: Vec<_> = hits.iter().map(|h| h.at).collect();
