@@ -3,6 +3,7 @@
 //! keys unless the query sorts them.
 
 use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::query::{Aggregate, AggregateFn, CmpOp, GroupBy, RowFilter, RowStage, RowValue};
@@ -27,11 +28,13 @@ impl Cell {
     }
 }
 
-/// A group key cell: what rows are grouped and ordered by.
+/// A group key cell: what rows are grouped and ordered by. Addresses stay addresses (no text
+/// made per record), and sort in address order.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Key {
     Null,
     Int(u64),
+    Ip(IpAddr),
     Text(String),
 }
 
@@ -40,6 +43,7 @@ impl From<Key> for Cell {
         match k {
             Key::Null => Cell::Null,
             Key::Int(n) => Cell::Int(n),
+            Key::Ip(ip) => Cell::Text(ip.to_string()),
             Key::Text(t) => Cell::Text(t),
         }
     }
@@ -49,7 +53,8 @@ fn key_of(v: Option<Value<'_>>) -> Key {
     match v {
         None => Key::Null,
         Some(Value::UInt(n)) => Key::Int(n),
-        Some(v) => Key::Text(v.to_string()),
+        Some(Value::Ip(ip)) => Key::Ip(ip),
+        Some(Value::Str(s)) => Key::Text(s.to_owned()),
     }
 }
 
@@ -196,6 +201,7 @@ pub struct Aggregator<'q> {
 fn key_bytes(k: &Key) -> usize {
     match k {
         Key::Text(t) => t.len(),
+        Key::Ip(_) => 16,
         _ => 0,
     }
 }
