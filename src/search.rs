@@ -4,12 +4,19 @@
 
 use std::cmp::Ordering;
 
+use rayon::prelude::*;
+use rustc_hash::FxHashMap as HashMap;
+
 use crate::agg::Budget;
 use crate::agg::{self, Rows};
 use crate::exec::{self, Hit, SearchError, RECORD_BYTES};
+use crate::format::schema::Column;
+use crate::query::GroupBy;
 use crate::query::{AggregateFn, Bound, RecordStage};
 use crate::read::Index;
+use crate::read::IndexError;
 use crate::record::Field;
+use crate::record::FieldKind;
 
 /// What a query returns.
 #[derive(Debug)]
@@ -68,6 +75,12 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
         .iter()
         .all(|s| matches!(s, RecordStage::Filter(_) | RecordStage::Fields(_)));
     if let (Some((by, aggs)), true) = (&bound.stats, streaming) {
+        if bound.records.iter().all(|s| matches!(s, RecordStage::Fields(_))) {
+            if let Some(mut rows) = stats_over_columns(index, &bound.filter, by, aggs, &budget, memory)? {
+                agg::apply(&mut rows, &bound.rows);
+                return Ok(Answer::Rows(rows));
+            }
+        }
         let filters: Vec<&crate::query::Filter> = bound
             .records
             .iter()
@@ -137,6 +150,116 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
         }
     }
 }
+
+/// Most `by` keys an aggregation over raw columns handles (its group keys are fixed arrays).
+const COLUMN_KEYS: usize = 4;
+
+/// A group's key as raw column values (term numbers, codes, numbers, bin starts), with a bit
+/// per null.
+type RawKey = ([u64; COLUMN_KEYS], u8);
+
+/// `stats` computed from the raw values of the columns it reads, without building records or a
+/// text key per record; `None` when the query needs records (a filter the postings do not
+/// answer exactly, `count_distinct`, a non-number field, more than four keys).
+fn stats_over_columns(
+    index: &Index,
+    filter: &crate::query::Filter,
+    by: &[GroupBy],
+    aggs: &[crate::query::Aggregate],
+    budget: &Budget,
+    memory: usize,
+) -> Result<Option<agg::Rows>, SearchError> {
+    let numbers = |f: Option<Field>| f.is_none_or(|f| f.kind() == crate::record::FieldKind::UInt);
+    if by.len() > COLUMN_KEYS
+        || !aggs
+            .iter()
+            .all(|a| agg::Partial::supports(a.function) && numbers(a.field))
+    {
+        return Ok(None);
+    }
+    let Some(column_filter) = exec::ColumnFilter::new(filter) else {
+        return Ok(None);
+    };
+    let key_column = |g: &GroupBy| match g {
+        GroupBy::Field { field, .. } => Column::Field(*field),
+        GroupBy::Bin { .. } => Column::Field(Field::Start),
+    };
+    let columns: Vec<Column> = by
+        .iter()
+        .map(key_column)
+        .chain(aggs.iter().map(|a| Column::Field(a.field.unwrap_or(Field::Start))))
+        .collect();
+    let over_budget = std::sync::atomic::AtomicBool::new(false);
+    let per_segment = index
+        .segments()
+        .par_iter()
+        .map(|seg| {
+            let mut groups: HashMap<RawKey, Vec<agg::Partial>> = HashMap::default();
+            exec::scan_columns(seg, &column_filter, &columns, &mut |values| {
+                let mut key: RawKey = ([0; COLUMN_KEYS], 0);
+                for (k, (g, v)) in by.iter().zip(values).enumerate() {
+                    match (g, v) {
+                        (_, None) => key.1 |= 1 << k,
+                        (GroupBy::Bin { seconds, .. }, Some(s)) => key.0[k] = s - s % seconds,
+                        (GroupBy::Field { .. }, Some(v)) => key.0[k] = *v,
+                    }
+                }
+                let partials = match groups.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        if !budget.take(GROUP_BYTES) {
+                            over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
+                            return;
+                        }
+                        v.insert(vec![agg::Partial::default(); aggs.len()])
+                    }
+                };
+                for (p, v) in partials.iter_mut().zip(&values[by.len()..]) {
+                    p.add(*v);
+                }
+            })?;
+            Ok((seg, groups))
+        })
+        .collect::<Result<Vec<_>, IndexError>>()?;
+    if over_budget.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(SearchError::TooManyGroups { limit: memory });
+    }
+    let unlimited = Budget::new(usize::MAX);
+    let mut total = agg::Aggregator::new(by, aggs, &unlimited);
+    for (seg, groups) in per_segment {
+        // Term numbers and codes become values once per group, not once per record.
+        let dicts = by
+            .iter()
+            .map(|g| match g {
+                GroupBy::Field { field, .. } if matches!(field.kind(), FieldKind::Ip | FieldKind::Text) => {
+                    seg.dictionary(Column::Field(*field))
+                }
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for ((raw, nulls), partials) in groups {
+            let mut key = Vec::with_capacity(by.len());
+            for (k, (g, dict)) in by.iter().zip(&dicts).enumerate() {
+                let v = (nulls & (1 << k) == 0).then_some(raw[k]);
+                key.push(match g {
+                    GroupBy::Bin { seconds, .. } => agg::bin_key(v, *seconds),
+                    GroupBy::Field { field, .. } => match v {
+                        None => agg::key_of(None),
+                        Some(v) => agg::key_of(Some(
+                            seg.value(*field, v, dict.as_ref())
+                                .map_err(|c| IndexError::corrupt(seg.path(), c))?,
+                        )),
+                    },
+                });
+            }
+            total.add_partials(key, &partials);
+        }
+    }
+    Ok(Some(total.finish()))
+}
+
+/// Bytes a group of an aggregation over raw columns costs: its key, partials and map slot.
+const GROUP_BYTES: usize = 128;
 
 /// Records come out by time, then source, then line.
 pub fn output_order(a: &Hit, b: &Hit) -> Ordering {

@@ -123,8 +123,9 @@ fn random_filter(rng: &mut Rng, records: &[&FlowRecord], depth: u32) -> String {
 
 fn random_query(rng: &mut Rng, records: &[&FlowRecord]) -> String {
     let filter = random_filter(rng, records, 2);
-    match rng.below(5) {
+    match rng.below(6) {
         0 => format!("{filter} | stats count() as n by srcaddr | sort n desc | limit 5"),
+        5 => format!("{filter} | stats sum(bytes) as b, min(start), max(packets), avg(bytes), count(srcport) by action, interface_id, bin(1h)"),
         1 => format!("filter {filter} | stats sum(bytes) as b, count_distinct(dstport) as d, min(start), max(packets), avg(bytes) by action, bin(1h)"),
         2 => format!("{filter} | stats count()"),
         3 => format!("fields srcaddr, dstport | filter {filter} | sort bytes desc | limit 7"),

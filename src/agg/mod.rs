@@ -31,7 +31,7 @@ impl Cell {
 /// A group key cell: what rows are grouped and ordered by. Addresses stay addresses (no text
 /// made per record), and sort in address order.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Key {
+pub enum Key {
     Null,
     Int(u64),
     Ip(IpAddr),
@@ -49,7 +49,8 @@ impl From<Key> for Cell {
     }
 }
 
-fn key_of(v: Option<Value<'_>>) -> Key {
+/// The key of a field's value.
+pub fn key_of(v: Option<Value<'_>>) -> Key {
     match v {
         None => Key::Null,
         Some(Value::UInt(n)) => Key::Int(n),
@@ -155,6 +156,57 @@ impl Acc {
     }
 }
 
+/// The key of the time bin of `seconds` holding `start`.
+pub fn bin_key(start: Option<u64>, seconds: u64) -> Key {
+    match start {
+        Some(s) => Key::Text(crate::time::format_rfc3339((s - s % seconds) as i64)),
+        None => Key::Null,
+    }
+}
+
+/// One aggregate over one group's values, as an aggregation over raw columns keeps it; any of
+/// `count`, `sum`, `min`, `max` and `avg` follows from it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Partial {
+    /// Records of the group.
+    pub records: u64,
+    /// Records with a value in the aggregate's field.
+    pub present: u64,
+    pub sum: u128,
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+}
+
+impl Partial {
+    /// Adds a record whose field value is `v`.
+    pub fn add(&mut self, v: Option<u64>) {
+        self.records += 1;
+        if let Some(v) = v {
+            self.present += 1;
+            self.sum += u128::from(v);
+            self.min = Some(self.min.map_or(v, |m| m.min(v)));
+            self.max = Some(self.max.map_or(v, |m| m.max(v)));
+        }
+    }
+
+    /// Whether `function` can be computed from partials.
+    pub fn supports(function: AggregateFn) -> bool {
+        !matches!(function, AggregateFn::CountDistinct)
+    }
+
+    fn acc(&self, a: &Aggregate) -> Acc {
+        match a.function {
+            AggregateFn::Count if a.field.is_none() => Acc::Count(self.records),
+            AggregateFn::Count => Acc::Count(self.present),
+            AggregateFn::Sum => Acc::Sum(self.sum),
+            AggregateFn::Min => Acc::Min(self.min),
+            AggregateFn::Max => Acc::Max(self.max),
+            AggregateFn::Avg => Acc::Avg(self.sum, self.present),
+            AggregateFn::CountDistinct => unreachable!("count_distinct is not computed from partials"),
+        }
+    }
+}
+
 /// Memory an aggregation may hold, shared by the partial aggregators that run at once. What
 /// they take is an upper bound of what they hold (merging drops repeated groups but does not
 /// give memory back), so a query is refused a little early rather than late.
@@ -177,7 +229,7 @@ impl Budget {
     }
 
     /// Takes `bytes`; `false` once the budget is spent.
-    fn take(&self, bytes: usize) -> bool {
+    pub fn take(&self, bytes: usize) -> bool {
         self.taken.fetch_add(bytes, Ordering::Relaxed) + bytes <= self.limit
     }
 }
@@ -231,10 +283,7 @@ impl<'q> Aggregator<'q> {
             .iter()
             .map(|g| match g {
                 GroupBy::Field { field, .. } => key_of(r.get(*field)),
-                GroupBy::Bin { seconds, .. } => match r.start {
-                    Some(s) => Key::Text(crate::time::format_rfc3339((s - s % seconds) as i64)),
-                    None => Key::Null,
-                },
+                GroupBy::Bin { seconds, .. } => bin_key(r.start, *seconds),
             })
             .collect();
         let aggs = self.aggs;
@@ -255,6 +304,21 @@ impl<'q> Aggregator<'q> {
             if let Some(new_distinct) = acc.add(a, r) {
                 if !self.budget.take(DISTINCT_BYTES + new_distinct) {
                     self.over_budget = true;
+                }
+            }
+        }
+    }
+
+    /// Adds a group aggregated elsewhere (one partial per aggregate, in order).
+    pub fn add_partials(&mut self, key: Vec<Key>, partials: &[Partial]) {
+        let accs: Vec<Acc> = self.aggs.iter().zip(partials).map(|(a, p)| p.acc(a)).collect();
+        match self.groups.entry(key) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(accs);
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                for (mine, theirs) in o.get_mut().iter_mut().zip(accs) {
+                    mine.merge(theirs);
                 }
             }
         }

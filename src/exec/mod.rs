@@ -3,6 +3,10 @@
 //! the blocks' zone maps for times and counters; only candidate blocks are decoded, and only when
 //! the postings answer is not already exact. Segments run in parallel.
 
+mod columns;
+
+pub use columns::{scan as scan_columns, ColumnFilter};
+
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 

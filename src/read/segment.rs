@@ -453,7 +453,9 @@ impl Segment {
         Ok((records, format_numbers))
     }
 
-    fn value<'d>(&self, f: Field, v: u64, dict: Option<&Dictionary<'d>>) -> Result<Value<'d>, Corrupt> {
+    /// The value a column of field `f` stores as `v`: a number, an enum word, or a term of the
+    /// field's dictionary `dict`.
+    pub fn value<'d>(&self, f: Field, v: u64, dict: Option<&Dictionary<'d>>) -> Result<Value<'d>, Corrupt> {
         let term = |v: u64| -> Result<Term<'d>, Corrupt> {
             let d = dict.ok_or_else(|| missing("dictionary"))?;
             d.term(usize::try_from(v).unwrap_or(usize::MAX))

@@ -1,0 +1,121 @@
+//! Matching records as raw column values, without building records: what aggregations over
+//! millions of records need. Possible when the postings answer the filter exactly, apart from
+//! top-level time windows, which are checked on the `start` and `end` columns.
+
+use roaring::RoaringBitmap;
+
+use super::candidates;
+use crate::format::schema::Column;
+use crate::query::{Cond, Filter, Test};
+use crate::read::{IndexError, Segment};
+use crate::record::Field;
+
+/// A filter split into what the postings answer and the time windows checked per record.
+#[derive(Clone, Debug)]
+pub struct ColumnFilter {
+    postings: Filter,
+    windows: Vec<(u64, u64)>,
+}
+
+impl ColumnFilter {
+    /// Splits `filter`; `None` when a part other than a time window may need records to decide
+    /// (the caller then reads records).
+    pub fn new(filter: &Filter) -> Option<ColumnFilter> {
+        let window = |f: &Filter| match f {
+            Filter::Test(Test {
+                cond: Cond::TimeOverlap(lo, hi),
+                negate: false,
+                ..
+            }) => Some((*lo, *hi)),
+            _ => None,
+        };
+        let parts: Vec<&Filter> = match filter {
+            Filter::And(parts) => parts.iter().collect(),
+            f => vec![f],
+        };
+        let windows: Vec<(u64, u64)> = parts.iter().filter_map(|f| window(f)).collect();
+        let rest: Vec<Filter> = parts.into_iter().filter(|f| window(f).is_none()).cloned().collect();
+        let postings = match rest.len() {
+            0 => Filter::All,
+            1 => rest.into_iter().next().expect("one part"),
+            _ => Filter::And(rest),
+        };
+        answerable(&postings).then_some(ColumnFilter { postings, windows })
+    }
+}
+
+/// Whether the postings answer `filter` exactly in every segment: equalities, CIDRs, lists and
+/// ranges on indexed fields, combined by and, or and not.
+fn answerable(filter: &Filter) -> bool {
+    match filter {
+        Filter::All => true,
+        Filter::And(v) | Filter::Or(v) => v.iter().all(answerable),
+        Filter::Not(f) => answerable(f),
+        Filter::Test(t) => {
+            !t.negate
+                && t.fields
+                    .iter()
+                    .all(|f| crate::format::schema::POSTING_FIELDS.contains(f))
+                && matches!(t.cond, Cond::Ips(_) | Cond::Numbers(_) | Cond::Words(_))
+        }
+    }
+}
+
+/// Calls `found` with the values of `columns` (in order; `None` for null or a column the
+/// segment lacks) of every record of `seg` that matches.
+pub fn scan(
+    seg: &Segment,
+    filter: &ColumnFilter,
+    columns: &[Column],
+    found: &mut dyn FnMut(&[Option<u64>]),
+) -> Result<(), IndexError> {
+    let c = candidates(seg, &filter.postings)?;
+    if !c.exact {
+        return Err(IndexError::Other {
+            path: seg.path().to_path_buf(),
+            what: "the postings did not answer a filter that they answer exactly".into(),
+        });
+    }
+    let mut ids = c.ids;
+    for &(lo, hi) in &filter.windows {
+        // Blocks whose zone maps cannot overlap the window go first.
+        let mut keep = RoaringBitmap::new();
+        for b in seg.blocks() {
+            if !b.start.is_empty() && b.start.min <= hi && b.end.max >= lo {
+                keep.insert_range(b.first_record..b.first_record + b.record_count);
+            }
+        }
+        ids &= keep;
+    }
+    let mut values = vec![None; columns.len()];
+    for (i, b) in seg.blocks().iter().enumerate() {
+        let range = b.first_record..b.first_record + b.record_count;
+        if ids.range_cardinality(range.clone()) == 0 {
+            continue;
+        }
+        let read = |c: Column| seg.read_column(i, c);
+        let cols = columns.iter().map(|&c| read(c)).collect::<Result<Vec<_>, _>>()?;
+        let times = if filter.windows.is_empty() {
+            None
+        } else {
+            Some((read(Column::Field(Field::Start))?, read(Column::Field(Field::End))?))
+        };
+        for id in ids.range(range) {
+            let at = (id - b.first_record) as usize;
+            if let Some((start, end)) = &times {
+                let value = |c: &Option<crate::format::column::Column>| c.as_ref().and_then(|c| c.get(at));
+                let (Some(s), Some(e)) = (value(start), value(end)) else {
+                    continue;
+                };
+                if !filter.windows.iter().all(|&(lo, hi)| s <= hi && e >= lo) {
+                    continue;
+                }
+            }
+            for (v, col) in values.iter_mut().zip(&cols) {
+                *v = col.as_ref().and_then(|c| c.get(at));
+            }
+            found(&values);
+        }
+    }
+    Ok(())
+}
