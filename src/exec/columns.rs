@@ -44,8 +44,9 @@ impl ColumnFilter {
     }
 }
 
-/// Whether the postings answer `filter` exactly in every segment: equalities, CIDRs, lists and
-/// ranges on indexed fields, combined by and, or and not.
+/// Whether the postings answer `filter` exactly in every segment: any condition on indexed
+/// fields (patterns and flag masks run over the dictionary's distinct values), combined by
+/// and, or and not.
 fn answerable(filter: &Filter) -> bool {
     match filter {
         Filter::All => true,
@@ -56,7 +57,7 @@ fn answerable(filter: &Filter) -> bool {
                 && t.fields
                     .iter()
                     .all(|f| crate::format::schema::POSTING_FIELDS.contains(f))
-                && matches!(t.cond, Cond::Ips(_) | Cond::Numbers(_) | Cond::Words(_))
+                && !matches!(t.cond, Cond::TimeOverlap(..))
         }
     }
 }
