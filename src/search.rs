@@ -111,8 +111,10 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
         return Ok(Answer::Rows(rows));
     }
     let max_records = memory as u64 / RECORD_BYTES;
-    let mut hits = exec::records(index, &bound.filter, bound.needed_fields(), max_records)?;
-    hits.sort_by(output_order);
+    let mut hits = sorted(
+        exec::records(index, &bound.filter, bound.needed_fields(), max_records)?,
+        output_order,
+    );
     let mut fields = None;
     for stage in &bound.records {
         match stage {
@@ -128,16 +130,18 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
                     )
                 });
             }
-            RecordStage::Sort(keys) => hits.sort_by(|a, b| {
-                for (f, desc) in keys {
-                    let o = a.record.get(*f).cmp(&b.record.get(*f));
-                    let o = if *desc { o.reverse() } else { o };
-                    if o.is_ne() {
-                        return o;
+            RecordStage::Sort(keys) => {
+                hits = sorted(std::mem::take(&mut hits), |a, b| {
+                    for (f, desc) in keys {
+                        let o = a.record.get(*f).cmp(&b.record.get(*f));
+                        let o = if *desc { o.reverse() } else { o };
+                        if o.is_ne() {
+                            return o;
+                        }
                     }
-                }
-                output_order(a, b)
-            }),
+                    output_order(a, b)
+                })
+            }
             RecordStage::Limit(n) => hits.truncate(usize::try_from(*n).unwrap_or(usize::MAX)),
         }
     }
@@ -260,6 +264,19 @@ fn stats_over_columns(
 
 /// Bytes a group of an aggregation over raw columns costs: its key, partials and map slot.
 const GROUP_BYTES: usize = 128;
+
+/// `hits` in the order of `cmp` (stable). A hit is a whole record, over a kilobyte: sorting
+/// positions and moving each hit once costs a fraction of sorting the hits themselves (66,000
+/// hits: 1.28 s before, most of it in memmove).
+fn sorted(hits: Vec<Hit>, cmp: impl Fn(&Hit, &Hit) -> Ordering) -> Vec<Hit> {
+    let mut order: Vec<usize> = (0..hits.len()).collect();
+    order.sort_by(|&a, &b| cmp(&hits[a], &hits[b]));
+    let mut slots: Vec<Option<Hit>> = hits.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .map(|i| slots[i].take().expect("each position once"))
+        .collect()
+}
 
 /// Records come out by time, then source, then line.
 pub fn output_order(a: &Hit, b: &Hit) -> Ordering {
