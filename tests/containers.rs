@@ -360,3 +360,23 @@ fn a_file_that_changes_while_it_is_read_is_reported() {
     let again = read(&[path], None);
     assert_eq!(again.reports[0].error, None);
 }
+
+#[test]
+fn a_nul_byte_inside_a_line_rejects_that_line_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = quirks();
+    // Past the bytes a source's form is told from, so the source is text.
+    text.extend(b"\nversion account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status");
+    text.extend(b"\n2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 1418530010 1418530070 ACC\0EPT OK\n");
+    text.extend(b"2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 1418530010 1418530070 ACCEPT OK\n");
+    let path = write(dir.path(), "nul.log", &text);
+    let got = read(&[path], None);
+    let r = &got.reports[0];
+    assert_eq!(r.error, None, "{r}");
+    assert_eq!((r.headers, r.records, r.rejected), (3, 8, 1), "{r}");
+    assert!(
+        r.rejects[0].reason.to_string().contains("action"),
+        "{}",
+        r.rejects[0].reason
+    );
+}

@@ -341,6 +341,54 @@ mod tests {
         assert!(lines(b"", 100).0.is_empty());
     }
 
+    /// A billion `x`, a newline, then `after`: produced on the fly, never held.
+    struct BillionCharLine {
+        left: u64,
+        tail: &'static [u8],
+        largest_read: usize,
+    }
+
+    impl Read for BillionCharLine {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.largest_read = self.largest_read.max(buf.len());
+            if self.left > 0 {
+                let n = (buf.len() as u64).min(self.left) as usize;
+                buf[..n].fill(b'x');
+                self.left -= n as u64;
+                return Ok(n);
+            }
+            let n = buf.len().min(self.tail.len());
+            buf[..n].copy_from_slice(&self.tail[..n]);
+            self.tail = &self.tail[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_billion_character_line_is_skipped_in_bounded_memory() {
+        let mut input = BillionCharLine {
+            left: 1_000_000_000,
+            tail: b"\nafter\n",
+            largest_read: 0,
+        };
+        let mut events = Vec::new();
+        for_each_line(&mut input, 1 << 20, |e| {
+            events.push(match e {
+                LineEvent::Line(l) => format!("L:{}", String::from_utf8_lossy(l)),
+                LineEvent::TooLong(n) => format!("TOO LONG:{n}"),
+                LineEvent::Truncated(_) => "T".into(),
+            })
+        })
+        .unwrap();
+        assert_eq!(events, ["TOO LONG:1000000000", "L:after"]);
+        // The buffer never grew past the line limit plus a few read chunks.
+        assert!(
+            input.largest_read <= (1 << 20) + 4 * READ_CHUNK,
+            "{}",
+            input.largest_read
+        );
+    }
+
     #[test]
     fn over_long_lines_are_skipped_not_buffered() {
         let mut input = b"ok\n".to_vec();
