@@ -1,0 +1,60 @@
+//! The fuzz targets' inputs on stable: every seed (`fuzz/seeds/TARGET/`) and every reproducer of
+//! a bug a fuzzer found (`tests/fuzz/TARGET/`, named after the bug) goes through the same harness
+//! the target runs (`fuzz/src/lib.rs`), so a fixed bug stays fixed without nightly or cargo-fuzz.
+//! The harnesses panic when flowdex breaks an invariant; here that fails the test, naming the file.
+
+#[path = "../fuzz/src/lib.rs"]
+mod harness;
+
+use std::path::Path;
+
+fn replay(target: &str, harness: fn(&[u8])) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut replayed = 0;
+    for dir in [
+        root.join("fuzz/seeds").join(target),
+        root.join("tests/fuzz").join(target),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        for path in paths {
+            let data = std::fs::read(&path).unwrap();
+            if std::panic::catch_unwind(|| harness(&data)).is_err() {
+                panic!("{} breaks an invariant (see the panic above)", path.display());
+            }
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 0, "no inputs for {target}");
+}
+
+#[test]
+fn line_parser_inputs() {
+    replay("line_parser", harness::line_parser);
+}
+
+#[test]
+fn log_format_inputs() {
+    replay("log_format", harness::log_format);
+}
+
+#[test]
+fn container_inputs() {
+    replay("container", harness::container);
+}
+
+#[test]
+fn query_parser_inputs() {
+    replay("query_parser", harness::query_parser);
+}
+
+#[test]
+fn segment_inputs() {
+    replay("segment", harness::segment);
+}
+
+#[test]
+fn differential_inputs() {
+    replay("differential", harness::differential);
+}
