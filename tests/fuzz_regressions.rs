@@ -3,6 +3,7 @@
 //! the target runs (`fuzz/src/lib.rs`), so a fixed bug stays fixed without nightly or cargo-fuzz.
 //! The harnesses panic when flowdex breaks an invariant; here that fails the test, naming the file.
 
+mod common;
 #[path = "../fuzz/src/lib.rs"]
 mod harness;
 
@@ -57,4 +58,23 @@ fn segment_inputs() {
 #[test]
 fn differential_inputs() {
     replay("differential", harness::differential);
+}
+
+/// Reads `text` as one S3 text source and returns the reasons of its rejected lines.
+fn rejects_of(text: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input.log");
+    std::fs::write(&path, text).unwrap();
+    let read = common::read(&[path], None);
+    read.rejects.into_iter().map(|(_, _, reason)| reason).collect()
+}
+
+#[test]
+fn addresses_with_long_digit_runs_are_rejected_not_a_panic() {
+    let rejects = rejects_of(&format!(
+        "{}\n2 123456789010 eni-1 99999999999 10.0.0.1 1 2 6 1 40 1700000000 1700000060 ACCEPT OK\n",
+        flowdex::input::DEFAULT_V2
+    ));
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert!(rejects[0].contains("IP address"), "{rejects:?}");
 }
