@@ -70,6 +70,16 @@ fn rejects_of(text: &str) -> Vec<String> {
 }
 
 #[test]
+fn microsecond_times_are_rejected_as_out_of_range() {
+    let rejects = rejects_of(&format!(
+        "{}\n2 123456789010 eni-1 - - - - - - - 1512564058201000 1512564059 - SKIPDATA\n",
+        flowdex::input::DEFAULT_V2
+    ));
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert!(rejects[0].contains("out of range"), "{rejects:?}");
+}
+
+#[test]
 fn addresses_with_long_digit_runs_are_rejected_not_a_panic() {
     let rejects = rejects_of(&format!(
         "{}\n2 123456789010 eni-1 99999999999 10.0.0.1 1 2 6 1 40 1700000000 1700000060 ACCEPT OK\n",
