@@ -410,7 +410,7 @@ fn random_format(b: &mut Bytes<'_>) -> LogFormat {
         _ => {
             let mut names: Vec<&str> = Vec::new();
             for _ in 0..1 + b.below(10) {
-                let f = *b.pick(&Field::ALL);
+                let f = *b.pick(Field::ALL);
                 if !names.contains(&f.name()) {
                     names.push(f.name());
                 }
@@ -439,7 +439,7 @@ fn random_filter(b: &mut Bytes<'_>, depth: u32) -> String {
             _ => {}
         }
     }
-    let field = *b.pick(&Field::ALL);
+    let field = *b.pick(Field::ALL);
     let name = field.name();
     match (field.kind(), b.below(6)) {
         (FieldKind::Ip, 0) => format!("{name} = 10.0.{}.0/{}", b.below(2), b.pick(&[8, 16, 24, 31, 32])),
