@@ -88,3 +88,21 @@ fn addresses_with_long_digit_runs_are_rejected_not_a_panic() {
     assert_eq!(rejects.len(), 1, "{rejects:?}");
     assert!(rejects[0].contains("IP address"), "{rejects:?}");
 }
+
+#[test]
+fn a_column_stated_larger_than_its_zstd_frame_can_hold_is_corrupt_not_allocated() {
+    // The reproducer's column index says a column decompresses to almost 4 GiB; the reader
+    // allocated that before decompressing.
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/segment/zstd-stated-size-of-4-gib-allocated-up-front");
+    let data = std::fs::read(path).unwrap();
+    let seg = flowdex::read::Segment::from_bytes(Path::new("seg.fdx"), Box::new(data[1..].to_vec())).unwrap();
+    let errors: Vec<String> = (0..seg.blocks().len())
+        .filter_map(|b| seg.read_records(b).err())
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.iter().any(|e| e.contains("more than its zstd frame can hold")),
+        "{errors:?}"
+    );
+}
