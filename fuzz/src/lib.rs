@@ -62,15 +62,18 @@ impl input::RecordSink for Sink {
     }
 }
 
-/// A file of this process in memory (`/dev/shm`) when there is one: the readers take paths.
+/// A file of its own in memory (`/dev/shm`) when there is one: the readers take paths. Numbered,
+/// because the regression tests run harnesses on several threads of one process.
 fn scratch_file(what: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = Path::new("/dev/shm");
     let dir = if dir.is_dir() {
         dir.to_path_buf()
     } else {
         std::env::temp_dir()
     };
-    dir.join(format!("flowdex-fuzz-{}-{what}", std::process::id()))
+    dir.join(format!("flowdex-fuzz-{}-{n}-{what}", std::process::id()))
 }
 
 /// Reads `bytes` as one input file, as `flowdex cat` would, and checks that every source's
