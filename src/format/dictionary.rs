@@ -226,6 +226,10 @@ impl<'a> Dictionary<'a> {
     /// Term `i`. Panics never: `i` out of range or a bad offset table is an error.
     pub fn term(&self, i: usize) -> Result<Term<'a>, Corrupt> {
         let bad = || Corrupt::new("dictionary", i as u64, format!("term {i} is outside the dictionary"));
+        // Term numbers come from column data; a huge one would wrap `i * width` onto a real term.
+        if i >= self.len {
+            return Err(bad());
+        }
         match self.kind {
             TermKind::UInt => {
                 let b = self.terms.get(i * 8..i * 8 + 8).ok_or_else(bad)?;
@@ -325,6 +329,17 @@ impl<'a> Dictionary<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_term_number_past_the_dictionary_is_an_error_even_when_its_offset_wraps() {
+        // Found by fuzzing: (2^61 + 1) * 8 wrapped to 8 and gave back term 1 (or panicked).
+        let mut out = Vec::new();
+        encode(TermKind::UInt, &[Term::UInt(1), Term::UInt(2)], None, &mut out);
+        let d = Dictionary::parse(&out, "dictionary", 0).unwrap();
+        assert_eq!(d.term(1).unwrap(), Term::UInt(2));
+        assert!(d.term((1 << 61) + 1).is_err());
+        assert!(d.term(2).is_err());
+    }
 
     #[test]
     fn round_trip_every_kind_and_search() {

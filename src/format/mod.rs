@@ -66,7 +66,8 @@ impl<'a, 's> Bytes<'a, 's> {
     }
 
     pub fn corrupt(&self, at: usize, what: impl Into<String>) -> Corrupt {
-        Corrupt::new(self.section, self.base + at as u64, what)
+        // `at` comes from the damaged bytes themselves and may be anything.
+        Corrupt::new(self.section, self.base.saturating_add(at as u64), what)
     }
 
     pub fn slice(&self, at: usize, len: usize) -> Result<&'a [u8], Corrupt> {
@@ -432,6 +433,15 @@ pub struct ColumnRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_offset_past_the_file_in_damaged_bytes_is_reported_not_overflowed() {
+        // Found by fuzzing: a column reference's offset near 2^64 overflowed the error's offset.
+        let e = Bytes::new(&[0; 4], "column data", 100)
+            .slice(usize::MAX - 1, 1)
+            .unwrap_err();
+        assert_eq!(e.offset, u64::MAX);
+    }
 
     /// The fixed sizes `index-format.md` states.
     #[test]

@@ -302,6 +302,13 @@ impl Segment {
             .section_bytes(SectionKind::ColumnData, None)?
             .ok_or_else(|| missing("column data"))?;
         let compressed = data.slice(r.offset as usize, r.length as usize)?;
+        // The decompressor allocates the stated size up front: refuse one the frame cannot hold.
+        if u64::from(r.raw_length) > u64::from(r.length) * ZSTD_MAX_RATIO {
+            return Err(data.corrupt(
+                r.offset as usize,
+                "column's stated size is more than its zstd frame can hold",
+            ));
+        }
         // The decompressor's output is bounded by the size the index says, and checked against it.
         let raw = DECOMPRESSOR
             .with(|d| d.borrow_mut().decompress(compressed, r.raw_length as usize))
@@ -595,6 +602,10 @@ struct Frame {
     offset: u64,
     name: String,
 }
+
+/// Most bytes a zstd frame can decompress to per compressed byte: its densest block (RLE) is
+/// 4 bytes (3 of header, 1 repeated) for at most 128 KiB.
+const ZSTD_MAX_RATIO: u64 = 128 * 1024 / 4;
 
 thread_local! {
     /// One zstd decompression context per thread: creating one per column costs more than

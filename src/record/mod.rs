@@ -73,8 +73,8 @@ macro_rules! record {
                     $( Field::$variant => FieldType::assign(&mut self.$member, text)?, )*
                 }
                 match field {
-                    Field::Start => self.start = self.start.map(normalize_unix_seconds),
-                    Field::End => self.end = self.end.map(normalize_unix_seconds),
+                    Field::Start => self.start = self.start.map(normalize_unix_seconds).transpose()?,
+                    Field::End => self.end = self.end.map(normalize_unix_seconds).transpose()?,
                     _ => {}
                 }
                 Ok(())
@@ -231,11 +231,18 @@ record! {
 /// docs" (format reference §3.5), and no real second count reaches 10^11 before the year 5138.
 pub const MILLISECONDS_THRESHOLD: u64 = 100_000_000_000;
 
-fn normalize_unix_seconds(t: u64) -> u64 {
-    if t >= MILLISECONDS_THRESHOLD {
-        t / 1000
+/// Seconds from seconds or milliseconds. A value that is still 10^11 or more after dividing by
+/// 1000 is neither (a microsecond count, or garbage) and is refused: storing it as seconds would
+/// be a wrong value, and writing it back would read as a different one.
+fn normalize_unix_seconds(t: u64) -> Result<u64, ValueError> {
+    if t < MILLISECONDS_THRESHOLD {
+        Ok(t)
+    } else if t / 1000 < MILLISECONDS_THRESHOLD {
+        Ok(t / 1000)
     } else {
-        t
+        Err(ValueError::OutOfRange {
+            max: MILLISECONDS_THRESHOLD * 1000 - 1,
+        })
     }
 }
 
@@ -274,5 +281,21 @@ mod tests {
         r.set_text(Field::End, "164000066").unwrap();
         assert_eq!(r.start, Some(1_512_564_058));
         assert_eq!(r.end, Some(164_000_066));
+    }
+
+    #[test]
+    fn times_that_are_neither_seconds_nor_milliseconds_are_refused() {
+        // Found by fuzzing: a microsecond count became "milliseconds" of the year 49900, and
+        // the line the record writes read back as another time.
+        let mut r = FlowRecord::default();
+        assert_eq!(
+            r.set_text(Field::Start, "1512564058201000"),
+            Err(ValueError::OutOfRange {
+                max: 99_999_999_999_999
+            })
+        );
+        assert!(r.set_text(Field::End, "18446744073709551615").is_err());
+        r.set_text(Field::Start, "99999999999999").unwrap();
+        assert_eq!(r.start, Some(99_999_999_999));
     }
 }

@@ -130,6 +130,10 @@ fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
         let start = i;
         let mut n: u32 = 0;
         while i < b.len() && b[i].is_ascii_digit() {
+            // No octet has four digits; stopping here also keeps `n` from overflowing.
+            if i - start == 3 {
+                return None;
+            }
             n = n * 10 + u32::from(b[i] - b'0');
             i += 1;
         }
@@ -282,6 +286,8 @@ mod tests {
             "1.2.3.4 ",
             "a.b.c.d",
             "1.2.3.-",
+            "99999999999",
+            "1.2.3.4444444",
         ] {
             assert_eq!(parse_ipv4(s.as_bytes()), s.parse().ok(), "{s}");
         }

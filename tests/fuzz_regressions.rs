@@ -1,0 +1,108 @@
+//! The fuzz targets' inputs on stable: every seed (`fuzz/seeds/TARGET/`) and every reproducer of
+//! a bug a fuzzer found (`tests/fuzz/TARGET/`, named after the bug) goes through the same harness
+//! the target runs (`fuzz/src/lib.rs`), so a fixed bug stays fixed without nightly or cargo-fuzz.
+//! The harnesses panic when flowdex breaks an invariant; here that fails the test, naming the file.
+
+mod common;
+#[path = "../fuzz/src/lib.rs"]
+mod harness;
+
+use std::path::Path;
+
+fn replay(target: &str, harness: fn(&[u8])) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut replayed = 0;
+    for dir in [
+        root.join("fuzz/seeds").join(target),
+        root.join("tests/fuzz").join(target),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        for path in paths {
+            let data = std::fs::read(&path).unwrap();
+            if std::panic::catch_unwind(|| harness(&data)).is_err() {
+                panic!("{} breaks an invariant (see the panic above)", path.display());
+            }
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 0, "no inputs for {target}");
+}
+
+#[test]
+fn line_parser_inputs() {
+    replay("line_parser", harness::line_parser);
+}
+
+#[test]
+fn log_format_inputs() {
+    replay("log_format", harness::log_format);
+}
+
+#[test]
+fn container_inputs() {
+    replay("container", harness::container);
+}
+
+#[test]
+fn query_parser_inputs() {
+    replay("query_parser", harness::query_parser);
+}
+
+#[test]
+fn segment_inputs() {
+    replay("segment", harness::segment);
+}
+
+#[test]
+fn differential_inputs() {
+    replay("differential", harness::differential);
+}
+
+/// Reads `text` as one S3 text source and returns the reasons of its rejected lines.
+fn rejects_of(text: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input.log");
+    std::fs::write(&path, text).unwrap();
+    let read = common::read(&[path], None);
+    read.rejects.into_iter().map(|(_, _, reason)| reason).collect()
+}
+
+#[test]
+fn microsecond_times_are_rejected_as_out_of_range() {
+    let rejects = rejects_of(&format!(
+        "{}\n2 123456789010 eni-1 - - - - - - - 1512564058201000 1512564059 - SKIPDATA\n",
+        flowdex::input::DEFAULT_V2
+    ));
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert!(rejects[0].contains("out of range"), "{rejects:?}");
+}
+
+#[test]
+fn addresses_with_long_digit_runs_are_rejected_not_a_panic() {
+    let rejects = rejects_of(&format!(
+        "{}\n2 123456789010 eni-1 99999999999 10.0.0.1 1 2 6 1 40 1700000000 1700000060 ACCEPT OK\n",
+        flowdex::input::DEFAULT_V2
+    ));
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    assert!(rejects[0].contains("IP address"), "{rejects:?}");
+}
+
+#[test]
+fn a_column_stated_larger_than_its_zstd_frame_can_hold_is_corrupt_not_allocated() {
+    // The reproducer's column index says a column decompresses to almost 4 GiB; the reader
+    // allocated that before decompressing.
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/segment/zstd-stated-size-of-4-gib-allocated-up-front");
+    let data = std::fs::read(path).unwrap();
+    let seg = flowdex::read::Segment::from_bytes(Path::new("seg.fdx"), Box::new(data[1..].to_vec())).unwrap();
+    let errors: Vec<String> = (0..seg.blocks().len())
+        .filter_map(|b| seg.read_records(b).err())
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.iter().any(|e| e.contains("more than its zstd frame can hold")),
+        "{errors:?}"
+    );
+}
