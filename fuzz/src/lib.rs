@@ -243,7 +243,7 @@ pub fn query_parser(data: &[u8]) {
 /// Rewrites every checksum of a segment (`index-format.md`, "Segment files") so that mutated
 /// bytes get past the checksums to the decoders behind them. Offsets that do not fit are left
 /// alone: opening then reports them.
-fn fix_checksums(b: &mut [u8]) {
+pub fn fix_checksums(b: &mut [u8]) {
     const HEADER: usize = 16;
     const FOOTER: usize = 40;
     const ENTRY: usize = 32;
