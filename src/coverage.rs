@@ -360,21 +360,11 @@ pub fn blind_spots(index: &Index, filter: &Filter, matched: Option<&[String]>) -
 /// The time window every match must overlap: the intersection of the filter's top-level time
 /// conditions. Times inside `or` and `not` bound nothing for sure, and are not looked at.
 pub fn searched_window(filter: &Filter) -> Option<(u64, u64)> {
-    let window = |f: &Filter| match f {
-        Filter::Test(Test {
-            cond: Cond::TimeOverlap(lo, hi),
-            negate: false,
-            ..
-        }) => Some((*lo, *hi)),
-        _ => None,
-    };
-    match filter {
-        Filter::And(parts) => parts
-            .iter()
-            .filter_map(window)
-            .reduce(|(a, b), (c, d)| (a.max(c), b.min(d))),
-        f => window(f),
-    }
+    filter
+        .conjuncts()
+        .into_iter()
+        .filter_map(Filter::time_window)
+        .reduce(|(a, b), (c, d)| (a.max(c), b.min(d)))
 }
 
 /// The interfaces every match must be on: a top-level `interface_id = ...` (or `in [...]`).

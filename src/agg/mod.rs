@@ -312,6 +312,10 @@ impl<'q> Aggregator<'q> {
     /// Adds a group aggregated elsewhere (one partial per aggregate, in order).
     pub fn add_partials(&mut self, key: Vec<Key>, partials: &[Partial]) {
         let accs: Vec<Acc> = self.aggs.iter().zip(partials).map(|(a, p)| p.acc(a)).collect();
+        self.merge_group(key, accs);
+    }
+
+    fn merge_group(&mut self, key: Vec<Key>, accs: Vec<Acc>) {
         match self.groups.entry(key) {
             std::collections::btree_map::Entry::Vacant(v) => {
                 v.insert(accs);
@@ -327,16 +331,7 @@ impl<'q> Aggregator<'q> {
     pub fn merge(&mut self, other: Aggregator<'q>) {
         self.over_budget |= other.over_budget;
         for (key, accs) in other.groups {
-            match self.groups.entry(key) {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(accs);
-                }
-                std::collections::btree_map::Entry::Occupied(mut o) => {
-                    for (mine, theirs) in o.get_mut().iter_mut().zip(accs) {
-                        mine.merge(theirs);
-                    }
-                }
-            }
+            self.merge_group(key, accs);
         }
     }
 

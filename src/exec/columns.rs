@@ -6,7 +6,7 @@ use roaring::RoaringBitmap;
 
 use super::candidates;
 use crate::format::schema::Column;
-use crate::query::{Cond, Filter, Test};
+use crate::query::{Cond, Filter};
 use crate::read::{IndexError, Segment};
 use crate::record::Field;
 
@@ -21,20 +21,13 @@ impl ColumnFilter {
     /// Splits `filter`; `None` when a part other than a time window may need records to decide
     /// (the caller then reads records).
     pub fn new(filter: &Filter) -> Option<ColumnFilter> {
-        let window = |f: &Filter| match f {
-            Filter::Test(Test {
-                cond: Cond::TimeOverlap(lo, hi),
-                negate: false,
-                ..
-            }) => Some((*lo, *hi)),
-            _ => None,
-        };
-        let parts: Vec<&Filter> = match filter {
-            Filter::And(parts) => parts.iter().collect(),
-            f => vec![f],
-        };
-        let windows: Vec<(u64, u64)> = parts.iter().filter_map(|f| window(f)).collect();
-        let rest: Vec<Filter> = parts.into_iter().filter(|f| window(f).is_none()).cloned().collect();
+        let parts = filter.conjuncts();
+        let windows: Vec<(u64, u64)> = parts.iter().filter_map(|f| f.time_window()).collect();
+        let rest: Vec<Filter> = parts
+            .into_iter()
+            .filter(|f| f.time_window().is_none())
+            .cloned()
+            .collect();
         let postings = match rest.len() {
             0 => Filter::All,
             1 => rest.into_iter().next().expect("one part"),

@@ -75,6 +75,27 @@ impl Filter {
         }
     }
 
+    /// The time window of a top-level `time` condition (`time = ...`, `--from/--to`): a test
+    /// every match must pass. `None` for anything else.
+    pub fn time_window(&self) -> Option<(u64, u64)> {
+        match self {
+            Filter::Test(Test {
+                cond: Cond::TimeOverlap(lo, hi),
+                negate: false,
+                ..
+            }) => Some((*lo, *hi)),
+            _ => None,
+        }
+    }
+
+    /// The parts every match must pass: those of a top-level `and`, else the filter itself.
+    pub fn conjuncts(&self) -> Vec<&Filter> {
+        match self {
+            Filter::And(parts) => parts.iter().collect(),
+            f => vec![f],
+        }
+    }
+
     fn and(self, other: Filter) -> Filter {
         match (self, other) {
             (Filter::All, f) | (f, Filter::All) => f,

@@ -113,15 +113,20 @@ pub fn build(dir: &Path, paths: &[PathBuf], options: &ReadOptions, threads: usiz
     writer.publish().unwrap()
 }
 
-/// Every record of the index in `dir`, with the name of its source, in index order.
-pub fn index_records(dir: &Path) -> Vec<(String, FlowRecord)> {
-    let index = flowdex::read::Index::open(dir).unwrap();
-    let names: std::collections::HashMap<u32, String> = index
+/// Source id → source name, for every source of `index`.
+fn source_names(index: &flowdex::read::Index) -> std::collections::HashMap<u32, String> {
+    index
         .sources()
         .unwrap()
         .iter()
         .map(|s| (s.id, s.name.clone()))
-        .collect();
+        .collect()
+}
+
+/// Every record of the index in `dir`, with the name of its source, in index order.
+pub fn index_records(dir: &Path) -> Vec<(String, FlowRecord)> {
+    let index = flowdex::read::Index::open(dir).unwrap();
+    let names = source_names(&index);
     let mut out = Vec::new();
     for seg in index.segments() {
         for block in 0..seg.blocks().len() {
@@ -136,12 +141,7 @@ pub fn index_records(dir: &Path) -> Vec<(String, FlowRecord)> {
 /// Every record's original line as the index gives it, keyed by (source name, line).
 pub fn index_lines(dir: &Path) -> std::collections::BTreeMap<(String, u64), Vec<u8>> {
     let index = flowdex::read::Index::open(dir).unwrap();
-    let names: std::collections::HashMap<u32, String> = index
-        .sources()
-        .unwrap()
-        .iter()
-        .map(|s| (s.id, s.name.clone()))
-        .collect();
+    let names = source_names(&index);
     let mut out = std::collections::BTreeMap::new();
     for seg in index.segments() {
         for (block, b) in seg.blocks().iter().enumerate() {
