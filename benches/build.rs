@@ -11,23 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use flowdex::synth::{self, SynthConfig};
+mod common;
+
+use common::{env_or, median};
 
 fn main() {
     let records: u64 = env_or("FLOWDEX_BENCH_RECORDS", 2_000_000);
     let runs: usize = env_or("FLOWDEX_BENCH_RUNS", 3) as usize;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-corpus");
-    let corpus = root.join(format!("v5-{records}-gz6"));
-    if !corpus.join("truth.json").exists() {
-        let _ = std::fs::remove_dir_all(&corpus);
-        // gzip level 6, as AWS writes: the index size is compared with these files.
-        let config = SynthConfig {
-            records,
-            gzip_level: 6,
-            ..SynthConfig::default()
-        };
-        synth::write_corpus(&config, &corpus).expect("write the corpus");
-    }
+    // gzip level 6, as AWS writes: the index size is compared with these files.
+    let corpus = common::corpus(records);
     let files: Vec<PathBuf> = walk(&corpus)
         .into_iter()
         .filter(|p| p.to_string_lossy().ends_with(".log.gz"))
@@ -42,7 +34,7 @@ fn main() {
         gz_bytes as f64 / records as f64
     );
 
-    let index = root.join(format!("v5-{records}-gz6.idx"));
+    let index = common::root().join(format!("v5-{records}-gz6.idx"));
     let mut builds = Vec::new();
     let mut peak_kb = 0u64;
     for _ in 0..runs {
@@ -114,15 +106,6 @@ fn main() {
     {
         println!("{line}");
     }
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 /// Runs a command to completion; returns its time and, where `/usr/bin/time` exists, its peak RSS

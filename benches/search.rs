@@ -14,8 +14,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{env_or, median};
 use flowdex::input::{self, ReadOptions};
-use flowdex::synth::{self, SynthConfig};
 use rayon::prelude::*;
 
 struct Query {
@@ -27,19 +29,10 @@ struct Query {
 fn main() {
     let records: u64 = env_or("FLOWDEX_BENCH_RECORDS", 2_000_000);
     let runs: usize = env_or("FLOWDEX_BENCH_RUNS", 5) as usize;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-corpus");
-    let corpus = root.join(format!("v5-{records}-gz6"));
+    let root = common::root();
+    let corpus = common::corpus(records);
     let exe = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/flowdex");
     assert!(exe.exists(), "build the binary first: cargo build --release");
-    if !corpus.join("truth.json").exists() {
-        let _ = std::fs::remove_dir_all(&corpus);
-        let config = SynthConfig {
-            records,
-            gzip_level: 6,
-            ..SynthConfig::default()
-        };
-        synth::write_corpus(&config, &corpus).expect("write the corpus");
-    }
     let index = root.join(format!("v5-{records}-gz6.idx"));
     if flowdex::read::Index::open(&index).is_err() {
         let _ = std::fs::remove_dir_all(&index);
@@ -254,15 +247,6 @@ fn duckdb_times(corpus: &Path, queries: &[Query], runs: usize) -> Option<Vec<Dur
         .map(Duration::from_secs_f64)
         .collect();
     (times.len() == queries.len()).then_some(times)
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 /// Counts the records a filter matches.

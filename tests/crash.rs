@@ -33,6 +33,18 @@ fn write_corpus(dir: &Path, files: usize, lines: usize) {
     }
 }
 
+/// An index of 2,000 records in `work/idx`, and `files` more files of 6,000 records each in
+/// `work/new` to build into it.
+fn old_index_and_new_input(work: &Path, files: usize) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (old_input, new_input, index) = (work.join("old"), work.join("new"), work.join("idx"));
+    std::fs::create_dir_all(&old_input).unwrap();
+    std::fs::create_dir_all(&new_input).unwrap();
+    write_corpus(&old_input, 2, 1000);
+    write_corpus(&new_input, files, 6000);
+    assert_eq!(build_cmd(&index, &old_input).status().unwrap().code(), Some(0));
+    (new_input, index)
+}
+
 fn build_cmd(index: &Path, input: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_flowdex"));
     c.args(["build", "--quiet", "--memory", "4M", "--output"])
@@ -45,16 +57,7 @@ fn build_cmd(index: &Path, input: &Path) -> Command {
 #[test]
 fn a_killed_build_leaves_the_previous_index_intact() {
     let work = tempfile::tempdir().unwrap();
-    let (old_input, new_input, index) = (
-        work.path().join("old"),
-        work.path().join("new"),
-        work.path().join("idx"),
-    );
-    std::fs::create_dir_all(&old_input).unwrap();
-    std::fs::create_dir_all(&new_input).unwrap();
-    write_corpus(&old_input, 2, 1000);
-    write_corpus(&new_input, 40, 6000);
-    assert!(build_cmd(&index, &old_input).status().unwrap().code() == Some(0));
+    let (new_input, index) = old_index_and_new_input(work.path(), 40);
     let old = Index::open(&index).unwrap().manifest().records();
     assert_eq!(old, 2000);
 
@@ -117,16 +120,7 @@ fn build_with_file_limit(index: &Path, input: &Path, kib: u64) -> std::process::
 #[test]
 fn a_full_disk_fails_the_build_clearly_and_leaves_the_index_as_it_was() {
     let work = tempfile::tempdir().unwrap();
-    let (old_input, new_input, index) = (
-        work.path().join("old"),
-        work.path().join("new"),
-        work.path().join("idx"),
-    );
-    std::fs::create_dir_all(&old_input).unwrap();
-    std::fs::create_dir_all(&new_input).unwrap();
-    write_corpus(&old_input, 2, 1000);
-    write_corpus(&new_input, 20, 6000);
-    assert_eq!(build_cmd(&index, &old_input).status().unwrap().code(), Some(0));
+    let (new_input, index) = old_index_and_new_input(work.path(), 20);
     let before: Vec<(String, Vec<u8>)> = {
         let mut v: Vec<_> = std::fs::read_dir(&index)
             .unwrap()
@@ -170,16 +164,7 @@ fn a_full_disk_fails_the_build_clearly_and_leaves_the_index_as_it_was() {
 #[test]
 fn searches_during_a_build_see_one_published_state_or_the_other() {
     let work = tempfile::tempdir().unwrap();
-    let (old_input, new_input, index) = (
-        work.path().join("old"),
-        work.path().join("new"),
-        work.path().join("idx"),
-    );
-    std::fs::create_dir_all(&old_input).unwrap();
-    std::fs::create_dir_all(&new_input).unwrap();
-    write_corpus(&old_input, 2, 1000);
-    write_corpus(&new_input, 30, 6000);
-    assert_eq!(build_cmd(&index, &old_input).status().unwrap().code(), Some(0));
+    let (new_input, index) = old_index_and_new_input(work.path(), 30);
     let bound = {
         let text = "stats count() as n";
         let parsed = flowdex::query::parse(text, &|_| Ok(String::new())).unwrap();
