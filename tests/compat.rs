@@ -4,8 +4,9 @@
 //! with `flowdex build --threads 1 --output tests/compat/vN tests/fixtures/` from the fixtures
 //! as they were then; those fixture files must not change.
 //!
-//! Version 1 was never released: version 2 (original lines, field order, term time spans)
-//! replaced it before the first release, so it is kept only to prove the refusal.
+//! Versions 1 and 2 were never released: version 2 (original lines, field order, term time
+//! spans) replaced 1, and version 3 (page checksums, stored column frames with checksums)
+//! replaced 2, before the first release; they are kept only to prove the refusal.
 
 mod common;
 
@@ -22,27 +23,25 @@ fn golden(version: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn version_1_is_refused_with_advice() {
-    match Index::open(&golden("v1")) {
-        Err(
-            e @ IndexError::Version {
-                found: 1, expected: 2, ..
-            },
-        ) => {
-            assert!(e.to_string().contains("rebuild the index from its sources"), "{e}");
+fn versions_1_and_2_are_refused_with_advice() {
+    for old in [1, 2] {
+        match Index::open(&golden(&format!("v{old}"))) {
+            Err(e @ IndexError::Version { found, expected: 3, .. }) if found == old => {
+                assert!(e.to_string().contains("rebuild the index from its sources"), "{e}");
+            }
+            other => panic!("v{old}: {:?}", other.map(|_| ())),
         }
-        other => panic!("{:?}", other.map(|_| ())),
     }
 }
 
 #[test]
-fn version_2_opens_verifies_and_answers_as_it_did() {
-    let dir = golden("v2");
+fn version_3_opens_verifies_and_answers_as_it_did() {
+    let dir = golden("v3");
     let index = Index::open(&dir).unwrap();
     index.verify().unwrap();
     let m = index.manifest();
     let sources = index.sources().unwrap();
-    assert_eq!((m.format_version, m.records(), sources.len()), (2, 31, 11));
+    assert_eq!((m.format_version, m.records(), sources.len()), (3, 31, 11));
     assert_eq!(sources.iter().map(|s| s.rejected).sum::<u64>(), 8);
     assert_eq!(m.rejected_lines, 8);
 

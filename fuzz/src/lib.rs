@@ -240,13 +240,15 @@ pub fn query_parser(data: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 // Segments
 
-/// Rewrites every checksum of a segment (`index-format.md`, "Segment files") so that mutated
-/// bytes get past the checksums to the decoders behind them. Offsets that do not fit are left
-/// alone: opening then reports them.
+/// Rewrites every checksum of a segment (column frames, pages, sections, directory, footer:
+/// `index-format.md`, "Segment files") so that mutated bytes get past the checksums to the decoders
+/// behind them. Offsets that do not fit are left alone: opening then reports them.
 pub fn fix_checksums(b: &mut [u8]) {
     const HEADER: usize = 16;
     const FOOTER: usize = 40;
     const ENTRY: usize = 32;
+    const COLUMN_REF: usize = 24;
+    const PAGE: usize = 4096;
     if b.len() < HEADER + FOOTER {
         return;
     }
@@ -258,10 +260,52 @@ pub fn fix_checksums(b: &mut [u8]) {
     let dir = u64_at(b, footer) as usize;
     let count = u32_at(b, footer + 8) as usize;
     if dir <= footer && count.checked_mul(ENTRY) == Some(footer - dir) {
-        for e in (dir..footer).step_by(ENTRY) {
-            let (offset, length) = (u64_at(b, e + 8), u64_at(b, e + 16));
-            if let Some(end) = offset.checked_add(length).filter(|end| *end <= b.len() as u64) {
-                let crc = crc32fast::hash(&b[offset as usize..end as usize]);
+        // Sections as (kind, param, byte range), for those inside the file.
+        let sections: Vec<(u32, u32, Option<std::ops::Range<usize>>)> = (dir..footer)
+            .step_by(ENTRY)
+            .map(|e| {
+                let (offset, length) = (u64_at(b, e + 8), u64_at(b, e + 16));
+                let range = offset
+                    .checked_add(length)
+                    .filter(|end| *end <= b.len() as u64)
+                    .map(|end| offset as usize..end as usize);
+                (u32_at(b, e), u32_at(b, e + 4), range)
+            })
+            .collect();
+        let range_of = |kind: u32| sections.iter().find(|s| s.0 == kind).and_then(|s| s.2.clone());
+        // Column frames first (their checksums sit in the column index), then pages, then
+        // whole sections.
+        if let (Some(index), Some(data)) = (range_of(3), range_of(4)) {
+            for r in index.clone().step_by(COLUMN_REF) {
+                if r + COLUMN_REF > index.end {
+                    break;
+                }
+                let (offset, length) = (u64_at(b, r), u32_at(b, r + 8) as u64);
+                let frame = (data.start as u64)
+                    .checked_add(offset)
+                    .and_then(|start| Some(start..start.checked_add(length)?))
+                    .filter(|f| f.end <= data.end as u64);
+                if let Some(f) = frame {
+                    let crc = crc32fast::hash(&b[f.start as usize..f.end as usize]);
+                    b[r + 16..r + 20].copy_from_slice(&crc.to_le_bytes());
+                }
+            }
+        }
+        for (kind, param, range) in &sections {
+            let covered = sections.get(*param as usize).and_then(|s| s.2.clone());
+            if let (7, Some(pages), Some(covered)) = (kind, range, covered) {
+                if pages.len() == covered.len().div_ceil(PAGE) * 4 {
+                    let crcs: Vec<u8> = b[covered]
+                        .chunks(PAGE)
+                        .flat_map(|p| crc32fast::hash(p).to_le_bytes())
+                        .collect();
+                    b[pages.clone()].copy_from_slice(&crcs);
+                }
+            }
+        }
+        for (e, (_, _, range)) in (dir..footer).step_by(ENTRY).zip(&sections) {
+            if let Some(range) = range {
+                let crc = crc32fast::hash(&b[range.clone()]);
                 b[e + 24..e + 28].copy_from_slice(&crc.to_le_bytes());
             }
         }

@@ -14,12 +14,13 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::format::dictionary::{self, ip_bytes, PostingRef, Term, TermKind};
 use crate::format::manifest::SegmentMeta;
+use crate::format::pages;
 use crate::format::schema::{
     Column, BLOCK_RECORDS, COLUMN_COUNT, FORMAT_KNOWN, FORMAT_UNKNOWN, ORIGINAL_PREFIX, ORIGINAL_WHOLE, POSTING_FIELDS,
 };
 use crate::format::{
-    column, crc32, encode_block_entry, encode_directory, encode_footer, encode_header, BlockEntry, DirectoryEntry,
-    Footer, Range, SectionKind, COLUMN_REF_SIZE, NO_PARAM, SECTION_ALIGN,
+    column, crc32, encode_block_entry, encode_directory, encode_footer, encode_header, BlockEntry, Codec, ColumnRef,
+    DirectoryEntry, Footer, Range, SectionKind, COLUMN_REF_SIZE, NO_PARAM, SECTION_ALIGN,
 };
 use crate::record::{
     Action, Field, FieldKind, FieldSet, FlowDirection, FlowRecord, FormatField, LogStatus, TrafficType,
@@ -463,17 +464,29 @@ impl SegmentBuilder {
         let mut out = encode_header().to_vec();
         let mut directory = Vec::new();
         let mut section = |out: &mut Vec<u8>, kind: SectionKind, param: u32, bytes: &[u8]| {
-            while !out.len().is_multiple_of(SECTION_ALIGN) {
-                out.push(0);
-            }
-            directory.push(DirectoryEntry {
+            // Sections that queries read in place get a checksum per page, right after them.
+            let paged = matches!(
                 kind,
-                param,
-                offset: out.len() as u64,
-                length: bytes.len() as u64,
-                crc: crc32(bytes),
-            });
-            out.extend_from_slice(bytes);
+                SectionKind::Dictionary | SectionKind::Postings | SectionKind::ColumnIndex
+            );
+            let page_crcs = paged.then(|| pages::encode(bytes));
+            let covered = directory.len() as u32;
+            for (kind, param, bytes) in [(kind, param, bytes)]
+                .into_iter()
+                .chain(page_crcs.as_deref().map(|c| (SectionKind::PageChecksums, covered, c)))
+            {
+                while !out.len().is_multiple_of(SECTION_ALIGN) {
+                    out.push(0);
+                }
+                directory.push(DirectoryEntry {
+                    kind,
+                    param,
+                    offset: out.len() as u64,
+                    length: bytes.len() as u64,
+                    crc: crc32(bytes),
+                });
+                out.extend_from_slice(bytes);
+            }
         };
 
         section(&mut out, SectionKind::Formats, NO_PARAM, &self.encode_formats(&present));
@@ -491,21 +504,35 @@ impl SegmentBuilder {
                 packets: Range::EMPTY,
             })
             .collect();
-        let mut refs = vec![(0u64, 0u32, 0u32); n_blocks * present.len()];
+        let empty = ColumnRef {
+            offset: 0,
+            length: 0,
+            raw_length: 0,
+            crc: 0,
+            codec: Codec::Stored,
+        };
+        let mut refs = vec![empty; n_blocks * present.len()];
         let mut data = Vec::new();
         let mut postings: Vec<(Column, Vec<u8>, Vec<PostingRef>)> = Vec::new();
         let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd level is valid");
-        // A content checksum per frame: readers detect damaged column data as they decode it.
-        compressor
-            .set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
-            .expect("zstd accepts the checksum flag");
         let mut raw = Vec::new();
         let mut compress = |raw: &[u8], b: usize, slot: usize, data: &mut Vec<u8>| {
             let compressed = compressor
                 .compress(raw)
                 .expect("zstd compresses into a growable buffer");
-            refs[b * present.len() + slot] = (data.len() as u64, compressed.len() as u32, raw.len() as u32);
-            data.extend_from_slice(&compressed);
+            let (codec, bytes) = if compressed.len() * 4 < raw.len() * 3 {
+                (Codec::Zstd, &compressed[..])
+            } else {
+                (Codec::Stored, raw)
+            };
+            refs[b * present.len() + slot] = ColumnRef {
+                offset: data.len() as u64,
+                length: bytes.len() as u32,
+                raw_length: raw.len() as u32,
+                crc: crc32(bytes),
+                codec,
+            };
+            data.extend_from_slice(bytes);
         };
         // Each term's time span goes into its posting reference.
         let times = |f: Field| {
@@ -567,10 +594,8 @@ impl SegmentBuilder {
             encode_block_entry(b, &mut block_bytes);
         }
         let mut column_index = Vec::with_capacity(refs.len() * COLUMN_REF_SIZE);
-        for (offset, length, raw_length) in &refs {
-            column_index.extend_from_slice(&offset.to_le_bytes());
-            column_index.extend_from_slice(&length.to_le_bytes());
-            column_index.extend_from_slice(&raw_length.to_le_bytes());
+        for r in &refs {
+            r.encode(&mut column_index);
         }
         section(&mut out, SectionKind::Blocks, NO_PARAM, &block_bytes);
         section(&mut out, SectionKind::ColumnIndex, NO_PARAM, &column_index);

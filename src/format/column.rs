@@ -174,6 +174,69 @@ pub fn decode_bytes(raw: &[u8], expect: usize, section: &str, base_offset: u64) 
     })
 }
 
+/// Where a column's parts are, from its header: what a full and a sparse decode share.
+struct Layout {
+    width: usize,
+    delta: bool,
+    base: u64,
+    /// The null bitmap, when the column has nulls.
+    nulls: Option<std::ops::Range<usize>>,
+    /// The stored numbers.
+    data: std::ops::Range<usize>,
+}
+
+impl Layout {
+    /// Reads and checks a column's header; `expect` is the block's record count.
+    fn read(b: &Bytes<'_, '_>, expect: usize, byte_strings: bool) -> Result<Layout, Corrupt> {
+        let width = usize::from(b.u8(COLUMN_WIDTH)?);
+        let flags = b.u8(COLUMN_FLAGS)?;
+        let kind = if byte_strings { FLAG_BYTES } else { 0 };
+        if !matches!(width, 0 | 1 | 2 | 4 | 8)
+            || flags & !(FLAG_NULLS | FLAG_DELTA | FLAG_BYTES) != 0
+            || flags & FLAG_BYTES != kind
+            || b.u16(COLUMN_RESERVED)? != 0
+        {
+            return Err(b.corrupt(COLUMN_WIDTH, "bad column header"));
+        }
+        let n = b.u32(COLUMN_COUNT)? as usize;
+        if n != expect {
+            return Err(b.corrupt(COLUMN_COUNT, format!("column holds {n} values, the block {expect}")));
+        }
+        let base = b.u64(COLUMN_BASE)?;
+        let mut at = COLUMN_HEADER_SIZE;
+        let nulls = if flags & FLAG_NULLS != 0 {
+            let len = n.div_ceil(8);
+            b.slice(at, len)?;
+            at += len;
+            Some(at - len..at)
+        } else {
+            None
+        };
+        b.slice(at, n * width)?;
+        Ok(Layout {
+            width,
+            delta: flags & FLAG_DELTA != 0,
+            base,
+            nulls,
+            data: at..at + n * width,
+        })
+    }
+
+    fn is_null(&self, raw: &[u8], i: usize) -> bool {
+        self.nulls
+            .as_ref()
+            .is_some_and(|r| raw[r.start + i / 8] & (1 << (i % 8)) != 0)
+    }
+
+    /// The stored (not yet based or summed) number at `i`.
+    fn stored(&self, raw: &[u8], i: usize) -> u64 {
+        let at = self.data.start + i * self.width;
+        let mut le = [0u8; 8];
+        le[..self.width].copy_from_slice(&raw[at..at + self.width]);
+        u64::from_le_bytes(le)
+    }
+}
+
 /// Decodes the numbers of a column (for a byte-string column, the lengths) and returns them with
 /// the offset where they end.
 fn decode_numbers(
@@ -184,34 +247,14 @@ fn decode_numbers(
     byte_strings: bool,
 ) -> Result<(Column, usize), Corrupt> {
     let b = Bytes::new(raw, section, base_offset);
-    let width = usize::from(b.u8(COLUMN_WIDTH)?);
-    let flags = b.u8(COLUMN_FLAGS)?;
-    let kind = if byte_strings { FLAG_BYTES } else { 0 };
-    if !matches!(width, 0 | 1 | 2 | 4 | 8)
-        || flags & !(FLAG_NULLS | FLAG_DELTA | FLAG_BYTES) != 0
-        || flags & FLAG_BYTES != kind
-        || b.u16(COLUMN_RESERVED)? != 0
-    {
-        return Err(b.corrupt(COLUMN_WIDTH, "bad column header"));
-    }
-    let n = b.u32(COLUMN_COUNT)? as usize;
-    if n != expect {
-        return Err(b.corrupt(COLUMN_COUNT, format!("column holds {n} values, the block {expect}")));
-    }
-    let base = b.u64(COLUMN_BASE)?;
-    let mut at = COLUMN_HEADER_SIZE;
-    let nulls = if flags & FLAG_NULLS != 0 {
-        let bits = b.slice(at, n.div_ceil(8))?.to_vec();
-        at += bits.len();
-        Some(bits)
-    } else {
-        None
-    };
-    let data = b.slice(at, n * width)?;
+    let layout = Layout::read(&b, expect, byte_strings)?;
+    let nulls = layout.nulls.clone().map(|r| raw[r].to_vec());
+    let data = &raw[layout.data.clone()];
+    let base = layout.base;
     // The stored numbers, widened; one tight loop per width (this is the search's hottest
     // decode).
-    let mut values: Vec<u64> = match width {
-        0 => vec![0; n],
+    let mut values: Vec<u64> = match layout.width {
+        0 => vec![0; expect],
         1 => data.iter().map(|&b| u64::from(b)).collect(),
         2 => data
             .chunks_exact(2)
@@ -226,7 +269,7 @@ fn decode_numbers(
             .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
             .collect(),
     };
-    if flags & FLAG_DELTA != 0 {
+    if layout.delta {
         let mut prev = base;
         for (i, v) in values.iter_mut().enumerate() {
             let null = nulls.as_ref().is_some_and(|bits| bits[i / 8] & (1 << (i % 8)) != 0);
@@ -238,13 +281,57 @@ fn decode_numbers(
     } else {
         let max = values.iter().copied().max().unwrap_or(0);
         if base.checked_add(max).is_none() {
-            return Err(b.corrupt(at, "value overflows 64 bits"));
+            return Err(b.corrupt(layout.data.start, "value overflows 64 bits"));
         }
         for v in &mut values {
             *v += base;
         }
     }
-    Ok((Column { values, nulls }, at + n * width))
+    Ok((Column { values, nulls }, layout.data.end))
+}
+
+/// The values at `offsets` (ascending) of a number column that must hold `expect` values,
+/// without widening the rest: reading a few records of a block (a needle's one record in each
+/// of hundreds of blocks) should not cost a whole column per record.
+pub fn decode_at(
+    raw: &[u8],
+    expect: usize,
+    offsets: &[u32],
+    section: &str,
+    base_offset: u64,
+) -> Result<Vec<Option<u64>>, Corrupt> {
+    let b = Bytes::new(raw, section, base_offset);
+    let layout = Layout::read(&b, expect, false)?;
+    if layout.data.end != raw.len() {
+        return Err(b.corrupt(layout.data.end, "trailing bytes after the column values"));
+    }
+    let mut out = Vec::with_capacity(offsets.len());
+    // A delta column's value is the sum of the deltas before it: walk to each offset once.
+    let (mut next, mut prev) = (0usize, layout.base);
+    for &o in offsets {
+        let i = o as usize;
+        if i >= expect || i < next && layout.delta {
+            return Err(b.corrupt(COLUMN_COUNT, format!("no value {i} in order in the column")));
+        }
+        if layout.delta {
+            for j in next..=i {
+                if !layout.is_null(raw, j) {
+                    prev = prev.wrapping_add(unzigzag(layout.stored(raw, j)));
+                }
+            }
+            next = i + 1;
+            out.push((!layout.is_null(raw, i)).then_some(prev));
+        } else if layout.is_null(raw, i) {
+            out.push(None);
+        } else {
+            let v = layout
+                .base
+                .checked_add(layout.stored(raw, i))
+                .ok_or_else(|| b.corrupt(layout.data.start, "value overflows 64 bits"))?;
+            out.push(Some(v));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -272,9 +359,15 @@ mod tests {
             for i in 0..vals.len() {
                 prop_assert_eq!(col.get(i), (!nulls[i]).then_some(vals[i]));
             }
+            let every_third: Vec<u32> = (0..vals.len() as u32).step_by(3).collect();
+            let sparse = decode_at(&raw, vals.len(), &every_third, "t", 0).unwrap();
+            for (&i, v) in every_third.iter().zip(sparse) {
+                prop_assert_eq!(v, col.get(i as usize));
+            }
             // Any truncation is an error, never a panic.
             for cut in 0..raw.len() {
                 prop_assert!(decode(&raw[..cut], vals.len(), "t", 0).is_err());
+                prop_assert!(decode_at(&raw[..cut], vals.len(), &every_third, "t", 0).is_err());
             }
             prop_assert!(decode_bytes(&raw, vals.len(), "t", 0).is_err());
         }

@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 use std::net::{IpAddr, Ipv6Addr};
 
+use super::pages::PageCheck;
 use super::{Bytes, Corrupt};
 
 pub const DICTIONARY_COUNT: usize = 0;
@@ -144,11 +145,27 @@ pub struct Dictionary<'a> {
     /// For byte-string terms: the offset table, then the strings.
     offsets: &'a [u8],
     refs: Option<&'a [u8]>,
+    /// Where `terms`, `offsets` and `refs` start in the section.
+    terms_at: usize,
+    offsets_at: usize,
+    refs_at: usize,
+    /// Checks the pages each lookup reads; `None` when the caller checked the whole section.
+    pages: Option<PageCheck<'a>>,
 }
 
 impl<'a> Dictionary<'a> {
     /// Checks the shape (sizes, offsets) cheaply; term order is checked by [`Dictionary::verify`].
-    pub fn parse(section: &'a [u8], name: &str, base: u64) -> Result<Dictionary<'a>, Corrupt> {
+    ///
+    /// With `pages`, every byte read (here and by later lookups) is first checked against its
+    /// page's checksum; without, the caller vouches for the whole section.
+    pub fn parse(
+        section: &'a [u8],
+        name: &str,
+        base: u64,
+        pages: Option<PageCheck<'a>>,
+    ) -> Result<Dictionary<'a>, Corrupt> {
+        let check = |at: usize, len: usize| pages.map_or(Ok(()), |p| p.range(at, len));
+        check(0, DICTIONARY_HEADER_SIZE)?;
         let b = Bytes::new(section, name, base);
         let len = b.u32(DICTIONARY_COUNT)? as usize;
         let kind = match b.u8(DICTIONARY_KIND)? {
@@ -180,6 +197,7 @@ impl<'a> Dictionary<'a> {
                     .checked_mul(4)
                     .ok_or_else(|| b.corrupt(0, "term count overflows"))?;
                 let offsets = b.slice(at, table)?;
+                check(at + table - 4, 4)?;
                 let total = u32::from_le_bytes(offsets[table - 4..].try_into().expect("4 bytes")) as usize;
                 (b.slice(at + table, total)?, offsets, at + table + total)
             }
@@ -198,12 +216,20 @@ impl<'a> Dictionary<'a> {
             }
             None
         };
+        let terms_at = match kind {
+            TermKind::Bytes => at + offsets.len(),
+            _ => at,
+        };
         Ok(Dictionary {
             kind,
             len,
             terms,
             offsets,
             refs,
+            terms_at,
+            offsets_at: at,
+            refs_at,
+            pages,
         })
     }
 
@@ -230,6 +256,13 @@ impl<'a> Dictionary<'a> {
         if i >= self.len {
             return Err(bad());
         }
+        let check = |at: usize, len: usize| self.pages.map_or(Ok(()), |p| p.range(at, len));
+        match self.kind {
+            TermKind::UInt => check(self.terms_at + i * 8, 8)?,
+            TermKind::Ip => check(self.terms_at + i * 16, 16)?,
+            TermKind::Ipv4 => check(self.terms_at + i * 4, 4)?,
+            TermKind::Bytes => check(self.offsets_at + i * 4, 8)?,
+        }
         match self.kind {
             TermKind::UInt => {
                 let b = self.terms.get(i * 8..i * 8 + 8).ok_or_else(bad)?;
@@ -251,6 +284,7 @@ impl<'a> Dictionary<'a> {
                         .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
                 };
                 let (lo, hi) = (off(i).ok_or_else(bad)?, off(i + 1).ok_or_else(bad)?);
+                check(self.terms_at + lo, hi.saturating_sub(lo))?;
                 self.terms.get(lo..hi).map(Term::Bytes).ok_or_else(bad)
             }
         }
@@ -282,6 +316,9 @@ impl<'a> Dictionary<'a> {
         let at = i
             .checked_mul(POSTING_REF_SIZE)
             .ok_or_else(|| b.corrupt(0, "term number overflows"))?;
+        if let Some(p) = self.pages {
+            p.range(self.refs_at.saturating_add(at), POSTING_REF_SIZE)?;
+        }
         Ok(Some(PostingRef {
             offset: b.u32(at + POSTING_REF_OFFSET)?,
             count: b.u32(at + POSTING_REF_COUNT)?,
@@ -335,7 +372,7 @@ mod tests {
         // Found by fuzzing: (2^61 + 1) * 8 wrapped to 8 and gave back term 1 (or panicked).
         let mut out = Vec::new();
         encode(TermKind::UInt, &[Term::UInt(1), Term::UInt(2)], None, &mut out);
-        let d = Dictionary::parse(&out, "dictionary", 0).unwrap();
+        let d = Dictionary::parse(&out, "dictionary", 0, None).unwrap();
         assert_eq!(d.term(1).unwrap(), Term::UInt(2));
         assert!(d.term((1 << 61) + 1).is_err());
         assert!(d.term(2).is_err());
@@ -370,7 +407,7 @@ mod tests {
                     .collect();
                 let mut out = Vec::new();
                 encode(kind, &terms, with_refs.then_some(&refs[..]), &mut out);
-                let d = Dictionary::parse(&out, "d", 0).unwrap();
+                let d = Dictionary::parse(&out, "d", 0, None).unwrap();
                 d.verify().unwrap();
                 assert_eq!(d.len(), terms.len());
                 for (i, t) in terms.iter().enumerate() {
@@ -380,7 +417,7 @@ mod tests {
                 }
                 assert!(d.term(terms.len()).is_err());
                 for cut in 0..out.len() {
-                    if let Ok(d) = Dictionary::parse(&out[..cut], "d", 0) {
+                    if let Ok(d) = Dictionary::parse(&out[..cut], "d", 0, None) {
                         // A cut that still parses must have lost only padding.
                         assert!(d.verify().is_ok());
                     }

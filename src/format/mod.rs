@@ -8,13 +8,14 @@
 pub mod column;
 pub mod dictionary;
 pub mod manifest;
+pub mod pages;
 pub mod schema;
 pub mod sources;
 
 use std::fmt;
 
 /// The format version this code writes and reads (`index-format.md`, "Version history").
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Damage found while decoding: which section, where, and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,6 +162,8 @@ pub enum SectionKind {
     Dictionary = 5,
     /// One field's postings (param = column id): portable roaring bitmaps.
     Postings = 6,
+    /// A CRC-32 per page of another section (param = that section's directory index).
+    PageChecksums = 7,
 }
 
 impl SectionKind {
@@ -172,6 +175,7 @@ impl SectionKind {
             4 => SectionKind::ColumnData,
             5 => SectionKind::Dictionary,
             6 => SectionKind::Postings,
+            7 => SectionKind::PageChecksums,
             _ => return None,
         })
     }
@@ -184,6 +188,7 @@ impl SectionKind {
             SectionKind::ColumnData => "column data",
             SectionKind::Dictionary => "dictionary",
             SectionKind::Postings => "postings",
+            SectionKind::PageChecksums => "page checksums",
         }
     }
 }
@@ -419,7 +424,21 @@ pub fn decode_block_entry(b: &Bytes<'_, '_>, at: usize) -> Result<BlockEntry, Co
 pub const COLUMN_REF_OFFSET: usize = 0;
 pub const COLUMN_REF_LENGTH: usize = COLUMN_REF_OFFSET + 8;
 pub const COLUMN_REF_RAW_LENGTH: usize = COLUMN_REF_LENGTH + 4;
-pub const COLUMN_REF_SIZE: usize = COLUMN_REF_RAW_LENGTH + 4;
+pub const COLUMN_REF_CRC: usize = COLUMN_REF_RAW_LENGTH + 4;
+pub const COLUMN_REF_CODEC: usize = COLUMN_REF_CRC + 4;
+pub const COLUMN_REF_RESERVED: usize = COLUMN_REF_CODEC + 1;
+pub const COLUMN_REF_SIZE: usize = COLUMN_REF_RESERVED + 3;
+
+/// How a column frame is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Codec {
+    /// The column's bytes as they are: zstd would save less than a quarter (constant columns,
+    /// ports, line numbers), and a stored frame is read without decompressing.
+    Stored = 0,
+    /// One zstd frame.
+    Zstd = 1,
+}
 
 /// Where one block's column is in the column data section.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -428,6 +447,42 @@ pub struct ColumnRef {
     pub length: u32,
     /// Size after decompression, bounding the decompressor's output.
     pub raw_length: u32,
+    /// CRC-32 of the `length` bytes as stored.
+    pub crc: u32,
+    pub codec: Codec,
+}
+
+impl ColumnRef {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.offset.to_le_bytes());
+        out.extend_from_slice(&self.length.to_le_bytes());
+        out.extend_from_slice(&self.raw_length.to_le_bytes());
+        out.extend_from_slice(&self.crc.to_le_bytes());
+        out.push(self.codec as u8);
+        out.extend_from_slice(&[0; 3]);
+    }
+
+    pub fn decode(b: &Bytes<'_, '_>, at: usize) -> Result<ColumnRef, Corrupt> {
+        let codec = match b.u8(at + COLUMN_REF_CODEC)? {
+            0 => Codec::Stored,
+            1 => Codec::Zstd,
+            c => return Err(b.corrupt(at + COLUMN_REF_CODEC, format!("unknown codec {c}"))),
+        };
+        if b.slice(at + COLUMN_REF_RESERVED, 3)? != [0; 3] {
+            return Err(b.corrupt(at + COLUMN_REF_RESERVED, "reserved bytes are not zero"));
+        }
+        let r = ColumnRef {
+            offset: b.u64(at + COLUMN_REF_OFFSET)?,
+            length: b.u32(at + COLUMN_REF_LENGTH)?,
+            raw_length: b.u32(at + COLUMN_REF_RAW_LENGTH)?,
+            crc: b.u32(at + COLUMN_REF_CRC)?,
+            codec,
+        };
+        if codec == Codec::Stored && r.length != r.raw_length {
+            return Err(b.corrupt(at + COLUMN_REF_LENGTH, "a stored column's sizes differ"));
+        }
+        Ok(r)
+    }
 }
 
 #[cfg(test)]
@@ -450,7 +505,7 @@ mod tests {
         assert_eq!(FOOTER_SIZE, 40);
         assert_eq!(DIRECTORY_ENTRY_SIZE, 32);
         assert_eq!(BLOCK_ENTRY_SIZE, 72);
-        assert_eq!(COLUMN_REF_SIZE, 16);
+        assert_eq!(COLUMN_REF_SIZE, 24);
         assert_eq!(column::COLUMN_HEADER_SIZE, 16);
         assert_eq!(dictionary::DICTIONARY_HEADER_SIZE, 8);
         assert_eq!(dictionary::POSTING_REF_SIZE, 24);

@@ -10,13 +10,13 @@ use roaring::RoaringBitmap;
 use super::IndexError;
 use crate::format::column::{self, Column as ColumnValues};
 use crate::format::dictionary::{ip_from_bytes, Dictionary, Term};
+use crate::format::pages::{self, PageCheck};
 use crate::format::schema::{
     enum_word, original_line, Column, COLUMN_COUNT, FORMAT_KNOWN, FORMAT_UNKNOWN, POSTING_FIELDS,
 };
 use crate::format::{
-    check_header, crc32, decode_block_entry, decode_footer, BlockEntry, Bytes, ColumnRef, Corrupt, DirectoryEntry,
-    HeaderProblem, SectionKind, BLOCK_ENTRY_SIZE, COLUMN_REF_LENGTH, COLUMN_REF_OFFSET, COLUMN_REF_RAW_LENGTH,
-    COLUMN_REF_SIZE, FORMAT_VERSION, HEADER_SIZE,
+    check_header, crc32, decode_block_entry, decode_footer, BlockEntry, Bytes, Codec, ColumnRef, Corrupt,
+    DirectoryEntry, HeaderProblem, SectionKind, BLOCK_ENTRY_SIZE, COLUMN_REF_SIZE, FORMAT_VERSION, HEADER_SIZE,
 };
 use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, FormatField, Provenance, Value};
 
@@ -49,6 +49,9 @@ pub struct Segment {
     sections: Vec<DirectoryEntry>,
     /// Per section, whether its checksum held, once checked (on first use).
     checked: Vec<OnceLock<bool>>,
+    /// Per section with page checksums: the directory index of its page-checksums section,
+    /// and which pages were checked.
+    pages: Vec<Option<(usize, pages::Checked)>>,
     formats: Vec<RecordFormat>,
     /// Columns present, in the order the column index lists them per block.
     columns: Vec<Column>,
@@ -90,6 +93,7 @@ impl Segment {
             record_count: footer.record_count,
             directory_offset: footer.directory_offset,
             checked: sections.iter().map(|_| OnceLock::new()).collect(),
+            pages: page_checksums(&sections).map_err(corrupt)?,
             sections,
             formats: Vec::new(),
             columns: Vec::new(),
@@ -104,7 +108,7 @@ impl Segment {
     fn load_tables(&mut self) -> Result<(), Corrupt> {
         let (formats, columns) = {
             let b = self
-                .section_bytes(SectionKind::Formats, None)?
+                .section_bytes(SectionKind::Formats)?
                 .ok_or_else(|| missing("formats"))?;
             decode_formats(&b)?
         };
@@ -114,7 +118,7 @@ impl Segment {
         self.formats = formats;
         self.columns = columns;
         let b = self
-            .section_bytes(SectionKind::Blocks, None)?
+            .section_bytes(SectionKind::Blocks)?
             .ok_or_else(|| missing("blocks"))?;
         if b.len() % BLOCK_ENTRY_SIZE != 0 {
             return Err(b.corrupt(0, "blocks section is not a whole number of entries"));
@@ -137,10 +141,16 @@ impl Segment {
         }
         self.blocks = blocks;
         let ci = self
-            .section_bytes(SectionKind::ColumnIndex, None)?
+            .sections
+            .iter()
+            .find(|s| s.kind == SectionKind::ColumnIndex)
             .ok_or_else(|| missing("column index"))?;
-        if ci.len() != self.blocks.len() * self.columns.len() * COLUMN_REF_SIZE {
-            return Err(ci.corrupt(0, "column index size does not match blocks × columns"));
+        if ci.length != (self.blocks.len() * self.columns.len() * COLUMN_REF_SIZE) as u64 {
+            return Err(Corrupt::new(
+                "column index",
+                ci.offset,
+                "column index size does not match blocks × columns",
+            ));
         }
         Ok(())
     }
@@ -182,15 +192,13 @@ impl Segment {
         sizes
     }
 
-    /// A section's entry and bytes. Every section but the column data has its checksum checked
-    /// on first use, so damage gives an error, never a wrong answer: a dictionary or posting is
-    /// read in place and nothing else would notice a changed term or id. Column data, the
-    /// bulk of a segment, is covered frame by frame by zstd's content checksums instead.
-    fn section_data(
-        &self,
-        kind: SectionKind,
-        param: Option<usize>,
-    ) -> Result<Option<(&DirectoryEntry, &[u8])>, Corrupt> {
+    /// A section's entry and bytes, with the checker of its pages when it has page checksums.
+    /// Every section but the column data is checked before use, so damage gives an error,
+    /// never a wrong answer: a dictionary or posting is read in place and nothing else would
+    /// notice a changed term or id. A section with page checksums is checked page by page as
+    /// it is read (through the returned checker); any other, whole on first use. Column data,
+    /// the bulk of a segment, is covered frame by frame by its own checksums instead.
+    fn section_data(&self, kind: SectionKind, param: Option<usize>) -> Result<Option<SectionRead<'_>>, Corrupt> {
         let Some(i) = self
             .sections
             .iter()
@@ -199,31 +207,59 @@ impl Segment {
             return Ok(None);
         };
         let s = &self.sections[i];
-        // The directory was checked to point inside the file.
-        let data = &self.bytes()[s.offset as usize..(s.offset + s.length) as usize];
-        let sound = kind == SectionKind::ColumnData || *self.checked[i].get_or_init(|| crc32(data) == s.crc);
-        if !sound {
-            return Err(Corrupt::new(kind.name(), s.offset, "section checksum mismatch"));
+        let data = self.section_at(i);
+        if let Some((crcs, checked)) = &self.pages[i] {
+            let crcs = self.checked_whole(*crcs)?;
+            let check = PageCheck::new(data, crcs, checked, kind.name(), s.offset)?;
+            return Ok(Some(SectionRead {
+                entry: s,
+                data,
+                pages: Some(check),
+            }));
         }
-        Ok(Some((s, data)))
+        if kind != SectionKind::ColumnData {
+            self.checked_whole(i)?;
+        }
+        Ok(Some(SectionRead {
+            entry: s,
+            data,
+            pages: None,
+        }))
     }
 
-    fn section_bytes(&self, kind: SectionKind, param: Option<usize>) -> Result<Option<Bytes<'_, 'static>>, Corrupt> {
+    /// The bytes of section `i`; the directory was checked to point inside the file.
+    fn section_at(&self, i: usize) -> &[u8] {
+        let s = &self.sections[i];
+        &self.bytes()[s.offset as usize..(s.offset + s.length) as usize]
+    }
+
+    /// The bytes of section `i`, after checking its checksum (once per process).
+    fn checked_whole(&self, i: usize) -> Result<&[u8], Corrupt> {
+        let data = self.section_at(i);
+        let s = &self.sections[i];
+        if !*self.checked[i].get_or_init(|| crc32(data) == s.crc) {
+            return Err(Corrupt::new(s.kind.name(), s.offset, "section checksum mismatch"));
+        }
+        Ok(data)
+    }
+
+    /// A section without page checksums (formats, blocks), checked whole.
+    fn section_bytes(&self, kind: SectionKind) -> Result<Option<Bytes<'_, 'static>>, Corrupt> {
         Ok(self
-            .section_data(kind, param)?
-            .map(|(s, data)| Bytes::new(data, kind.name(), s.offset)))
+            .section_data(kind, None)?
+            .map(|s| Bytes::new(s.data, kind.name(), s.entry.offset)))
     }
 
     /// The dictionary of a column, if the segment has one.
     pub fn dictionary(&self, column: Column) -> Result<Option<Dictionary<'_>>, IndexError> {
         let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
-        let Some((s, data)) = self
+        let Some(s) = self
             .section_data(SectionKind::Dictionary, Some(column.id()))
             .map_err(err)?
         else {
             return Ok(None);
         };
-        Dictionary::parse(data, "dictionary", s.offset)
+        Dictionary::parse(s.data, "dictionary", s.entry.offset, s.pages)
             .map(Some)
             .map_err(|c| IndexError::corrupt(&self.path, c))
     }
@@ -231,7 +267,7 @@ impl Segment {
     /// The record ids of term `term` of a field's dictionary.
     pub fn posting(&self, column: Column, dict: &Dictionary<'_>, term: usize) -> Result<RoaringBitmap, IndexError> {
         let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
-        let (s, _) = self
+        let SectionRead { entry: s, pages, .. } = self
             .section_data(SectionKind::Postings, Some(column.id()))
             .map_err(err)?
             .ok_or_else(|| err(missing("postings")))?;
@@ -244,6 +280,9 @@ impl Segment {
             .posting_range(term, s.length)
             .map_err(err)?
             .ok_or_else(|| err(missing("posting reference")))?;
+        if let Some(p) = pages {
+            p.range(lo as usize, (hi - lo) as usize).map_err(err)?;
+        }
         let (start, end) = (s.offset + lo, s.offset + hi);
         let bytes = &self.bytes()[start as usize..end as usize];
         let bitmap = RoaringBitmap::deserialize_from(bytes)
@@ -266,15 +305,15 @@ impl Segment {
     }
 
     fn column_ref(&self, block: usize, slot: usize) -> Result<ColumnRef, Corrupt> {
-        let ci = self
-            .section_bytes(SectionKind::ColumnIndex, None)?
+        let SectionRead { entry: s, data, pages } = self
+            .section_data(SectionKind::ColumnIndex, None)?
             .ok_or_else(|| missing("column index"))?;
+        let ci = Bytes::new(data, SectionKind::ColumnIndex.name(), s.offset);
         let at = (block * self.columns.len() + slot) * COLUMN_REF_SIZE;
-        Ok(ColumnRef {
-            offset: ci.u64(at + COLUMN_REF_OFFSET)?,
-            length: ci.u32(at + COLUMN_REF_LENGTH)?,
-            raw_length: ci.u32(at + COLUMN_REF_RAW_LENGTH)?,
-        })
+        if let Some(p) = pages {
+            p.range(at, COLUMN_REF_SIZE)?;
+        }
+        ColumnRef::decode(&ci, at)
     }
 
     /// One column of one block, decompressed; `None` when the segment lacks the column.
@@ -288,20 +327,53 @@ impl Segment {
     }
 
     fn read_slot(&self, block: usize, slot: usize) -> Result<ColumnValues, Corrupt> {
-        let f = self.decompress_slot(block, slot)?;
-        column::decode(&f.bytes, f.records, &f.name, f.offset)
+        self.with_frame(block, slot, |raw, records, offset| {
+            column::decode(raw, records, "column data", offset)
+        })
     }
 
-    fn decompress_slot(&self, block: usize, slot: usize) -> Result<Frame, Corrupt> {
+    /// The values at `offsets` (ascending) of one column of a block.
+    fn read_slot_at(&self, block: usize, slot: usize, offsets: &[u32]) -> Result<Vec<Option<u64>>, Corrupt> {
+        self.with_frame(block, slot, |raw, records, offset| {
+            column::decode_at(raw, records, offsets, "column data", offset)
+        })
+    }
+
+    /// Decompresses one column of a block into this thread's buffer and hands `decode` its
+    /// bytes, the block's record count and the frame's file offset. Errors name the column
+    /// and block; the name is built only then, as a needle decodes thousands of frames.
+    fn with_frame<T>(
+        &self,
+        block: usize,
+        slot: usize,
+        decode: impl FnOnce(&[u8], usize, u64) -> Result<T, Corrupt>,
+    ) -> Result<T, Corrupt> {
         let entry = self
             .blocks
             .get(block)
             .ok_or_else(|| Corrupt::new("blocks", block as u64, "no such block"))?;
         let r = self.column_ref(block, slot)?;
-        let data = self
-            .section_bytes(SectionKind::ColumnData, None)?
+        let SectionRead {
+            entry: section,
+            data: bytes,
+            ..
+        } = self
+            .section_data(SectionKind::ColumnData, None)?
             .ok_or_else(|| missing("column data"))?;
-        let compressed = data.slice(r.offset as usize, r.length as usize)?;
+        let data = Bytes::new(bytes, SectionKind::ColumnData.name(), section.offset);
+        let stored = data.slice(r.offset as usize, r.length as usize)?;
+        if crc32(stored) != r.crc {
+            return Err(data.corrupt(r.offset as usize, "column frame checksum mismatch"));
+        }
+        let frame_offset = section.offset.saturating_add(r.offset);
+        let named = |mut c: Corrupt| {
+            c.section = format!("column {} of block {block}", self.columns[slot].name());
+            c
+        };
+        let records = entry.record_count as usize;
+        if r.codec == Codec::Stored {
+            return decode(stored, records, frame_offset).map_err(named);
+        }
         // The decompressor allocates the stated size up front: refuse one the frame cannot hold.
         if u64::from(r.raw_length) > u64::from(r.length) * ZSTD_MAX_RATIO {
             return Err(data.corrupt(
@@ -309,19 +381,18 @@ impl Segment {
                 "column's stated size is more than its zstd frame can hold",
             ));
         }
-        // The decompressor's output is bounded by the size the index says, and checked against it.
-        let raw = DECOMPRESSOR
-            .with(|d| d.borrow_mut().decompress(compressed, r.raw_length as usize))
-            .map_err(|e| data.corrupt(r.offset as usize, format!("zstd: {e}")))?;
-        if raw.len() != r.raw_length as usize {
-            return Err(data.corrupt(r.offset as usize, "column decompresses to the wrong size"));
-        }
-        let name = format!("column {} of block {block}", self.columns[slot].name());
-        Ok(Frame {
-            bytes: raw,
-            records: entry.record_count as usize,
-            offset: data.len() as u64 + r.offset,
-            name,
+        FRAME.with(|frame| {
+            let (decompressor, buffer) = &mut *frame.borrow_mut();
+            buffer.clear();
+            buffer.reserve(r.raw_length as usize);
+            // The output is bounded by the size the index says, and checked against it.
+            decompressor
+                .decompress_to_buffer(stored, buffer)
+                .map_err(|e| data.corrupt(r.offset as usize, format!("zstd: {e}")))?;
+            if buffer.len() != r.raw_length as usize {
+                return Err(data.corrupt(r.offset as usize, "column decompresses to the wrong size"));
+            }
+            decode(buffer, records, frame_offset).map_err(named)
         })
     }
 
@@ -351,10 +422,12 @@ impl Segment {
         let (records, formats) = self.decode_records(block, offsets, None)?;
         let stored = match self.slot_of[Column::OriginalLine.id()] {
             None => None,
-            Some(slot) => {
-                let f = self.decompress_slot(block, slot).map_err(err)?;
-                Some(column::decode_bytes(&f.bytes, f.records, &f.name, f.offset).map_err(err)?)
-            }
+            Some(slot) => Some(
+                self.with_frame(block, slot, |raw, records, offset| {
+                    column::decode_bytes(raw, records, "column data", offset)
+                })
+                .map_err(err)?,
+            ),
         };
         let mut out = Vec::with_capacity(records.len());
         for ((record, format_no), &offset) in records.into_iter().zip(formats).zip(offsets) {
@@ -391,7 +464,8 @@ impl Segment {
         let mut records = vec![FlowRecord::default(); offsets.len()];
         let mut format_numbers = Vec::with_capacity(offsets.len());
         let mut dicts: Vec<Option<Dictionary<'_>>> = Vec::with_capacity(self.columns.len());
-        let mut values = Vec::with_capacity(self.columns.len());
+        // Per column, its values at `offsets` (empty for a column not wanted).
+        let mut values: Vec<Vec<Option<u64>>> = Vec::with_capacity(self.columns.len());
         let wanted = |c: Column| match (c, only) {
             (Column::OriginalLine, _) | (Column::Extras, Some(_)) => false,
             (_, None) | (Column::Format | Column::Source | Column::Line, _) => true,
@@ -400,7 +474,7 @@ impl Segment {
         for (slot, &c) in self.columns.iter().enumerate() {
             if !wanted(c) {
                 dicts.push(None);
-                values.push(None);
+                values.push(Vec::new());
                 continue;
             }
             dicts.push(if c.stores_term_numbers() {
@@ -408,15 +482,14 @@ impl Segment {
             } else {
                 None
             });
-            values.push(Some(self.read_slot(block, slot).map_err(err)?));
+            values.push(self.read_slot_at(block, slot, offsets).map_err(err)?);
         }
-        let values: Vec<ColumnValues> = values.into_iter().map(Option::unwrap_or_default).collect();
         let loaded: Vec<bool> = self.columns.iter().map(|c| wanted(*c)).collect();
         let slot = |c: Column| self.slot_of[c.id()].ok_or_else(|| err(missing(c.name())));
         let (fmt, src, line) = (slot(Column::Format)?, slot(Column::Source)?, slot(Column::Line)?);
-        for (rec, &offset) in records.iter_mut().zip(offsets) {
+        for (k, (rec, &offset)) in records.iter_mut().zip(offsets).enumerate() {
             let i = offset as usize;
-            let format_no = values[fmt].get(i).unwrap_or(u64::MAX);
+            let format_no = values[fmt][k].unwrap_or(u64::MAX);
             let format = self
                 .formats
                 .get(format_no as usize)
@@ -426,19 +499,18 @@ impl Segment {
                 Some(set) => FieldSet::from_bits(format.fields.bits() & set.bits()),
                 None => format.fields,
             };
-            let source = values[src]
-                .get(i)
+            let source = values[src][k]
                 .and_then(|s| u32::try_from(s).ok())
                 .ok_or_else(|| err(bad_value("source", i)))?;
             rec.provenance = Provenance {
                 source,
-                line: values[line].get(i).ok_or_else(|| err(bad_value("line", i)))?,
+                line: values[line][k].ok_or_else(|| err(bad_value("line", i)))?,
             };
             for (s, &c) in self.columns.iter().enumerate() {
                 if !loaded[s] {
                     continue;
                 }
-                let Some(v) = values[s].get(i) else { continue };
+                let Some(v) = values[s][k] else { continue };
                 match c {
                     Column::Field(f) if format.fields.contains(f) => {
                         let value = self.value(f, v, dicts[s].as_ref()).map_err(err)?;
@@ -511,6 +583,19 @@ impl Segment {
                 return Err(err(Corrupt::new("padding", at + p as u64, "padding byte is not zero")));
             }
             at = end;
+        }
+        // Page checksums agree with their pages (the whole-section checksums above cover the
+        // checksum tables themselves).
+        for (i, s) in self.sections.iter().enumerate() {
+            if self.pages[i].is_some() {
+                let read = self
+                    .section_data(s.kind, Some(s.param as usize))
+                    .map_err(err)?
+                    .expect("the section exists");
+                if let Some(check) = read.pages {
+                    check.range(0, read.data.len()).map_err(err)?;
+                }
+            }
         }
         // Every record and original line decodes; the time columns give each term's span.
         let mut times = Vec::with_capacity(self.record_count as usize);
@@ -593,25 +678,51 @@ impl Segment {
     }
 }
 
-/// One column of one block, decompressed, with what its decoder and error messages need.
-struct Frame {
-    bytes: Vec<u8>,
-    /// Records of the block.
-    records: usize,
-    /// Where the frame is, for error messages.
-    offset: u64,
-    name: String,
-}
-
 /// Most bytes a zstd frame can decompress to per compressed byte: its densest block (RLE) is
 /// 4 bytes (3 of header, 1 repeated) for at most 128 KiB.
 const ZSTD_MAX_RATIO: u64 = 128 * 1024 / 4;
 
 thread_local! {
-    /// One zstd decompression context per thread: creating one per column costs more than
-    /// decompressing a small column.
-    static DECOMPRESSOR: std::cell::RefCell<zstd::bulk::Decompressor<'static>> =
-        std::cell::RefCell::new(zstd::bulk::Decompressor::new().expect("a zstd context"));
+    /// One zstd decompression context and output buffer per thread: creating either per column
+    /// costs more than decompressing a small column.
+    static FRAME: std::cell::RefCell<(zstd::bulk::Decompressor<'static>, Vec<u8>)> =
+        std::cell::RefCell::new((zstd::bulk::Decompressor::new().expect("a zstd context"), Vec::new()));
+}
+
+/// A section as a reader may use it: its directory entry, its bytes, and the checker of its
+/// pages when it has page checksums (every byte read must go through it first).
+struct SectionRead<'a> {
+    entry: &'a DirectoryEntry,
+    data: &'a [u8],
+    pages: Option<PageCheck<'a>>,
+}
+
+/// Per section, its page-checksums section if it has one. A page-checksums section must cover
+/// a dictionary, postings or column index section, one page checksum per page, once.
+fn page_checksums(sections: &[DirectoryEntry]) -> Result<Vec<Option<(usize, pages::Checked)>>, Corrupt> {
+    let mut out: Vec<Option<(usize, pages::Checked)>> = sections.iter().map(|_| None).collect();
+    for (i, s) in sections.iter().enumerate() {
+        if s.kind != SectionKind::PageChecksums {
+            continue;
+        }
+        let bad = |what: &str| Corrupt::new("page checksums", s.offset, what.to_owned());
+        let covered = sections.get(s.param as usize).ok_or_else(|| bad("covers no section"))?;
+        if !matches!(
+            covered.kind,
+            SectionKind::Dictionary | SectionKind::Postings | SectionKind::ColumnIndex
+        ) {
+            return Err(bad("covers a section without pages"));
+        }
+        if s.length != pages::page_count(covered.length as usize) as u64 * 4 {
+            return Err(bad("is not one checksum per page"));
+        }
+        let slot = &mut out[s.param as usize];
+        if slot.is_some() {
+            return Err(bad("covers a section twice"));
+        }
+        *slot = Some((i, pages::Checked::for_section(covered.length as usize)));
+    }
+    Ok(out)
 }
 
 fn missing(what: &str) -> Corrupt {
