@@ -666,32 +666,40 @@ fn scan_segment(
             continue;
         }
         let range = b.first_record..b.first_record + b.record_count;
-        let offsets: Option<Vec<usize>> = match &wanted {
+        let offsets: Option<Vec<u32>> = match &wanted {
             None => None,
             Some(ids) if ids.range_cardinality(range.clone()) == 0 => continue,
-            Some(ids) => Some(ids.range(range).map(|id| (id - b.first_record) as usize).collect()),
+            Some(ids) => Some(ids.range(range).map(|id| id - b.first_record).collect()),
         };
-        let read = |f: Field| seg.read_column(block, Column::Field(f));
-        let (interface_col, account_col) = (read(Field::InterfaceId)?, read(Field::AccountId)?);
-        let (start_col, end_col) = (read(Field::Start)?, read(Field::End)?);
+        // Selected records are few and scattered (a SKIPDATA scan): read just their values.
+        let read = |c: Column| -> Result<Picked, IndexError> {
+            Ok(match &offsets {
+                None => Picked::Whole(seg.read_column(block, c)?),
+                Some(o) => Picked::At(seg.read_column_at(block, c, o)?),
+            })
+        };
+        let field = |f: Field| read(Column::Field(f));
+        let (interface_col, account_col) = (field(Field::InterfaceId)?, field(Field::AccountId)?);
+        let (start_col, end_col) = (field(Field::Start)?, field(Field::End)?);
         // Each column read costs a decompression: a SKIPDATA scan knows the status, and the
         // source is only needed for records without an interface-id.
         let status_col = match select {
-            Select::SkipData => None,
-            _ => read(Field::LogStatus)?,
+            Select::SkipData => Picked::At(None),
+            _ => field(Field::LogStatus)?,
         };
-        let mut source_col: Option<Option<ColumnValues>> = None;
-        let get = |c: &Option<ColumnValues>, i: usize| c.as_ref().and_then(|c| c.get(i));
+        let mut source_col: Option<Picked> = None;
         let n = b.record_count as usize;
-        let mut visit = |i: usize| -> Result<(), IndexError> {
-            let (Some(s), Some(e)) = (get(&start_col, i), get(&end_col, i)) else {
+        // Record `i` of the block, the `k`-th selected.
+        let mut visit = |i: usize, k: usize| -> Result<(), IndexError> {
+            let get = |c: &Picked| c.get(i, k);
+            let (Some(s), Some(e)) = (get(&start_col), get(&end_col)) else {
                 return Ok(());
             };
             let (s, e) = (s.min(e), s.max(e));
             if s > grid.hi || e < grid.lo {
                 return Ok(());
             }
-            let status = match (select, get(&status_col, i)) {
+            let status = match (select, get(&status_col)) {
                 (Select::SkipData, _) => LogStatus::SkipData,
                 (_, None) => LogStatus::Ok,
                 (_, Some(code)) => LogStatus::ALL.get(code as usize).copied().ok_or_else(|| {
@@ -701,14 +709,14 @@ fn scan_segment(
                     )
                 })?,
             };
-            let account = get(&account_col, i);
-            let who = match get(&interface_col, i) {
+            let account = get(&account_col);
+            let who = match get(&interface_col) {
                 Some(t) => Ok(t),
                 None => {
                     if source_col.is_none() {
-                        source_col = Some(seg.read_column(block, Column::Source)?);
+                        source_col = Some(read(Column::Source)?);
                     }
-                    let source = source_col.as_ref().and_then(|c| get(c, i));
+                    let source = source_col.as_ref().and_then(get);
                     Err(source.and_then(|s| u32::try_from(s).ok()).unwrap_or(u32::MAX))
                 }
             };
@@ -747,12 +755,28 @@ fn scan_segment(
             }
             Ok(())
         };
-        match offsets {
-            None => (0..n).try_for_each(&mut visit)?,
-            Some(o) => o.into_iter().try_for_each(&mut visit)?,
+        match &offsets {
+            None => (0..n).try_for_each(|i| visit(i, i))?,
+            Some(o) => o.iter().enumerate().try_for_each(|(k, &i)| visit(i as usize, k))?,
         }
     }
     Ok(out)
+}
+
+/// One column of a block as a scan read it: whole, or only the selected records' values.
+enum Picked {
+    Whole(Option<ColumnValues>),
+    At(Option<Vec<Option<u64>>>),
+}
+
+impl Picked {
+    /// The value of record `i` of the block, the `k`-th selected one.
+    fn get(&self, i: usize, k: usize) -> Option<u64> {
+        match self {
+            Picked::Whole(c) => c.as_ref().and_then(|c| c.get(i)),
+            Picked::At(v) => v.as_ref().and_then(|v| v[k]),
+        }
+    }
 }
 
 /// The subject of records without an interface-id: their source's flow log, else the source.

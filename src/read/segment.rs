@@ -326,6 +326,22 @@ impl Segment {
             .map_err(|c| IndexError::corrupt(&self.path, c))
     }
 
+    /// The values at `offsets` (ascending, within the block) of one column of a block, without
+    /// decoding the rest; `None` when the segment lacks the column.
+    pub fn read_column_at(
+        &self,
+        block: usize,
+        column: Column,
+        offsets: &[u32],
+    ) -> Result<Option<Vec<Option<u64>>>, IndexError> {
+        let Some(slot) = self.slot_of[column.id()] else {
+            return Ok(None);
+        };
+        self.read_slot_at(block, slot, offsets)
+            .map(Some)
+            .map_err(|c| IndexError::corrupt(&self.path, c))
+    }
+
     fn read_slot(&self, block: usize, slot: usize) -> Result<ColumnValues, Corrupt> {
         self.with_frame(block, slot, |raw, records, offset| {
             column::decode(raw, records, "column data", offset)
