@@ -742,9 +742,8 @@ impl SegmentBuilder {
                 let used = used(interner.terms.len());
                 let mut order: Vec<u32> = (0..interner.terms.len() as u32).filter(|&c| used[c as usize]).collect();
                 order.sort_by_key(|&c| ip_bytes(interner.terms[c as usize]));
-                let all_v4 = order.iter().all(|&c| interner.terms[c as usize].is_ipv4());
                 let (codes, rank) = ranked(order, interner.terms.len());
-                let kind = if all_v4 { TermKind::Ipv4 } else { TermKind::Ip };
+                let kind = TermKind::Ip;
                 Some(DictionaryPlan {
                     kind,
                     codes,
@@ -834,7 +833,7 @@ impl DictionaryPlan {
 
     fn terms<'a>(&'a self, b: &'a SegmentBuilder, c: Column) -> Vec<Term<'a>> {
         match (c, self.kind) {
-            (Column::Field(_), TermKind::Ip | TermKind::Ipv4) => self
+            (Column::Field(_), TermKind::Ip) => self
                 .codes
                 .iter()
                 .map(|&code| Term::Ip(ip_bytes(b.ips.terms[code as usize])))
@@ -903,16 +902,20 @@ fn build_postings(
     let mut bytes = Vec::new();
     let mut refs = Vec::with_capacity(plan.len());
     for group in pairs.chunk_by(|a, b| a >> 32 == b >> 32) {
-        let mut bitmap =
-            RoaringBitmap::from_sorted_iter(group.iter().map(|p| *p as u32)).expect("ids of a term are sorted");
-        bitmap.optimize();
         let offset = u32::try_from(bytes.len())
             .expect("postings of one column stay under 4 GiB (index-format.md, Known limits)");
-        bitmap.serialize_into(&mut bytes).expect("writing to a Vec cannot fail");
+        if let [single] = group {
+            bytes.extend_from_slice(&(*single as u32).to_le_bytes());
+        } else {
+            let mut bitmap =
+                RoaringBitmap::from_sorted_iter(group.iter().map(|p| *p as u32)).expect("ids of a term are sorted");
+            bitmap.optimize();
+            bitmap.serialize_into(&mut bytes).expect("writing to a Vec cannot fail");
+        }
         let (first_start, last_end) = spans.of(group);
         refs.push(PostingRef {
             offset,
-            count: bitmap.len() as u32,
+            count: group.len() as u32,
             first_start,
             last_end,
         });

@@ -20,7 +20,15 @@ pub const POSTING_REF_FIRST_START: usize = POSTING_REF_COUNT + 4;
 pub const POSTING_REF_LAST_END: usize = POSTING_REF_FIRST_START + 8;
 pub const POSTING_REF_SIZE: usize = POSTING_REF_LAST_END + 8;
 
+// A narrow posting reference: the same fields, times in 4 bytes.
+pub const NARROW_REF_FIRST_START: usize = POSTING_REF_COUNT + 4;
+pub const NARROW_REF_LAST_END: usize = NARROW_REF_FIRST_START + 4;
+pub const NARROW_REF_SIZE: usize = NARROW_REF_LAST_END + 4;
+
 const FLAG_POSTINGS: u8 = 1;
+/// Posting references are narrow: every term's time span fits in 32 bits (flow logs' Unix
+/// seconds do until 2106), which saves a third of the references.
+const FLAG_NARROW: u8 = 2;
 
 /// How a dictionary's terms are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,13 +36,19 @@ const FLAG_POSTINGS: u8 = 1;
 pub enum TermKind {
     /// 8-byte unsigned integers (numbers, enum codes).
     UInt = 1,
-    /// 16-byte IPv6 addresses, IPv4 as IPv4-mapped (`::ffff:a.b.c.d`).
+    /// Addresses in IPv6 order, IPv4 as IPv4-mapped (`::ffff:a.b.c.d`): IPv6 addresses below
+    /// the mapped range in 16 bytes, then the IPv4 ones in 4, then the IPv6 ones above in 16.
     Ip = 2,
     /// Byte strings (identifiers), with an offset table.
     Bytes = 3,
-    /// 4-byte IPv4 addresses: a dictionary of addresses that are all IPv4 (a quarter of the size).
-    Ipv4 = 4,
 }
+
+/// Bytes after the header of an address dictionary: how many IPv6 terms precede the IPv4 ones,
+/// and how many IPv4 terms there are.
+const ADDRESS_COUNTS_SIZE: usize = 8;
+
+/// The IPv4-mapped range `::ffff:0:0/96`, as the first 12 bytes of a 16-byte address.
+const MAPPED_PREFIX: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 
 /// One term, borrowed from the dictionary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,12 +89,22 @@ pub struct PostingRef {
     pub last_end: u64,
 }
 
-/// Encodes sorted, distinct `terms` (all of one kind) with optional posting references.
+impl PostingRef {
+    /// Whether the reference fits the narrow form: a first start below `u32::MAX` (which stands
+    /// for none) or none, and a last end within 32 bits.
+    fn fits_narrow(&self) -> bool {
+        (self.first_start < u64::from(u32::MAX) || self.first_start == u64::MAX) && self.last_end <= u64::from(u32::MAX)
+    }
+}
+
+/// Encodes sorted, distinct `terms` (all of one kind) with optional posting references, narrow
+/// when all of them fit.
 pub fn encode(kind: TermKind, terms: &[Term<'_>], postings: Option<&[PostingRef]>, out: &mut Vec<u8>) {
     let start = out.len();
+    let narrow = postings.is_some_and(|refs| refs.iter().all(PostingRef::fits_narrow));
     out.extend_from_slice(&(terms.len() as u32).to_le_bytes());
     out.push(kind as u8);
-    out.push(if postings.is_some() { FLAG_POSTINGS } else { 0 });
+    out.push(if postings.is_some() { FLAG_POSTINGS } else { 0 } | if narrow { FLAG_NARROW } else { 0 });
     out.extend_from_slice(&[0, 0]);
     match kind {
         TermKind::UInt => {
@@ -92,19 +116,20 @@ pub fn encode(kind: TermKind, terms: &[Term<'_>], postings: Option<&[PostingRef]
             }
         }
         TermKind::Ip => {
-            for t in terms {
-                let Term::Ip(b) = t else {
-                    unreachable!("terms of one kind")
-                };
-                out.extend_from_slice(b);
-            }
-        }
-        TermKind::Ipv4 => {
-            for t in terms {
-                let Term::Ip(b) = t else {
-                    unreachable!("terms of one kind")
-                };
-                out.extend_from_slice(&b[12..]);
+            let ips: Vec<&[u8; 16]> = terms
+                .iter()
+                .map(|t| match t {
+                    Term::Ip(b) => b,
+                    _ => unreachable!("terms of one kind"),
+                })
+                .collect();
+            let below = ips.iter().take_while(|b| b[..12] < MAPPED_PREFIX[..]).count();
+            let v4 = ips[below..].iter().take_while(|b| b[..12] == MAPPED_PREFIX).count();
+            out.extend_from_slice(&(below as u32).to_le_bytes());
+            out.extend_from_slice(&(v4 as u32).to_le_bytes());
+            for (i, b) in ips.iter().enumerate() {
+                let mapped = (below..below + v4).contains(&i);
+                out.extend_from_slice(if mapped { &b[12..] } else { &b[..] });
             }
         }
         TermKind::Bytes => {
@@ -131,8 +156,14 @@ pub fn encode(kind: TermKind, terms: &[Term<'_>], postings: Option<&[PostingRef]
     for r in postings.unwrap_or_default() {
         out.extend_from_slice(&r.offset.to_le_bytes());
         out.extend_from_slice(&r.count.to_le_bytes());
-        out.extend_from_slice(&r.first_start.to_le_bytes());
-        out.extend_from_slice(&r.last_end.to_le_bytes());
+        if narrow {
+            let first = u32::try_from(r.first_start).unwrap_or(u32::MAX);
+            out.extend_from_slice(&first.to_le_bytes());
+            out.extend_from_slice(&(r.last_end as u32).to_le_bytes());
+        } else {
+            out.extend_from_slice(&r.first_start.to_le_bytes());
+            out.extend_from_slice(&r.last_end.to_le_bytes());
+        }
     }
 }
 
@@ -145,6 +176,11 @@ pub struct Dictionary<'a> {
     /// For byte-string terms: the offset table, then the strings.
     offsets: &'a [u8],
     refs: Option<&'a [u8]>,
+    /// Bytes of one posting reference: [`POSTING_REF_SIZE`] or [`NARROW_REF_SIZE`].
+    ref_size: usize,
+    /// In an address dictionary: the IPv6 terms before the IPv4 ones, and the IPv4 ones.
+    below_v4: usize,
+    v4: usize,
     /// Where `terms`, `offsets` and `refs` start in the section.
     terms_at: usize,
     offsets_at: usize,
@@ -172,24 +208,31 @@ impl<'a> Dictionary<'a> {
             1 => TermKind::UInt,
             2 => TermKind::Ip,
             3 => TermKind::Bytes,
-            4 => TermKind::Ipv4,
             k => return Err(b.corrupt(DICTIONARY_KIND, format!("unknown term kind {k}"))),
         };
         let flags = b.u8(DICTIONARY_FLAGS)?;
-        if flags & !FLAG_POSTINGS != 0 || b.u16(DICTIONARY_RESERVED)? != 0 {
+        if flags & !(FLAG_POSTINGS | FLAG_NARROW) != 0
+            || flags & FLAG_NARROW != 0 && flags & FLAG_POSTINGS == 0
+            || b.u16(DICTIONARY_RESERVED)? != 0
+        {
             return Err(b.corrupt(DICTIONARY_FLAGS, "reserved bits are not zero"));
         }
-        let at = DICTIONARY_HEADER_SIZE;
+        let mut at = DICTIONARY_HEADER_SIZE;
+        let (mut below_v4, mut v4) = (0, 0);
         let (terms, offsets, end) = match kind {
-            TermKind::UInt | TermKind::Ip | TermKind::Ipv4 => {
-                let width = match kind {
-                    TermKind::UInt => 8,
-                    TermKind::Ipv4 => 4,
-                    _ => 16,
-                };
-                let size = len
-                    .checked_mul(width)
-                    .ok_or_else(|| b.corrupt(0, "term count overflows"))?;
+            TermKind::UInt => {
+                let size = len.checked_mul(8).ok_or_else(|| b.corrupt(0, "term count overflows"))?;
+                (b.slice(at, size)?, &[][..], at + size)
+            }
+            TermKind::Ip => {
+                check(at, ADDRESS_COUNTS_SIZE)?;
+                (below_v4, v4) = (b.u32(at)? as usize, b.u32(at + 4)? as usize);
+                if below_v4.checked_add(v4).is_none_or(|n| n > len) {
+                    return Err(b.corrupt(at, "more IPv4 and low IPv6 terms than terms"));
+                }
+                at += ADDRESS_COUNTS_SIZE;
+                // Counts are at most 2^32 each: these products cannot overflow a 64-bit usize.
+                let size = (len - v4) * 16 + v4 * 4;
                 (b.slice(at, size)?, &[][..], at + size)
             }
             TermKind::Bytes => {
@@ -203,8 +246,15 @@ impl<'a> Dictionary<'a> {
             }
         };
         let refs_at = end.next_multiple_of(super::SECTION_ALIGN);
+        let ref_size = if flags & FLAG_NARROW != 0 {
+            NARROW_REF_SIZE
+        } else {
+            POSTING_REF_SIZE
+        };
         let refs = if flags & FLAG_POSTINGS != 0 {
-            let size = len * POSTING_REF_SIZE;
+            let size = len
+                .checked_mul(ref_size)
+                .ok_or_else(|| b.corrupt(0, "term count overflows"))?;
             let refs = b.slice(refs_at, size)?;
             if refs_at + size != section.len() {
                 return Err(b.corrupt(refs_at + size, "trailing bytes after the posting references"));
@@ -226,6 +276,9 @@ impl<'a> Dictionary<'a> {
             terms,
             offsets,
             refs,
+            ref_size,
+            below_v4,
+            v4,
             terms_at,
             offsets_at: at,
             refs_at,
@@ -258,26 +311,29 @@ impl<'a> Dictionary<'a> {
         }
         let check = |at: usize, len: usize| self.pages.map_or(Ok(()), |p| p.range(at, len));
         match self.kind {
-            TermKind::UInt => check(self.terms_at + i * 8, 8)?,
-            TermKind::Ip => check(self.terms_at + i * 16, 16)?,
-            TermKind::Ipv4 => check(self.terms_at + i * 4, 4)?,
-            TermKind::Bytes => check(self.offsets_at + i * 4, 8)?,
-        }
-        match self.kind {
             TermKind::UInt => {
+                check(self.terms_at + i * 8, 8)?;
                 let b = self.terms.get(i * 8..i * 8 + 8).ok_or_else(bad)?;
                 Ok(Term::UInt(u64::from_le_bytes(b.try_into().expect("8 bytes"))))
             }
             TermKind::Ip => {
-                let b = self.terms.get(i * 16..i * 16 + 16).ok_or_else(bad)?;
-                Ok(Term::Ip(b.try_into().expect("16 bytes")))
-            }
-            TermKind::Ipv4 => {
-                let b = self.terms.get(i * 4..i * 4 + 4).ok_or_else(bad)?;
-                let v4: [u8; 4] = b.try_into().expect("4 bytes");
-                Ok(Term::Ip(std::net::Ipv4Addr::from(v4).to_ipv6_mapped().octets()))
+                let (below, v4) = (self.below_v4, self.v4);
+                let (at, width) = if i < below {
+                    (i * 16, 16)
+                } else if i < below + v4 {
+                    (below * 16 + (i - below) * 4, 4)
+                } else {
+                    (below * 16 + v4 * 4 + (i - below - v4) * 16, 16)
+                };
+                check(self.terms_at + at, width)?;
+                let b = self.terms.get(at..at + width).ok_or_else(bad)?;
+                Ok(Term::Ip(match *b {
+                    [a, b, c, d] => std::net::Ipv4Addr::new(a, b, c, d).to_ipv6_mapped().octets(),
+                    _ => b.try_into().expect("16 bytes"),
+                }))
             }
             TermKind::Bytes => {
+                check(self.offsets_at + i * 4, 8)?;
                 let off = |k: usize| -> Option<usize> {
                     self.offsets
                         .get(k * 4..k * 4 + 4)
@@ -314,16 +370,23 @@ impl<'a> Dictionary<'a> {
         let Some(refs) = self.refs else { return Ok(None) };
         let b = Bytes::new(refs, "posting references", 0);
         let at = i
-            .checked_mul(POSTING_REF_SIZE)
+            .checked_mul(self.ref_size)
             .ok_or_else(|| b.corrupt(0, "term number overflows"))?;
         if let Some(p) = self.pages {
-            p.range(self.refs_at.saturating_add(at), POSTING_REF_SIZE)?;
+            p.range(self.refs_at.saturating_add(at), self.ref_size)?;
         }
+        let (first_start, last_end) = if self.ref_size == NARROW_REF_SIZE {
+            let first = b.u32(at + NARROW_REF_FIRST_START)?;
+            let first = if first == u32::MAX { u64::MAX } else { u64::from(first) };
+            (first, u64::from(b.u32(at + NARROW_REF_LAST_END)?))
+        } else {
+            (b.u64(at + POSTING_REF_FIRST_START)?, b.u64(at + POSTING_REF_LAST_END)?)
+        };
         Ok(Some(PostingRef {
             offset: b.u32(at + POSTING_REF_OFFSET)?,
             count: b.u32(at + POSTING_REF_COUNT)?,
-            first_start: b.u64(at + POSTING_REF_FIRST_START)?,
-            last_end: b.u64(at + POSTING_REF_LAST_END)?,
+            first_start,
+            last_end,
         }))
     }
 
@@ -350,6 +413,16 @@ impl<'a> Dictionary<'a> {
         let mut prev: Option<Term<'a>> = None;
         for i in 0..self.len {
             let t = self.term(i)?;
+            // An address stored in 16 bytes inside the IPv4 range would be a second spelling
+            // of an IPv4 term, which lookups would miss.
+            let in_v4_run = (self.below_v4..self.below_v4 + self.v4).contains(&i);
+            if matches!(t, Term::Ip(b) if b[..12] == MAPPED_PREFIX && !in_v4_run) {
+                return Err(Corrupt::new(
+                    "dictionary",
+                    i as u64,
+                    format!("term {i} is an IPv4 address in 16 bytes"),
+                ));
+            }
             if prev.is_some_and(|p| p >= t) {
                 return Err(Corrupt::new(
                     "dictionary",
@@ -392,12 +465,15 @@ mod tests {
         let cases: Vec<(TermKind, Vec<Term<'_>>)> = vec![
             (TermKind::UInt, vec![Term::UInt(1), Term::UInt(22), Term::UInt(443)]),
             (TermKind::Ip, ips.iter().map(|b| Term::Ip(*b)).collect()),
-            (TermKind::Ipv4, ips[..2].iter().map(|b| Term::Ip(*b)).collect()),
+            (TermKind::Ip, ips[..2].iter().map(|b| Term::Ip(*b)).collect()),
+            (TermKind::Ip, ips[2..3].iter().map(|b| Term::Ip(*b)).collect()),
             (TermKind::Bytes, strings.iter().map(|s| Term::Bytes(s)).collect()),
         ];
         for (kind, terms) in cases {
-            for with_refs in [false, true] {
-                let refs: Vec<PostingRef> = (0..terms.len())
+            // Without references; narrow ones (one term without times); wide ones (a time past
+            // 32 bits).
+            for (with_refs, wide) in [(false, false), (true, false), (true, true)] {
+                let mut refs: Vec<PostingRef> = (0..terms.len())
                     .map(|i| PostingRef {
                         offset: i as u32 * 10,
                         count: i as u32 + 1,
@@ -405,8 +481,16 @@ mod tests {
                         last_end: 1_700_000_600 + i as u64,
                     })
                     .collect();
+                (refs[0].first_start, refs[0].last_end) = (u64::MAX, 0);
+                if wide {
+                    refs.last_mut().expect("terms").last_end = 1 << 40;
+                }
                 let mut out = Vec::new();
                 encode(kind, &terms, with_refs.then_some(&refs[..]), &mut out);
+                let ref_size = if wide { POSTING_REF_SIZE } else { NARROW_REF_SIZE };
+                if with_refs {
+                    assert_eq!(Dictionary::parse(&out, "d", 0, None).unwrap().ref_size, ref_size);
+                }
                 let d = Dictionary::parse(&out, "d", 0, None).unwrap();
                 d.verify().unwrap();
                 assert_eq!(d.len(), terms.len());

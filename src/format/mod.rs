@@ -509,6 +509,7 @@ mod tests {
         assert_eq!(column::COLUMN_HEADER_SIZE, 16);
         assert_eq!(dictionary::DICTIONARY_HEADER_SIZE, 8);
         assert_eq!(dictionary::POSTING_REF_SIZE, 24);
+        assert_eq!(dictionary::NARROW_REF_SIZE, 16);
         assert_eq!(manifest::MANIFEST_HEADER_SIZE, 24);
         assert_eq!(sources::SOURCES_HEADER_SIZE, 24);
         assert_eq!(sources::SOURCE_REF_SIZE, 16);
@@ -522,6 +523,7 @@ mod tests {
             ("Column header", column::COLUMN_HEADER_SIZE),
             ("Dictionary header", dictionary::DICTIONARY_HEADER_SIZE),
             ("Posting reference", dictionary::POSTING_REF_SIZE),
+            ("Narrow posting reference", dictionary::NARROW_REF_SIZE),
             ("Manifest header", manifest::MANIFEST_HEADER_SIZE),
             ("Sources header", sources::SOURCES_HEADER_SIZE),
             ("Source reference", sources::SOURCE_REF_SIZE),

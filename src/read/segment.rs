@@ -285,8 +285,19 @@ impl Segment {
         }
         let (start, end) = (s.offset + lo, s.offset + hi);
         let bytes = &self.bytes()[start as usize..end as usize];
-        let bitmap = RoaringBitmap::deserialize_from(bytes)
-            .map_err(|e| err(Corrupt::new("postings", start, format!("bad roaring bitmap: {e}"))))?;
+        // A posting of one record is its id; any other, a roaring bitmap.
+        let bitmap = match (count, bytes) {
+            (1, &[a, b, c, d]) => RoaringBitmap::from_iter([u32::from_le_bytes([a, b, c, d])]),
+            (1, _) => {
+                return Err(err(Corrupt::new(
+                    "postings",
+                    start,
+                    "a one-record posting is not 4 bytes",
+                )))
+            }
+            _ => RoaringBitmap::deserialize_from(bytes)
+                .map_err(|e| err(Corrupt::new("postings", start, format!("bad roaring bitmap: {e}"))))?,
+        };
         if bitmap.max().is_some_and(|m| u64::from(m) >= self.record_count) {
             return Err(err(Corrupt::new(
                 "postings",
