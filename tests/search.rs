@@ -141,7 +141,7 @@ fn oracle(bound: &query::Bound, read: &Collected) -> Answer {
         .filter(|(_, r, _)| bound.filter.matches(r))
         .map(|(name, r, _)| flowdex::exec::Hit {
             record: r.clone(),
-            source: name.clone(),
+            source: name.as_str().into(),
             // A scan has no place in an index; `same` does not compare it.
             at: flowdex::read::RecordAt {
                 segment: u32::MAX,
@@ -232,7 +232,7 @@ fn check_corpus(paths: &[PathBuf], seed: u64, queries: usize) {
             let at: Vec<_> = hits.iter().map(|h| h.at).collect();
             for (h, l) in hits.iter().zip(index.read_lines(&at).unwrap()) {
                 assert_eq!(
-                    *raw[&(h.source.clone(), h.record.provenance.line)],
+                    *raw[&(h.source.to_string(), h.record.provenance.line)],
                     l.line,
                     "#{i} {text}"
                 );

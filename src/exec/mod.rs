@@ -231,7 +231,8 @@ pub fn matching_terms(dict: &Dictionary<'_>, field: Field, cond: &Cond) -> Resul
 #[derive(Clone, Debug)]
 pub struct Hit {
     pub record: FlowRecord,
-    pub source: String,
+    /// Shared by the hits of one source: a hot address has tens of thousands of hits.
+    pub source: std::sync::Arc<str>,
     pub at: RecordAt,
 }
 
@@ -346,7 +347,7 @@ pub fn records(
                 };
                 hits.push(Hit {
                     record: r,
-                    source: String::new(),
+                    source: std::sync::Arc::from(""),
                     at,
                 });
             })?;
@@ -358,17 +359,17 @@ pub fn records(
         .collect::<Result<Vec<_>, SearchError>>()?;
     let mut hits: Vec<Hit> = per_segment.into_iter().flatten().collect();
     // Names of the sources the hits came from: one entry of the sources file parsed for each.
-    let mut names: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
+    let mut names: std::collections::HashMap<u32, std::sync::Arc<str>> = std::collections::HashMap::new();
     for h in &mut hits {
         let id = h.record.provenance.source;
         if let std::collections::hash_map::Entry::Vacant(e) = names.entry(id) {
             e.insert(
                 index
                     .source(id)?
-                    .map_or_else(|| "(unknown source)".to_owned(), |s| s.name),
+                    .map_or_else(|| "(unknown source)".into(), |s| s.name.into()),
             );
         }
-        h.source.clone_from(&names[&id]);
+        h.source = names[&id].clone();
     }
     Ok(hits)
 }
