@@ -140,7 +140,7 @@ fn oracle(bound: &query::Bound, read: &Collected) -> Answer {
         .iter()
         .filter(|(_, r, _)| bound.filter.matches(r))
         .map(|(name, r, _)| flowdex::exec::Hit {
-            record: r.clone(),
+            record: Box::new(r.clone()),
             source: name.as_str().into(),
             // A scan has no place in an index; `same` does not compare it.
             at: flowdex::read::RecordAt {
@@ -179,7 +179,7 @@ fn oracle(bound: &query::Bound, read: &Collected) -> Answer {
     match &bound.stats {
         None => Answer::Records { hits, fields },
         Some((by, aggs)) => {
-            let mut rows = agg::aggregate(hits.iter().map(|h| &h.record), by, aggs);
+            let mut rows = agg::aggregate(hits.iter().map(|h| &*h.record), by, aggs);
             agg::apply(&mut rows, &bound.rows);
             Answer::Rows(rows)
         }

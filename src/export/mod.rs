@@ -82,7 +82,7 @@ pub fn export(index: &Index, bound: &Bound, request: &Request<'_>) -> Result<Bun
     let lines: Vec<Vec<u8>> = index.read_lines(&at)?.into_iter().map(|l| l.line).collect();
     let sources = contributions(index, &hits)?;
     let query_files = query_files(request.query_files);
-    let timeline = Timeline::of(hits.iter().map(|h| &h.record));
+    let timeline = Timeline::of(hits.iter().map(|h| &*h.record));
 
     let manifest = BundleManifest {
         bundle_format: BUNDLE_FORMAT,
