@@ -41,8 +41,23 @@ fn log_format_inputs() {
 }
 
 #[test]
-fn container_inputs() {
-    replay("container", harness::container);
+fn gzip_inputs() {
+    replay("gzip", harness::gzip);
+}
+
+#[test]
+fn tar_inputs() {
+    replay("tar", harness::tar);
+}
+
+#[test]
+fn zip_inputs() {
+    replay("zip", harness::zip);
+}
+
+#[test]
+fn cloudwatch_json_inputs() {
+    replay("cloudwatch_json", harness::cloudwatch_json);
 }
 
 #[test]
