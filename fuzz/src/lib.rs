@@ -613,9 +613,8 @@ pub fn cloudwatch_json(data: &[u8]) {
     if !document.is_empty() {
         assert_eq!(r.form, Form::Json, "{r}");
     }
-    let mut lines = messages.join("\n").into_bytes();
-    lines.push(b'\n');
-    if let Some((want, _)) = plain_text(&lines) {
+    let lines: String = messages.iter().flat_map(|m| [m, "\n"]).collect();
+    if let Some((want, _)) = plain_text(lines.as_bytes()) {
         assert_eq!(reading(&sink, r), want, "log events vs the same lines as text");
     }
 }
