@@ -475,7 +475,8 @@ fn append_tar(out: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType,
 }
 
 /// Tar bundles, plain and gzip'd. First byte mod 3: 0, the rest is the bundle (tar's magic put
-/// in place, read under tight limits when bit 2 is set); 1, the same gzip'd here; 2, a bundle
+/// in place unless it is gzip, whose compressed bytes are then what is mutated; read under tight
+/// limits when bit 2 is set); 1, the same gzip'd here; 2, a bundle
 /// built here from [`bundle_entries`] (regular, gzip'd, symlink, folder), gzip'd when bit 2 is
 /// set, whose entries must read as their bytes would alone.
 pub fn tar(data: &[u8]) {
@@ -489,6 +490,9 @@ pub fn tar(data: &[u8]) {
     };
     if flags % 3 < 2 {
         let mut file = rest.to_vec();
+        if flags % 3 == 0 && file.starts_with(&[0x1f, 0x8b]) {
+            return drop(read_bytes(&file, &options));
+        }
         file.resize(file.len().max(512), 0);
         file[257..262].copy_from_slice(b"ustar");
         if flags % 3 == 1 {
