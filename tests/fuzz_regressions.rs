@@ -41,8 +41,23 @@ fn log_format_inputs() {
 }
 
 #[test]
-fn container_inputs() {
-    replay("container", harness::container);
+fn gzip_inputs() {
+    replay("gzip", harness::gzip);
+}
+
+#[test]
+fn tar_inputs() {
+    replay("tar", harness::tar);
+}
+
+#[test]
+fn zip_inputs() {
+    replay("zip", harness::zip);
+}
+
+#[test]
+fn cloudwatch_json_inputs() {
+    replay("cloudwatch_json", harness::cloudwatch_json);
 }
 
 #[test]
@@ -108,4 +123,18 @@ fn a_column_stated_larger_than_its_zstd_frame_can_hold_is_corrupt_not_allocated(
         errors.iter().any(|e| e.contains("more than its zstd frame can hold")),
         "{errors:?}"
     );
+}
+
+#[test]
+fn an_event_after_a_text_payload_with_a_blank_line_has_a_line_number_of_its_own() {
+    // Events were numbered by counting events and payload lines but not the payload's blank
+    // lines, so the event took the number of the payload's last line and `show` gave that line.
+    let reproducer = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz/cloudwatch_json/event-after-a-text-payload-with-a-blank-line-took-a-payload-line-number");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("firehose.json");
+    std::fs::write(&path, &std::fs::read(reproducer).unwrap()[1..]).unwrap();
+    let read = common::read(&[path], None);
+    let lines: Vec<u64> = read.records.iter().map(|(_, r, _)| r.provenance.line).collect();
+    assert_eq!(lines, [1, 3, 4]);
 }

@@ -8,11 +8,18 @@
 //! main crate does not depend on; structure is drawn from the bytes by [`Bytes`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
 
 use flowdex::build::SegmentBuilder;
 use flowdex::format::schema::Column;
-use flowdex::input::{self, InputFile, LogFormat, ReadOptions, Rejection, SourceMeta, SourceReport};
+use flowdex::input::{
+    self, Form, InputFile, Limits, LogFormat, ReadOptions, RejectedLine, Rejection, SourceError, SourceMeta,
+    SourceReport,
+};
 use flowdex::query;
 use flowdex::read::Segment;
 use flowdex::record::{Field, FieldKind, FlowRecord, FormatField};
@@ -76,8 +83,10 @@ fn scratch_file(what: &str) -> PathBuf {
     dir.join(format!("flowdex-fuzz-{}-{n}-{what}", std::process::id()))
 }
 
-/// Reads `bytes` as one input file, as `flowdex cat` would, and checks that every source's
-/// counts reconcile and match what the sink was told.
+/// Reads `bytes` as one input file, as `flowdex cat` would, and checks what the readers promise
+/// whatever the bytes: every source ends, its counts reconcile and match what the sink was told,
+/// line numbers only grow, a hostile entry name is never read, and a whole file's hash covers
+/// every byte of it (also those past a point where decoding broke off).
 fn read_bytes(bytes: &[u8], options: &ReadOptions) -> Sink {
     let path = scratch_file("input");
     std::fs::write(&path, bytes).expect("scratch file");
@@ -90,6 +99,17 @@ fn read_bytes(bytes: &[u8], options: &ReadOptions) -> Sink {
     input::read_input(&file, options, &mut sink);
     let _ = std::fs::remove_file(&path);
     assert!(sink.open.is_empty(), "sources begun and never ended: {:?}", sink.open);
+    let mut last_line: BTreeMap<u32, u64> = BTreeMap::new();
+    for (record, _, _) in &sink.records {
+        let p = record.provenance;
+        let last = last_line.insert(p.source, p.line).unwrap_or(0);
+        assert!(
+            p.line > last,
+            "line {} of source {} after line {last}",
+            p.line,
+            p.source
+        );
+    }
     for r in &sink.reports {
         assert_eq!(
             r.lines,
@@ -98,8 +118,35 @@ fn read_bytes(bytes: &[u8], options: &ReadOptions) -> Sink {
         );
         let (records, rejects) = sink.seen.get(&r.id).copied().unwrap_or_default();
         assert_eq!((r.records, r.rejected), (records, rejects), "report vs sink: {r}");
+        assert_eq!(r.rejects.len() as u64, r.rejected.min(MAX_REJECTS_KEPT), "{r}");
+        let numbered = r.lines + r.blank_lines;
+        assert!(
+            r.rejects.windows(2).all(|w| w[0].line < w[1].line)
+                && r.rejects.iter().all(|j| (1..=numbered).contains(&j.line)),
+            "reject line numbers out of order or past the source's {numbered} lines: {r}"
+        );
+        assert!(last_line.get(&r.id).copied().unwrap_or(0) <= numbered, "{r}");
+        if let Some(name) = r.meta.entry.as_deref().filter(|n| hostile_name(n)) {
+            assert!(r.lines == 0 && r.error.is_some(), "entry `{name}` was read: {r}");
+        }
+        if r.meta.entry.is_none() && !r.sha256.is_empty() {
+            assert_eq!(r.size, bytes.len() as u64, "{r}");
+            assert_eq!(r.sha256, sha256_hex(bytes), "{r}");
+        }
     }
     sink
+}
+
+/// `SourceReport::rejects` keeps this many (the count goes on).
+const MAX_REJECTS_KEPT: u64 = 100_000;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A name that would leave the bundle if extracted: absolute, a drive, or a `..` component.
+fn hostile_name(name: &str) -> bool {
+    name.starts_with(['/', '\\']) || name.as_bytes().get(1) == Some(&b':') || name.split(['/', '\\']).any(|c| c == "..")
 }
 
 /// Whether a line's first token would be taken for a header line (then it is not a record).
@@ -160,9 +207,472 @@ pub fn line_parser(data: &[u8]) {
     check_written_lines_read_back(&sink.records);
 }
 
-/// Any bytes as an input file: gzip, tar, zip, JSON or text, told apart by the readers.
-pub fn container(data: &[u8]) {
-    read_bytes(data, &ReadOptions::default());
+/// Limits small enough that a few kilobytes of fuzzer input reach them: an over-long line, a
+/// bomb's ratio, a source's size.
+fn tight_limits() -> ReadOptions {
+    ReadOptions {
+        log_format: None,
+        limits: Limits {
+            max_line_bytes: 4096,
+            max_ratio: 20,
+            ratio_grace_bytes: 64 << 10,
+            max_source_bytes: 1 << 20,
+        },
+    }
+}
+
+/// What a source gave, less what depends on how it was delivered: the same text must read the
+/// same as a file, a bundle entry, gzip members or JSON messages.
+#[derive(Debug, PartialEq)]
+struct Reading {
+    lines: u64,
+    blank_lines: u64,
+    headers: u64,
+    records: u64,
+    rejected: u64,
+    rejects: Vec<RejectedLine>,
+    /// With `provenance.source` zeroed: ids differ between readings.
+    seen: Vec<(FlowRecord, Vec<u8>, LogFormat)>,
+}
+
+fn reading(sink: &Sink, r: &SourceReport) -> Reading {
+    let seen = sink
+        .records
+        .iter()
+        .filter(|(record, _, _)| record.provenance.source == r.id)
+        .map(|(record, raw, format)| {
+            let mut record = record.clone();
+            record.provenance.source = 0;
+            (record, raw.clone(), format.clone())
+        })
+        .collect();
+    Reading {
+        lines: r.lines,
+        blank_lines: r.blank_lines,
+        headers: r.headers,
+        records: r.records,
+        rejected: r.rejected,
+        rejects: r.rejects.clone(),
+        seen,
+    }
+}
+
+/// The one whole-file source `text` gives when read as a file, if it reads without error as
+/// lines (not JSON, a bundle or anything refused): the reading others are held to.
+fn plain_text(text: &[u8]) -> Option<(Reading, Form)> {
+    let sink = read_bytes(text, &ReadOptions::default());
+    match sink.reports.as_slice() {
+        [r] if r.meta.entry.is_none() && r.error.is_none() && !r.gzip && r.form != Form::Json => {
+            Some((reading(&sink, r), r.form))
+        }
+        _ => None,
+    }
+}
+
+fn gzip_member(text: &[u8], level: u32, named: bool) -> Vec<u8> {
+    let mut builder = flate2::GzBuilder::new();
+    if named {
+        builder = builder.filename("flow.log").comment("fuzz");
+    }
+    let mut e = builder.write(Vec::new(), flate2::Compression::new(level));
+    e.write_all(text).unwrap();
+    e.finish().unwrap()
+}
+
+/// Gzip text objects. First byte even: the rest is the file (gzip's magic put in front when
+/// missing), read under tight limits when its bit 1 is set. First byte odd: the rest after a
+/// second byte is text, compressed here into 1-4 members (bits 1-2) at a level (bits 3-6), with
+/// a file name when bit 3 is set; bit 7 cuts the file inside its last member, at a point the
+/// second byte picks. Whole members must read as the text read as a file; a cut stream must give
+/// a prefix of those records and a corrupt-gzip error.
+pub fn gzip(data: &[u8]) {
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    if flags & 1 == 0 {
+        let mut file = rest.to_vec();
+        if !file.starts_with(&[0x1f, 0x8b]) {
+            file.splice(0..0, [0x1f, 0x8b]);
+        }
+        let options = if flags & 2 == 2 {
+            tight_limits()
+        } else {
+            ReadOptions::default()
+        };
+        let sink = read_bytes(&file, &options);
+        for r in sink
+            .reports
+            .iter()
+            .filter(|r| r.meta.entry.is_none() && !r.sha256.is_empty())
+        {
+            assert!(r.gzip, "a gzip file read as not gzip: {r}");
+        }
+        return;
+    }
+    let Some((&cut, text)) = rest.split_first() else {
+        return;
+    };
+    let members = 1 + usize::from(flags >> 1 & 3);
+    let level = u32::from(flags >> 3 & 15) % 10;
+    let part = text.len().div_ceil(members).max(1);
+    let mut file = Vec::new();
+    let mut last_start = 0;
+    for (i, piece) in text.chunks(part).enumerate() {
+        last_start = file.len();
+        file.extend(gzip_member(piece, level, flags & 8 == 8 && i == 0));
+    }
+    if text.is_empty() {
+        file = gzip_member(b"", level, false);
+    }
+    let truncated = flags & 0x80 == 0x80;
+    if truncated {
+        // Past the last member's magic: cut before it, the file would be whole members or,
+        // cut to one byte, not gzip at all.
+        let last_len = file.len() - last_start;
+        file.truncate(last_start + 2 + usize::from(cut) * (last_len - 2) / 256);
+    }
+    let sink = read_bytes(&file, &ReadOptions::default());
+    let Some((want, form)) = plain_text(text) else {
+        return;
+    };
+    let [r] = sink.reports.as_slice() else {
+        panic!("text in gzip gave {} sources", sink.reports.len());
+    };
+    let got = reading(&sink, r);
+    if truncated {
+        assert!(
+            matches!(
+                r.error,
+                Some(SourceError::Corrupt {
+                    what: "gzip stream",
+                    ..
+                })
+            ),
+            "a cut gzip stream read without its error: {r}"
+        );
+        assert!(
+            got.seen.len() <= want.seen.len() && got.seen[..] == want.seen[..got.seen.len()],
+            "a cut gzip stream gave records the whole one does not"
+        );
+    } else {
+        assert!(r.error.is_none(), "{r}");
+        assert_eq!((r.form, r.gzip), (form, true), "{r}");
+        assert_eq!(got, want, "text read from gzip members");
+    }
+}
+
+/// Names for entries of the bundles built here: ordinary, longer than tar's 100-byte name field,
+/// a duplicate, and names that would leave the bundle (never to be read).
+const ENTRY_NAMES: &[&str] = &[
+    "a.log",
+    "AWSLogs/123456789010/vpcflowlogs/us-east-1/2023/11/14/\
+     123456789010_vpcflowlogs_us-east-1_fl-0123456789abcdef0_20231114T0000Z_0a1b2c3d.log.gz",
+    "a.log",
+    "../escape.log",
+    "/etc/cron.d/flow.log",
+    "logs/../../up.log",
+    "C:\\Windows\\flow.log",
+    "logs\\..\\..\\up.log",
+    "logs/../../../../../../../../../../../../../../../../../../../../../../../../../../../../../long.log",
+];
+
+/// What a bundle built here holds, in order, and what reading each entry must give.
+enum Entry<'a> {
+    /// Regular content: reads as the same bytes read as a file, or is refused for its name.
+    File(&'a str, Vec<u8>),
+    /// A link: refused, not followed.
+    Link,
+    /// A folder: no source at all.
+    Folder,
+}
+
+/// Bundle entries from the fuzzer's bytes: pieces split at NUL (so contents are never binary),
+/// each piece's first byte picking the name and the kind (`kinds` of them: regular text,
+/// gzip'd text, link, folder), the rest its content.
+fn bundle_entries(data: &[u8], kinds: usize) -> Vec<(usize, &'static str, &[u8])> {
+    data.split(|b| *b == 0)
+        .take(8)
+        .filter_map(|piece| piece.split_first())
+        .map(|(&c, content)| {
+            let c = usize::from(c);
+            (
+                c / ENTRY_NAMES.len() % kinds,
+                ENTRY_NAMES[c % ENTRY_NAMES.len()],
+                content,
+            )
+        })
+        .collect()
+}
+
+/// Checks a bundle's sources against what it holds.
+fn check_bundle(sink: &Sink, entries: &[Entry<'_>]) {
+    let sources: Vec<&Entry<'_>> = entries.iter().filter(|e| !matches!(e, Entry::Folder)).collect();
+    assert_eq!(sink.reports.len(), sources.len(), "one source per file or link entry");
+    for (r, entry) in sink.reports.iter().zip(sources) {
+        match entry {
+            Entry::Link => assert!(
+                r.lines == 0 && matches!(r.error, Some(SourceError::UnsafeEntry { .. })),
+                "a link was followed: {r}"
+            ),
+            Entry::File(name, _) if hostile_name(name) => {} // read_bytes checked it
+            Entry::File(name, content) => {
+                assert_eq!(r.meta.entry.as_deref(), Some(*name), "{r}");
+                let alone = read_bytes(content, &ReadOptions::default());
+                let [a] = alone.reports.as_slice() else { continue };
+                if a.meta.entry.is_some() {
+                    continue;
+                }
+                // Refused as a file (a zip, Parquet, broken gzip), refused as an entry, though
+                // not always for the same reason: a bundle in a bundle is refused unopened.
+                if a.error.is_some() {
+                    assert!(r.error.is_some(), "entry {r} read, file {a} refused");
+                    continue;
+                }
+                assert_eq!(
+                    (r.form, r.gzip, r.size, &r.sha256, r.error.is_some()),
+                    (a.form, a.gzip, a.size, &a.sha256, false),
+                    "entry {r} vs file {a}"
+                );
+                assert_eq!(
+                    reading(sink, r),
+                    reading(&alone, a),
+                    "entry `{name}` vs the same bytes as a file"
+                );
+            }
+            Entry::Folder => unreachable!(),
+        }
+    }
+}
+
+fn gzip_whole(bytes: &[u8]) -> Vec<u8> {
+    gzip_member(bytes, 6, false)
+}
+
+/// A tar header for `name`, preceded by a GNU long-name entry when the name does not fit. Built
+/// by hand: `tar::Builder` refuses the hostile names this harness needs.
+fn append_tar(out: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType, content: &[u8]) {
+    let name = name.as_bytes();
+    if name.len() > 100 {
+        let mut long = tar::Header::new_gnu();
+        long.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+        long.set_entry_type(tar::EntryType::GNULongName);
+        long.set_mode(0o644);
+        long.set_size(name.len() as u64 + 1);
+        long.set_cksum();
+        out.append(&long, [name, b"\0"].concat().as_slice()).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    let n = name.len().min(100);
+    h.as_gnu_mut().unwrap().name[..n].copy_from_slice(&name[..n]);
+    h.set_entry_type(kind);
+    h.set_mode(0o644);
+    if kind == tar::EntryType::Symlink {
+        h.set_link_name("a.log").unwrap();
+    }
+    h.set_size(content.len() as u64);
+    h.set_cksum();
+    out.append(&h, content).unwrap();
+}
+
+/// Tar bundles, plain and gzip'd. First byte mod 3: 0, the rest is the bundle (tar's magic put
+/// in place unless it is gzip, whose compressed bytes are then what is mutated; read under tight
+/// limits when bit 2 is set); 1, the same gzip'd here; 2, a bundle
+/// built here from [`bundle_entries`] (regular, gzip'd, symlink, folder), gzip'd when bit 2 is
+/// set, whose entries must read as their bytes would alone.
+pub fn tar(data: &[u8]) {
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let options = if flags & 4 == 4 {
+        tight_limits()
+    } else {
+        ReadOptions::default()
+    };
+    if flags % 3 < 2 {
+        let mut file = rest.to_vec();
+        if flags % 3 == 0 && file.starts_with(&[0x1f, 0x8b]) {
+            return drop(read_bytes(&file, &options));
+        }
+        file.resize(file.len().max(512), 0);
+        file[257..262].copy_from_slice(b"ustar");
+        if flags % 3 == 1 {
+            file = gzip_whole(&file);
+        }
+        read_bytes(&file, &options);
+        return;
+    }
+    let mut out = tar::Builder::new(Vec::new());
+    let mut entries = Vec::new();
+    for (kind, name, content) in bundle_entries(rest, 4) {
+        let entry = match kind {
+            0 => Entry::File(name, content.to_vec()),
+            1 => Entry::File(name, gzip_whole(content)),
+            2 => Entry::Link,
+            _ => Entry::Folder,
+        };
+        match &entry {
+            Entry::File(_, bytes) => append_tar(&mut out, name, tar::EntryType::Regular, bytes),
+            Entry::Link => append_tar(&mut out, name, tar::EntryType::Symlink, b""),
+            Entry::Folder => append_tar(&mut out, &format!("{name}/"), tar::EntryType::Directory, b""),
+        }
+        entries.push(entry);
+    }
+    let mut file = out.into_inner().unwrap();
+    if flags & 4 == 4 {
+        file = gzip_whole(&file);
+    }
+    if entries.is_empty() {
+        return drop(read_bytes(&file, &ReadOptions::default()));
+    }
+    check_bundle(&read_bytes(&file, &ReadOptions::default()), &entries);
+}
+
+/// Zip bundles. First byte even: the rest is the bundle (zip's magic put in front when missing),
+/// under tight limits when bit 1 is set. Odd: a bundle built here from [`bundle_entries`]
+/// (stored, deflated, symlink, folder), whose entries must read as their bytes would alone.
+pub fn zip(data: &[u8]) {
+    use zip::write::SimpleFileOptions;
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    if flags & 1 == 0 {
+        let mut file = rest.to_vec();
+        if !file.starts_with(b"PK\x03\x04") && !file.starts_with(b"PK\x05\x06") {
+            file.splice(0..0, *b"PK\x03\x04");
+        }
+        let options = if flags & 2 == 2 {
+            tight_limits()
+        } else {
+            ReadOptions::default()
+        };
+        read_bytes(&file, &options);
+        return;
+    }
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let mut entries = Vec::new();
+    for (kind, name, content) in bundle_entries(rest, 4) {
+        // The writer refuses a name it already holds: such an entry is not in the bundle.
+        let written = match kind {
+            0 | 1 => out
+                .start_file(name, if kind == 0 { stored } else { deflated })
+                .and_then(|()| Ok(out.write_all(content)?))
+                .map(|()| Entry::File(name, content.to_vec())),
+            2 => out.add_symlink(name, "a.log", stored).map(|()| Entry::Link),
+            _ => out.add_directory(name, stored).map(|()| Entry::Folder),
+        };
+        if let Ok(entry) = written {
+            entries.push(entry);
+        }
+    }
+    let file = out.finish().unwrap().into_inner();
+    let sink = read_bytes(&file, &ReadOptions::default());
+    if !entries.is_empty() {
+        check_bundle(&sink, &entries);
+    }
+}
+
+/// CloudWatch and Firehose JSON. First byte even: the rest is the file, `[` put in front unless
+/// it starts like JSON or gzip; tight limits when bit 1 is set. Odd: the rest's lines (blank
+/// ones, carriage returns and leading byte-order marks left out) become log events in the shape
+/// bits 1-3 pick, the file gzip'd when bit 4 is set; their records, rejects and line numbers must
+/// be those of the same lines read as text.
+pub fn cloudwatch_json(data: &[u8]) {
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    if flags & 1 == 0 {
+        let mut file = rest.to_vec();
+        let first = file.iter().find(|b| !b.is_ascii_whitespace());
+        if !matches!(first, Some(b'{' | b'[')) && !file.starts_with(&[0x1f, 0x8b]) {
+            file.insert(0, b'[');
+        }
+        let options = if flags & 2 == 2 {
+            tight_limits()
+        } else {
+            ReadOptions::default()
+        };
+        read_bytes(&file, &options);
+        return;
+    }
+    let text = String::from_utf8_lossy(rest).replace('\r', "");
+    let messages: Vec<&str> = text
+        .split('\n')
+        .map(|m| m.trim_start_matches('\u{feff}'))
+        .filter(|m| !m.bytes().all(|b| b.is_ascii_whitespace()) && !m.starts_with("CWL CONTROL MESSAGE"))
+        .collect();
+    let document = cloudwatch_document(&messages, flags >> 1 & 7);
+    let file = if flags & 16 == 16 {
+        gzip_whole(&document)
+    } else {
+        document.clone()
+    };
+    let sink = read_bytes(&file, &ReadOptions::default());
+    let [r] = sink.reports.as_slice() else {
+        panic!("one JSON file gave {} sources", sink.reports.len());
+    };
+    assert!(r.error.is_none(), "JSON written here did not read: {r}");
+    // No Firehose records, no JSON: an empty object reads as empty text.
+    if !document.is_empty() {
+        assert_eq!(r.form, Form::Json, "{r}");
+    }
+    let lines: String = messages.iter().flat_map(|m| [m, "\n"]).collect();
+    if let Some((want, _)) = plain_text(lines.as_bytes()) {
+        assert_eq!(reading(&sink, r), want, "log events vs the same lines as text");
+    }
+}
+
+/// `messages` as one of the JSON documents CloudWatch Logs, its subscriptions and Firehose write.
+fn cloudwatch_document(messages: &[&str], shape: u8) -> Vec<u8> {
+    use serde_json::json;
+    let events = |ms: &[&str]| -> Vec<serde_json::Value> {
+        ms.iter()
+            .enumerate()
+            .map(|(i, m)| json!({"id": i.to_string(), "timestamp": 1_700_000_000_000u64 + i as u64, "message": m}))
+            .collect()
+    };
+    let subscription = |ms: &[&str]| {
+        json!({
+            "messageType": "DATA_MESSAGE",
+            "owner": "123456789010",
+            "logGroup": "vpc-flow-logs",
+            "logStream": "eni-1-all",
+            "subscriptionFilters": ["to-firehose"],
+            "logEvents": events(ms),
+        })
+    };
+    // Lambda and Firehose transform events carry subscription payloads gzip'd, then base64.
+    let payload = |ms: &[&str]| {
+        base64::engine::general_purpose::STANDARD.encode(gzip_whole(subscription(ms).to_string().as_bytes()))
+    };
+    let document = match shape {
+        0 => json!({"events": events(messages), "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}),
+        1 => json!({
+            "events": events(messages),
+            "searchedLogStreams": [{"logStreamName": "eni-1-all", "searchedCompletely": true}],
+        }),
+        2 => subscription(messages),
+        3 => json!({"awslogs": {"data": payload(messages)}}),
+        4 | 5 => {
+            let separator = if shape == 4 { "" } else { "\n" };
+            let records: Vec<String> = messages.iter().map(|m| json!({ "message": m }).to_string()).collect();
+            return records.join(separator).into_bytes();
+        }
+        6 => {
+            let records: Vec<serde_json::Value> = messages
+                .chunks(3)
+                .enumerate()
+                .map(|(i, ms)| json!({"recordId": i.to_string(), "approximateArrivalTimestamp": 1_700_000_000_000u64, "data": payload(ms)}))
+                .collect();
+            json!({"invocationId": "fuzz", "deliveryStreamArn": "arn:aws:firehose:x", "records": records})
+        }
+        _ => {
+            let pages: Vec<serde_json::Value> = messages.chunks(2).map(|ms| json!({ "events": events(ms) })).collect();
+            json!(pages)
+        }
+    };
+    serde_json::to_vec_pretty(&document).unwrap()
 }
 
 /// A `--log-format` string: parses or fails cleanly, and what parses prints back as itself.

@@ -503,8 +503,11 @@ impl<'a> SourceState<'a> {
         let mut nested_error = None;
         let result = walk_values(buffered, &mut |item| match item {
             JsonItem::Message(message) => {
+                // A text payload before this event numbered its blank lines too: counting only
+                // events would give this one the number of a payload line, and `show` the wrong
+                // line for it.
                 self.report.lines += 1;
-                let line = self.report.lines;
+                let line = self.report.lines + self.report.blank_lines;
                 self.parser
                     .line(line, message.as_bytes(), &mut self.report, &mut *self.sink);
             }

@@ -161,7 +161,8 @@ impl LineParser {
         }
     }
 
-    /// Parses one non-blank line numbered `line` (for JSON sources, the event number).
+    /// Parses one non-blank line numbered `line` (for JSON sources, the event number, past any
+    /// lines of text payloads before it).
     pub(crate) fn line(&mut self, line: u64, raw: &[u8], report: &mut SourceReport, sink: &mut dyn RecordSink) {
         let Ok(text) = std::str::from_utf8(raw) else {
             return self.reject(line, RejectReason::NonUtf8, raw, report, sink);
