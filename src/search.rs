@@ -262,8 +262,12 @@ fn stats_over_columns(
     Ok(Some(total.finish()))
 }
 
-/// Bytes a group of an aggregation over raw columns costs: its key, partials and map slot.
-const GROUP_BYTES: usize = 128;
+/// Bytes a group of an aggregation over raw columns costs at its peak: its raw key, partials
+/// and map slot in its segment, then its merged key, accumulators and output row. Measured:
+/// `stats count() by srcaddr, dstaddr, srcport` over 2 M records made 982,314 groups and peaked
+/// at 344 MB (about 300 bytes a group over the process's own 50 MB); 128 let the same query on
+/// 20 M records reach 2.8 GB under a 1.6 GB budget.
+const GROUP_BYTES: usize = 320;
 
 /// `hits` in the order of `cmp` (stable).
 fn sorted(mut hits: Vec<Hit>, cmp: impl Fn(&Hit, &Hit) -> Ordering) -> Vec<Hit> {
