@@ -117,31 +117,9 @@ fn build_with_file_limit(index: &Path, input: &Path, kib: u64) -> std::process::
         .unwrap()
 }
 
-#[test]
-fn a_full_disk_fails_the_build_clearly_and_leaves_the_index_as_it_was() {
-    let work = tempfile::tempdir().unwrap();
-    let (new_input, index) = old_index_and_new_input(work.path(), 20);
-    let before: Vec<(String, Vec<u8>)> = {
-        let mut v: Vec<_> = std::fs::read_dir(&index)
-            .unwrap()
-            .map(|e| e.unwrap())
-            .map(|e| {
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read(e.path()).unwrap(),
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    };
-    // 1 MiB per file: the old index's files fit, a segment of 120,000 records does not.
-    let out = build_with_file_limit(&index, &new_input, 1024);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("File too large"), "{stderr}");
-    assert!(stderr.contains(".fdx"), "the error names the file: {stderr}");
-    let mut after: Vec<_> = std::fs::read_dir(&index)
+/// The files of a folder with their bytes, by name.
+fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
         .map(|e| {
@@ -151,7 +129,22 @@ fn a_full_disk_fails_the_build_clearly_and_leaves_the_index_as_it_was() {
             )
         })
         .collect();
-    after.sort();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_full_disk_fails_the_build_clearly_and_leaves_the_index_as_it_was() {
+    let work = tempfile::tempdir().unwrap();
+    let (new_input, index) = old_index_and_new_input(work.path(), 20);
+    let before = files_of(&index);
+    // 1 MiB per file: the old index's files fit, a segment of 120,000 records does not.
+    let out = build_with_file_limit(&index, &new_input, 1024);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("File too large"), "{stderr}");
+    assert!(stderr.contains(".fdx"), "the error names the file: {stderr}");
+    let after = files_of(&index);
     assert_eq!(
         after.iter().map(|(n, _)| n).collect::<Vec<_>>(),
         before.iter().map(|(n, _)| n).collect::<Vec<_>>(),

@@ -207,9 +207,12 @@ pub fn line_parser(data: &[u8]) {
     check_written_lines_read_back(&sink.records);
 }
 
-/// Limits small enough that a few kilobytes of fuzzer input reach them: an over-long line, a
-/// bomb's ratio, a source's size.
-fn tight_limits() -> ReadOptions {
+/// The default options, or with `tight`, limits small enough that a few kilobytes of fuzzer
+/// input reach them: an over-long line, a bomb's ratio, a source's size.
+fn read_options(tight: bool) -> ReadOptions {
+    if !tight {
+        return ReadOptions::default();
+    }
     ReadOptions {
         log_format: None,
         limits: Limits {
@@ -294,11 +297,7 @@ pub fn gzip(data: &[u8]) {
         if !file.starts_with(&[0x1f, 0x8b]) {
             file.splice(0..0, [0x1f, 0x8b]);
         }
-        let options = if flags & 2 == 2 {
-            tight_limits()
-        } else {
-            ReadOptions::default()
-        };
+        let options = read_options(flags & 2 == 2);
         let sink = read_bytes(&file, &options);
         for r in sink
             .reports
@@ -483,11 +482,7 @@ pub fn tar(data: &[u8]) {
     let Some((&flags, rest)) = data.split_first() else {
         return;
     };
-    let options = if flags & 4 == 4 {
-        tight_limits()
-    } else {
-        ReadOptions::default()
-    };
+    let options = read_options(flags & 4 == 4);
     if flags % 3 < 2 {
         let mut file = rest.to_vec();
         if flags % 3 == 0 && file.starts_with(&[0x1f, 0x8b]) {
@@ -540,11 +535,7 @@ pub fn zip(data: &[u8]) {
         if !file.starts_with(b"PK\x03\x04") && !file.starts_with(b"PK\x05\x06") {
             file.splice(0..0, *b"PK\x03\x04");
         }
-        let options = if flags & 2 == 2 {
-            tight_limits()
-        } else {
-            ReadOptions::default()
-        };
+        let options = read_options(flags & 2 == 2);
         read_bytes(&file, &options);
         return;
     }
@@ -588,11 +579,7 @@ pub fn cloudwatch_json(data: &[u8]) {
         if !matches!(first, Some(b'{' | b'[')) && !file.starts_with(&[0x1f, 0x8b]) {
             file.insert(0, b'[');
         }
-        let options = if flags & 2 == 2 {
-            tight_limits()
-        } else {
-            ReadOptions::default()
-        };
+        let options = read_options(flags & 2 == 2);
         read_bytes(&file, &options);
         return;
     }
