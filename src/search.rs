@@ -38,7 +38,7 @@ impl Answer {
     }
 }
 
-/// Memory a search holds by default (`--memory 1600M`): about a million matching records, or
+/// Memory a search holds by default (`--memory 1600M`): about 700,000 matching records, or
 /// that much of aggregate groups.
 pub const DEFAULT_MEMORY: usize = 1600 << 20;
 

@@ -307,8 +307,10 @@ pub enum SearchError {
     TooManyGroups { limit: usize },
 }
 
-/// Memory one held matching record costs (the record, its source name, its place).
-pub const RECORD_BYTES: u64 = 1_600;
+/// Memory one held matching record costs: the boxed record (1.6 KB) with its strings, the hit,
+/// and its share of decoding and output. Measured: 562,921 records of one address held on
+/// 20 M records peaked at 1.45 GB, about 2.4 KB each over the process's own 100 MB.
+pub const RECORD_BYTES: u64 = 2_400;
 
 /// Every matching record, with its source name, in no particular order. With `only`, records
 /// carry just those fields. Fails rather than hold more than `max` records.
