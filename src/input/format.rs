@@ -79,9 +79,12 @@ impl LogFormat {
         Ok(LogFormat { columns, known })
     }
 
-    /// AWS's version 2 default format.
+    /// AWS's version 2 default format. Every headerless source starts with it, so it is parsed
+    /// once per process.
     pub fn default_v2() -> LogFormat {
-        LogFormat::parse(DEFAULT_V2).expect("the v2 default format parses")
+        static V2: std::sync::LazyLock<LogFormat> =
+            std::sync::LazyLock::new(|| LogFormat::parse(DEFAULT_V2).expect("the v2 default format parses"));
+        V2.clone()
     }
 
     /// AWS's Transit Gateway default format.

@@ -35,6 +35,13 @@ macro_rules! fields {
                 match self { $( Field::$variant => $name, )* }
             }
 
+            /// Looks a field up by its AWS name (`pkt-srcaddr`). Exact match only: the query
+            /// language does its own forgiving lookup ([`Field::lookup`]). Every source's header
+            /// comes through here, so it is a `match` rather than a scan of [`Field::ALL`].
+            pub fn from_name(name: &str) -> Option<Field> {
+                match name { $( $name => Some(Field::$variant), )* _ => None }
+            }
+
             /// How the field's value is typed.
             pub fn kind(self) -> FieldKind {
                 match self { $( Field::$variant => FieldKind::$kind, )* }
@@ -132,12 +139,6 @@ impl Field {
     /// The field with this id, if any.
     pub fn from_id(id: u8) -> Option<Field> {
         Field::ALL.get(usize::from(id)).copied()
-    }
-
-    /// Looks a field up by its AWS name (`pkt-srcaddr`). Exact match only: the query language
-    /// does its own forgiving lookup ([`Field::lookup`]).
-    pub fn from_name(name: &str) -> Option<Field> {
-        Field::ALL.iter().copied().find(|f| f.name() == name)
     }
 
     /// Looks a field up the way people type it: case-insensitive, with `-`, `_` or camelCase
