@@ -162,6 +162,14 @@ const COLUMN_KEYS: usize = 4;
 /// per null.
 type RawKey = ([u64; COLUMN_KEYS], u8);
 
+/// One segment's groups, laid out flat (a vector per group made merging 55 segments' groups
+/// allocation-bound): group `g` has keys `g * by.len()..` and partials `g * aggs.len()..`.
+struct SegmentGroups {
+    count: usize,
+    keys: Vec<agg::Key>,
+    partials: Vec<agg::Partial>,
+}
+
 /// `stats` computed from the raw values of the columns it reads, without building records or a
 /// text key per record; `None` when the query needs records (a filter the postings do not
 /// answer exactly, `count_distinct`, a non-number field, more than four keys).
@@ -198,7 +206,9 @@ fn stats_over_columns(
         .segments()
         .par_iter()
         .map(|seg| {
-            let mut groups: HashMap<RawKey, Vec<agg::Partial>> = HashMap::default();
+            // Each group's partials sit in one vector, at the place its raw key maps to.
+            let mut places: HashMap<RawKey, usize> = HashMap::default();
+            let mut partials: Vec<agg::Partial> = Vec::new();
             exec::scan_columns(seg, &column_filter, &columns, &mut |values| {
                 let mut key: RawKey = ([0; COLUMN_KEYS], 0);
                 for (k, (g, v)) in by.iter().zip(values).enumerate() {
@@ -208,21 +218,55 @@ fn stats_over_columns(
                         (GroupBy::Field { .. }, Some(v)) => key.0[k] = *v,
                     }
                 }
-                let partials = match groups.entry(key) {
-                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                let at = match places.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(o) => *o.get(),
                     std::collections::hash_map::Entry::Vacant(v) => {
                         if !budget.take(GROUP_BYTES) {
                             over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
                             return;
                         }
-                        v.insert(vec![agg::Partial::default(); aggs.len()])
+                        let at = partials.len();
+                        partials.resize(at + aggs.len(), agg::Partial::default());
+                        *v.insert(at)
                     }
                 };
-                for (p, v) in partials.iter_mut().zip(&values[by.len()..]) {
+                for (p, v) in partials[at..].iter_mut().zip(&values[by.len()..]) {
                     p.add(*v);
                 }
             })?;
-            Ok((seg, groups))
+            // Term numbers and codes become values once per group, not once per record, and
+            // here, where segments run in parallel.
+            let dicts = by
+                .iter()
+                .map(|g| match g {
+                    GroupBy::Field { field, .. } if matches!(field.kind(), FieldKind::Ip | FieldKind::Text) => {
+                        seg.dictionary(Column::Field(*field))
+                    }
+                    _ => Ok(None),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut groups = SegmentGroups {
+                count: places.len(),
+                keys: Vec::with_capacity(places.len() * by.len()),
+                partials: Vec::with_capacity(partials.len()),
+            };
+            for ((raw, nulls), at) in places {
+                for (k, (g, dict)) in by.iter().zip(&dicts).enumerate() {
+                    let v = (nulls & (1 << k) == 0).then_some(raw[k]);
+                    groups.keys.push(match g {
+                        GroupBy::Bin { seconds, .. } => agg::bin_key(v, *seconds),
+                        GroupBy::Field { field, .. } => match v {
+                            None => agg::key_of(None),
+                            Some(v) => agg::key_of(Some(
+                                seg.value(*field, v, dict.as_ref())
+                                    .map_err(|c| IndexError::corrupt(seg.path(), c))?,
+                            )),
+                        },
+                    });
+                }
+                groups.partials.extend_from_slice(&partials[at..at + aggs.len()]);
+            }
+            Ok(groups)
         })
         .collect::<Result<Vec<_>, IndexError>>()?;
     if over_budget.load(std::sync::atomic::Ordering::Relaxed) {
@@ -230,33 +274,10 @@ fn stats_over_columns(
     }
     let unlimited = Budget::new(usize::MAX);
     let mut total = agg::Aggregator::new(by, aggs, &unlimited);
-    for (seg, groups) in per_segment {
-        // Term numbers and codes become values once per group, not once per record.
-        let dicts = by
-            .iter()
-            .map(|g| match g {
-                GroupBy::Field { field, .. } if matches!(field.kind(), FieldKind::Ip | FieldKind::Text) => {
-                    seg.dictionary(Column::Field(*field))
-                }
-                _ => Ok(None),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        for ((raw, nulls), partials) in groups {
-            let mut key = Vec::with_capacity(by.len());
-            for (k, (g, dict)) in by.iter().zip(&dicts).enumerate() {
-                let v = (nulls & (1 << k) == 0).then_some(raw[k]);
-                key.push(match g {
-                    GroupBy::Bin { seconds, .. } => agg::bin_key(v, *seconds),
-                    GroupBy::Field { field, .. } => match v {
-                        None => agg::key_of(None),
-                        Some(v) => agg::key_of(Some(
-                            seg.value(*field, v, dict.as_ref())
-                                .map_err(|c| IndexError::corrupt(seg.path(), c))?,
-                        )),
-                    },
-                });
-            }
-            total.add_partials(key, &partials);
+    for groups in &per_segment {
+        for g in 0..groups.count {
+            let key = &groups.keys[g * by.len()..(g + 1) * by.len()];
+            total.add_partials(key, &groups.partials[g * aggs.len()..(g + 1) * aggs.len()]);
         }
     }
     Ok(Some(total.finish()))
