@@ -136,8 +136,8 @@ impl Cond {
             }
             (Cond::Numbers(ranges), Value::UInt(n)) => ranges.iter().any(|(lo, hi)| *lo <= n && n <= *hi),
             (Cond::Words(words), Value::Str(s)) => words.iter().any(|w| w == s),
-            (Cond::Regex(re), v) => re.is_match(&v.to_string()),
-            (Cond::Contains(t), v) => v.to_string().contains(t.as_str()),
+            (Cond::Regex(re), v) => v.with_text(|text| re.is_match(text)),
+            (Cond::Contains(t), v) => v.with_text(|text| text.contains(t.as_str())),
             (Cond::FlagsAll(mask), Value::UInt(n)) => n & mask == *mask,
             _ => false,
         }

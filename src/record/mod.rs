@@ -106,7 +106,7 @@ impl FlowRecord {
     /// plain text form (`-` for none), separated by single spaces. Reading the line back gives
     /// the same record; whether it also gives the same bytes as the line the record was read
     /// from is what the index's original-line column records. Runs once per record at build
-    /// time, hence the hand-written number formatting.
+    /// time, hence formatting on the stack ([`Value::with_text`]).
     pub fn write_line(&self, format: &[FormatField], out: &mut Vec<u8>) {
         let mut extras = self.extra.iter();
         for (i, column) in format.iter().enumerate() {
@@ -119,37 +119,10 @@ impl FlowRecord {
             };
             match value {
                 None => out.push(b'-'),
-                Some(Value::Str(s)) => out.extend_from_slice(s.as_bytes()),
-                Some(Value::UInt(n)) => write_decimal(n, out),
-                Some(Value::Ip(IpAddr::V4(ip))) => {
-                    for (k, octet) in ip.octets().into_iter().enumerate() {
-                        if k > 0 {
-                            out.push(b'.');
-                        }
-                        write_decimal(u64::from(octet), out);
-                    }
-                }
-                Some(Value::Ip(ip)) => {
-                    use std::io::Write as _;
-                    write!(out, "{ip}").expect("writing to a Vec cannot fail");
-                }
+                Some(v) => v.with_text(|text| out.extend_from_slice(text.as_bytes())),
             }
         }
     }
-}
-
-fn write_decimal(mut n: u64, out: &mut Vec<u8>) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 record! {

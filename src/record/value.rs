@@ -21,6 +21,54 @@ impl fmt::Display for Value<'_> {
     }
 }
 
+impl Value<'_> {
+    /// Calls `f` with the value's text as a flow log writes it (what `Display` gives), formatted
+    /// on the stack: patterns run over every term of a dictionary, and building the record's
+    /// line runs once per record at build time.
+    pub fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        // The longest text: an IPv6 address ending in an IPv4 one, 45 characters.
+        let mut buf = [0u8; 45];
+        let len = match *self {
+            Value::Str(s) => return f(s),
+            Value::UInt(n) => write_decimal(n, &mut buf),
+            Value::Ip(IpAddr::V4(ip)) => {
+                let mut len = 0;
+                for (k, octet) in ip.octets().into_iter().enumerate() {
+                    if k > 0 {
+                        buf[len] = b'.';
+                        len += 1;
+                    }
+                    len += write_decimal(u64::from(octet), &mut buf[len..]);
+                }
+                len
+            }
+            Value::Ip(ip) => {
+                use std::io::Write as _;
+                let mut rest = &mut buf[..];
+                write!(rest, "{ip}").expect("an IPv6 address is at most 45 characters");
+                45 - rest.len()
+            }
+        };
+        f(std::str::from_utf8(&buf[..len]).expect("digits, dots and colons are ASCII"))
+    }
+}
+
+/// Writes `n` in decimal at the start of `out` (20 bytes hold any `u64`); returns the length.
+/// Digits go straight to their place: copying them from a scratch array cost a `memmove` call
+/// per number.
+fn write_decimal(n: u64, out: &mut [u8]) -> usize {
+    let mut len = 1;
+    while len < 20 && n >= 10u64.pow(len as u32) {
+        len += 1;
+    }
+    let mut rest = n;
+    for slot in out[..len].iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    len
+}
+
 /// Why a field's text is not a valid value for it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
@@ -271,6 +319,31 @@ impl FieldType for TrafficPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_text_gives_what_display_gives() {
+        let mut numbers = vec![0, 1, 9, 10, 99, 100, 255, 1_000_000, u64::MAX - 1, u64::MAX];
+        numbers.extend((0..20).map(|k| 10u64.pow(k)));
+        numbers.extend((1..20).map(|k| 10u64.pow(k) - 1));
+        let ips = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.100.9",
+            "::",
+            "2001:db8::1",
+            "::ffff:192.0.2.1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "0:0:0:0:0:ffff:255.255.255.255",
+        ];
+        let values = numbers
+            .into_iter()
+            .map(Value::UInt)
+            .chain(ips.iter().map(|ip| Value::Ip(ip.parse().unwrap())))
+            .chain([Value::Str("eni-0abc"), Value::Str("")]);
+        for v in values {
+            assert_eq!(v.with_text(str::to_owned), v.to_string(), "{v:?}");
+        }
+    }
 
     #[test]
     fn ipv4_fast_path_agrees_with_std() {
