@@ -390,19 +390,30 @@ pub fn aggregate<'r>(records: impl IntoIterator<Item = &'r FlowRecord>, by: &[Gr
 
 /// Applies the stages after `stats`.
 pub fn apply(rows: &mut Rows, stages: &[RowStage]) {
-    for stage in stages {
+    for (i, stage) in stages.iter().enumerate() {
         match stage {
             RowStage::Filter(f) => rows.rows.retain(|r| row_matches(f, r)),
-            RowStage::Sort(keys) => rows.rows.sort_by(|a, b| {
-                for (col, desc) in keys {
-                    let o = a[*col].partial_cmp(&b[*col]).unwrap_or(std::cmp::Ordering::Equal);
-                    let o = if *desc { o.reverse() } else { o };
-                    if o.is_ne() {
-                        return o;
+            RowStage::Sort(keys) => {
+                let cmp = |a: &Vec<Cell>, b: &Vec<Cell>| compare_rows(keys, a, b);
+                match stages.get(i + 1) {
+                    // `sort | limit n` keeps the first n of a stable sort without sorting the
+                    // rest (a top 10 of 50,000 groups): ties keep their order by position.
+                    Some(RowStage::Limit(n)) if (*n as usize) < rows.rows.len() => {
+                        let n = *n as usize;
+                        let mut numbered: Vec<(usize, Vec<Cell>)> =
+                            std::mem::take(&mut rows.rows).into_iter().enumerate().collect();
+                        let by_position =
+                            |a: &(usize, Vec<Cell>), b: &(usize, Vec<Cell>)| cmp(&a.1, &b.1).then(a.0.cmp(&b.0));
+                        if n > 0 {
+                            numbered.select_nth_unstable_by(n - 1, by_position);
+                        }
+                        numbered.truncate(n);
+                        numbered.sort_unstable_by(by_position);
+                        rows.rows = numbered.into_iter().map(|(_, row)| row).collect();
                     }
+                    _ => rows.rows.sort_by(cmp),
                 }
-                std::cmp::Ordering::Equal
-            }),
+            }
             RowStage::Limit(n) => rows.rows.truncate(usize::try_from(*n).unwrap_or(usize::MAX)),
             RowStage::Columns(cols) => {
                 rows.columns = cols.iter().map(|c| rows.columns[*c].clone()).collect();
@@ -412,6 +423,18 @@ pub fn apply(rows: &mut Rows, stages: &[RowStage]) {
             }
         }
     }
+}
+
+/// Orders rows by `keys` (column, descending).
+fn compare_rows(keys: &[(usize, bool)], a: &[Cell], b: &[Cell]) -> std::cmp::Ordering {
+    for (col, desc) in keys {
+        let o = a[*col].partial_cmp(&b[*col]).unwrap_or(std::cmp::Ordering::Equal);
+        let o = if *desc { o.reverse() } else { o };
+        if o.is_ne() {
+            return o;
+        }
+    }
+    std::cmp::Ordering::Equal
 }
 
 fn row_matches(f: &RowFilter, row: &[Cell]) -> bool {
@@ -448,6 +471,32 @@ fn row_matches(f: &RowFilter, row: &[Cell]) -> bool {
                 CmpOp::Le => ord.is_le(),
                 CmpOp::Gt => ord.is_gt(),
                 CmpOp::Ge => ord.is_ge(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_then_limit_keeps_what_a_full_stable_sort_keeps() {
+        // Few distinct values in the sort column: ties everywhere, told apart by position.
+        let rows: Vec<Vec<Cell>> = (0..500u64)
+            .map(|i| vec![Cell::Int(i * 7919 % 13), Cell::Int(i)])
+            .collect();
+        for keys in [vec![(0, true)], vec![(0, false)], vec![(0, true), (1, false)]] {
+            for n in [0, 1, 5, 13, 100, 499, 500, 800] {
+                let mut expected = rows.clone();
+                expected.sort_by(|a, b| compare_rows(&keys, a, b));
+                expected.truncate(n as usize);
+                let mut got = Rows {
+                    columns: vec!["k".into(), "i".into()],
+                    rows: rows.clone(),
+                };
+                apply(&mut got, &[RowStage::Sort(keys.clone()), RowStage::Limit(n)]);
+                assert_eq!(got.rows, expected, "keys {keys:?}, limit {n}");
             }
         }
     }
