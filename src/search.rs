@@ -162,8 +162,12 @@ const COLUMN_KEYS: usize = 4;
 /// per null.
 type RawKey = ([u64; COLUMN_KEYS], u8);
 
+/// A term no group has taken yet, in a vector of places by term.
+const NO_PLACE: u32 = u32::MAX;
+
 /// One segment's groups, laid out flat (a vector per group made merging 55 segments' groups
 /// allocation-bound): group `g` has keys `g * by.len()..` and partials `g * aggs.len()..`.
+#[derive(Default)]
 struct SegmentGroups {
     count: usize,
     keys: Vec<agg::Key>,
@@ -205,37 +209,8 @@ fn stats_over_columns(
     let per_segment = index
         .segments()
         .par_iter()
+        .with_max_len(1)
         .map(|seg| {
-            // Each group's partials sit in one vector, at the place its raw key maps to.
-            let mut places: HashMap<RawKey, usize> = HashMap::default();
-            let mut partials: Vec<agg::Partial> = Vec::new();
-            exec::scan_columns(seg, &column_filter, &columns, &mut |values| {
-                let mut key: RawKey = ([0; COLUMN_KEYS], 0);
-                for (k, (g, v)) in by.iter().zip(values).enumerate() {
-                    match (g, v) {
-                        (_, None) => key.1 |= 1 << k,
-                        (GroupBy::Bin { seconds, .. }, Some(s)) => key.0[k] = s - s % seconds,
-                        (GroupBy::Field { .. }, Some(v)) => key.0[k] = *v,
-                    }
-                }
-                let at = match places.entry(key) {
-                    std::collections::hash_map::Entry::Occupied(o) => *o.get(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        if !budget.take(GROUP_BYTES) {
-                            over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
-                            return;
-                        }
-                        let at = partials.len();
-                        partials.resize(at + aggs.len(), agg::Partial::default());
-                        *v.insert(at)
-                    }
-                };
-                for (p, v) in partials[at..].iter_mut().zip(&values[by.len()..]) {
-                    p.add(*v);
-                }
-            })?;
-            // Term numbers and codes become values once per group, not once per record, and
-            // here, where segments run in parallel.
             let dicts = by
                 .iter()
                 .map(|g| match g {
@@ -245,6 +220,73 @@ fn stats_over_columns(
                     _ => Ok(None),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            // Each group's partials sit in one vector, at the place its key maps to. A single
+            // key of term numbers finds that place in a vector indexed by term (hashing every
+            // record's key was the largest cost after decompression); other keys, and term
+            // numbers past the dictionary (damage, reported below), go through a hash map.
+            let by_term_len = match (by, dicts.as_slice()) {
+                ([GroupBy::Field { .. }], [Some(dict)]) => dict.len(),
+                _ => 0,
+            };
+            if !budget.take(by_term_len * 4) {
+                over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok(SegmentGroups::default());
+            }
+            let mut by_term: Vec<u32> = vec![NO_PLACE; by_term_len];
+            let mut places: HashMap<RawKey, usize> = HashMap::default();
+            let mut partials: Vec<agg::Partial> = Vec::new();
+            let new_place = |partials: &mut Vec<agg::Partial>| {
+                if !budget.take(GROUP_BYTES) {
+                    over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return None;
+                }
+                let at = partials.len();
+                partials.resize(at + aggs.len(), agg::Partial::default());
+                Some(at)
+            };
+            exec::scan_columns(seg, &column_filter, &columns, &mut |values| {
+                let term_place = match values.first() {
+                    Some(Some(term)) => by_term.get_mut(*term as usize),
+                    _ => None,
+                };
+                let at = match term_place {
+                    Some(place) if *place != NO_PLACE => *place as usize,
+                    Some(place) => {
+                        let Some(at) = new_place(&mut partials) else { return };
+                        *place = at as u32;
+                        at
+                    }
+                    None => {
+                        let mut key: RawKey = ([0; COLUMN_KEYS], 0);
+                        for (k, (g, v)) in by.iter().zip(values).enumerate() {
+                            match (g, v) {
+                                (_, None) => key.1 |= 1 << k,
+                                (GroupBy::Bin { seconds, .. }, Some(s)) => key.0[k] = s - s % seconds,
+                                (GroupBy::Field { .. }, Some(v)) => key.0[k] = *v,
+                            }
+                        }
+                        match places.entry(key) {
+                            std::collections::hash_map::Entry::Occupied(o) => *o.get(),
+                            std::collections::hash_map::Entry::Vacant(v) => {
+                                let Some(at) = new_place(&mut partials) else { return };
+                                *v.insert(at)
+                            }
+                        }
+                    }
+                };
+                for (p, v) in partials[at..].iter_mut().zip(&values[by.len()..]) {
+                    p.add(*v);
+                }
+            })?;
+            // Term numbers and codes become values once per group, not once per record, and
+            // here, where segments run in parallel.
+            let places: Vec<(RawKey, usize)> = by_term
+                .iter()
+                .enumerate()
+                .filter(|(_, at)| **at != NO_PLACE)
+                .map(|(term, at)| (([term as u64, 0, 0, 0], 0), *at as usize))
+                .chain(places)
+                .collect();
             let mut groups = SegmentGroups {
                 count: places.len(),
                 keys: Vec::with_capacity(places.len() * by.len()),
