@@ -316,6 +316,8 @@ fn stats_over_columns(
     }
     let unlimited = Budget::new(usize::MAX);
     let mut total = agg::Aggregator::new(by, aggs, &unlimited);
+    // Segments mostly share their groups: the largest one's count is a good first size.
+    total.reserve(per_segment.iter().map(|g| g.count).max().unwrap_or(0));
     for groups in &per_segment {
         for g in 0..groups.count {
             let key = &groups.keys[g * by.len()..(g + 1) * by.len()];

@@ -45,7 +45,7 @@ impl From<Key> for Cell {
         match k {
             Key::Null => Cell::Null,
             Key::Int(n) => Cell::Int(n),
-            Key::Ip(ip) => Cell::Text(ip.to_string()),
+            Key::Ip(ip) => Cell::Text(Value::Ip(ip).with_text(str::to_owned)),
             Key::Text(t) => Cell::Text(t),
         }
     }
@@ -315,6 +315,12 @@ impl<'q> Aggregator<'q> {
                 }
             }
         }
+    }
+
+    /// Makes room for `groups` more groups at once (merging partial aggregations would
+    /// otherwise grow the map step by step).
+    pub fn reserve(&mut self, groups: usize) {
+        self.groups.reserve(groups);
     }
 
     /// Adds a group aggregated elsewhere (one partial per aggregate, in order).
