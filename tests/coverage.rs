@@ -211,10 +211,19 @@ fn an_explicit_window_reports_gaps_to_its_edges_and_silent_interfaces() {
 fn the_skipdata_postings_find_every_skipdata_slot() {
     let (_dir, idx) = hand_index();
     let index = Index::open(&idx).unwrap();
-    let found = coverage::skipdata(&index, None, coverage::DEFAULT_BIN).unwrap();
+    let found = coverage::skipdata(&index, None, coverage::DEFAULT_BIN, None).unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].key.subject, Subject::Interface("eni-a".into()));
     assert_eq!(short(&found[0].ranges), [r("40m", "45m", State::SkipData, 1)]);
+    // Asked about some interfaces, it reads only theirs.
+    let only = |names: &[&str]| {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        coverage::skipdata(&index, None, coverage::DEFAULT_BIN, Some(&names)).unwrap()
+    };
+    assert_eq!(only(&["eni-a", "eni-b"]), found);
+    assert!(only(&["eni-b"]).is_empty());
+    assert!(only(&["eni-nowhere"]).is_empty());
+    assert!(only(&[]).is_empty());
 }
 
 fn flowdex(args: &[&str]) -> (i32, String, String) {
