@@ -7,6 +7,7 @@ mod segment;
 
 pub use segment::{RecordFormat, RecordLine, Segment, SegmentBytes};
 
+use rayon::prelude::*;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -117,9 +118,10 @@ impl Index {
     }
 
     fn open_files(dir: &Path, manifest: Manifest) -> Result<Index, IndexError> {
+        // In parallel: on 100 M records (273 segments) opening was half a needle search.
         let segments = manifest
             .segments
-            .iter()
+            .par_iter()
             .map(|s| Segment::open(&dir.join(&s.file)))
             .collect::<Result<Vec<_>, _>>()?;
         for (meta, seg) in manifest.segments.iter().zip(&segments) {
