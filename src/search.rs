@@ -10,11 +10,12 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::agg::Budget;
 use crate::agg::{self, Rows};
 use crate::exec::{self, Hit, SearchError, RECORD_BYTES};
+use crate::format::dictionary::Dictionary;
 use crate::format::schema::Column;
 use crate::query::GroupBy;
 use crate::query::{AggregateFn, Bound, RecordStage};
-use crate::read::Index;
 use crate::read::IndexError;
+use crate::read::{Index, Segment};
 use crate::record::Field;
 use crate::record::FieldKind;
 
@@ -174,6 +175,123 @@ struct SegmentGroups {
     partials: Vec<agg::Partial>,
 }
 
+/// The groups of one segment while its matching records are scanned. Each group's partials sit
+/// in one vector, at the place its key maps to. A single key of term numbers (an address or
+/// text field) finds that place in a vector indexed by term: hashing every record's key was the
+/// largest cost after decompression. Other keys, nulls, and term numbers past the dictionary
+/// (damage, reported by [`SegmentAggregation::finish`]) go through a hash map.
+struct SegmentAggregation<'q> {
+    by: &'q [GroupBy],
+    aggs: usize,
+    by_term: Vec<u32>,
+    places: HashMap<RawKey, usize>,
+    partials: Vec<agg::Partial>,
+}
+
+impl<'q> SegmentAggregation<'q> {
+    /// `None` when the budget cannot hold the vector of places by term.
+    fn new(
+        by: &'q [GroupBy],
+        aggs: usize,
+        dicts: &[Option<Dictionary<'_>>],
+        budget: &Budget,
+    ) -> Option<SegmentAggregation<'q>> {
+        let terms = match (by, dicts) {
+            ([GroupBy::Field { .. }], [Some(dict)]) => dict.len(),
+            _ => 0,
+        };
+        budget.take(terms * 4).then(|| SegmentAggregation {
+            by,
+            aggs,
+            by_term: vec![NO_PLACE; terms],
+            places: HashMap::default(),
+            partials: Vec::new(),
+        })
+    }
+
+    /// Adds a record's values (keys, then one value per aggregate); `false` when a new group
+    /// did not fit in the budget (the record is then left out).
+    fn add(&mut self, values: &[Option<u64>], budget: &Budget) -> bool {
+        let Some(at) = self.place(values, budget) else {
+            return false;
+        };
+        for (p, v) in self.partials[at..at + self.aggs]
+            .iter_mut()
+            .zip(&values[self.by.len()..])
+        {
+            p.add(*v);
+        }
+        true
+    }
+
+    fn place(&mut self, values: &[Option<u64>], budget: &Budget) -> Option<usize> {
+        let (aggs, partials) = (self.aggs, &mut self.partials);
+        let mut new_place = || {
+            budget.take(GROUP_BYTES).then(|| {
+                partials.resize(partials.len() + aggs, agg::Partial::default());
+                partials.len() - aggs
+            })
+        };
+        let by_term = match values.first() {
+            Some(Some(term)) if !self.by_term.is_empty() => self.by_term.get_mut(*term as usize),
+            _ => None,
+        };
+        if let Some(place) = by_term {
+            if *place == NO_PLACE {
+                *place = new_place()? as u32;
+            }
+            return Some(*place as usize);
+        }
+        let mut key: RawKey = ([0; COLUMN_KEYS], 0);
+        for (k, (g, v)) in self.by.iter().zip(values).enumerate() {
+            match (g, v) {
+                (_, None) => key.1 |= 1 << k,
+                (GroupBy::Bin { seconds, .. }, Some(s)) => key.0[k] = s - s % seconds,
+                (GroupBy::Field { .. }, Some(v)) => key.0[k] = *v,
+            }
+        }
+        match self.places.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => Some(*o.get()),
+            std::collections::hash_map::Entry::Vacant(v) => Some(*v.insert(new_place()?)),
+        }
+    }
+
+    /// The groups with their keys as values: term numbers and codes are looked up once per
+    /// group, not once per record, and here, where segments run in parallel.
+    fn finish(self, seg: &Segment, dicts: &[Option<Dictionary<'_>>]) -> Result<SegmentGroups, IndexError> {
+        let places: Vec<(RawKey, usize)> = self
+            .by_term
+            .iter()
+            .enumerate()
+            .filter(|(_, at)| **at != NO_PLACE)
+            .map(|(term, at)| (([term as u64, 0, 0, 0], 0), *at as usize))
+            .chain(self.places)
+            .collect();
+        let mut groups = SegmentGroups {
+            count: places.len(),
+            keys: Vec::with_capacity(places.len() * self.by.len()),
+            partials: Vec::with_capacity(self.partials.len()),
+        };
+        for ((raw, nulls), at) in places {
+            for (k, (g, dict)) in self.by.iter().zip(dicts).enumerate() {
+                let v = (nulls & (1 << k) == 0).then_some(raw[k]);
+                groups.keys.push(match g {
+                    GroupBy::Bin { seconds, .. } => agg::bin_key(v, *seconds),
+                    GroupBy::Field { field, .. } => match v {
+                        None => agg::key_of(None),
+                        Some(v) => agg::key_of(Some(
+                            seg.value(*field, v, dict.as_ref())
+                                .map_err(|c| IndexError::corrupt(seg.path(), c))?,
+                        )),
+                    },
+                });
+            }
+            groups.partials.extend_from_slice(&self.partials[at..at + self.aggs]);
+        }
+        Ok(groups)
+    }
+}
+
 /// `stats` computed from the raw values of the columns it reads, without building records or a
 /// text key per record; `None` when the query needs records (a filter the postings do not
 /// answer exactly, `count_distinct`, a non-number field, more than four keys).
@@ -209,6 +327,7 @@ fn stats_over_columns(
     let per_segment = index
         .segments()
         .par_iter()
+        // One segment per task: a day's records can sit mostly in one segment.
         .with_max_len(1)
         .map(|seg| {
             let dicts = by
@@ -220,95 +339,16 @@ fn stats_over_columns(
                     _ => Ok(None),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            // Each group's partials sit in one vector, at the place its key maps to. A single
-            // key of term numbers finds that place in a vector indexed by term (hashing every
-            // record's key was the largest cost after decompression); other keys, and term
-            // numbers past the dictionary (damage, reported below), go through a hash map.
-            let by_term_len = match (by, dicts.as_slice()) {
-                ([GroupBy::Field { .. }], [Some(dict)]) => dict.len(),
-                _ => 0,
-            };
-            if !budget.take(by_term_len * 4) {
+            let Some(mut groups) = SegmentAggregation::new(by, aggs.len(), &dicts, budget) else {
                 over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Ok(SegmentGroups::default());
-            }
-            let mut by_term: Vec<u32> = vec![NO_PLACE; by_term_len];
-            let mut places: HashMap<RawKey, usize> = HashMap::default();
-            let mut partials: Vec<agg::Partial> = Vec::new();
-            let new_place = |partials: &mut Vec<agg::Partial>| {
-                if !budget.take(GROUP_BYTES) {
-                    over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
-                    return None;
-                }
-                let at = partials.len();
-                partials.resize(at + aggs.len(), agg::Partial::default());
-                Some(at)
             };
             exec::scan_columns(seg, &column_filter, &columns, &mut |values| {
-                let term_place = match values.first() {
-                    Some(Some(term)) => by_term.get_mut(*term as usize),
-                    _ => None,
-                };
-                let at = match term_place {
-                    Some(place) if *place != NO_PLACE => *place as usize,
-                    Some(place) => {
-                        let Some(at) = new_place(&mut partials) else { return };
-                        *place = at as u32;
-                        at
-                    }
-                    None => {
-                        let mut key: RawKey = ([0; COLUMN_KEYS], 0);
-                        for (k, (g, v)) in by.iter().zip(values).enumerate() {
-                            match (g, v) {
-                                (_, None) => key.1 |= 1 << k,
-                                (GroupBy::Bin { seconds, .. }, Some(s)) => key.0[k] = s - s % seconds,
-                                (GroupBy::Field { .. }, Some(v)) => key.0[k] = *v,
-                            }
-                        }
-                        match places.entry(key) {
-                            std::collections::hash_map::Entry::Occupied(o) => *o.get(),
-                            std::collections::hash_map::Entry::Vacant(v) => {
-                                let Some(at) = new_place(&mut partials) else { return };
-                                *v.insert(at)
-                            }
-                        }
-                    }
-                };
-                for (p, v) in partials[at..].iter_mut().zip(&values[by.len()..]) {
-                    p.add(*v);
+                if !groups.add(values, budget) {
+                    over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             })?;
-            // Term numbers and codes become values once per group, not once per record, and
-            // here, where segments run in parallel.
-            let places: Vec<(RawKey, usize)> = by_term
-                .iter()
-                .enumerate()
-                .filter(|(_, at)| **at != NO_PLACE)
-                .map(|(term, at)| (([term as u64, 0, 0, 0], 0), *at as usize))
-                .chain(places)
-                .collect();
-            let mut groups = SegmentGroups {
-                count: places.len(),
-                keys: Vec::with_capacity(places.len() * by.len()),
-                partials: Vec::with_capacity(partials.len()),
-            };
-            for ((raw, nulls), at) in places {
-                for (k, (g, dict)) in by.iter().zip(&dicts).enumerate() {
-                    let v = (nulls & (1 << k) == 0).then_some(raw[k]);
-                    groups.keys.push(match g {
-                        GroupBy::Bin { seconds, .. } => agg::bin_key(v, *seconds),
-                        GroupBy::Field { field, .. } => match v {
-                            None => agg::key_of(None),
-                            Some(v) => agg::key_of(Some(
-                                seg.value(*field, v, dict.as_ref())
-                                    .map_err(|c| IndexError::corrupt(seg.path(), c))?,
-                            )),
-                        },
-                    });
-                }
-                groups.partials.extend_from_slice(&partials[at..at + aggs.len()]);
-            }
-            Ok(groups)
+            groups.finish(seg, &dicts)
         })
         .collect::<Result<Vec<_>, IndexError>>()?;
     if over_budget.load(std::sync::atomic::Ordering::Relaxed) {
