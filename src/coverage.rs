@@ -641,6 +641,10 @@ fn interface_ids(
     Ok(ids)
 }
 
+/// A record's subject as a segment codes it: the account's term, and the interface's term or
+/// else the source's id.
+type SubjectCodes = (Option<u64>, Result<u64, u32>);
+
 fn scan_segment(
     seg: &Segment,
     grid: &Grid,
@@ -688,7 +692,12 @@ fn scan_segment(
             Some(ids)
         }
     };
-    let mut local: HashMap<(Option<u64>, Result<u64, u32>), Key> = HashMap::new();
+    // Each (account, interface or source) met has a place in `lists`. Records of an interface
+    // come in runs, so the previous record's place is tried first; hashing, cloning the key's
+    // text and an ordered-map look-up per record were most of a windowed search's warning.
+    let mut places: rustc_hash::FxHashMap<SubjectCodes, usize> = Default::default();
+    let mut lists: Vec<(Key, SlotList)> = Vec::new();
+    let mut last: Option<(SubjectCodes, usize)> = None;
     for (block, b) in seg.blocks().iter().enumerate() {
         if b.start.is_empty() || b.start.min > grid.hi || b.end.max < grid.lo {
             continue;
@@ -752,22 +761,31 @@ fn scan_segment(
                     Err(source.and_then(|s| u32::try_from(s).ok()).unwrap_or(u32::MAX))
                 }
             };
-            let key = match local.get(&(account, who)) {
-                Some(k) => k.clone(),
-                None => {
-                    let account_id = account.map(|t| text(&accounts, t)).transpose()?;
-                    let k = match who {
-                        Ok(t) => Key {
-                            account_id,
-                            subject: Subject::Interface(text(&interfaces, t)?),
-                        },
-                        Err(src) => fallback_key(account_id, index.source(src)?.as_ref()),
+            let pair = (account, who);
+            let at = match last {
+                Some((seen, at)) if seen == pair => at,
+                _ => {
+                    let at = match places.get(&pair) {
+                        Some(&at) => at,
+                        None => {
+                            let account_id = account.map(|t| text(&accounts, t)).transpose()?;
+                            let key = match who {
+                                Ok(t) => Key {
+                                    account_id,
+                                    subject: Subject::Interface(text(&interfaces, t)?),
+                                },
+                                Err(src) => fallback_key(account_id, index.source(src)?.as_ref()),
+                            };
+                            lists.push((key, SlotList::default()));
+                            places.insert(pair, lists.len() - 1);
+                            lists.len() - 1
+                        }
                     };
-                    local.insert((account, who), k.clone());
-                    k
+                    last = Some((pair, at));
+                    at
                 }
             };
-            let list = out.slots.entry(key).or_default();
+            let list = &mut lists[at].1;
             let (first, last) = (grid.slot(s.max(grid.lo)), grid.slot(e.min(grid.hi)));
             list.mark(
                 first,
@@ -792,6 +810,9 @@ fn scan_segment(
             (Some(o), None) => o.iter().try_for_each(|&i| visit(i as usize, i as usize))?,
             (Some(o), Some(_)) => o.iter().enumerate().try_for_each(|(k, &i)| visit(i as usize, k))?,
         }
+    }
+    for (key, list) in lists {
+        out.slots.entry(key).or_default().append(list);
     }
     Ok(out)
 }
