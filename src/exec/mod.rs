@@ -322,7 +322,7 @@ pub fn records(
 ) -> Result<Vec<Hit>, SearchError> {
     let plans = index
         .segments()
-        .iter()
+        .par_iter()
         .map(|seg| candidates(seg, filter))
         .collect::<Result<Vec<_>, _>>()?;
     // Exact candidates are the answer's size: refuse before decoding anything.
