@@ -348,6 +348,11 @@ impl<'a> Dictionary<'a> {
 
     /// The first term number whose term is `>= probe` (binary search).
     pub fn lower_bound(&self, probe: &Term<'_>) -> Result<usize, Corrupt> {
+        if let (TermKind::Ip, Term::Ip(b)) = (self.kind, probe) {
+            if let Some(v4) = std::net::Ipv6Addr::from(*b).to_ipv4_mapped() {
+                return self.lower_bound_v4(u32::from(v4));
+            }
+        }
         let (mut lo, mut hi) = (0, self.len);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -358,6 +363,32 @@ impl<'a> Dictionary<'a> {
             }
         }
         Ok(lo)
+    }
+
+    /// [`Dictionary::lower_bound`] of an IPv4 address in an address dictionary: every IPv6 term
+    /// below the IPv4-mapped range sorts before it and every one above after it, so the search
+    /// runs over the 4-byte terms alone, as numbers (1,000 IOC addresses make 110,000 searches
+    /// on 20 M records, and building 16-byte terms to compare was most of their cost).
+    fn lower_bound_v4(&self, probe: u32) -> Result<usize, Corrupt> {
+        let first = self.below_v4 * 16;
+        let (mut lo, mut hi) = (0, self.v4);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let at = first + mid * 4;
+            if let Some(p) = self.pages {
+                p.range(self.terms_at + at, 4)?;
+            }
+            let b = self
+                .terms
+                .get(at..at + 4)
+                .ok_or_else(|| Corrupt::new("dictionary", mid as u64, "an IPv4 term is outside the dictionary"))?;
+            if u32::from_be_bytes(b.try_into().expect("4 bytes")) < probe {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(self.below_v4 + lo)
     }
 
     /// The term number of `probe`, if present.
@@ -449,6 +480,63 @@ mod tests {
         assert_eq!(d.term(1).unwrap(), Term::UInt(2));
         assert!(d.term((1 << 61) + 1).is_err());
         assert!(d.term(2).is_err());
+    }
+
+    #[test]
+    fn lower_bound_agrees_with_a_scan_for_every_kind_of_address() {
+        // IPv6 below the IPv4-mapped range, IPv4, IPv6 above it; probes between and on them.
+        let terms: Vec<[u8; 16]> = {
+            let mut v: Vec<[u8; 16]> = [
+                "::1",
+                "::fffe:1.2.3.4",
+                "0.0.0.0",
+                "9.255.255.255",
+                "10.0.0.1",
+                "10.0.0.9",
+                "192.168.1.1",
+                "255.255.255.255",
+                "::1:0:0:0",
+                "2001:db8::1",
+            ]
+            .iter()
+            .map(|s| ip_bytes(s.parse().unwrap()))
+            .collect();
+            v.sort();
+            v
+        };
+        let probes = [
+            "::",
+            "::1",
+            "::2",
+            "0.0.0.0",
+            "0.0.0.1",
+            "10.0.0.0",
+            "10.0.0.1",
+            "10.0.0.5",
+            "10.0.0.9",
+            "11.0.0.0",
+            "255.255.255.255",
+            "::1:0:0:0",
+            "2001:db8::",
+            "2001:db8::2",
+            "ffff::",
+        ];
+        for n in 0..=terms.len() {
+            for skip in 0..terms.len().saturating_sub(n).max(1) {
+                let subset: Vec<Term<'_>> = terms[skip..(skip + n).min(terms.len())]
+                    .iter()
+                    .map(|b| Term::Ip(*b))
+                    .collect();
+                let mut out = Vec::new();
+                encode(TermKind::Ip, &subset, None, &mut out);
+                let d = Dictionary::parse(&out, "d", 0, None).unwrap();
+                for p in probes {
+                    let probe = Term::Ip(ip_bytes(p.parse().unwrap()));
+                    let scan = subset.iter().take_while(|t| **t < probe).count();
+                    assert_eq!(d.lower_bound(&probe).unwrap(), scan, "{p} in {subset:?}");
+                }
+            }
+        }
     }
 
     #[test]
