@@ -244,7 +244,7 @@ impl SegmentBuilder {
     }
 
     /// Approximate heap bytes held, plus what writing the segment will take (sort keys,
-    /// gathered columns, posting pairs, the encoded file), for the build's memory budget.
+    /// gathered columns, posting terms and ids, the encoded file), for the build's memory budget.
     pub fn memory(&self) -> usize {
         self.held_memory() + self.len * FLUSH_BYTES_PER_RECORD
     }
@@ -799,7 +799,7 @@ impl SegmentBuilder {
 }
 
 /// Transient bytes per record while a segment is written: a 40-byte sort key, a gathered column
-/// (9 bytes), the gathered start and end (18 bytes), posting pairs (8 bytes) and the encoded
+/// (9 bytes), the gathered start and end (18 bytes), posting terms and ids (8 bytes) and the encoded
 /// segment (about 40 bytes).
 const FLUSH_BYTES_PER_RECORD: usize = 118;
 
@@ -860,12 +860,12 @@ struct TimeSpans<'a> {
 }
 
 impl TimeSpans<'_> {
-    /// Smallest start and largest end of the records in `pairs` (`(term << 32) | id`), `u64::MAX`
-    /// and `0` when none has one.
-    fn of(&self, pairs: &[u64]) -> (u64, u64) {
+    /// Smallest start and largest end of the records `ids`, `u64::MAX` and `0` when none has
+    /// one.
+    fn of(&self, ids: &[u32]) -> (u64, u64) {
         let (mut first, mut last) = (u64::MAX, 0);
-        for &p in pairs {
-            let i = (p as u32) as usize;
+        for &i in ids {
+            let i = i as usize;
             if let Some((v, _)) = self.starts.filter(|(_, nulls)| !nulls[i]) {
                 first = first.min(v[i]);
             }
@@ -886,29 +886,46 @@ fn build_postings(
     term_numbers: bool,
     spans: &TimeSpans<'_>,
 ) -> (Vec<u8>, Vec<PostingRef>) {
-    // Sorting (term, id) pairs builds each posting in one sequential pass; pushing ids record
-    // by record into one bitmap per term misses the cache on every id.
-    let mut pairs: Vec<u64> = values
+    // Record ids grouped by term with a counting sort: one pass counts each term's records,
+    // one puts each id after those of smaller terms, so a term's ids come out ascending and
+    // each posting is built in one sequential pass. Sorting (term, id) pairs instead was the
+    // largest cost of writing a segment after compression; pushing ids into one bitmap per
+    // term misses the cache on every id.
+    const NULL: u32 = u32::MAX;
+    let terms: Vec<u32> = values
         .iter()
         .zip(nulls)
-        .enumerate()
-        .filter(|(_, (_, null))| !**null)
-        .map(|(id, (v, _))| {
-            let term = if term_numbers { *v } else { plan.rank(*v) };
-            term << 32 | id as u64
+        .map(|(v, null)| match (*null, term_numbers) {
+            (true, _) => NULL,
+            (false, true) => *v as u32,
+            (false, false) => plan.rank(*v) as u32,
         })
         .collect();
-    pairs.sort_unstable();
+    let mut starts = vec![0u32; plan.len() + 1];
+    for &t in terms.iter().filter(|t| **t != NULL) {
+        starts[t as usize + 1] += 1;
+    }
+    for t in 1..starts.len() {
+        starts[t] += starts[t - 1];
+    }
+    let mut next = starts.clone();
+    let mut ids = vec![0u32; starts[plan.len()] as usize];
+    for (id, &t) in terms.iter().enumerate().filter(|(_, t)| **t != NULL) {
+        let at = &mut next[t as usize];
+        ids[*at as usize] = id as u32;
+        *at += 1;
+    }
     let mut bytes = Vec::new();
     let mut refs = Vec::with_capacity(plan.len());
-    for group in pairs.chunk_by(|a, b| a >> 32 == b >> 32) {
+    for bounds in starts.windows(2) {
+        let group = &ids[bounds[0] as usize..bounds[1] as usize];
+        debug_assert!(!group.is_empty(), "every term has records");
         let offset = u32::try_from(bytes.len())
             .expect("postings of one column stay under 4 GiB (index-format.md, Known limits)");
         if let [single] = group {
-            bytes.extend_from_slice(&(*single as u32).to_le_bytes());
+            bytes.extend_from_slice(&single.to_le_bytes());
         } else {
-            let mut bitmap =
-                RoaringBitmap::from_sorted_iter(group.iter().map(|p| *p as u32)).expect("ids of a term are sorted");
+            let mut bitmap = RoaringBitmap::from_sorted_iter(group.iter().copied()).expect("ids of a term are sorted");
             bitmap.optimize();
             bitmap.serialize_into(&mut bytes).expect("writing to a Vec cannot fail");
         }
@@ -920,7 +937,6 @@ fn build_postings(
             last_end,
         });
     }
-    debug_assert_eq!(refs.len(), plan.len(), "every term has records");
     (bytes, refs)
 }
 
