@@ -19,6 +19,8 @@ pub use s3key::S3Key;
 pub use source::{Form, RejectReason, RejectedLine, Rejection, SourceError, SourceMeta, SourceReport};
 pub use walk::{discover, sort_by_name, InputFile};
 
+pub(crate) use text::FieldSpans;
+
 use crate::record::FlowRecord;
 
 /// Limits that keep hostile or broken input from exhausting memory or time.

@@ -284,14 +284,14 @@ impl LineParser {
 /// to the next field's start, makes every field wait for the one before it; on 250-byte v5 lines
 /// of 29 fields that chain was the largest single cost of parsing.
 #[derive(Default)]
-struct FieldSpans {
+pub(crate) struct FieldSpans {
     starts: Vec<usize>,
     ends: Vec<usize>,
 }
 
 impl FieldSpans {
     /// Finds the fields of `line`.
-    fn split(&mut self, line: &[u8]) {
+    pub(crate) fn split(&mut self, line: &[u8]) {
         self.starts.clear();
         self.ends.clear();
         // Whether the byte before the current word is a separator; the line's start counts as one.
@@ -320,8 +320,13 @@ impl FieldSpans {
         }
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.starts.len()
+    }
+
+    /// Start and end (exclusive) of each field of the line last split.
+    pub(crate) fn spans(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.starts.iter().copied().zip(self.ends.iter().copied())
     }
 
     /// The fields of `line`, which must be the line last split.
