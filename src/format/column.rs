@@ -40,18 +40,18 @@ fn unzigzag(z: u64) -> u64 {
 /// the previous value.
 pub fn encode(values: &[u64], nulls: &[bool], out: &mut Vec<u8>) {
     debug_assert_eq!(values.len(), nulls.len());
-    let present = || values.iter().zip(nulls).filter(|(_, n)| !**n).map(|(v, _)| *v);
-    let (min, max) = present().fold((u64::MAX, 0), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let first = present().next().unwrap_or(0);
-    let mut prev = first;
-    let max_delta = present()
-        .map(|v| {
-            let z = zigzag(v.wrapping_sub(prev));
-            prev = v;
-            z
-        })
-        .max()
-        .unwrap_or(0);
+    // One pass for the range, the first value and the largest step between present values.
+    let (mut min, mut max, mut first, mut max_delta) = (u64::MAX, 0, None, 0);
+    let mut prev = 0;
+    for (&v, _) in values.iter().zip(nulls).filter(|(_, null)| !**null) {
+        (min, max) = (min.min(v), max.max(v));
+        if first.is_none() {
+            (first, prev) = (Some(v), v);
+        }
+        max_delta = max_delta.max(zigzag(v.wrapping_sub(prev)));
+        prev = v;
+    }
+    let first = first.unwrap_or(0);
     let delta = width_of(max_delta) < width_of(max.saturating_sub(min));
     let (base, width) = if delta {
         (first, width_of(max_delta))
@@ -74,17 +74,23 @@ pub fn encode(values: &[u64], nulls: &[bool], out: &mut Vec<u8>) {
         out.extend_from_slice(&bits);
     }
     let mut prev = base;
-    for (v, null) in values.iter().zip(nulls) {
-        let d = match (*null, delta) {
-            (true, _) => 0,
-            (false, false) => v - base,
-            (false, true) => {
-                let z = zigzag(v.wrapping_sub(prev));
-                prev = *v;
-                z
-            }
-        };
-        out.extend_from_slice(&d.to_le_bytes()[..usize::from(width)]);
+    let packed = values.iter().zip(nulls).map(|(v, null)| match (*null, delta) {
+        (true, _) => 0,
+        (false, false) => v - base,
+        (false, true) => {
+            let z = zigzag(v.wrapping_sub(prev));
+            prev = *v;
+            z
+        }
+    });
+    // A loop per width: copying a variable number of bytes per value was most of the cost.
+    out.reserve(values.len() * usize::from(width));
+    match width {
+        0 => {}
+        1 => out.extend(packed.map(|d| d as u8)),
+        2 => packed.for_each(|d| out.extend_from_slice(&(d as u16).to_le_bytes())),
+        4 => packed.for_each(|d| out.extend_from_slice(&(d as u32).to_le_bytes())),
+        _ => packed.for_each(|d| out.extend_from_slice(&d.to_le_bytes())),
     }
 }
 
