@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 
 use rayon::prelude::*;
+use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::agg::Budget;
@@ -154,6 +155,143 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
             Ok(Answer::Rows(rows))
         }
     }
+}
+
+/// Whether [`records_in_batches`] answers `bound`: records with filters and field lists only
+/// (no `sort`, `dedup`, `limit` or `stats`, which need every record at once).
+pub fn answers_in_batches(bound: &Bound) -> bool {
+    bound.stats.is_none()
+        && bound
+            .records
+            .iter()
+            .all(|s| matches!(s, RecordStage::Filter(_) | RecordStage::Fields(_)))
+}
+
+/// The fields a record query shows (its last `fields` stage); `None`: all.
+pub fn shown_fields(bound: &Bound) -> Option<Vec<Field>> {
+    bound.records.iter().rev().find_map(|s| match s {
+        RecordStage::Fields(f) => Some(f.clone()),
+        _ => None,
+    })
+}
+
+/// Hands the records of a query that [`answers_in_batches`] to `emit`, in output order, in
+/// batches that each fit in `memory`: the whole answer at once when it fits, else slices of
+/// time. "All records touching this address" on a busy host of 100 M records is 3.3 million
+/// records, five times what 1.6 GB holds; sorting them all at once is what made such a search
+/// fail.
+///
+/// To cut the slices, the `start` column of every candidate block is read (one frame a block,
+/// 8 bytes a candidate held): the candidates' starts, sorted, are cut every `max` records, never
+/// inside one second, and each slice is read from the blocks whose zone map meets it. Records
+/// without a `start` come first in output order, and go first. One second holding more than
+/// `memory` of records is refused, as a search too large for memory was before.
+pub fn records_in_batches(
+    index: &Index,
+    bound: &Bound,
+    memory: usize,
+    emit: &mut dyn FnMut(Vec<Hit>) -> std::io::Result<()>,
+) -> Result<(), SearchError> {
+    debug_assert!(answers_in_batches(bound));
+    let max = memory as u64 / RECORD_BYTES;
+    let only = bound.needed_fields();
+    let plans = exec::plan(index, &bound.filter)?;
+    let mut hand_out = |plans: &[exec::Candidates], keep: &(dyn Fn(&crate::record::FlowRecord) -> bool + Sync)| {
+        let mut hits = sorted(
+            exec::gather(index, &bound.filter, plans, only, max, keep)?,
+            output_order,
+        );
+        for stage in &bound.records {
+            if let RecordStage::Filter(f) = stage {
+                hits.retain(|h| f.matches(&h.record));
+            }
+        }
+        emit(hits).map_err(SearchError::Output)
+    };
+    if plans.iter().map(|c| c.ids.len()).sum::<u64>() <= max {
+        return hand_out(&plans, &|_| true);
+    }
+    // The candidates' starts, from the `start` column of their blocks (one frame a block):
+    // the ids without one, and the start of each of the others.
+    let scanned = index
+        .segments()
+        .par_iter()
+        .zip(plans.par_iter())
+        .map(|(seg, c)| {
+            let (mut nulls, mut starts) = (RoaringBitmap::new(), Vec::new());
+            for (i, b) in seg.blocks().iter().enumerate() {
+                let range = b.first_record..b.first_record + b.record_count;
+                if c.ids.range_cardinality(range.clone()) == 0 {
+                    continue;
+                }
+                let column = seg.read_column(i, Column::Field(Field::Start))?;
+                for id in c.ids.range(range) {
+                    match column.as_ref().and_then(|v| v.get((id - b.first_record) as usize)) {
+                        Some(start) => starts.push(start),
+                        None => {
+                            nulls.insert(id);
+                        }
+                    }
+                }
+            }
+            Ok((nulls, starts))
+        })
+        .collect::<Result<Vec<_>, IndexError>>()?;
+    let without_start: Vec<exec::Candidates> = plans
+        .iter()
+        .zip(&scanned)
+        .map(|(_, (nulls, _))| exec::Candidates {
+            ids: nulls.clone(),
+            // Counted as they are kept: candidates of a slice include records outside it.
+            exact: false,
+        })
+        .collect();
+    if without_start.iter().any(|c| !c.ids.is_empty()) {
+        hand_out(&without_start, &|r| r.start.is_none())?;
+    }
+    // Slices of `start` holding at most `max` candidates each, never splitting one second.
+    let mut starts: Vec<u64> = scanned.into_iter().flat_map(|(_, s)| s).collect();
+    starts.sort_unstable();
+    let mut slices = Vec::new();
+    let mut at = 0;
+    while at < starts.len() {
+        let lo = starts[at];
+        let mut end = (at + max as usize).min(starts.len());
+        // Back off to the end of a second that the cut would split.
+        while end < starts.len() && end > at && starts[end] == starts[end - 1] {
+            end -= 1;
+        }
+        if end == at {
+            return Err(SearchError::TooManyRecords { limit: max });
+        }
+        slices.push((lo, starts[end - 1]));
+        at = end;
+    }
+    drop(starts);
+    for (lo, hi) in slices {
+        let slice: Vec<exec::Candidates> = index
+            .segments()
+            .iter()
+            .zip(&plans)
+            .zip(&without_start)
+            .map(|((seg, c), nulls)| {
+                let mut meeting = RoaringBitmap::new();
+                for b in seg
+                    .blocks()
+                    .iter()
+                    .filter(|b| !b.start.is_empty() && b.start.min <= hi && b.start.max >= lo)
+                {
+                    meeting.insert_range(b.first_record..b.first_record + b.record_count);
+                }
+                exec::Candidates {
+                    ids: (&c.ids & &meeting) - &nulls.ids,
+                    exact: false,
+                }
+            })
+            .collect();
+        hand_out(&slice, &|r| r.start.is_some_and(|t| lo <= t && t <= hi))?;
+    }
+    Ok(())
 }
 
 /// Most `by` keys an aggregation over raw columns handles (its group keys are fixed arrays).

@@ -380,3 +380,78 @@ fn a_search_stays_within_its_memory_or_says_so() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("raise --memory"));
 }
+
+#[test]
+fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
+    // Records over a few minutes, several per second, some without a start (they come first),
+    // from two sources so that ties in time are broken by source and line.
+    let dir = tempfile::tempdir().unwrap();
+    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+    for (name, offset) in [("a.log", 0u64), ("b.log", 1)] {
+        let mut text = String::from(header);
+        for i in 0..300u64 {
+            let start = if i % 37 == 5 {
+                "-".to_string()
+            } else {
+                (1_700_000_000 + (i * 7 + offset) % 90).to_string()
+            };
+            text += &format!(
+                "2 123456789012 eni-{} 10.0.0.{} 10.0.1.1 {} 443 6 1 100 {start} 1700000200 ACCEPT OK\n",
+                i % 3,
+                i % 50,
+                40000 + i
+            );
+        }
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let idx = tempfile::tempdir().unwrap();
+    build(idx.path(), &[dir.path().to_path_buf()], &ReadOptions::default(), 1);
+    let index = Index::open(idx.path()).unwrap();
+    let key = |h: &flowdex::exec::Hit| (h.source.to_string(), h.record.provenance.line, h.record.start);
+    for text in [
+        "dstaddr = 10.0.1.1",
+        "srcaddr = 10.0.0.0/28 | fields srcaddr, start",
+        "bytes > 50",
+    ] {
+        let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+        assert!(search::answers_in_batches(&bound));
+        let Answer::Records { hits: whole, .. } = search::run(&index, &bound).unwrap() else {
+            panic!("records")
+        };
+        assert!(whole.len() > 100, "{text}: {}", whole.len());
+        // Room for 25 records: the answer comes in slices, each within it, in output order.
+        let memory = 25 * flowdex::exec::RECORD_BYTES as usize;
+        let mut batches = Vec::new();
+        search::records_in_batches(&index, &bound, memory, &mut |hits| {
+            batches.push(hits);
+            Ok(())
+        })
+        .unwrap();
+        assert!(batches.len() > 4, "{text}: {} batches", batches.len());
+        assert!(batches.iter().all(|b| b.len() <= 25), "{text}");
+        let sliced: Vec<_> = batches.iter().flatten().map(key).collect();
+        assert_eq!(sliced, whole.iter().map(key).collect::<Vec<_>>(), "{text}");
+        // Ample memory: one batch, the same.
+        let mut one = Vec::new();
+        search::records_in_batches(&index, &bound, 1 << 30, &mut |hits| {
+            one.push(hits.len());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(one, [whole.len()], "{text}");
+    }
+    // One second holding more records than memory: refused, as before.
+    let text = "dstaddr = 10.0.1.1";
+    let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+    let err = search::records_in_batches(
+        &index,
+        &bound,
+        3 * flowdex::exec::RECORD_BYTES as usize,
+        &mut |_| Ok(()),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, flowdex::exec::SearchError::TooManyRecords { .. }),
+        "{err}"
+    );
+}

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use flowdex::coverage::{self, BlindSpots, Coverage, Scope, State, Subject};
+use flowdex::exec::Hit;
 use flowdex::output::{write_rows, OutputFormat, RecordWriter, SourceRef};
 use flowdex::query::{self, QueryError};
 use flowdex::read::Index;
@@ -93,39 +94,37 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         );
         return Ok(2);
     }
-    let answer = search::run_within(&index, &bound, args.memory)?;
-    let empty = answer.is_empty();
     // The interfaces of the matches, for the coverage warning; known only when records come back.
-    let matched: Option<Vec<String>> = match &answer {
-        Answer::Records { hits, .. } => {
-            let set: BTreeSet<&str> = hits.iter().filter_map(|h| h.record.interface_id.as_deref()).collect();
-            Some(set.into_iter().map(str::to_owned).collect())
-        }
-        Answer::Rows(_) => None,
-    };
-    match answer {
-        Answer::Records { hits, fields } => {
-            let lines = if format == OutputFormat::Raw {
-                let at: Vec<_> = hits.iter().map(|h| h.at).collect();
-                index.read_lines(&at)?.into_iter().map(|l| l.line).collect()
-            } else {
-                Vec::new()
-            };
-            let mut w = RecordWriter::new(&mut *out, format, fields.unwrap_or_default(), args.with_source);
-            for (i, h) in hits.iter().enumerate() {
-                w.write(
-                    &h.record,
-                    lines.get(i).map(Vec::as_slice),
-                    Some(SourceRef {
-                        name: &h.source,
-                        line: h.record.provenance.line,
-                    }),
-                )?;
+    let (empty, matched) = if search::answers_in_batches(&bound) {
+        let mut interfaces = BTreeSet::new();
+        let mut empty = true;
+        let fields = search::shown_fields(&bound).unwrap_or_default();
+        let mut w = RecordWriter::new(&mut *out, format, fields, args.with_source);
+        search::records_in_batches(&index, &bound, args.memory, &mut |hits| {
+            empty &= hits.is_empty();
+            interfaces.extend(hits.iter().filter_map(|h| h.record.interface_id.clone()));
+            write_hits(&mut w, &index, format, &hits)
+        })?;
+        w.finish()?;
+        (empty, Some(interfaces.into_iter().collect::<Vec<_>>()))
+    } else {
+        let answer = search::run_within(&index, &bound, args.memory)?;
+        let empty = answer.is_empty();
+        match answer {
+            Answer::Records { hits, fields } => {
+                let interfaces: BTreeSet<&str> = hits.iter().filter_map(|h| h.record.interface_id.as_deref()).collect();
+                let matched = interfaces.into_iter().map(str::to_owned).collect();
+                let mut w = RecordWriter::new(&mut *out, format, fields.unwrap_or_default(), args.with_source);
+                write_hits(&mut w, &index, format, &hits)?;
+                w.finish()?;
+                (empty, Some(matched))
             }
-            w.finish()?;
+            Answer::Rows(rows) => {
+                write_rows(&mut *out, format, &rows)?;
+                (empty, None)
+            }
         }
-        Answer::Rows(rows) => write_rows(out, format, &rows)?,
-    }
+    };
     out.flush()?;
     let blind = coverage::blind_spots(&index, &bound.filter, matched.as_deref())
         .with_context(|| format!("{}: checking coverage", args.index.display()))?;
@@ -134,6 +133,32 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 }
 
 /// Subjects and ranges per subject a warning shows before it counts the rest.
+/// Writes records, with their original lines for `--format raw`.
+fn write_hits<W: Write>(w: &mut RecordWriter<W>, index: &Index, format: OutputFormat, hits: &[Hit]) -> io::Result<()> {
+    let lines = if format == OutputFormat::Raw {
+        let at: Vec<_> = hits.iter().map(|h| h.at).collect();
+        index
+            .read_lines(&at)
+            .map_err(io::Error::other)?
+            .into_iter()
+            .map(|l| l.line)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for (i, h) in hits.iter().enumerate() {
+        w.write(
+            &h.record,
+            lines.get(i).map(Vec::as_slice),
+            Some(SourceRef {
+                name: &h.source,
+                line: h.record.provenance.line,
+            }),
+        )?;
+    }
+    Ok(())
+}
+
 const WARN_SUBJECTS: usize = 5;
 const WARN_RANGES: usize = 3;
 

@@ -305,6 +305,9 @@ pub enum SearchError {
          window, fewer or coarser `by` keys) or raise --memory"
     )]
     TooManyGroups { limit: usize },
+    /// Handing out a batch of records failed (the output closed, a disk filled).
+    #[error("writing the answer: {0}")]
+    Output(#[source] std::io::Error),
 }
 
 /// Memory one held matching record costs: the boxed record (1.6 KB) with its strings, the hit,
@@ -320,11 +323,27 @@ pub fn records(
     only: Option<crate::record::FieldSet>,
     max: u64,
 ) -> Result<Vec<Hit>, SearchError> {
-    let plans = index
-        .segments()
-        .par_iter()
-        .map(|seg| candidates(seg, filter))
-        .collect::<Result<Vec<_>, _>>()?;
+    let plans = plan(index, filter)?;
+    gather(index, filter, &plans, only, max, &|_| true)
+}
+
+/// The candidates of every segment, segments in parallel: for 1,000 IOC addresses that is
+/// 110,000 dictionary look-ups on 20 M records.
+pub fn plan(index: &Index, filter: &Filter) -> Result<Vec<Candidates>, IndexError> {
+    index.segments().par_iter().map(|seg| candidates(seg, filter)).collect()
+}
+
+/// The records among each segment's candidates (`plans`, one per segment) that match `filter`
+/// and pass `keep`, with their source names, in no particular order. Fails rather than hold
+/// more than `max` records.
+pub fn gather(
+    index: &Index,
+    filter: &Filter,
+    plans: &[Candidates],
+    only: Option<crate::record::FieldSet>,
+    max: u64,
+    keep: &(dyn Fn(&FlowRecord) -> bool + Sync),
+) -> Result<Vec<Hit>, SearchError> {
     // Exact candidates are the answer's size: refuse before decoding anything.
     let exact: u64 = plans.iter().filter(|c| c.exact).map(|c| c.ids.len()).sum();
     if exact > max {
@@ -340,6 +359,9 @@ pub fn records(
             let mut hits = Vec::new();
             let mut over = false;
             matching(seg, filter, &c.ids, only, &mut |r, block, offset| {
+                if !keep(&r) {
+                    return;
+                }
                 if !c.exact && held.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= max {
                     over = true;
                     return;
