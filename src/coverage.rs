@@ -697,7 +697,7 @@ fn scan_segment(
     // text and an ordered-map look-up per record were most of a windowed search's warning.
     let mut places: rustc_hash::FxHashMap<SubjectCodes, usize> = Default::default();
     let mut lists: Vec<(Key, SlotList)> = Vec::new();
-    let mut last: Option<(SubjectCodes, usize)> = None;
+    let mut last_place: Option<(SubjectCodes, usize)> = None;
     for (block, b) in seg.blocks().iter().enumerate() {
         if b.start.is_empty() || b.start.min > grid.hi || b.end.max < grid.lo {
             continue;
@@ -762,7 +762,7 @@ fn scan_segment(
                 }
             };
             let pair = (account, who);
-            let at = match last {
+            let at = match last_place {
                 Some((seen, at)) if seen == pair => at,
                 _ => {
                     let at = match places.get(&pair) {
@@ -781,7 +781,7 @@ fn scan_segment(
                             lists.len() - 1
                         }
                     };
-                    last = Some((pair, at));
+                    last_place = Some((pair, at));
                     at
                 }
             };
@@ -812,7 +812,12 @@ fn scan_segment(
         }
     }
     for (key, list) in lists {
-        out.slots.entry(key).or_default().append(list);
+        match out.slots.entry(key) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(list);
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().append(list),
+        }
     }
     Ok(out)
 }

@@ -181,38 +181,55 @@ pub fn shown_fields(bound: &Bound) -> Option<Vec<Field>> {
 /// records, five times what 1.6 GB holds; sorting them all at once is what made such a search
 /// fail.
 ///
-/// To cut the slices, the `start` column of every candidate block is read (one frame a block,
-/// 8 bytes a candidate held): the candidates' starts, sorted, are cut every `max` records, never
-/// inside one second, and each slice is read from the blocks whose zone map meets it. Records
-/// without a `start` come first in output order, and go first. One second holding more than
-/// `memory` of records is refused, as a search too large for memory was before.
+/// To cut the slices, the `start` column of every candidate block is read (one frame a block)
+/// and the candidates' starts are sorted (16 bytes a candidate at the peak, taken from
+/// `memory`), then cut every so many records, never inside one second. Each slice is read from
+/// the blocks whose zone map meets it. Records without a `start` come first in output order,
+/// and go first. Every slice is cut before anything is handed out, so a search refused for a
+/// second of more records than fit (known from exact postings) writes nothing; with a filter
+/// the postings do not answer exactly, such a second is tried, and refused only if its matches
+/// do not fit.
 pub fn records_in_batches(
     index: &Index,
     bound: &Bound,
     memory: usize,
-    emit: &mut dyn FnMut(Vec<Hit>) -> std::io::Result<()>,
+    emit: &mut dyn FnMut(Vec<Hit>) -> Result<(), SearchError>,
 ) -> Result<(), SearchError> {
     debug_assert!(answers_in_batches(bound));
-    let max = memory as u64 / RECORD_BYTES;
     let only = bound.needed_fields();
     let plans = exec::plan(index, &bound.filter)?;
-    let mut hand_out = |plans: &[exec::Candidates], keep: &(dyn Fn(&crate::record::FlowRecord) -> bool + Sync)| {
-        let mut hits = sorted(
-            exec::gather(index, &bound.filter, plans, only, max, keep)?,
+    // The filter stages run while decoding, so what they drop takes no room.
+    let stages: Vec<&crate::query::Filter> = bound
+        .records
+        .iter()
+        .filter_map(|s| match s {
+            RecordStage::Filter(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    let mut hand_out = |plans: &[exec::Candidates], max: u64, within: &(dyn Fn(Option<u64>) -> bool + Sync)| {
+        let keep = |r: &crate::record::FlowRecord| within(r.start) && stages.iter().all(|f| f.matches(r));
+        emit(sorted(
+            exec::gather(index, &bound.filter, plans, only, max, &keep)?,
             output_order,
-        );
-        for stage in &bound.records {
-            if let RecordStage::Filter(f) = stage {
-                hits.retain(|h| f.matches(&h.record));
-            }
-        }
-        emit(hits).map_err(SearchError::Output)
+        ))
     };
-    if plans.iter().map(|c| c.ids.len()).sum::<u64>() <= max {
-        return hand_out(&plans, &|_| true);
+    let whole = memory as u64 / RECORD_BYTES;
+    let candidates: u64 = plans.iter().map(|c| c.ids.len()).sum();
+    let exact = plans.iter().all(|c| c.exact);
+    if candidates <= whole || !exact {
+        // Inexact candidates may be many more than the matches: try the answer whole first.
+        match hand_out(&plans, whole, &|_| true) {
+            Err(SearchError::TooManyRecords { .. }) if !exact => {}
+            done => return done,
+        }
     }
-    // The candidates' starts, from the `start` column of their blocks (one frame a block):
-    // the ids without one, and the start of each of the others.
+    let max = (memory as u64).saturating_sub(16 * candidates) / RECORD_BYTES;
+    if max == 0 {
+        return Err(SearchError::TooManyRecords { limit: whole });
+    }
+    // The candidates' starts, from the `start` column of their blocks: the ids without one,
+    // and the start of each of the others.
     let scanned = index
         .segments()
         .par_iter()
@@ -237,37 +254,45 @@ pub fn records_in_batches(
             Ok((nulls, starts))
         })
         .collect::<Result<Vec<_>, IndexError>>()?;
-    let without_start: Vec<exec::Candidates> = plans
-        .iter()
-        .zip(&scanned)
-        .map(|(_, (nulls, _))| exec::Candidates {
-            ids: nulls.clone(),
-            // Counted as they are kept: candidates of a slice include records outside it.
-            exact: false,
+    let mut starts = Vec::with_capacity(scanned.iter().map(|(_, s)| s.len()).sum());
+    let without_start: Vec<exec::Candidates> = scanned
+        .into_iter()
+        .map(|(nulls, mut s)| {
+            starts.append(&mut s);
+            // Counted as they are kept: a slice's candidates include records outside it.
+            exec::Candidates {
+                ids: nulls,
+                exact: false,
+            }
         })
         .collect();
-    if without_start.iter().any(|c| !c.ids.is_empty()) {
-        hand_out(&without_start, &|r| r.start.is_none())?;
-    }
-    // Slices of `start` holding at most `max` candidates each, never splitting one second.
-    let mut starts: Vec<u64> = scanned.into_iter().flat_map(|(_, s)| s).collect();
     starts.sort_unstable();
+    // Slices of `start` holding at most `max` candidates each, never splitting one second: a
+    // second with more is a slice of its own, refused here when the postings were exact.
     let mut slices = Vec::new();
     let mut at = 0;
     while at < starts.len() {
         let lo = starts[at];
         let mut end = (at + max as usize).min(starts.len());
-        // Back off to the end of a second that the cut would split.
         while end < starts.len() && end > at && starts[end] == starts[end - 1] {
             end -= 1;
         }
         if end == at {
-            return Err(SearchError::TooManyRecords { limit: max });
+            if exact {
+                return Err(SearchError::TooManyRecords { limit: max });
+            }
+            end = at + starts[at..].partition_point(|&t| t == lo);
         }
         slices.push((lo, starts[end - 1]));
         at = end;
     }
+    if without_start.iter().map(|c| c.ids.len()).sum::<u64>() > max && exact {
+        return Err(SearchError::TooManyRecords { limit: max });
+    }
     drop(starts);
+    if without_start.iter().any(|c| !c.ids.is_empty()) {
+        hand_out(&without_start, max, &|start| start.is_none())?;
+    }
     for (lo, hi) in slices {
         let slice: Vec<exec::Candidates> = index
             .segments()
@@ -289,7 +314,7 @@ pub fn records_in_batches(
                 }
             })
             .collect();
-        hand_out(&slice, &|r| r.start.is_some_and(|t| lo <= t && t <= hi))?;
+        hand_out(&slice, max, &|start| start.is_some_and(|t| lo <= t && t <= hi))?;
     }
     Ok(())
 }
@@ -302,7 +327,7 @@ const COLUMN_KEYS: usize = 4;
 type RawKey = ([u64; COLUMN_KEYS], u8);
 
 /// A term no group has taken yet, in a vector of places by term.
-const NO_PLACE: u32 = u32::MAX;
+const NO_PLACE: usize = usize::MAX;
 
 /// One segment's groups, laid out flat (a vector per group made merging 55 segments' groups
 /// allocation-bound): group `g` has keys `g * by.len()..` and partials `g * aggs.len()..`.
@@ -321,13 +346,14 @@ struct SegmentGroups {
 struct SegmentAggregation<'q> {
     by: &'q [GroupBy],
     aggs: usize,
-    by_term: Vec<u32>,
+    by_term: Vec<usize>,
     places: HashMap<RawKey, usize>,
     partials: Vec<agg::Partial>,
 }
 
 impl<'q> SegmentAggregation<'q> {
-    /// `None` when the budget cannot hold the vector of places by term.
+    /// `None` when the budget cannot hold the vector of places by term (given back by
+    /// [`SegmentAggregation::finish`]).
     fn new(
         by: &'q [GroupBy],
         aggs: usize,
@@ -338,13 +364,17 @@ impl<'q> SegmentAggregation<'q> {
             ([GroupBy::Field { .. }], [Some(dict)]) => dict.len(),
             _ => 0,
         };
-        budget.take(terms * 4).then(|| SegmentAggregation {
+        budget.take(Self::by_term_bytes(terms)).then(|| SegmentAggregation {
             by,
             aggs,
             by_term: vec![NO_PLACE; terms],
             places: HashMap::default(),
             partials: Vec::new(),
         })
+    }
+
+    fn by_term_bytes(terms: usize) -> usize {
+        terms * std::mem::size_of::<usize>()
     }
 
     /// Adds a record's values (keys, then one value per aggregate); `false` when a new group
@@ -376,9 +406,9 @@ impl<'q> SegmentAggregation<'q> {
         };
         if let Some(place) = by_term {
             if *place == NO_PLACE {
-                *place = new_place()? as u32;
+                *place = new_place()?;
             }
-            return Some(*place as usize);
+            return Some(*place);
         }
         let mut key: RawKey = ([0; COLUMN_KEYS], 0);
         for (k, (g, v)) in self.by.iter().zip(values).enumerate() {
@@ -396,15 +426,21 @@ impl<'q> SegmentAggregation<'q> {
 
     /// The groups with their keys as values: term numbers and codes are looked up once per
     /// group, not once per record, and here, where segments run in parallel.
-    fn finish(self, seg: &Segment, dicts: &[Option<Dictionary<'_>>]) -> Result<SegmentGroups, IndexError> {
+    fn finish(
+        self,
+        seg: &Segment,
+        dicts: &[Option<Dictionary<'_>>],
+        budget: &Budget,
+    ) -> Result<SegmentGroups, IndexError> {
         let places: Vec<(RawKey, usize)> = self
             .by_term
             .iter()
             .enumerate()
             .filter(|(_, at)| **at != NO_PLACE)
-            .map(|(term, at)| (([term as u64, 0, 0, 0], 0), *at as usize))
+            .map(|(term, at)| (([term as u64, 0, 0, 0], 0), *at))
             .chain(self.places)
             .collect();
+        budget.give(Self::by_term_bytes(self.by_term.len()));
         let mut groups = SegmentGroups {
             count: places.len(),
             keys: Vec::with_capacity(places.len() * self.by.len()),
@@ -486,7 +522,7 @@ fn stats_over_columns(
                     over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             })?;
-            groups.finish(seg, &dicts)
+            groups.finish(seg, &dicts, budget)
         })
         .collect::<Result<Vec<_>, IndexError>>()?;
     if over_budget.load(std::sync::atomic::Ordering::Relaxed) {

@@ -404,6 +404,15 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
         }
         std::fs::write(dir.path().join(name), text).unwrap();
     }
+    // A burst in one second, to one host: more than some memories hold.
+    let mut burst = String::from(header);
+    for i in 0..40 {
+        burst += &format!(
+            "2 123456789012 eni-9 10.0.3.3 10.0.2.2 {} 443 6 1 10 1700000050 1700000051 REJECT OK\n",
+            30000 + i
+        );
+    }
+    std::fs::write(dir.path().join("c.log"), burst).unwrap();
     let idx = tempfile::tempdir().unwrap();
     build(idx.path(), &[dir.path().to_path_buf()], &ReadOptions::default(), 1);
     let index = Index::open(idx.path()).unwrap();
@@ -440,18 +449,32 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
         .unwrap();
         assert_eq!(one, [whole.len()], "{text}");
     }
-    // One second holding more records than memory: refused, as before.
-    let text = "dstaddr = 10.0.1.1";
+    // A filter the postings do not answer exactly: far more candidates than room, but the
+    // matches fit, so they come whole.
+    let room = |records: usize| records * flowdex::exec::RECORD_BYTES as usize;
+    let text = "bytes > 50 | filter srcport = 40001";
     let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
-    let err = search::records_in_batches(
-        &index,
-        &bound,
-        3 * flowdex::exec::RECORD_BYTES as usize,
-        &mut |_| Ok(()),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(err, flowdex::exec::SearchError::TooManyRecords { .. }),
-        "{err}"
-    );
+    let mut batches = Vec::new();
+    search::records_in_batches(&index, &bound, room(25), &mut |hits| {
+        batches.push(hits.len());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(batches, [2]);
+    // More records in one second than memory holds: refused before anything is handed out.
+    let text = "dstaddr = 10.0.2.2";
+    let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+    for records in [3, 20] {
+        let mut handed = 0;
+        let err = search::records_in_batches(&index, &bound, room(records), &mut |h| {
+            handed += h.len();
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, flowdex::exec::SearchError::TooManyRecords { .. }),
+            "{err}"
+        );
+        assert_eq!(handed, 0);
+    }
 }

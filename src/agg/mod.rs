@@ -235,6 +235,12 @@ impl Budget {
     pub fn take(&self, bytes: usize) -> bool {
         self.taken.fetch_add(bytes, Ordering::Relaxed) + bytes <= self.limit
     }
+
+    /// Gives back `bytes` taken earlier, for memory that is freed (not for merged groups: the
+    /// budget counts their peak).
+    pub fn give(&self, bytes: usize) {
+        self.taken.fetch_sub(bytes, Ordering::Relaxed);
+    }
 }
 
 /// Bytes a group costs besides its key's text: the map node, the key and accumulator vectors.
@@ -404,8 +410,8 @@ pub fn apply(rows: &mut Rows, stages: &[RowStage]) {
                 match stages.get(i + 1) {
                     // `sort | limit n` keeps the first n of a stable sort without sorting the
                     // rest (a top 10 of 50,000 groups): ties keep their order by position.
-                    Some(RowStage::Limit(n)) if (*n as usize) < rows.rows.len() => {
-                        let n = *n as usize;
+                    Some(RowStage::Limit(n)) if usize::try_from(*n).is_ok_and(|n| n < rows.rows.len()) => {
+                        let n = usize::try_from(*n).expect("checked above");
                         let mut numbered: Vec<(usize, Vec<Cell>)> =
                             std::mem::take(&mut rows.rows).into_iter().enumerate().collect();
                         let by_position =

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use flowdex::coverage::{self, BlindSpots, Coverage, Scope, State, Subject};
-use flowdex::exec::Hit;
+use flowdex::exec::{Hit, SearchError};
 use flowdex::output::{write_rows, OutputFormat, RecordWriter, SourceRef};
 use flowdex::query::{self, QueryError};
 use flowdex::read::Index;
@@ -132,17 +132,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     Ok(if empty { 1 } else { 0 })
 }
 
-/// Subjects and ranges per subject a warning shows before it counts the rest.
 /// Writes records, with their original lines for `--format raw`.
-fn write_hits<W: Write>(w: &mut RecordWriter<W>, index: &Index, format: OutputFormat, hits: &[Hit]) -> io::Result<()> {
+fn write_hits<W: Write>(
+    w: &mut RecordWriter<W>,
+    index: &Index,
+    format: OutputFormat,
+    hits: &[Hit],
+) -> Result<(), SearchError> {
     let lines = if format == OutputFormat::Raw {
         let at: Vec<_> = hits.iter().map(|h| h.at).collect();
-        index
-            .read_lines(&at)
-            .map_err(io::Error::other)?
-            .into_iter()
-            .map(|l| l.line)
-            .collect()
+        index.read_lines(&at)?.into_iter().map(|l| l.line).collect()
     } else {
         Vec::new()
     };
@@ -154,11 +153,13 @@ fn write_hits<W: Write>(w: &mut RecordWriter<W>, index: &Index, format: OutputFo
                 name: &h.source,
                 line: h.record.provenance.line,
             }),
-        )?;
+        )
+        .map_err(SearchError::Output)?;
     }
     Ok(())
 }
 
+/// Subjects and ranges per subject a warning shows before it counts the rest.
 const WARN_SUBJECTS: usize = 5;
 const WARN_RANGES: usize = 3;
 
