@@ -215,7 +215,7 @@ fn check_corpus(paths: &[PathBuf], seed: u64, queries: usize) {
         .map(|(n, r, l)| ((n.clone(), r.provenance.line), l))
         .collect();
     let mut rng = Rng(seed | 1);
-    let mut nonempty = 0;
+    let (mut nonempty, mut sliced, mut several) = (0, 0, 0);
     for i in 0..queries {
         let text = random_query(&mut rng, &records);
         let parsed = query::parse(&text, &|_| Ok(String::new())).unwrap_or_else(|e| panic!("#{i} {text}: {e}"));
@@ -227,6 +227,32 @@ fn check_corpus(paths: &[PathBuf], seed: u64, queries: usize) {
             "seed {seed} query #{i}: {text}\n index:  {got:?}\n oracle: {want:?}"
         );
         nonempty += usize::from(!want.is_empty());
+        // Handed out in slices of time (room for 40 records), the records are the oracle's too;
+        // unless one second holds more than that, which is refused.
+        if search::answers_in_batches(&bound) {
+            let (mut batches, mut count) = (Vec::new(), 0);
+            let room = 40 * flowdex::exec::RECORD_BYTES as usize;
+            match search::records_in_batches(&index, &bound, room, &mut |hits| {
+                batches.extend(hits);
+                count += 1;
+                Ok(())
+            }) {
+                Ok(()) => {
+                    let got = Answer::Records {
+                        hits: batches,
+                        fields: search::shown_fields(&bound),
+                    };
+                    assert!(
+                        same(&got, &want),
+                        "seed {seed} query #{i} in slices: {text}\n index:  {got:?}\n oracle: {want:?}"
+                    );
+                    sliced += 1;
+                    several += usize::from(count > 1);
+                }
+                Err(flowdex::exec::SearchError::TooManyRecords { .. }) => {}
+                Err(e) => panic!("#{i} {text}: {e}"),
+            }
+        }
         // Each hit's place in the index leads to its original line (`--format raw`).
         if let Answer::Records { hits, .. } = &got {
             let at: Vec<_> = hits.iter().map(|h| h.at).collect();
@@ -242,6 +268,10 @@ fn check_corpus(paths: &[PathBuf], seed: u64, queries: usize) {
     assert!(
         nonempty * 3 > queries,
         "too few queries matched anything ({nonempty}/{queries})"
+    );
+    assert!(
+        sliced >= 10 && several >= 3,
+        "too few queries compared in slices ({sliced}, {several} in several)"
     );
 }
 
