@@ -78,8 +78,7 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
         .all(|s| matches!(s, RecordStage::Filter(_) | RecordStage::Fields(_)));
     if let (Some((by, aggs)), true) = (&bound.stats, streaming) {
         if bound.records.iter().all(|s| matches!(s, RecordStage::Fields(_))) {
-            if let Some(mut rows) = stats_over_columns(index, &bound.filter, by, aggs, &budget, memory)? {
-                agg::apply(&mut rows, &bound.rows);
+            if let Some(rows) = stats_over_columns(index, &bound.filter, by, aggs, &bound.rows, &budget, memory)? {
                 return Ok(Answer::Rows(rows));
             }
         }
@@ -108,9 +107,7 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
         if total.over_budget() {
             return Err(SearchError::TooManyGroups { limit: memory });
         }
-        let mut rows = total.finish();
-        agg::apply(&mut rows, &bound.rows);
-        return Ok(Answer::Rows(rows));
+        return Ok(Answer::Rows(total.finish(&bound.rows)));
     }
     let max_records = memory as u64 / RECORD_BYTES;
     let mut hits = sorted(
@@ -474,6 +471,7 @@ fn stats_over_columns(
     filter: &crate::query::Filter,
     by: &[GroupBy],
     aggs: &[crate::query::Aggregate],
+    stages: &[crate::query::RowStage],
     budget: &Budget,
     memory: usize,
 ) -> Result<Option<agg::Rows>, SearchError> {
@@ -538,7 +536,7 @@ fn stats_over_columns(
             total.add_partials(key, &groups.partials[g * aggs.len()..(g + 1) * aggs.len()]);
         }
     }
-    Ok(Some(total.finish()))
+    Ok(Some(total.finish(stages)))
 }
 
 /// Bytes a group of an aggregation over raw columns costs at its peak: its raw key, partials
