@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::query::{Aggregate, AggregateFn, CmpOp, GroupBy, RowFilter, RowStage, RowValue};
 use crate::record::{FlowRecord, Value};
 
-use rustc_hash::FxHashMap as HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 /// One cell of an aggregate row.
 #[derive(Clone, Debug, PartialEq, PartialOrd)]
@@ -254,9 +256,14 @@ const DISTINCT_BYTES: usize = 48;
 pub struct Aggregator<'q> {
     by: &'q [GroupBy],
     aggs: &'q [Aggregate],
-    /// Hashed, and put in key order once at the end: merging the groups of 55 segments into an
-    /// ordered map was most of a 30-day aggregation's time.
-    groups: HashMap<Vec<Key>, Vec<Acc>>,
+    /// Group numbers, found by hashing their keys; put in key order once at the end: merging
+    /// the groups of 55 segments into an ordered map was most of a 30-day aggregation's time.
+    table: HashTable<u32>,
+    /// Group `g`'s key is `keys[g * by.len()..]` and its accumulators `accs[g * aggs.len()..]`:
+    /// two vectors for all groups rather than two per group, whose allocating and freeing was
+    /// most of merging the groups of a day's top sources.
+    keys: Vec<Key>,
+    accs: Vec<Acc>,
     /// The key of the record being added, kept so that a record of a known group allocates
     /// nothing.
     key: Vec<Key>,
@@ -272,12 +279,18 @@ fn key_bytes(k: &Key) -> usize {
     }
 }
 
+fn hash(key: &[Key]) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(key)
+}
+
 impl<'q> Aggregator<'q> {
     pub fn new(by: &'q [GroupBy], aggs: &'q [Aggregate], budget: &'q Budget) -> Aggregator<'q> {
         Aggregator {
             by,
             aggs,
-            groups: HashMap::default(),
+            table: HashTable::new(),
+            keys: Vec::new(),
+            accs: Vec::new(),
             key: Vec::new(),
             budget,
             over_budget: false,
@@ -289,32 +302,60 @@ impl<'q> Aggregator<'q> {
         self.over_budget
     }
 
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    fn key_of_group(&self, g: usize) -> &[Key] {
+        let w = self.by.len();
+        &self.keys[g * w..(g + 1) * w]
+    }
+
+    /// The number of the group with `key`, if there is one.
+    fn find(&self, key: &[Key], hash: u64) -> Option<usize> {
+        let w = self.by.len();
+        self.table
+            .find(hash, |&g| &self.keys[g as usize * w..(g as usize + 1) * w] == key)
+            .map(|&g| g as usize)
+    }
+
+    /// Adds a group with `key` and `accs`; it must not be there yet.
+    fn insert(&mut self, key: &[Key], hash: u64, accs: impl IntoIterator<Item = Acc>) -> usize {
+        let g = self.len();
+        let number = u32::try_from(g).expect("fewer than 2^32 groups fit in memory");
+        let (keys, w) = (&self.keys, self.by.len());
+        self.table
+            .insert_unique(hash, number, |&h| hash_of_group(keys, w, h as usize));
+        self.keys.extend_from_slice(key);
+        self.accs.extend(accs);
+        g
+    }
+
     pub fn add(&mut self, r: &FlowRecord) {
         if self.over_budget {
             return;
         }
-        self.key.clear();
-        self.key.extend(self.by.iter().map(|g| match g {
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.extend(self.by.iter().map(|g| match g {
             GroupBy::Field { field, .. } => key_of(r.get(*field)),
             GroupBy::Bin { seconds, .. } => bin_key(r.start, *seconds),
         }));
-        let aggs = self.aggs;
-        let accs = match self.groups.get_mut(self.key.as_slice()) {
-            Some(accs) => accs,
-            None => {
-                if !self
-                    .budget
-                    .take(GROUP_BYTES + self.key.iter().map(key_bytes).sum::<usize>())
-                {
-                    self.over_budget = true;
-                    return;
-                }
-                self.groups
-                    .entry(self.key.clone())
-                    .or_insert_with(|| aggs.iter().map(|a| Acc::new(a.function)).collect())
+        let h = hash(&key);
+        let g = match self.find(&key, h) {
+            Some(g) => Some(g),
+            None if self.budget.take(GROUP_BYTES + key.iter().map(key_bytes).sum::<usize>()) => {
+                Some(self.insert(&key, h, self.aggs.iter().map(|a| Acc::new(a.function))))
             }
+            None => None,
         };
-        for (acc, a) in accs.iter_mut().zip(aggs) {
+        self.key = key;
+        let Some(g) = g else {
+            self.over_budget = true;
+            return;
+        };
+        let n = self.aggs.len();
+        for (acc, a) in self.accs[g * n..(g + 1) * n].iter_mut().zip(self.aggs) {
             if let Some(new_distinct) = acc.add(a, r) {
                 if !self.budget.take(DISTINCT_BYTES + new_distinct) {
                     self.over_budget = true;
@@ -324,37 +365,47 @@ impl<'q> Aggregator<'q> {
     }
 
     /// Makes room for `groups` more groups at once (merging partial aggregations would
-    /// otherwise grow the map step by step).
+    /// otherwise grow the table step by step).
     pub fn reserve(&mut self, groups: usize) {
-        self.groups.reserve(groups);
+        let (keys, w) = (&self.keys, self.by.len());
+        self.table.reserve(groups, |&g| hash_of_group(keys, w, g as usize));
+        self.keys.reserve(groups * w);
+        self.accs.reserve(groups * self.aggs.len());
     }
 
     /// Adds a group aggregated elsewhere (one partial per aggregate, in order).
     pub fn add_partials(&mut self, key: &[Key], partials: &[Partial]) {
-        match self.groups.get_mut(key) {
-            Some(accs) => {
-                for ((acc, a), p) in accs.iter_mut().zip(self.aggs).zip(partials) {
+        let h = hash(key);
+        let n = self.aggs.len();
+        match self.find(key, h) {
+            Some(g) => {
+                for ((acc, a), p) in self.accs[g * n..(g + 1) * n].iter_mut().zip(self.aggs).zip(partials) {
                     acc.merge(p.acc(a));
                 }
             }
             None => {
-                let accs = self.aggs.iter().zip(partials).map(|(a, p)| p.acc(a)).collect();
-                self.groups.insert(key.to_vec(), accs);
+                let aggs = self.aggs;
+                self.insert(key, h, aggs.iter().zip(partials).map(|(a, p)| p.acc(a)));
             }
         }
     }
 
     pub fn merge(&mut self, other: Aggregator<'q>) {
         self.over_budget |= other.over_budget;
-        for (key, accs) in other.groups {
-            match self.groups.entry(key) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(accs);
-                }
-                std::collections::hash_map::Entry::Occupied(mut o) => {
-                    for (mine, theirs) in o.get_mut().iter_mut().zip(accs) {
+        let (w, n) = (self.by.len(), self.aggs.len());
+        let mut accs = other.accs.into_iter();
+        for g in 0..other.table.len() {
+            let theirs = accs.by_ref().take(n);
+            let key = &other.keys[g * w..(g + 1) * w];
+            let h = hash(key);
+            match self.find(key, h) {
+                Some(g) => {
+                    for (mine, theirs) in self.accs[g * n..(g + 1) * n].iter_mut().zip(theirs) {
                         mine.merge(theirs);
                     }
+                }
+                None => {
+                    self.insert(key, h, theirs);
                 }
             }
         }
@@ -363,9 +414,9 @@ impl<'q> Aggregator<'q> {
     /// The groups' rows in key order, then the row `stages` after `stats` applied to them.
     pub fn finish(mut self, stages: &[RowStage]) -> Rows {
         // Without groups there is always one row (a count of 0 is an answer).
-        if self.groups.is_empty() && self.by.is_empty() {
-            self.groups
-                .insert(Vec::new(), self.aggs.iter().map(|a| Acc::new(a.function)).collect());
+        if self.len() == 0 && self.by.is_empty() {
+            let aggs = self.aggs;
+            self.insert(&[], hash(&[]), aggs.iter().map(|a| Acc::new(a.function)));
         }
         let columns = self
             .by
@@ -375,27 +426,32 @@ impl<'q> Aggregator<'q> {
             })
             .chain(self.aggs.iter().map(|a| a.name.clone()))
             .collect();
-        let mut groups: Vec<(Vec<Key>, Vec<Acc>)> = self.groups.into_iter().collect();
-        if let Some((keys, n)) = top_by_aggregates(stages, self.by.len()) {
+        let n = self.aggs.len();
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        let by_key = |a: &usize, b: &usize| self.key_of_group(*a).cmp(self.key_of_group(*b));
+        if let Some((keys, limit)) = top_by_aggregates(stages, self.by.len()) {
             // The groups a `sort | limit n` keeps are picked before any key becomes text (a top
             // 10 of 40,000 addresses): ties go by key order, the order rows are sorted into.
-            if n < groups.len() {
-                let cmp = |a: &(Vec<Key>, Vec<Acc>), b: &(Vec<Key>, Vec<Acc>)| {
-                    compare_columns(&keys, |c| a.1[c].cell(), |c| b.1[c].cell()).then_with(|| a.0.cmp(&b.0))
+            if limit < order.len() {
+                let cell = |g: usize, c: usize| self.accs[g * n + c].cell();
+                let cmp = |a: &usize, b: &usize| {
+                    compare_columns(&keys, |c| cell(*a, c), |c| cell(*b, c)).then_with(|| by_key(a, b))
                 };
-                if n > 0 {
-                    groups.select_nth_unstable_by(n - 1, cmp);
+                if limit > 0 {
+                    order.select_nth_unstable_by(limit - 1, cmp);
                 }
-                groups.truncate(n);
+                order.truncate(limit);
             }
         }
-        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let rows = groups
+        order.sort_unstable_by(by_key);
+        let rows = order
             .into_iter()
-            .map(|(key, accs)| {
-                key.into_iter()
+            .map(|g| {
+                self.key_of_group(g)
+                    .iter()
+                    .cloned()
                     .map(Cell::from)
-                    .chain(accs.iter().map(Acc::cell))
+                    .chain(self.accs[g * n..(g + 1) * n].iter().map(Acc::cell))
                     .collect()
             })
             .collect();
@@ -403,6 +459,11 @@ impl<'q> Aggregator<'q> {
         apply(&mut rows, stages);
         rows
     }
+}
+
+/// The hash of group `g`'s key, when its keys are `width` each in `keys`.
+fn hash_of_group(keys: &[Key], width: usize, g: usize) -> u64 {
+    hash(&keys[g * width..(g + 1) * width])
 }
 
 /// When the row stages begin with `sort` on aggregate columns only and then `limit n`: the sort
