@@ -112,7 +112,8 @@ fn random_filter(rng: &mut Rng, records: &[&FlowRecord], depth: u32) -> String {
         }
         (FieldKind::Text | FieldKind::Ip, 5) => {
             let s = v.to_string();
-            format!("{name} like /{}/", regex::escape(&s[..s.len().min(4)]))
+            let anchor = if rng.below(2) == 0 { "^" } else { "" };
+            format!("{name} like /{anchor}{}/", regex::escape(&s[..s.len().min(4)]))
         }
         (_, 5) if field == Field::Start => {
             format!("time = {}", flowdex::time::format_rfc3339(r.start.unwrap_or(0) as i64))

@@ -10,7 +10,7 @@ pub use columns::{scan as scan_columns, ColumnFilter};
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
-use crate::format::dictionary::{ip_from_bytes, Dictionary, Term};
+use crate::format::dictionary::{ip_bytes, ip_from_bytes, Dictionary, Term, TermKind};
 use crate::format::schema::{enum_word, Column, POSTING_FIELDS};
 use crate::format::Range;
 use crate::query::{Cond, Filter, Test};
@@ -206,6 +206,24 @@ pub fn matching_terms(dict: &Dictionary<'_>, field: Field, cond: &Cond) -> Resul
                     _ => Term::Bytes(w.as_bytes()),
                 };
                 out.extend(dict.find(&probe)?);
+            }
+        }
+        Cond::Regex {
+            regex,
+            ipv4: Some(ipv4),
+        } if dict.kind() == TermKind::Ip => {
+            let mapped = |n: u32| ip_bytes(std::net::IpAddr::V4(n.into()));
+            for (lo, hi) in ipv4 {
+                range(Term::Ip(mapped(*lo)), Term::Ip(mapped(*hi)), &mut out)?;
+            }
+            // The IPv6 terms still go through the regex: `^20` matches `2001:db8::1`.
+            let v4 = dict.ipv4_terms();
+            for i in (0..v4.start).chain(v4.end..dict.len()) {
+                if let Term::Ip(b) = dict.term(i)? {
+                    if Value::Ip(ip_from_bytes(b)).with_text(|text| regex.is_match(text)) {
+                        out.push(i);
+                    }
+                }
             }
         }
         _ => {

@@ -298,6 +298,11 @@ impl<'a> Dictionary<'a> {
         self.len == 0
     }
 
+    /// The term numbers of the IPv4 addresses of an address dictionary (empty for other kinds).
+    pub fn ipv4_terms(&self) -> std::ops::Range<usize> {
+        self.below_v4..self.below_v4 + self.v4
+    }
+
     pub fn has_postings(&self) -> bool {
         self.refs.is_some()
     }

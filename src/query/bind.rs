@@ -39,7 +39,13 @@ pub enum Cond {
     Numbers(Vec<(u64, u64)>),
     /// Exact words (text fields; enum fields in their AWS spelling).
     Words(Vec<String>),
-    Regex(Regex),
+    /// `like /regex/`, with the IPv4 addresses it matches when it is a literal prefix
+    /// ([`prefix::ipv4_ranges`](super::prefix::ipv4_ranges)), for searching address
+    /// dictionaries by range.
+    Regex {
+        regex: Regex,
+        ipv4: Option<Vec<(u32, u32)>>,
+    },
     Contains(String),
     /// Every bit of the mask set (`tcp_flags has SYN`).
     FlagsAll(u64),
@@ -136,7 +142,7 @@ impl Cond {
             }
             (Cond::Numbers(ranges), Value::UInt(n)) => ranges.iter().any(|(lo, hi)| *lo <= n && n <= *hi),
             (Cond::Words(words), Value::Str(s)) => words.iter().any(|w| w == s),
-            (Cond::Regex(re), v) => v.with_text(|text| re.is_match(text)),
+            (Cond::Regex { regex, .. }, v) => v.with_text(|text| regex.is_match(text)),
             (Cond::Contains(t), v) => v.with_text(|text| text.contains(t.as_str())),
             (Cond::FlagsAll(mask), Value::UInt(n)) => n & mask == *mask,
             _ => false,
@@ -406,9 +412,14 @@ impl Binder<'_> {
                     return Err(self.error(name.span, "`time` takes comparisons, not like"));
                 };
                 let cond = match pattern {
-                    Pattern::Regex(r) => {
-                        Cond::Regex(Regex::new(r).map_err(|e| self.error(*span, &format!("bad regex: {e}")))?)
-                    }
+                    Pattern::Regex(r) => Cond::Regex {
+                        regex: Regex::new(r).map_err(|e| self.error(*span, &format!("bad regex: {e}")))?,
+                        ipv4: fields
+                            .iter()
+                            .any(|f| f.kind() == FieldKind::Ip)
+                            .then(|| super::prefix::ipv4_ranges(r))
+                            .flatten(),
+                    },
                     Pattern::Text(t) => Cond::Contains(t.clone()),
                 };
                 Filter::Test(Test {

@@ -3,6 +3,7 @@
 
 mod bind;
 mod parse;
+mod prefix;
 
 pub use bind::{
     bind, bind_time_window, Aggregate, AggregateFn, Bound, Cond, Filter, GroupBy, RecordStage, RowFilter, RowStage,

@@ -1,0 +1,156 @@
+//! Which IPv4 addresses a `like /regex/` matches, as ranges, when the regex only asks for the
+//! address's text to begin with one of some literals (`^10\.`, `^172\.1[6-9]\.`, `^192\.168\.`,
+//! the patterns of AWS's own flow-log queries). An address dictionary is then searched by range,
+//! a few binary searches, rather than by writing every term as text and running the regex on
+//! it: on a 20 M-record index that was two thirds of the egress query's time.
+
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::{Look, LookSet};
+
+/// The IPv4 addresses (inclusive ranges, ascending, disjoint) whose dotted-decimal text
+/// `pattern` matches, or `None` when the pattern is not `^` followed by literal prefixes only
+/// (no other anchor, class or repetition that a prefix test would get wrong). The regex must be
+/// parsed with the `regex` crate's default syntax, as `like` parses it.
+pub fn ipv4_ranges(pattern: &str) -> Option<Vec<(u32, u32)>> {
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let looks = hir.properties().look_set();
+    // Every match starts at the text's start, and no assertion other than that one (`$`, `\b`)
+    // limits what may follow the literal.
+    if !hir.properties().look_set_prefix().contains(Look::Start) || looks != LookSet::singleton(Look::Start) {
+        return None;
+    }
+    let prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let mut ranges = Vec::new();
+    for literal in prefixes.literals()? {
+        if !literal.is_exact() {
+            return None;
+        }
+        // A literal that is not ASCII text starts no address's text.
+        if let Ok(text) = std::str::from_utf8(literal.as_bytes()) {
+            ranges.extend(starting_with(text));
+        }
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match merged.last_mut() {
+            Some(last) if u64::from(lo) <= u64::from(last.1) + 1 => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    Some(merged)
+}
+
+/// The IPv4 addresses whose dotted-decimal text starts with `prefix`, as ranges.
+fn starting_with(prefix: &str) -> Vec<(u32, u32)> {
+    let parts: Vec<&str> = prefix.split('.').collect();
+    let Some((partial, whole)) = parts.split_last() else {
+        return Vec::new();
+    };
+    if parts.len() > 4 {
+        return Vec::new();
+    }
+    // The octets the prefix gives whole must be written as addresses write them.
+    let mut high = 0u32;
+    for octet in whole {
+        match octet.parse::<u8>() {
+            Ok(v) if v.to_string() == *octet => high = high << 8 | u32::from(v),
+            _ => return Vec::new(),
+        }
+    }
+    // Bits below the octet that `partial` begins.
+    let low_bits = 8 * (4 - parts.len() as u32);
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for v in 0..=255u32 {
+        if !v.to_string().starts_with(partial) {
+            continue;
+        }
+        let lo = (high << 8 | v) << low_bits;
+        let hi = lo | ((1u64 << low_bits) - 1) as u32;
+        match out.last_mut() {
+            Some(last) if u64::from(last.1) + 1 == u64::from(lo) => last.1 = hi,
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn contains(ranges: &[(u32, u32)], ip: Ipv4Addr) -> bool {
+        let n = u32::from(ip);
+        ranges.iter().any(|&(lo, hi)| lo <= n && n <= hi)
+    }
+
+    #[test]
+    fn the_rfc1918_patterns_of_aws_queries_are_their_networks() {
+        let r = |p: &str| ipv4_ranges(p).expect("a prefix pattern");
+        let net = |a: [u8; 4], bits: u32| {
+            let lo = u32::from(Ipv4Addr::from(a));
+            (lo, lo | (u32::MAX >> bits))
+        };
+        assert_eq!(r(r"^10\."), vec![net([10, 0, 0, 0], 8)]);
+        assert_eq!(r(r"^172\.1[6-9]\."), vec![net([172, 16, 0, 0], 14)]);
+        assert_eq!(r(r"^192\.168\."), vec![net([192, 168, 0, 0], 16)]);
+        assert_eq!(
+            r(r"^(10|192\.168)\."),
+            vec![net([10, 0, 0, 0], 8), net([192, 168, 0, 0], 16)]
+        );
+    }
+
+    #[test]
+    fn patterns_that_are_not_anchored_literal_prefixes_are_left_to_the_regex() {
+        for p in [
+            r"10\.",
+            r"^10\.0\.0\.1$",
+            r"^10\.\d+",
+            r"^10\.\b",
+            r"(?m)^10\.",
+            r"^1|2",
+            r"^1+\.",
+        ] {
+            assert_eq!(ipv4_ranges(p), None, "{p}");
+        }
+    }
+
+    #[test]
+    fn ranges_match_exactly_the_addresses_the_regex_matches() {
+        let patterns = [
+            r"^1",
+            r"^10\.",
+            r"^1\.2\.3\.4",
+            r"^25",
+            r"^0\.",
+            r"^01\.",
+            r"^256",
+            r"^1\.2\.3\.4\.",
+            r"^",
+            r"^a",
+            r"^(1|22)\.",
+            r"^19[0-2]\.168\.1",
+            r"^(?i)1\.",
+            r"^1\.2\.",
+            r"^3\.4\.5\.",
+        ];
+        // Every first octet with assorted other octets, and addresses around the edges.
+        let mut addresses: Vec<Ipv4Addr> = Vec::new();
+        for a in 0..=255u8 {
+            for b in [0, 1, 2, 9, 10, 19, 25, 99, 100, 168, 199, 200, 255] {
+                addresses.push(Ipv4Addr::new(a, b, 3, 4));
+                addresses.push(Ipv4Addr::new(a, b, 255, 45));
+                addresses.push(Ipv4Addr::new(a, 2, b, 0));
+                addresses.push(Ipv4Addr::new(3, 4, 5, b));
+            }
+        }
+        for p in patterns {
+            let ranges = ipv4_ranges(p).unwrap_or_else(|| panic!("{p} is a prefix pattern"));
+            let re = regex::Regex::new(p).unwrap();
+            for ip in &addresses {
+                assert_eq!(contains(&ranges, *ip), re.is_match(&ip.to_string()), "{p} on {ip}");
+            }
+        }
+    }
+}
