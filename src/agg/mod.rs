@@ -426,21 +426,35 @@ impl<'q> Aggregator<'q> {
             })
             .chain(self.aggs.iter().map(|a| a.name.clone()))
             .collect();
-        let n = self.aggs.len();
-        let mut order: Vec<usize> = (0..self.len()).collect();
+        let (w, n) = (self.by.len(), self.aggs.len());
+        let cell = |g: usize, c: usize| self.accs[g * n + c - w].cell();
         let by_key = |a: &usize, b: &usize| self.key_of_group(*a).cmp(self.key_of_group(*b));
-        if let Some((keys, limit)) = top_by_aggregates(stages, self.by.len()) {
-            // The groups a `sort | limit n` keeps are picked before any key becomes text (a top
-            // 10 of 40,000 addresses): ties go by key order, the order rows are sorted into.
-            if limit < order.len() {
-                let cell = |g: usize, c: usize| self.accs[g * n + c].cell();
-                let cmp = |a: &usize, b: &usize| {
-                    compare_columns(&keys, |c| cell(*a, c), |c| cell(*b, c)).then_with(|| by_key(a, b))
-                };
-                if limit > 0 {
-                    order.select_nth_unstable_by(limit - 1, cmp);
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        // Leading stages that look at aggregates only run on the groups, before any key
+        // becomes text (`filter syn_count > 100` or a top 10 of 40,000 addresses).
+        let mut stages = stages;
+        loop {
+            match stages {
+                [RowStage::Filter(f), rest @ ..] if reads_only_aggregates(f, w) => {
+                    order.retain(|&g| row_matches(f, &|c| cell(g, c)));
+                    stages = rest;
                 }
-                order.truncate(limit);
+                // The groups a `sort | limit n` keeps; ties go by key order, the order rows
+                // are sorted into. The stages still sort and cut the rows made of them.
+                [RowStage::Sort(keys), RowStage::Limit(limit), ..] if keys.iter().all(|(c, _)| *c >= w) => {
+                    let limit = usize::try_from(*limit).unwrap_or(usize::MAX);
+                    if limit < order.len() {
+                        let cmp = |a: &usize, b: &usize| {
+                            compare_columns(keys, |c| cell(*a, c), |c| cell(*b, c)).then_with(|| by_key(a, b))
+                        };
+                        if limit > 0 {
+                            order.select_nth_unstable_by(limit - 1, cmp);
+                        }
+                        order.truncate(limit);
+                    }
+                    break;
+                }
+                _ => break,
             }
         }
         order.sort_unstable_by(by_key);
@@ -466,18 +480,6 @@ fn hash_of_group(keys: &[Key], width: usize, g: usize) -> u64 {
     hash(&keys[g * width..(g + 1) * width])
 }
 
-/// When the row stages begin with `sort` on aggregate columns only and then `limit n`: the sort
-/// keys, as (aggregate number, descending), and `n`.
-fn top_by_aggregates(stages: &[RowStage], group_columns: usize) -> Option<(Vec<(usize, bool)>, usize)> {
-    match stages {
-        [RowStage::Sort(keys), RowStage::Limit(n), ..] if keys.iter().all(|(c, _)| *c >= group_columns) => Some((
-            keys.iter().map(|(c, desc)| (c - group_columns, *desc)).collect(),
-            usize::try_from(*n).ok()?,
-        )),
-        _ => None,
-    }
-}
-
 /// Groups records already held and computes the aggregates of each group (the records took
 /// the memory; their groups are at most as many), in key order.
 pub fn aggregate<'r>(records: impl IntoIterator<Item = &'r FlowRecord>, by: &[GroupBy], aggs: &[Aggregate]) -> Rows {
@@ -493,7 +495,7 @@ pub fn aggregate<'r>(records: impl IntoIterator<Item = &'r FlowRecord>, by: &[Gr
 pub fn apply(rows: &mut Rows, stages: &[RowStage]) {
     for (i, stage) in stages.iter().enumerate() {
         match stage {
-            RowStage::Filter(f) => rows.rows.retain(|r| row_matches(f, r)),
+            RowStage::Filter(f) => rows.rows.retain(|r| row_matches(f, &|c| &r[c])),
             RowStage::Sort(keys) => {
                 let cmp = |a: &Vec<Cell>, b: &Vec<Cell>| compare_rows(keys, a, b);
                 match stages.get(i + 1) {
@@ -550,7 +552,19 @@ fn compare_columns<C: std::borrow::Borrow<Cell>>(
     std::cmp::Ordering::Equal
 }
 
-fn row_matches(f: &RowFilter, row: &[Cell]) -> bool {
+/// Whether a row filter looks at aggregate columns only (not at the first `group_columns`).
+fn reads_only_aggregates(f: &RowFilter, group_columns: usize) -> bool {
+    match f {
+        RowFilter::And(a, b) | RowFilter::Or(a, b) => {
+            reads_only_aggregates(a, group_columns) && reads_only_aggregates(b, group_columns)
+        }
+        RowFilter::Not(a) => reads_only_aggregates(a, group_columns),
+        RowFilter::Compare(c, ..) | RowFilter::In(c, _) | RowFilter::Like(c, _) => *c >= group_columns,
+    }
+}
+
+/// Evaluates a row filter on the row whose cell in column `c` is `cell(c)`.
+fn row_matches<C: std::borrow::Borrow<Cell>>(f: &RowFilter, cell: &impl Fn(usize) -> C) -> bool {
     let text = |c: &Cell| match c {
         Cell::Null => String::new(),
         Cell::Int(n) => n.to_string(),
@@ -562,13 +576,14 @@ fn row_matches(f: &RowFilter, row: &[Cell]) -> bool {
         RowValue::Text(t) => text(c) == *t,
     };
     match f {
-        RowFilter::And(a, b) => row_matches(a, row) && row_matches(b, row),
-        RowFilter::Or(a, b) => row_matches(a, row) || row_matches(b, row),
-        RowFilter::Not(a) => !row_matches(a, row),
-        RowFilter::In(col, values) => values.iter().any(|v| equal(&row[*col], v)),
-        RowFilter::Like(col, re) => re.is_match(&text(&row[*col])),
+        RowFilter::And(a, b) => row_matches(a, cell) && row_matches(b, cell),
+        RowFilter::Or(a, b) => row_matches(a, cell) || row_matches(b, cell),
+        RowFilter::Not(a) => !row_matches(a, cell),
+        RowFilter::In(col, values) => values.iter().any(|v| equal(cell(*col).borrow(), v)),
+        RowFilter::Like(col, re) => re.is_match(&text(cell(*col).borrow())),
         RowFilter::Compare(col, op, v) => {
-            let c = &row[*col];
+            let c = cell(*col);
+            let c = c.borrow();
             let ord = match v {
                 RowValue::Number(n) => match c.number() {
                     Some(x) => x.partial_cmp(n),
