@@ -88,6 +88,50 @@ fn records_are_in_interface_then_time_order_within_a_segment() {
     }
 }
 
+#[test]
+fn the_column_index_tells_which_number_columns_have_no_null() {
+    // The fixtures mix formats (every column has nulls somewhere in a block); a v5 corpus has
+    // blocks without any.
+    let corpus = tempfile::tempdir().unwrap();
+    let config = flowdex::synth::SynthConfig {
+        records: 6000,
+        days: 2,
+        seed: 5,
+        ..Default::default()
+    };
+    flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = inputs();
+    paths.push(corpus.path().to_path_buf());
+    build(dir.path(), &paths, &ReadOptions::default(), 1);
+    let index = Index::open(dir.path()).unwrap();
+    let (mut complete, mut with_nulls) = (0, 0);
+    for seg in index.segments() {
+        for (block, b) in seg.blocks().iter().enumerate() {
+            for field in Field::ALL.iter().filter(|f| f.kind() == FieldKind::UInt) {
+                let column = Column::Field(*field);
+                let Some(values) = seg.read_column(block, column).unwrap() else {
+                    assert!(!seg.has_no_nulls(block, column).unwrap());
+                    continue;
+                };
+                let none_null = (0..values.len()).all(|i| values.get(i).is_some());
+                assert_eq!(
+                    seg.has_no_nulls(block, column).unwrap(),
+                    none_null && b.record_count >= 2,
+                    "{field:?} in block {block} of {}",
+                    seg.path().display()
+                );
+                if none_null {
+                    complete += 1;
+                } else {
+                    with_nulls += 1;
+                }
+            }
+        }
+    }
+    assert!(complete > 0 && with_nulls > 0, "{complete} complete, {with_nulls} with nulls");
+}
+
 fn term_of(field: Field, v: Value<'_>) -> Option<Vec<u8>> {
     Some(match (field.kind(), v) {
         (FieldKind::Ip, Value::Ip(ip)) => ip_bytes(ip).to_vec(),

@@ -89,11 +89,18 @@ pub fn scan(
         }
         let read = |c: Column| seg.read_column(i, c);
         let cols = columns.iter().map(|&c| read(c)).collect::<Result<Vec<_>, _>>()?;
-        let times = if filter.windows.is_empty() {
-            None
-        } else {
-            Some((read(Column::Field(Field::Start))?, read(Column::Field(Field::End))?))
-        };
+        let (start, end) = (Column::Field(Field::Start), Column::Field(Field::End));
+        // A block whose every record starts and ends inside the windows (its zone maps say so
+        // for the values it has, and it has no null time) needs no time checked: a day's
+        // aggregation then reads two columns fewer in all but the blocks at its edges.
+        let inside = filter.windows.is_empty()
+            || (filter
+                .windows
+                .iter()
+                .all(|&(lo, hi)| b.start.max <= hi && b.end.min >= lo)
+                && seg.has_no_nulls(i, start)?
+                && seg.has_no_nulls(i, end)?);
+        let times = if inside { None } else { Some((read(start)?, read(end)?)) };
         for id in ids.range(range) {
             let at = (id - b.first_record) as usize;
             if let Some((start, end)) = &times {

@@ -327,6 +327,24 @@ impl Segment {
         ColumnRef::decode(&ci, at)
     }
 
+    /// Whether no value of number column `column` in `block` is null, told from the column's
+    /// decoded length in the column index alone, without reading the frame: index-format.md
+    /// ("Column data section") makes it `16 + n·w` without a null bitmap and `16 + ⌈n/8⌉ + n·w`
+    /// with one, `w` being 0, 1, 2, 4 or 8, and for `n ≥ 2` records the two never meet.
+    /// `false` when the length cannot tell (a block of one record) or the segment lacks the
+    /// column.
+    pub fn has_no_nulls(&self, block: usize, column: Column) -> Result<bool, IndexError> {
+        let (Some(slot), Some(b)) = (self.slot_of[column.id()], self.blocks.get(block)) else {
+            return Ok(false);
+        };
+        let r = self
+            .column_ref(block, slot)
+            .map_err(|c| IndexError::corrupt(&self.path, c))?;
+        let n = u64::from(b.record_count);
+        let values = u64::from(r.raw_length).checked_sub(16);
+        Ok(n >= 2 && values.is_some_and(|v| v % n == 0 && matches!(v / n, 0 | 1 | 2 | 4 | 8)))
+    }
+
     /// One column of one block, decompressed; `None` when the segment lacks the column.
     pub fn read_column(&self, block: usize, column: Column) -> Result<Option<ColumnValues>, IndexError> {
         let Some(slot) = self.slot_of[column.id()] else {
