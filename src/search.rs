@@ -438,15 +438,18 @@ impl<'q> SegmentAggregation<'q> {
             .chain(self.places)
             .collect();
         budget.give(Self::by_term_bytes(self.by_term.len()));
+        // The partials stay where they are; each group's key is written at its place.
+        let width = self.by.len();
         let mut groups = SegmentGroups {
             count: places.len(),
-            keys: Vec::with_capacity(places.len() * self.by.len()),
-            partials: Vec::with_capacity(self.partials.len()),
+            keys: vec![agg::Key::Null; places.len() * width],
+            partials: self.partials,
         };
         for ((raw, nulls), at) in places {
+            let group = at / self.aggs.max(1);
             for (k, (g, dict)) in self.by.iter().zip(dicts).enumerate() {
                 let v = (nulls & (1 << k) == 0).then_some(raw[k]);
-                groups.keys.push(match g {
+                groups.keys[group * width + k] = match g {
                     GroupBy::Bin { seconds, .. } => agg::bin_key(v, *seconds),
                     GroupBy::Field { field, .. } => match v {
                         None => agg::key_of(None),
@@ -455,9 +458,8 @@ impl<'q> SegmentAggregation<'q> {
                                 .map_err(|c| IndexError::corrupt(seg.path(), c))?,
                         )),
                     },
-                });
+                };
             }
-            groups.partials.extend_from_slice(&self.partials[at..at + self.aggs]);
         }
         Ok(groups)
     }
