@@ -129,7 +129,10 @@ fn the_column_index_tells_which_number_columns_have_no_null() {
             }
         }
     }
-    assert!(complete > 0 && with_nulls > 0, "{complete} complete, {with_nulls} with nulls");
+    assert!(
+        complete > 0 && with_nulls > 0,
+        "{complete} complete, {with_nulls} with nulls"
+    );
 }
 
 fn term_of(field: Field, v: Value<'_>) -> Option<Vec<u8>> {
