@@ -9,12 +9,12 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::format::dictionary::{self, ip_bytes, PostingRef, Term, TermKind};
 use crate::format::manifest::SegmentMeta;
 use crate::format::pages;
+use crate::format::posting;
 use crate::format::schema::{
     Column, BLOCK_RECORDS, COLUMN_COUNT, FORMAT_KNOWN, FORMAT_UNKNOWN, ORIGINAL_PREFIX, ORIGINAL_WHOLE, POSTING_FIELDS,
 };
@@ -928,13 +928,7 @@ fn build_postings(
         debug_assert!(!group.is_empty(), "every term has records");
         let offset = u32::try_from(bytes.len())
             .expect("postings of one column stay under 4 GiB (index-format.md, Known limits)");
-        if let [single] = group {
-            bytes.extend_from_slice(&single.to_le_bytes());
-        } else {
-            let mut bitmap = RoaringBitmap::from_sorted_iter(group.iter().copied()).expect("ids of a term are sorted");
-            bitmap.optimize();
-            bitmap.serialize_into(&mut bytes).expect("writing to a Vec cannot fail");
-        }
+        posting::encode(group, &mut bytes);
         let (first_start, last_end) = spans.of(group);
         refs.push(PostingRef {
             offset,

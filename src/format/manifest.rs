@@ -115,7 +115,7 @@ impl Manifest {
             return Err(Err(b.corrupt(end, "manifest checksum mismatch")));
         }
         let version = b.u32(MANIFEST_VERSION_OFFSET).map_err(Err)?;
-        if version != FORMAT_VERSION {
+        if !super::is_readable(version) {
             return Err(Ok(version));
         }
         if b.u32(MANIFEST_RESERVED_OFFSET).map_err(Err)? != 0 {

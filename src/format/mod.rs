@@ -9,13 +9,23 @@ pub mod column;
 pub mod dictionary;
 pub mod manifest;
 pub mod pages;
+pub mod posting;
 pub mod schema;
 pub mod sources;
 
 use std::fmt;
 
-/// The format version this code writes and reads (`index-format.md`, "Version history").
-pub const FORMAT_VERSION: u32 = 3;
+/// The format version this code writes (`index-format.md`, "Version history").
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The oldest format version this code reads: versions 3 and 4 differ only in how postings of
+/// a few ids are stored, which a reader tells by the segment's version.
+pub const OLDEST_READABLE_VERSION: u32 = 3;
+
+/// Whether this code reads files of format `version`.
+pub fn is_readable(version: u32) -> bool {
+    (OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version)
+}
 
 /// Damage found while decoding: which section, where, and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -222,7 +232,8 @@ pub enum HeaderProblem {
     Corrupt(Corrupt),
 }
 
-pub fn check_header(file: &[u8]) -> Result<(), HeaderProblem> {
+/// Checks a segment header; `Ok` holds the segment's format version.
+pub fn check_header(file: &[u8]) -> Result<u32, HeaderProblem> {
     let b = Bytes::new(file, "header", 0);
     let magic = b.slice(HEADER_MAGIC_OFFSET, 8).map_err(HeaderProblem::Corrupt)?;
     if magic != SEGMENT_MAGIC {
@@ -237,10 +248,10 @@ pub fn check_header(file: &[u8]) -> Result<(), HeaderProblem> {
             "header checksum mismatch",
         )));
     }
-    if version != FORMAT_VERSION {
+    if !is_readable(version) {
         return Err(HeaderProblem::Version(version));
     }
-    Ok(())
+    Ok(version)
 }
 
 pub struct Footer {

@@ -62,7 +62,7 @@ impl<'a> Sources<'a> {
             return Err(Err(b.corrupt(0, "not a flowdex sources file (magic missing)")));
         }
         let version = b.u32(SOURCES_VERSION_OFFSET).map_err(Err)?;
-        if version != FORMAT_VERSION {
+        if !super::is_readable(version) {
             return Err(Ok(version));
         }
         if b.u32(SOURCES_RESERVED_OFFSET).map_err(Err)? != 0 {

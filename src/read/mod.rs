@@ -31,9 +31,10 @@ pub enum IndexError {
     #[error("{path}: not a flowdex segment file", path = .path.display())]
     NotASegment { path: PathBuf },
     #[error(
-        "{path}: format version {found}; this flowdex reads version {expected}: use a flowdex release that reads \
-         version {found}, or rebuild the index from its sources",
-        path = .path.display()
+        "{path}: format version {found}; this flowdex reads versions {oldest} to {expected}: use a flowdex release \
+         that reads version {found}, or rebuild the index from its sources",
+        path = .path.display(),
+        oldest = crate::format::OLDEST_READABLE_VERSION
     )]
     Version { path: PathBuf, found: u32, expected: u32 },
     #[error("{path}: damaged: {corrupt}; run `flowdex verify` on the index, and rebuild it from its sources", path = .path.display())]

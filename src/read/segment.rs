@@ -15,7 +15,7 @@ use crate::format::schema::{
     enum_word, original_line, Column, COLUMN_COUNT, FORMAT_KNOWN, FORMAT_UNKNOWN, POSTING_FIELDS,
 };
 use crate::format::{
-    check_header, crc32, decode_block_entry, decode_footer, BlockEntry, Bytes, Codec, ColumnRef, Corrupt,
+    check_header, crc32, decode_block_entry, decode_footer, posting, BlockEntry, Bytes, Codec, ColumnRef, Corrupt,
     DirectoryEntry, HeaderProblem, SectionKind, BLOCK_ENTRY_SIZE, COLUMN_REF_SIZE, FORMAT_VERSION, HEADER_SIZE,
 };
 use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, FormatField, Provenance, Value};
@@ -44,6 +44,8 @@ pub struct RecordLine {
 pub struct Segment {
     path: PathBuf,
     data: SegmentBytes,
+    /// The format version the segment was written in (its postings depend on it).
+    version: u32,
     record_count: u64,
     directory_offset: u64,
     sections: Vec<DirectoryEntry>,
@@ -71,8 +73,8 @@ impl Segment {
     pub fn from_bytes(path: &Path, data: SegmentBytes) -> Result<Segment, IndexError> {
         let corrupt = |c: Corrupt| IndexError::corrupt(path, c);
         let bytes = (*data).as_ref();
-        match check_header(bytes) {
-            Ok(()) => {}
+        let version = match check_header(bytes) {
+            Ok(version) => version,
             Err(HeaderProblem::NotASegment) => {
                 return Err(IndexError::NotASegment {
                     path: path.to_path_buf(),
@@ -86,10 +88,11 @@ impl Segment {
                 })
             }
             Err(HeaderProblem::Corrupt(c)) => return Err(corrupt(c)),
-        }
+        };
         let (footer, sections) = decode_footer(bytes).map_err(corrupt)?;
         let mut segment = Segment {
             path: path.to_path_buf(),
+            version,
             record_count: footer.record_count,
             directory_offset: footer.directory_offset,
             checked: sections.iter().map(|_| OnceLock::new()).collect(),
@@ -285,19 +288,8 @@ impl Segment {
         }
         let (start, end) = (s.offset + lo, s.offset + hi);
         let bytes = &self.bytes()[start as usize..end as usize];
-        // A posting of one record is its id; any other, a roaring bitmap.
-        let bitmap = match (count, bytes) {
-            (1, &[a, b, c, d]) => RoaringBitmap::from_iter([u32::from_le_bytes([a, b, c, d])]),
-            (1, _) => {
-                return Err(err(Corrupt::new(
-                    "postings",
-                    start,
-                    "a one-record posting is not 4 bytes",
-                )))
-            }
-            _ => RoaringBitmap::deserialize_from(bytes)
-                .map_err(|e| err(Corrupt::new("postings", start, format!("bad roaring bitmap: {e}"))))?,
-        };
+        let bitmap =
+            posting::decode(bytes, count, self.version).map_err(|what| err(Corrupt::new("postings", start, what)))?;
         if bitmap.max().is_some_and(|m| u64::from(m) >= self.record_count) {
             return Err(err(Corrupt::new(
                 "postings",
