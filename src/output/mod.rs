@@ -173,14 +173,18 @@ pub fn write_json_record(
     fields: Option<&[Field]>,
     source: Option<SourceRef<'_>>,
 ) -> io::Result<()> {
-    out.write_all(b"{")?;
+    // The line is put together in memory and written at once, numbers and addresses formatted
+    // on the stack: a hot address's 650,000 records spent a third of their time here (writing
+    // alone, after decoding in parallel), most of it in ninety small writes a record.
+    let mut line: Vec<u8> = Vec::with_capacity(1024);
+    line.push(b'{');
     let mut first = true;
-    let mut key = |out: &mut dyn Write, k: &str| -> io::Result<()> {
+    let mut key = |line: &mut Vec<u8>, k: &str| {
         if !std::mem::take(&mut first) {
-            out.write_all(b",")?;
+            line.push(b',');
         }
-        write_json_string(out, k)?;
-        out.write_all(b":")
+        push_json_string(line, k);
+        line.push(b':');
     };
     let all: Vec<Field>;
     let fields = match fields {
@@ -191,33 +195,51 @@ pub fn write_json_record(
         }
     };
     for &f in fields {
-        key(out, f.key())?;
+        key(&mut line, f.key());
         match record.get(f) {
-            None => out.write_all(b"null")?,
-            Some(Value::UInt(n)) => write!(out, "{n}")?,
-            Some(Value::Ip(ip)) => write!(out, "\"{ip}\"")?,
-            Some(Value::Str(s)) => write_json_string(out, s)?,
+            None => line.extend_from_slice(b"null"),
+            Some(v @ Value::UInt(_)) => v.with_text(|t| line.extend_from_slice(t.as_bytes())),
+            Some(v @ Value::Ip(_)) => v.with_text(|t| {
+                line.push(b'"');
+                line.extend_from_slice(t.as_bytes());
+                line.push(b'"');
+            }),
+            Some(Value::Str(s)) => push_json_string(&mut line, s),
         }
     }
     for extra in record.extra.iter().filter(|_| fields.len() == record.fields.len()) {
-        key(out, &extra.name.replace('-', "_"))?;
+        key(&mut line, &extra.name.replace('-', "_"));
         match &extra.value {
-            None => out.write_all(b"null")?,
-            Some(v) => write_json_string(out, v)?,
+            None => line.extend_from_slice(b"null"),
+            Some(v) => push_json_string(&mut line, v),
         }
     }
     if let Some(s) = source {
-        key(out, "_source")?;
-        write_json_string(out, s.name)?;
-        key(out, "_line")?;
-        write!(out, "{}", s.line)?;
+        key(&mut line, "_source");
+        push_json_string(&mut line, s.name);
+        key(&mut line, "_line");
+        Value::UInt(s.line).with_text(|t| line.extend_from_slice(t.as_bytes()));
     }
-    out.write_all(b"}\n")
+    line.extend_from_slice(b"}\n");
+    out.write_all(&line)
 }
 
 /// Writes a JSON string literal with the escapes JSON requires.
 pub fn write_json_string(out: &mut dyn Write, s: &str) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, s).map_err(io::Error::other)
+    let mut literal = Vec::with_capacity(s.len() + 2);
+    push_json_string(&mut literal, s);
+    out.write_all(&literal)
+}
+
+fn push_json_string(out: &mut Vec<u8>, s: &str) {
+    // Field names, IDs and words need no escape: copied as they are.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(out, s).expect("writing to a Vec cannot fail");
+    }
 }
 
 fn write_csv_cell(out: &mut dyn Write, s: &str) -> io::Result<()> {
@@ -338,6 +360,28 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "{\"srcaddr\":\"10.0.0.1\",\"bytes\":1234,\"action\":null,\"_source\":\"a\\\"b.log\",\"_line\":3}\n"
         );
+    }
+
+    #[test]
+    fn json_strings_are_what_serde_json_writes() {
+        for s in [
+            "",
+            "eni-0abc",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "\u{1}",
+            "ünï \u{7f} 💡",
+            "</script>",
+        ] {
+            let mut ours = Vec::new();
+            write_json_string(&mut ours, s).unwrap();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(s).unwrap(),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]
