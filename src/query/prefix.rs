@@ -5,7 +5,7 @@
 //! it: on a 20 M-record index that was two thirds of the egress query's time.
 
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
-use regex_syntax::hir::{Look, LookSet};
+use regex_syntax::hir::{Hir, HirKind, Look};
 
 /// The IPv4 addresses (inclusive ranges, ascending, disjoint) whose dotted-decimal text
 /// `pattern` matches, or `None` when the pattern is not `^` followed by literal prefixes only
@@ -13,13 +13,13 @@ use regex_syntax::hir::{Look, LookSet};
 /// parsed with the `regex` crate's default syntax, as `like` parses it.
 pub fn ipv4_ranges(pattern: &str) -> Option<Vec<(u32, u32)>> {
     let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
-    let looks = hir.properties().look_set();
-    // Every match starts at the text's start, and no assertion other than that one (`$`, `\b`)
-    // limits what may follow the literal.
-    if !hir.properties().look_set_prefix().contains(Look::Start) || looks != LookSet::singleton(Look::Start) {
+    // Every match starts at the text's start, and no other assertion (`$`, `\b`, a second `^`,
+    // which the literal extractor would take for empty text) limits what the literals match.
+    let unanchored = without_leading_start(&hir)?;
+    if !unanchored.properties().look_set().is_empty() {
         return None;
     }
-    let prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(&unanchored);
     let mut ranges = Vec::new();
     for literal in prefixes.literals()? {
         if !literal.is_exact() {
@@ -39,6 +39,29 @@ pub fn ipv4_ranges(pattern: &str) -> Option<Vec<(u32, u32)>> {
         }
     }
     Some(merged)
+}
+
+/// `hir` without the `^` that begins each of its matches; `None` when some way to match does
+/// not begin with one.
+fn without_leading_start(hir: &Hir) -> Option<Hir> {
+    match hir.kind() {
+        HirKind::Look(Look::Start) => Some(Hir::empty()),
+        HirKind::Concat(parts) => match parts.split_first() {
+            Some((first, rest)) => Some(Hir::concat(
+                std::iter::once(without_leading_start(first)?)
+                    .chain(rest.iter().cloned())
+                    .collect(),
+            )),
+            None => None,
+        },
+        HirKind::Capture(group) => without_leading_start(&group.sub),
+        HirKind::Alternation(branches) => branches
+            .iter()
+            .map(without_leading_start)
+            .collect::<Option<Vec<_>>>()
+            .map(Hir::alternation),
+        _ => None,
+    }
 }
 
 /// The IPv4 addresses whose dotted-decimal text starts with `prefix`, as ranges.
@@ -111,6 +134,12 @@ mod tests {
             r"(?m)^10\.",
             r"^1|2",
             r"^1+\.",
+            // A second anchor that the literals would not show.
+            r"^1^2",
+            r"^10\.\A",
+            r"(?:^1){2}",
+            r"^1(^|2)",
+            r"\b^1",
         ] {
             assert_eq!(ipv4_ranges(p), None, "{p}");
         }
@@ -132,6 +161,8 @@ mod tests {
             r"^(1|22)\.",
             r"^19[0-2]\.168\.1",
             r"^(?i)1\.",
+            r"(^1\.)",
+            r"^1\.|^22\.",
             r"^1\.2\.",
             r"^3\.4\.5\.",
         ];
