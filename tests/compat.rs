@@ -101,3 +101,35 @@ fn opens_verifies_and_answers_as_it_did(version: u32) {
     let ends = hits.iter().filter_map(|(_, r)| r.end).max().unwrap_or(0);
     assert_eq!((span.first_start, span.last_end), (starts, ends));
 }
+
+#[test]
+fn a_version_3_index_takes_version_4_segments_and_is_then_version_4() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(golden("v3")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let input = tempfile::tempdir().unwrap();
+    let log = input.path().join("more.log");
+    std::fs::write(
+        &log,
+        "version srcaddr dstaddr srcport dstport protocol packets bytes start end action\n\
+         2 10.0.0.1 10.9.9.9 1 2 6 1 40 1418530010 1418530070 ACCEPT\n\
+         2 10.0.0.1 10.9.9.8 3 4 6 1 40 1418530011 1418530071 REJECT\n",
+    )
+    .unwrap();
+    common::build(dir.path(), &[log], &flowdex::input::ReadOptions::default(), 1);
+    let index = Index::open(dir.path()).unwrap();
+    index.verify().unwrap();
+    assert_eq!((index.manifest().format_version, index.manifest().records()), (4, 33));
+    // 10.0.0.1 now has records in a version 3 segment (a roaring posting) and a version 4 one
+    // (gaps).
+    let mut found = 0;
+    for seg in index.segments() {
+        let dict = seg.dictionary(Column::Field(Field::Srcaddr)).unwrap().unwrap();
+        if let Some(term) = dict.find(&Term::Ip(ip_bytes("10.0.0.1".parse().unwrap()))).unwrap() {
+            found += seg.posting(Column::Field(Field::Srcaddr), &dict, term).unwrap().len();
+        }
+    }
+    assert_eq!(found, 5);
+}

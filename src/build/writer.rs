@@ -325,6 +325,8 @@ impl IndexWriter {
         let mut manifest = self.base;
         let turn = self.turn.into_inner().expect("no panics while locked");
         manifest.generation += 1;
+        // The manifest is rewritten in this version even when it extends an older index.
+        manifest.format_version = crate::format::FORMAT_VERSION;
         manifest.next_segment = turn.next_segment;
         manifest.segments.retain(|s| !self.dropped.contains(&s.file));
         manifest.segments.extend(added_segments);
