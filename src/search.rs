@@ -445,8 +445,9 @@ impl<'q> SegmentAggregation<'q> {
             keys: vec![agg::Key::Null; places.len() * width],
             partials: self.partials,
         };
+        debug_assert!(self.aggs > 0, "stats has at least one aggregate");
         for ((raw, nulls), at) in places {
-            let group = at / self.aggs.max(1);
+            let group = at / self.aggs;
             for (k, (g, dict)) in self.by.iter().zip(dicts).enumerate() {
                 let v = (nulls & (1 << k) == 0).then_some(raw[k]);
                 groups.keys[group * width + k] = match g {

@@ -245,7 +245,8 @@ impl Budget {
     }
 }
 
-/// Bytes a group costs besides its key's text: the map node, the key and accumulator vectors.
+/// Bytes a group costs besides its key's text: its table slot, keys and accumulators, with the
+/// spare room of the vectors that hold them.
 const GROUP_BYTES: usize = 160;
 /// Bytes a `count_distinct` value costs besides its text.
 const DISTINCT_BYTES: usize = 48;
@@ -443,15 +444,9 @@ impl<'q> Aggregator<'q> {
                 // are sorted into. The stages still sort and cut the rows made of them.
                 [RowStage::Sort(keys), RowStage::Limit(limit), ..] if keys.iter().all(|(c, _)| *c >= w) => {
                     let limit = usize::try_from(*limit).unwrap_or(usize::MAX);
-                    if limit < order.len() {
-                        let cmp = |a: &usize, b: &usize| {
-                            compare_columns(keys, |c| cell(*a, c), |c| cell(*b, c)).then_with(|| by_key(a, b))
-                        };
-                        if limit > 0 {
-                            order.select_nth_unstable_by(limit - 1, cmp);
-                        }
-                        order.truncate(limit);
-                    }
+                    keep_first(&mut order, limit, |a, b| {
+                        compare_columns(keys, |c| cell(*a, c), |c| cell(*b, c)).then_with(|| by_key(a, b))
+                    });
                     break;
                 }
                 _ => break,
@@ -507,10 +502,7 @@ pub fn apply(rows: &mut Rows, stages: &[RowStage]) {
                             std::mem::take(&mut rows.rows).into_iter().enumerate().collect();
                         let by_position =
                             |a: &(usize, Vec<Cell>), b: &(usize, Vec<Cell>)| cmp(&a.1, &b.1).then(a.0.cmp(&b.0));
-                        if n > 0 {
-                            numbered.select_nth_unstable_by(n - 1, by_position);
-                        }
-                        numbered.truncate(n);
+                        keep_first(&mut numbered, n, by_position);
                         numbered.sort_unstable_by(by_position);
                         rows.rows = numbered.into_iter().map(|(_, row)| row).collect();
                     }
@@ -525,6 +517,17 @@ pub fn apply(rows: &mut Rows, stages: &[RowStage]) {
                 }
             }
         }
+    }
+}
+
+/// Keeps the first `n` of `items` in the total order `cmp`, in no particular order, without
+/// sorting the rest.
+fn keep_first<T>(items: &mut Vec<T>, n: usize, mut cmp: impl FnMut(&T, &T) -> std::cmp::Ordering) {
+    if n < items.len() {
+        if n > 0 {
+            items.select_nth_unstable_by(n - 1, &mut cmp);
+        }
+        items.truncate(n);
     }
 }
 
@@ -607,6 +610,56 @@ fn row_matches<C: std::borrow::Borrow<Cell>>(f: &RowFilter, cell: &impl Fn(usize
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Field;
+
+    #[test]
+    fn groups_added_and_merged_in_any_order_sum_like_an_ordered_map() {
+        let by = [
+            GroupBy::Field {
+                field: Field::Srcaddr,
+                name: "srcaddr".into(),
+            },
+            GroupBy::Field {
+                field: Field::Dstport,
+                name: "dstport".into(),
+            },
+        ];
+        let aggs = [Aggregate {
+            function: AggregateFn::Sum,
+            field: Some(Field::Bytes),
+            name: "b".into(),
+        }];
+        let budget = Budget::new(usize::MAX);
+        let (mut a, mut b) = (
+            Aggregator::new(&by, &aggs, &budget),
+            Aggregator::new(&by, &aggs, &budget),
+        );
+        let mut want: std::collections::BTreeMap<Vec<Key>, u128> = Default::default();
+        // Keys repeat often, nulls included, and land in both halves before the merge.
+        for i in 0..20_000u64 {
+            let x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+            let ip = Key::Ip(std::net::Ipv4Addr::from((x % 300) as u32).into());
+            let port = if x % 7 == 0 { Key::Null } else { Key::Int(x % 11) };
+            let key = vec![ip, port];
+            let partial = Partial {
+                records: 1,
+                present: 1,
+                sum: u128::from(i),
+                min: Some(i),
+                max: Some(i),
+            };
+            *want.entry(key.clone()).or_default() += u128::from(i);
+            let half = if x % 2 == 0 { &mut a } else { &mut b };
+            half.add_partials(&key, &[partial]);
+        }
+        a.merge(b);
+        let rows = a.finish(&[]);
+        let expected: Vec<Vec<Cell>> = want
+            .into_iter()
+            .map(|(k, sum)| k.into_iter().map(Cell::from).chain([Cell::Int(sum as u64)]).collect())
+            .collect();
+        assert_eq!(rows.rows, expected);
+    }
 
     #[test]
     fn sort_then_limit_keeps_what_a_full_stable_sort_keeps() {

@@ -52,7 +52,7 @@ pub fn decode(bytes: &[u8], count: u32, version: u32) -> Result<RoaringBitmap, S
 fn decode_gaps(mut bytes: &[u8], count: u32) -> Result<RoaringBitmap, String> {
     let mut ids = Vec::with_capacity(count as usize);
     let mut previous: Option<u32> = None;
-    while !bytes.is_empty() {
+    while !bytes.is_empty() && ids.len() <= count as usize {
         let value = read_varint(&mut bytes)?;
         let id = match previous {
             None => Some(value),
@@ -62,8 +62,8 @@ fn decode_gaps(mut bytes: &[u8], count: u32) -> Result<RoaringBitmap, String> {
         ids.push(id);
         previous = Some(id);
     }
-    if ids.len() != count as usize {
-        return Err(format!("a posting of {count} ids holds {}", ids.len()));
+    if ids.len() != count as usize || !bytes.is_empty() {
+        return Err(format!("a posting of {count} ids holds another number"));
     }
     Ok(RoaringBitmap::from_sorted_iter(ids).expect("each id exceeds the one before"))
 }
