@@ -145,8 +145,9 @@ fn write_hits<W: Write>(
     } else {
         Vec::new()
     };
-    for (i, h) in hits.iter().enumerate() {
-        w.write(
+    w.write_each(hits.len(), |i| {
+        let h = &hits[i];
+        (
             &h.record,
             lines.get(i).map(Vec::as_slice),
             Some(SourceRef {
@@ -154,9 +155,8 @@ fn write_hits<W: Write>(
                 line: h.record.provenance.line,
             }),
         )
-        .map_err(SearchError::Output)?;
-    }
-    Ok(())
+    })
+    .map_err(SearchError::Output)
 }
 
 /// Subjects and ranges per subject a warning shows before it counts the rest.

@@ -12,6 +12,8 @@ pub use table::{human_bytes, TableWriter};
 
 use std::io::{self, Write};
 
+use rayon::prelude::*;
+
 use crate::record::{Field, FlowRecord, Value};
 
 /// How records are printed.
@@ -50,6 +52,14 @@ pub const TABLE_FIELDS: &[Field] = &[
     Field::Action,
     Field::LogStatus,
 ];
+
+/// Records a parallel writer formats before writing any (about 40 MB of JSON).
+const JSON_WINDOW: usize = 65_536;
+/// Records one task formats.
+const JSON_CHUNK: usize = 2_048;
+/// Bytes of a v5 record's JSON line, about: room reserved per record so that a chunk's text
+/// seldom grows by copying.
+const JSON_LINE_GUESS: usize = 640;
 
 /// Where a printed record came from, for `--with-source`.
 #[derive(Clone, Copy, Debug)]
@@ -130,6 +140,44 @@ impl<W: Write> RecordWriter<W> {
         }
     }
 
+    /// Writes records `0..n` in order, record `i` being `item(i)` as [`RecordWriter::write`]
+    /// takes it. JSON lines are formatted on all cores, a window of records at a time, and
+    /// written in order: formatting a hot address's 650,000 records on one core, after they
+    /// were decoded on all, was a quarter of the search.
+    pub fn write_each<'a>(
+        &mut self,
+        n: usize,
+        item: impl Fn(usize) -> (&'a FlowRecord, Option<&'a [u8]>, Option<SourceRef<'a>>) + Sync,
+    ) -> io::Result<()> {
+        if self.format != OutputFormat::Jsonl {
+            return (0..n).try_for_each(|i| {
+                let (record, line, source) = item(i);
+                self.write(record, line, source)
+            });
+        }
+        let fields = self.chosen.then_some(&self.columns[..]);
+        let with_source = self.with_source;
+        for window in (0..n).step_by(JSON_WINDOW) {
+            let end = (window + JSON_WINDOW).min(n);
+            let starts: Vec<usize> = (window..end).step_by(JSON_CHUNK).collect();
+            let texts: Vec<Vec<u8>> = starts
+                .par_iter()
+                .map(|&start| {
+                    let mut text = Vec::with_capacity(JSON_CHUNK * JSON_LINE_GUESS);
+                    for i in start..(start + JSON_CHUNK).min(end) {
+                        let (record, _, source) = item(i);
+                        push_json_record(&mut text, record, fields, source.filter(|_| with_source));
+                    }
+                    text
+                })
+                .collect();
+            for text in texts {
+                self.out.write_all(&text)?;
+            }
+        }
+        Ok(())
+    }
+
     fn write_csv(&mut self, record: &FlowRecord, source: Option<SourceRef<'_>>) -> io::Result<()> {
         if !self.csv_header_written {
             self.csv_header_written = true;
@@ -173,10 +221,15 @@ pub fn write_json_record(
     fields: Option<&[Field]>,
     source: Option<SourceRef<'_>>,
 ) -> io::Result<()> {
-    // The line is put together in memory and written at once, numbers and addresses formatted
-    // on the stack: a hot address's 650,000 records spent a third of their time here (writing
-    // alone, after decoding in parallel), most of it in ninety small writes a record.
     let mut line: Vec<u8> = Vec::with_capacity(1024);
+    push_json_record(&mut line, record, fields, source);
+    out.write_all(&line)
+}
+
+/// Appends what [`write_json_record`] writes to `line`. Lines are put together in memory and
+/// written at once, numbers and addresses formatted on the stack: a hot address's 650,000
+/// records spent a third of their time writing, most of it in ninety small writes a record.
+fn push_json_record(line: &mut Vec<u8>, record: &FlowRecord, fields: Option<&[Field]>, source: Option<SourceRef<'_>>) {
     line.push(b'{');
     let mut first = true;
     let mut key = |line: &mut Vec<u8>, k: &str| {
@@ -195,7 +248,7 @@ pub fn write_json_record(
         }
     };
     for &f in fields {
-        key(&mut line, f.key());
+        key(line, f.key());
         match record.get(f) {
             None => line.extend_from_slice(b"null"),
             Some(v @ Value::UInt(_)) => v.with_text(|t| line.extend_from_slice(t.as_bytes())),
@@ -204,24 +257,23 @@ pub fn write_json_record(
                 line.extend_from_slice(t.as_bytes());
                 line.push(b'"');
             }),
-            Some(Value::Str(s)) => push_json_string(&mut line, s),
+            Some(Value::Str(s)) => push_json_string(line, s),
         }
     }
     for extra in record.extra.iter().filter(|_| fields.len() == record.fields.len()) {
-        key(&mut line, &extra.name.replace('-', "_"));
+        key(line, &extra.name.replace('-', "_"));
         match &extra.value {
             None => line.extend_from_slice(b"null"),
-            Some(v) => push_json_string(&mut line, v),
+            Some(v) => push_json_string(line, v),
         }
     }
     if let Some(s) = source {
-        key(&mut line, "_source");
-        push_json_string(&mut line, s.name);
-        key(&mut line, "_line");
+        key(line, "_source");
+        push_json_string(line, s.name);
+        key(line, "_line");
         Value::UInt(s.line).with_text(|t| line.extend_from_slice(t.as_bytes()));
     }
     line.extend_from_slice(b"}\n");
-    out.write_all(&line)
 }
 
 /// Writes a JSON string literal with the escapes JSON requires.
