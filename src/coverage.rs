@@ -703,10 +703,12 @@ fn scan_segment(
             continue;
         }
         let range = b.first_record..b.first_record + b.record_count;
-        let offsets: Option<Vec<u32>> = match &wanted {
+        let offsets: Option<Vec<u32>> = match wanted.as_ref().map(|ids| (ids, ids.range_cardinality(range.clone()))) {
             None => None,
-            Some(ids) if ids.range_cardinality(range.clone()) == 0 => continue,
-            Some(ids) => Some(ids.range(range).map(|id| id - b.first_record).collect()),
+            Some((_, 0)) => continue,
+            // Every record of the block (inside an interface's run): no list of offsets to make.
+            Some((_, all)) if all == u64::from(b.record_count) => None,
+            Some((ids, _)) => Some(ids.range(range).map(|id| id - b.first_record).collect()),
         };
         // A few selected records (a SKIPDATA scan): read just their values; many (an
         // interface's run of blocks): whole columns decode faster.
