@@ -278,6 +278,65 @@ fn check_corpus(paths: &[PathBuf], seed: u64, queries: usize) {
 }
 
 #[test]
+fn an_index_opened_for_a_window_answers_like_the_whole_index() {
+    let corpus = tempfile::tempdir().unwrap();
+    let config = flowdex::synth::SynthConfig {
+        records: 30_000,
+        days: 6,
+        seed: 41,
+        ..Default::default()
+    };
+    flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A small budget: many segments, each covering part of the six days.
+    common::build_within(
+        dir.path(),
+        &[corpus.path().to_path_buf()],
+        &ReadOptions::default(),
+        2,
+        2 << 20,
+    );
+    let whole = Index::open(dir.path()).unwrap();
+    let first = whole
+        .manifest()
+        .segments
+        .iter()
+        .filter_map(|s| s.min_start)
+        .min()
+        .unwrap();
+    let mut fewer = 0;
+    for hours in [0u64, 7, 30, 61, 100, 143] {
+        let t = flowdex::time::format_rfc3339((first + hours * 3600) as i64);
+        let day = &t[..10];
+        for text in [
+            format!("time = {day}"),
+            format!(
+                "time = {day} and action = REJECT | stats count() as n, sum(bytes) by srcaddr | sort n desc | limit 5"
+            ),
+            format!("time >= {t} and dstport = 443"),
+            format!("time <= {t} | stats count() by action"),
+        ] {
+            let parsed = query::parse(&text, &|_| Ok(String::new())).unwrap();
+            let bound = query::bind(&parsed, &text).unwrap();
+            let window = flowdex::coverage::searched_window(&bound.filter).expect("a window");
+            let part = Index::open_window(dir.path(), window).unwrap();
+            fewer += usize::from(part.segments().len() < whole.segments().len());
+            assert_eq!(part.segments().len(), part.segment_metas().len());
+            let (got, want) = (
+                search::run(&part, &bound).unwrap(),
+                search::run(&whole, &bound).unwrap(),
+            );
+            assert!(same(&got, &want), "{text}\n window: {got:?}\n whole: {want:?}");
+        }
+    }
+    assert!(
+        whole.segments().len() > 3 && fewer > 10,
+        "{} segments, {fewer} windows opened fewer",
+        whole.segments().len()
+    );
+}
+
+#[test]
 fn random_queries_on_synthetic_corpora_agree_with_a_linear_scan() {
     for (seed, format) in [(11u64, "v5"), (12, "v3"), (13, "v11")] {
         let corpus = tempfile::tempdir().unwrap();

@@ -54,7 +54,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
-    let index = Index::open(&args.index)?;
+    // Every match of a search with a time window lies in it: only the segments that overlap
+    // it are opened. One that names an interface opens all, so that its warning can tell an
+    // interface silent in the window from one the index does not know; `--explain` lists all.
+    let window = coverage::searched_window(&bound.filter);
+    let index = match (window, coverage::named_interfaces(&bound.filter)) {
+        (Some(window), None) if !args.explain => Index::open_window(&args.index, window)?,
+        _ => Index::open(&args.index)?,
+    };
     let format = match &args.format {
         Some(name) => OutputFormat::parse(name)
             .with_context(|| format!("unknown --format `{name}`; use table, jsonl, csv or raw"))?,

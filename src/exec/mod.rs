@@ -286,7 +286,7 @@ pub fn explain(index: &Index, filter: &Filter) -> Result<Vec<SegmentPlan>, Index
     index
         .segments()
         .iter()
-        .zip(&index.manifest().segments)
+        .zip(index.segment_metas())
         .map(|(seg, meta)| {
             let c = candidates(seg, filter)?;
             let blocks_to_read = if c.exact && c.ids.is_empty() {

@@ -97,7 +97,18 @@ pub fn real_fixtures() -> Option<PathBuf> {
 
 /// Builds (or extends) the index in `dir` from `paths`, as `flowdex build` does.
 pub fn build(dir: &Path, paths: &[PathBuf], options: &ReadOptions, threads: usize) -> flowdex::build::BuildSummary {
-    let writer = flowdex::build::IndexWriter::open(dir, 64 << 20).unwrap();
+    build_within(dir, paths, options, threads, 64 << 20)
+}
+
+/// [`build`] with a memory budget (segments hold about a quarter of it).
+pub fn build_within(
+    dir: &Path,
+    paths: &[PathBuf],
+    options: &ReadOptions,
+    threads: usize,
+    memory: usize,
+) -> flowdex::build::BuildSummary {
+    let writer = flowdex::build::IndexWriter::open(dir, memory).unwrap();
     let mut files = input::discover(paths);
     input::sort_by_name(&mut files);
     let files = writer.drop_known(files, input::single_source_hash);
