@@ -456,15 +456,7 @@ fn check_against_oracle(paths: &[PathBuf], options: &Options) {
 #[test]
 fn coverage_of_random_synthetic_corpora_with_lost_objects_agrees_with_a_scan() {
     for (seed, format) in [(21u64, "v5"), (22, "v2"), (23, "tgw")] {
-        let corpus = tempfile::tempdir().unwrap();
-        let config = flowdex::synth::SynthConfig {
-            records: 6000,
-            days: 1,
-            seed,
-            format: flowdex::synth::format_by_name(format).unwrap(),
-            ..Default::default()
-        };
-        flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+        let corpus = common::synth_corpus(6000, 1, seed, format);
         // Lose every 7th object, as a broken delivery or an incomplete download would.
         let objects = flowdex::input::discover(&[corpus.path().to_path_buf()]);
         let mut lost = 0;
@@ -491,14 +483,7 @@ fn coverage_of_random_synthetic_corpora_with_lost_objects_agrees_with_a_scan() {
 
 #[test]
 fn coverage_of_named_interfaces_agrees_with_a_scan() {
-    let corpus = tempfile::tempdir().unwrap();
-    let config = flowdex::synth::SynthConfig {
-        records: 5000,
-        days: 1,
-        seed: 31,
-        ..Default::default()
-    };
-    flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+    let corpus = common::synth_corpus(5000, 1, 31, "v5");
     let paths = [corpus.path().to_path_buf()];
     let read = read_with(&paths, &ReadOptions::default());
     let mut enis: Vec<String> = read

@@ -92,14 +92,7 @@ fn records_are_in_interface_then_time_order_within_a_segment() {
 fn the_column_index_tells_which_number_columns_have_no_null() {
     // The fixtures mix formats (every column has nulls somewhere in a block); a v5 corpus has
     // blocks without any.
-    let corpus = tempfile::tempdir().unwrap();
-    let config = flowdex::synth::SynthConfig {
-        records: 6000,
-        days: 2,
-        seed: 5,
-        ..Default::default()
-    };
-    flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+    let corpus = common::synth_corpus(6000, 2, 5, "v5");
     let dir = tempfile::tempdir().unwrap();
     let mut paths = inputs();
     paths.push(corpus.path().to_path_buf());
@@ -410,15 +403,7 @@ fn a_damaged_manifest_is_reported_with_its_path() {
 #[test]
 fn synth_corpora_round_trip_through_the_index() {
     for (format, seed) in [("v5", 3), ("v11", 4), ("tgw", 5)] {
-        let corpus = tempfile::tempdir().unwrap();
-        let config = flowdex::synth::SynthConfig {
-            records: 6000,
-            days: 2,
-            seed,
-            format: flowdex::synth::format_by_name(format).unwrap(),
-            ..Default::default()
-        };
-        flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+        let corpus = common::synth_corpus(6000, 2, seed, format);
         let dir = tempfile::tempdir().unwrap();
         let options = ReadOptions::default();
         let paths = [corpus.path().to_path_buf()];
@@ -472,14 +457,7 @@ fn index_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 #[test]
 fn builds_are_byte_identical_for_any_input_order_and_thread_count() {
-    let corpus = tempfile::tempdir().unwrap();
-    let config = flowdex::synth::SynthConfig {
-        records: 20_000,
-        days: 2,
-        seed: 21,
-        ..Default::default()
-    };
-    flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+    let corpus = common::synth_corpus(20_000, 2, 21, "v5");
     let days = corpus.path().join("AWSLogs/111122223333/vpcflowlogs/us-east-1/2024/04");
     let mut roots: Vec<PathBuf> = std::fs::read_dir(&days).unwrap().map(|e| e.unwrap().path()).collect();
     roots.sort();

@@ -279,14 +279,7 @@ fn check_corpus(paths: &[PathBuf], seed: u64, queries: usize) {
 
 #[test]
 fn an_index_opened_for_a_window_answers_like_the_whole_index() {
-    let corpus = tempfile::tempdir().unwrap();
-    let config = flowdex::synth::SynthConfig {
-        records: 30_000,
-        days: 6,
-        seed: 41,
-        ..Default::default()
-    };
-    flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+    let corpus = common::synth_corpus(30_000, 6, 41, "v5");
     let dir = tempfile::tempdir().unwrap();
     // A small budget: many segments, each covering part of the six days.
     common::build_within(
@@ -339,15 +332,7 @@ fn an_index_opened_for_a_window_answers_like_the_whole_index() {
 #[test]
 fn random_queries_on_synthetic_corpora_agree_with_a_linear_scan() {
     for (seed, format) in [(11u64, "v5"), (12, "v3"), (13, "v11")] {
-        let corpus = tempfile::tempdir().unwrap();
-        let config = flowdex::synth::SynthConfig {
-            records: 8000,
-            days: 2,
-            seed,
-            format: flowdex::synth::format_by_name(format).unwrap(),
-            ..Default::default()
-        };
-        flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+        let corpus = common::synth_corpus(8000, 2, seed, format);
         check_corpus(&[corpus.path().to_path_buf()], seed, 175);
     }
 }

@@ -98,14 +98,7 @@ fn values_of(records: &[&FlowRecord]) -> Vec<String> {
 
 #[test]
 fn seen_agrees_with_a_linear_scan() {
-    let corpus = tempfile::tempdir().unwrap();
-    let config = flowdex::synth::SynthConfig {
-        records: 20_000,
-        days: 3,
-        seed: 31,
-        ..Default::default()
-    };
-    flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+    let corpus = common::synth_corpus(20_000, 3, 31, "v5");
     let mut paths: Vec<PathBuf> = vec![corpus.path().to_path_buf(), fixture("")];
     paths.extend(real_fixtures());
     let dir = tempfile::tempdir().unwrap();

@@ -95,6 +95,21 @@ pub fn real_fixtures() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
+/// A synthetic corpus (`flowdex synth`) of `records` records over `days` days in flow-log
+/// format `format`, written to a new temporary folder.
+pub fn synth_corpus(records: u64, days: u32, seed: u64, format: &str) -> tempfile::TempDir {
+    let corpus = tempfile::tempdir().unwrap();
+    let config = flowdex::synth::SynthConfig {
+        records,
+        days,
+        seed,
+        format: flowdex::synth::format_by_name(format).unwrap(),
+        ..Default::default()
+    };
+    flowdex::synth::write_corpus(&config, corpus.path()).unwrap();
+    corpus
+}
+
 /// Builds (or extends) the index in `dir` from `paths`, as `flowdex build` does.
 pub fn build(dir: &Path, paths: &[PathBuf], options: &ReadOptions, threads: usize) -> flowdex::build::BuildSummary {
     build_within(dir, paths, options, threads, 64 << 20)
