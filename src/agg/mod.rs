@@ -3,15 +3,14 @@
 //! keys unless the query sorts them.
 
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use hashbrown::HashTable;
+
 use crate::query::{Aggregate, AggregateFn, CmpOp, GroupBy, RowFilter, RowStage, RowValue};
 use crate::record::{FlowRecord, Value};
-
-use std::hash::BuildHasher;
-
-use hashbrown::HashTable;
 
 /// One cell of an aggregate row.
 #[derive(Clone, Debug, PartialEq, PartialOrd)]
