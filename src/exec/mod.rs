@@ -210,6 +210,16 @@ pub fn matching_terms(dict: &Dictionary<'_>, field: Field, cond: &Cond) -> Resul
         }
         Ok(())
     };
+    // Whether term `i`'s value meets `cond`, told by writing it: for patterns.
+    let meets = |i: usize| -> Result<bool, crate::format::Corrupt> {
+        let value = match dict.term(i)? {
+            Term::UInt(n) if field.kind() == FieldKind::Enum => enum_word(field, n).map(Value::Str),
+            Term::UInt(n) => Some(Value::UInt(n)),
+            Term::Ip(b) => Some(Value::Ip(ip_from_bytes(b))),
+            Term::Bytes(b) => std::str::from_utf8(b).ok().map(Value::Str),
+        };
+        Ok(value.is_some_and(|v| cond.matches(v)))
+    };
     match cond {
         Cond::Ips(ranges) => {
             for (lo, hi) in ranges {
@@ -233,10 +243,7 @@ pub fn matching_terms(dict: &Dictionary<'_>, field: Field, cond: &Cond) -> Resul
                 out.extend(dict.find(&probe)?);
             }
         }
-        Cond::Regex {
-            regex,
-            ipv4: Some(ipv4),
-        } if dict.kind() == TermKind::Ip => {
+        Cond::Regex { ipv4: Some(ipv4), .. } if dict.kind() == TermKind::Ip => {
             let mapped = |n: u32| ip_bytes(std::net::IpAddr::V4(n.into()));
             for (lo, hi) in ipv4 {
                 range(Term::Ip(mapped(*lo)), Term::Ip(mapped(*hi)), &mut out)?;
@@ -244,22 +251,14 @@ pub fn matching_terms(dict: &Dictionary<'_>, field: Field, cond: &Cond) -> Resul
             // The IPv6 terms still go through the regex: `^20` matches `2001:db8::1`.
             let v4 = dict.ipv4_terms();
             for i in (0..v4.start).chain(v4.end..dict.len()) {
-                if let Term::Ip(b) = dict.term(i)? {
-                    if Value::Ip(ip_from_bytes(b)).with_text(|text| regex.is_match(text)) {
-                        out.push(i);
-                    }
+                if meets(i)? {
+                    out.push(i);
                 }
             }
         }
         _ => {
             for i in 0..dict.len() {
-                let value = match dict.term(i)? {
-                    Term::UInt(n) if field.kind() == FieldKind::Enum => enum_word(field, n).map(Value::Str),
-                    Term::UInt(n) => Some(Value::UInt(n)),
-                    Term::Ip(b) => Some(Value::Ip(ip_from_bytes(b))),
-                    Term::Bytes(b) => std::str::from_utf8(b).ok().map(Value::Str),
-                };
-                if value.is_some_and(|v| cond.matches(v)) {
+                if meets(i)? {
                     out.push(i);
                 }
             }
