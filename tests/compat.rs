@@ -7,7 +7,8 @@
 //! Versions 1 and 2 were never released: version 2 (original lines, field order, term time
 //! spans) replaced 1, and version 3 (page checksums, stored column frames with checksums)
 //! replaced 2, before the first release; they are kept only to prove the refusal. Version 4
-//! (postings of a few ids as gaps) is read beside version 3, which differs only there.
+//! (postings of a few ids as gaps) and version 5 (packed posting references, narrow integer
+//! terms) are read beside version 3.
 
 mod common;
 
@@ -27,7 +28,7 @@ fn golden(version: &str) -> std::path::PathBuf {
 fn versions_1_and_2_are_refused_with_advice() {
     for old in [1, 2] {
         match Index::open(&golden(&format!("v{old}"))) {
-            Err(e @ IndexError::Version { found, expected: 4, .. }) if found == old => {
+            Err(e @ IndexError::Version { found, expected: 5, .. }) if found == old => {
                 assert!(e.to_string().contains("rebuild the index from its sources"), "{e}");
             }
             other => panic!("v{old}: {:?}", other.map(|_| ())),
@@ -43,6 +44,11 @@ fn version_3_opens_verifies_and_answers_as_it_did() {
 #[test]
 fn version_4_opens_verifies_and_answers_as_it_did() {
     opens_verifies_and_answers_as_it_did(4);
+}
+
+#[test]
+fn version_5_opens_verifies_and_answers_as_it_did() {
+    opens_verifies_and_answers_as_it_did(5);
 }
 
 fn opens_verifies_and_answers_as_it_did(version: u32) {
@@ -103,7 +109,7 @@ fn opens_verifies_and_answers_as_it_did(version: u32) {
 }
 
 #[test]
-fn a_version_3_index_takes_version_4_segments_and_is_then_version_4() {
+fn a_version_3_index_takes_version_5_segments_and_is_then_version_5() {
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(golden("v3")).unwrap() {
         let path = entry.unwrap().path();
@@ -121,9 +127,9 @@ fn a_version_3_index_takes_version_4_segments_and_is_then_version_4() {
     common::build(dir.path(), &[log], &flowdex::input::ReadOptions::default(), 1);
     let index = Index::open(dir.path()).unwrap();
     index.verify().unwrap();
-    assert_eq!((index.manifest().format_version, index.manifest().records()), (4, 33));
-    // 10.0.0.1 now has records in a version 3 segment (a roaring posting) and a version 4 one
-    // (gaps).
+    assert_eq!((index.manifest().format_version, index.manifest().records()), (5, 33));
+    // 10.0.0.1 now has records in a version 3 segment (a roaring posting, fixed references)
+    // and a version 5 one (gaps, packed references).
     let mut found = 0;
     for seg in index.segments() {
         let dict = seg.dictionary(Column::Field(Field::Srcaddr)).unwrap().unwrap();

@@ -11,9 +11,11 @@ use super::{Bytes, Corrupt};
 pub const DICTIONARY_COUNT: usize = 0;
 pub const DICTIONARY_KIND: usize = DICTIONARY_COUNT + 4;
 pub const DICTIONARY_FLAGS: usize = DICTIONARY_KIND + 1;
-pub const DICTIONARY_RESERVED: usize = DICTIONARY_FLAGS + 1;
-pub const DICTIONARY_HEADER_SIZE: usize = DICTIONARY_RESERVED + 2;
+pub const DICTIONARY_TERM_WIDTH: usize = DICTIONARY_FLAGS + 1;
+pub const DICTIONARY_RESERVED: usize = DICTIONARY_TERM_WIDTH + 1;
+pub const DICTIONARY_HEADER_SIZE: usize = DICTIONARY_RESERVED + 1;
 
+// Posting references of versions 3 and 4, one fixed-size entry a term.
 pub const POSTING_REF_OFFSET: usize = 0;
 pub const POSTING_REF_COUNT: usize = POSTING_REF_OFFSET + 4;
 pub const POSTING_REF_FIRST_START: usize = POSTING_REF_COUNT + 4;
@@ -25,10 +27,27 @@ pub const NARROW_REF_FIRST_START: usize = POSTING_REF_COUNT + 4;
 pub const NARROW_REF_LAST_END: usize = NARROW_REF_FIRST_START + 4;
 pub const NARROW_REF_SIZE: usize = NARROW_REF_LAST_END + 4;
 
+// The header of bit-packed posting references (version 5): four widths in bits, then the
+// bases the times are stored above.
+pub const PACKED_WIDTHS: usize = 0;
+pub const PACKED_RESERVED: usize = PACKED_WIDTHS + 4;
+pub const PACKED_START_BASE: usize = PACKED_RESERVED + 4;
+pub const PACKED_END_BASE: usize = PACKED_START_BASE + 8;
+pub const PACKED_HEADER_SIZE: usize = PACKED_END_BASE + 8;
+
 const FLAG_POSTINGS: u8 = 1;
 /// Posting references are narrow: every term's time span fits in 32 bits (flow logs' Unix
 /// seconds do until 2106), which saves a third of the references.
 const FLAG_NARROW: u8 = 2;
+/// Posting references are bit-packed (version 5): a term's offset, count and times take the
+/// bits the largest of them in the dictionary needs, about 8 bytes instead of 16, and
+/// references are a quarter of a 20 M-record index's dictionaries and postings together.
+const FLAG_PACKED: u8 = 4;
+/// Integer terms take the width in header byte 6 (version 5): ports need 2 bytes, not 8.
+const FLAG_NARROW_TERMS: u8 = 8;
+
+/// The widest field of a packed reference: offsets and counts are 32-bit, times 64-bit.
+const PACKED_MAX_WIDTHS: [u32; 4] = [32, 32, 64, 64];
 
 /// How a dictionary's terms are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,30 +108,35 @@ pub struct PostingRef {
     pub last_end: u64,
 }
 
-impl PostingRef {
-    /// Whether the reference fits the narrow form: a first start below `u32::MAX` (which stands
-    /// for none) or none, and a last end within 32 bits.
-    fn fits_narrow(&self) -> bool {
-        (self.first_start < u64::from(u32::MAX) || self.first_start == u64::MAX) && self.last_end <= u64::from(u32::MAX)
-    }
-}
-
-/// Encodes sorted, distinct `terms` (all of one kind) with optional posting references, narrow
-/// when all of them fit.
+/// Encodes sorted, distinct `terms` (all of one kind) with optional posting references.
 pub fn encode(kind: TermKind, terms: &[Term<'_>], postings: Option<&[PostingRef]>, out: &mut Vec<u8>) {
     let start = out.len();
-    let narrow = postings.is_some_and(|refs| refs.iter().all(PostingRef::fits_narrow));
+    let term_width = match kind {
+        TermKind::UInt => {
+            let max = terms.iter().map(|t| uint(t)).max().unwrap_or(0);
+            [1, 2, 4, 8]
+                .into_iter()
+                .find(|w| *w == 8 || max >> (8 * w) == 0)
+                .expect("8 fits")
+        }
+        _ => 8,
+    };
+    let narrow_terms = term_width < 8;
     out.extend_from_slice(&(terms.len() as u32).to_le_bytes());
     out.push(kind as u8);
-    out.push(if postings.is_some() { FLAG_POSTINGS } else { 0 } | if narrow { FLAG_NARROW } else { 0 });
-    out.extend_from_slice(&[0, 0]);
+    out.push(
+        if postings.is_some() {
+            FLAG_POSTINGS | FLAG_PACKED
+        } else {
+            0
+        } | if narrow_terms { FLAG_NARROW_TERMS } else { 0 },
+    );
+    out.push(if narrow_terms { term_width as u8 } else { 0 });
+    out.push(0);
     match kind {
         TermKind::UInt => {
             for t in terms {
-                let Term::UInt(v) = t else {
-                    unreachable!("terms of one kind")
-                };
-                out.extend_from_slice(&v.to_le_bytes());
+                out.extend_from_slice(&uint(t).to_le_bytes()[..term_width]);
             }
         }
         TermKind::Ip => {
@@ -153,18 +177,88 @@ pub fn encode(kind: TermKind, terms: &[Term<'_>], postings: Option<&[PostingRef]
     while !(out.len() - start).is_multiple_of(super::SECTION_ALIGN) {
         out.push(0);
     }
-    for r in postings.unwrap_or_default() {
-        out.extend_from_slice(&r.offset.to_le_bytes());
-        out.extend_from_slice(&r.count.to_le_bytes());
-        if narrow {
-            let first = u32::try_from(r.first_start).unwrap_or(u32::MAX);
-            out.extend_from_slice(&first.to_le_bytes());
-            out.extend_from_slice(&(r.last_end as u32).to_le_bytes());
-        } else {
-            out.extend_from_slice(&r.first_start.to_le_bytes());
-            out.extend_from_slice(&r.last_end.to_le_bytes());
+    if let Some(refs) = postings {
+        encode_packed(refs, out);
+    }
+}
+
+fn uint(t: &Term<'_>) -> u64 {
+    match t {
+        Term::UInt(v) => *v,
+        _ => unreachable!("terms of one kind"),
+    }
+}
+
+/// A packed reference's four numbers: offset, count, `start` code (0 for none, else the first
+/// start above the base, plus one), last end above the base.
+fn packed_fields(r: &PostingRef, start_base: u64, end_base: u64) -> [u64; 4] {
+    let start = if r.first_start == u64::MAX {
+        0
+    } else {
+        r.first_start - start_base + 1
+    };
+    [u64::from(r.offset), u64::from(r.count), start, r.last_end - end_base]
+}
+
+fn encode_packed(refs: &[PostingRef], out: &mut Vec<u8>) {
+    let start_base = refs
+        .iter()
+        .map(|r| r.first_start)
+        .filter(|&s| s != u64::MAX)
+        .min()
+        .unwrap_or(0);
+    let end_base = refs.iter().map(|r| r.last_end).min().unwrap_or(0);
+    let mut widths = [0u32; 4];
+    for r in refs {
+        for (w, v) in widths.iter_mut().zip(packed_fields(r, start_base, end_base)) {
+            *w = (*w).max(u64::BITS - v.leading_zeros());
         }
     }
+    out.extend(widths.map(|w| w as u8));
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&start_base.to_le_bytes());
+    out.extend_from_slice(&end_base.to_le_bytes());
+    // Bits go in least significant first; `held` has fewer than 8 bits between values.
+    let (mut held, mut held_bits) = (0u128, 0u32);
+    for r in refs {
+        for (w, v) in widths.iter().zip(packed_fields(r, start_base, end_base)) {
+            held |= u128::from(v) << held_bits;
+            held_bits += w;
+            while held_bits >= 8 {
+                out.push(held as u8);
+                held >>= 8;
+                held_bits -= 8;
+            }
+        }
+    }
+    if held_bits > 0 {
+        out.push(held as u8);
+    }
+}
+
+/// `width` bits (at most 64) from bit `bit` of `data`, least significant first; bits past the
+/// end read as zero (callers checked the reference lies inside).
+fn read_bits(data: &[u8], bit: usize, width: u32) -> u64 {
+    let first = bit / 8;
+    let mut buf = [0u8; 16];
+    let avail = data.len().saturating_sub(first).min(16);
+    buf[..avail].copy_from_slice(&data[first..first + avail]);
+    let v = u128::from_le_bytes(buf) >> (bit % 8);
+    (v & ((1u128 << width) - 1)) as u64
+}
+
+/// How a dictionary's posting references are laid out.
+#[derive(Clone, Copy, Debug)]
+enum RefLayout {
+    /// Versions 3 and 4: [`POSTING_REF_SIZE`] or [`NARROW_REF_SIZE`] bytes a term.
+    Fixed(usize),
+    /// Version 5: `bits` a term, split by `widths`, times above their bases.
+    Packed {
+        widths: [u32; 4],
+        bits: usize,
+        start_base: u64,
+        end_base: u64,
+    },
 }
 
 /// A dictionary read in place from its section bytes.
@@ -176,8 +270,9 @@ pub struct Dictionary<'a> {
     /// For byte-string terms: the offset table, then the strings.
     offsets: &'a [u8],
     refs: Option<&'a [u8]>,
-    /// Bytes of one posting reference: [`POSTING_REF_SIZE`] or [`NARROW_REF_SIZE`].
-    ref_size: usize,
+    layout: RefLayout,
+    /// Bytes of an integer term.
+    term_width: usize,
     /// In an address dictionary: the IPv6 terms before the IPv4 ones, and the IPv4 ones.
     below_v4: usize,
     v4: usize,
@@ -211,17 +306,30 @@ impl<'a> Dictionary<'a> {
             k => return Err(b.corrupt(DICTIONARY_KIND, format!("unknown term kind {k}"))),
         };
         let flags = b.u8(DICTIONARY_FLAGS)?;
-        if flags & !(FLAG_POSTINGS | FLAG_NARROW) != 0
-            || flags & FLAG_NARROW != 0 && flags & FLAG_POSTINGS == 0
-            || b.u16(DICTIONARY_RESERVED)? != 0
+        let width_byte = b.u8(DICTIONARY_TERM_WIDTH)?;
+        if flags & !(FLAG_POSTINGS | FLAG_NARROW | FLAG_PACKED | FLAG_NARROW_TERMS) != 0
+            || flags & (FLAG_NARROW | FLAG_PACKED) != 0 && flags & FLAG_POSTINGS == 0
+            || flags & FLAG_NARROW != 0 && flags & FLAG_PACKED != 0
+            || flags & FLAG_NARROW_TERMS == 0 && width_byte != 0
+            || b.u8(DICTIONARY_RESERVED)? != 0
         {
             return Err(b.corrupt(DICTIONARY_FLAGS, "reserved bits are not zero"));
         }
+        let term_width = if flags & FLAG_NARROW_TERMS != 0 {
+            if kind != TermKind::UInt || ![1, 2, 4].contains(&width_byte) {
+                return Err(b.corrupt(DICTIONARY_TERM_WIDTH, "bad integer term width"));
+            }
+            usize::from(width_byte)
+        } else {
+            8
+        };
         let mut at = DICTIONARY_HEADER_SIZE;
         let (mut below_v4, mut v4) = (0, 0);
         let (terms, offsets, end) = match kind {
             TermKind::UInt => {
-                let size = len.checked_mul(8).ok_or_else(|| b.corrupt(0, "term count overflows"))?;
+                let size = len
+                    .checked_mul(term_width)
+                    .ok_or_else(|| b.corrupt(0, "term count overflows"))?;
                 (b.slice(at, size)?, &[][..], at + size)
             }
             TermKind::Ip => {
@@ -246,25 +354,43 @@ impl<'a> Dictionary<'a> {
             }
         };
         let refs_at = end.next_multiple_of(super::SECTION_ALIGN);
-        let ref_size = if flags & FLAG_NARROW != 0 {
-            NARROW_REF_SIZE
-        } else {
-            POSTING_REF_SIZE
-        };
-        let refs = if flags & FLAG_POSTINGS != 0 {
-            let size = len
-                .checked_mul(ref_size)
-                .ok_or_else(|| b.corrupt(0, "term count overflows"))?;
-            let refs = b.slice(refs_at, size)?;
-            if refs_at + size != section.len() {
-                return Err(b.corrupt(refs_at + size, "trailing bytes after the posting references"));
+        let (refs, layout) = if flags & FLAG_POSTINGS != 0 {
+            let (layout, first) = if flags & FLAG_PACKED != 0 {
+                check(refs_at, PACKED_HEADER_SIZE)?;
+                let w = b.slice(refs_at + PACKED_WIDTHS, 4)?;
+                let widths: [u32; 4] = std::array::from_fn(|k| u32::from(w[k]));
+                if b.u32(refs_at + PACKED_RESERVED)? != 0
+                    || widths.iter().zip(PACKED_MAX_WIDTHS).any(|(w, max)| *w > max)
+                {
+                    return Err(b.corrupt(refs_at, "bad packed reference widths"));
+                }
+                let layout = RefLayout::Packed {
+                    widths,
+                    bits: widths.iter().sum::<u32>() as usize,
+                    start_base: b.u64(refs_at + PACKED_START_BASE)?,
+                    end_base: b.u64(refs_at + PACKED_END_BASE)?,
+                };
+                (layout, refs_at + PACKED_HEADER_SIZE)
+            } else if flags & FLAG_NARROW != 0 {
+                (RefLayout::Fixed(NARROW_REF_SIZE), refs_at)
+            } else {
+                (RefLayout::Fixed(POSTING_REF_SIZE), refs_at)
+            };
+            // At most 192 bits or 24 bytes a term, so at most 2^32 terms cannot overflow.
+            let size = match layout {
+                RefLayout::Fixed(size) => len * size,
+                RefLayout::Packed { bits, .. } => (len * bits).div_ceil(8),
+            };
+            let refs = b.slice(first, size)?;
+            if first + size != section.len() {
+                return Err(b.corrupt(first + size, "trailing bytes after the posting references"));
             }
-            Some(refs)
+            (Some(refs), layout)
         } else {
             if refs_at.max(end) != section.len() && end != section.len() {
                 return Err(b.corrupt(end, "trailing bytes after the terms"));
             }
-            None
+            (None, RefLayout::Fixed(POSTING_REF_SIZE))
         };
         let terms_at = match kind {
             TermKind::Bytes => at + offsets.len(),
@@ -276,12 +402,16 @@ impl<'a> Dictionary<'a> {
             terms,
             offsets,
             refs,
-            ref_size,
+            layout,
+            term_width,
             below_v4,
             v4,
             terms_at,
             offsets_at: at,
-            refs_at,
+            refs_at: match layout {
+                RefLayout::Packed { .. } => refs_at + PACKED_HEADER_SIZE,
+                RefLayout::Fixed(_) => refs_at,
+            },
             pages,
         })
     }
@@ -317,9 +447,12 @@ impl<'a> Dictionary<'a> {
         let check = |at: usize, len: usize| self.pages.map_or(Ok(()), |p| p.range(at, len));
         match self.kind {
             TermKind::UInt => {
-                check(self.terms_at + i * 8, 8)?;
-                let b = self.terms.get(i * 8..i * 8 + 8).ok_or_else(bad)?;
-                Ok(Term::UInt(u64::from_le_bytes(b.try_into().expect("8 bytes"))))
+                let w = self.term_width;
+                check(self.terms_at + i * w, w)?;
+                let b = self.terms.get(i * w..i * w + w).ok_or_else(bad)?;
+                let mut v = [0u8; 8];
+                v[..w].copy_from_slice(b);
+                Ok(Term::UInt(u64::from_le_bytes(v)))
             }
             TermKind::Ip => {
                 let (below, v4) = (self.below_v4, self.v4);
@@ -405,25 +538,56 @@ impl<'a> Dictionary<'a> {
     pub fn posting_ref(&self, i: usize) -> Result<Option<PostingRef>, Corrupt> {
         let Some(refs) = self.refs else { return Ok(None) };
         let b = Bytes::new(refs, "posting references", 0);
-        let at = i
-            .checked_mul(self.ref_size)
-            .ok_or_else(|| b.corrupt(0, "term number overflows"))?;
-        if let Some(p) = self.pages {
-            p.range(self.refs_at.saturating_add(at), self.ref_size)?;
+        if i >= self.len {
+            return Err(b.corrupt(0, format!("term {i} is outside the dictionary")));
         }
-        let (first_start, last_end) = if self.ref_size == NARROW_REF_SIZE {
-            let first = b.u32(at + NARROW_REF_FIRST_START)?;
-            let first = if first == u32::MAX { u64::MAX } else { u64::from(first) };
-            (first, u64::from(b.u32(at + NARROW_REF_LAST_END)?))
-        } else {
-            (b.u64(at + POSTING_REF_FIRST_START)?, b.u64(at + POSTING_REF_LAST_END)?)
-        };
-        Ok(Some(PostingRef {
-            offset: b.u32(at + POSTING_REF_OFFSET)?,
-            count: b.u32(at + POSTING_REF_COUNT)?,
-            first_start,
-            last_end,
-        }))
+        let check = |at: usize, len: usize| self.pages.map_or(Ok(()), |p| p.range(self.refs_at + at, len));
+        match self.layout {
+            RefLayout::Fixed(size) => {
+                let at = i * size;
+                check(at, size)?;
+                let (first_start, last_end) = if size == NARROW_REF_SIZE {
+                    let first = b.u32(at + NARROW_REF_FIRST_START)?;
+                    let first = if first == u32::MAX { u64::MAX } else { u64::from(first) };
+                    (first, u64::from(b.u32(at + NARROW_REF_LAST_END)?))
+                } else {
+                    (b.u64(at + POSTING_REF_FIRST_START)?, b.u64(at + POSTING_REF_LAST_END)?)
+                };
+                Ok(Some(PostingRef {
+                    offset: b.u32(at + POSTING_REF_OFFSET)?,
+                    count: b.u32(at + POSTING_REF_COUNT)?,
+                    first_start,
+                    last_end,
+                }))
+            }
+            RefLayout::Packed {
+                widths,
+                bits,
+                start_base,
+                end_base,
+            } => {
+                let mut bit = i * bits;
+                let (lo, hi) = (bit / 8, (bit + bits).div_ceil(8));
+                check(lo, hi - lo)?;
+                let [offset, count, start, end] = widths.map(|w| {
+                    let v = read_bits(&refs[..hi], bit, w);
+                    bit += w as usize;
+                    v
+                });
+                let overflow = || b.corrupt(lo, "a packed time overflows");
+                let first_start = match start {
+                    0 => u64::MAX,
+                    s => start_base.checked_add(s - 1).ok_or_else(overflow)?,
+                };
+                Ok(Some(PostingRef {
+                    // Widths of offsets and counts are at most 32 bits.
+                    offset: offset as u32,
+                    count: count as u32,
+                    first_start,
+                    last_end: end_base.checked_add(end).ok_or_else(overflow)?,
+                }))
+            }
+        }
     }
 
     /// Byte range of term `i`'s posting in a postings section of `section_len` bytes.
@@ -563,9 +727,14 @@ mod tests {
             (TermKind::Bytes, strings.iter().map(|s| Term::Bytes(s)).collect()),
         ];
         for (kind, terms) in cases {
-            // Without references; narrow ones (one term without times); wide ones (a time past
-            // 32 bits).
-            for (with_refs, wide) in [(false, false), (true, false), (true, true)] {
+            // Without references; packed ones, with a term without times and one past 32 bits;
+            // the fixed-size ones of versions 3 and 4, narrow and wide.
+            for (refs_form, wide) in [
+                (None, false),
+                (Some(FLAG_PACKED), true),
+                (Some(FLAG_NARROW), false),
+                (Some(0), true),
+            ] {
                 let mut refs: Vec<PostingRef> = (0..terms.len())
                     .map(|i| PostingRef {
                         offset: i as u32 * 10,
@@ -579,10 +748,10 @@ mod tests {
                     refs.last_mut().expect("terms").last_end = 1 << 40;
                 }
                 let mut out = Vec::new();
-                encode(kind, &terms, with_refs.then_some(&refs[..]), &mut out);
-                let ref_size = if wide { POSTING_REF_SIZE } else { NARROW_REF_SIZE };
-                if with_refs {
-                    assert_eq!(Dictionary::parse(&out, "d", 0, None).unwrap().ref_size, ref_size);
+                match refs_form {
+                    Some(FLAG_PACKED) => encode(kind, &terms, Some(&refs), &mut out),
+                    Some(flag) => encode_fixed_refs(kind, &terms, &refs, flag, &mut out),
+                    None => encode(kind, &terms, None, &mut out),
                 }
                 let d = Dictionary::parse(&out, "d", 0, None).unwrap();
                 d.verify().unwrap();
@@ -590,9 +759,12 @@ mod tests {
                 for (i, t) in terms.iter().enumerate() {
                     assert_eq!(d.term(i).unwrap(), *t);
                     assert_eq!(d.find(t).unwrap(), Some(i));
-                    assert_eq!(d.posting_ref(i).unwrap(), with_refs.then_some(refs[i]));
+                    assert_eq!(d.posting_ref(i).unwrap(), refs_form.map(|_| refs[i]));
                 }
                 assert!(d.term(terms.len()).is_err());
+                if refs_form.is_some() {
+                    assert!(d.posting_ref(terms.len()).is_err());
+                }
                 for cut in 0..out.len() {
                     if let Ok(d) = Dictionary::parse(&out[..cut], "d", 0, None) {
                         // A cut that still parses must have lost only padding.
@@ -605,5 +777,64 @@ mod tests {
             ip_from_bytes(ip_bytes("10.1.2.3".parse().unwrap())),
             "10.1.2.3".parse::<IpAddr>().unwrap()
         );
+    }
+
+    /// A dictionary with the fixed-size references of versions 3 and 4 (`flag` 0: wide).
+    fn encode_fixed_refs(kind: TermKind, terms: &[Term<'_>], refs: &[PostingRef], flag: u8, out: &mut Vec<u8>) {
+        encode(kind, terms, None, out);
+        out[DICTIONARY_FLAGS] |= FLAG_POSTINGS | flag;
+        for r in refs {
+            out.extend_from_slice(&r.offset.to_le_bytes());
+            out.extend_from_slice(&r.count.to_le_bytes());
+            if flag == FLAG_NARROW {
+                out.extend_from_slice(&u32::try_from(r.first_start).unwrap_or(u32::MAX).to_le_bytes());
+                out.extend_from_slice(&(r.last_end as u32).to_le_bytes());
+            } else {
+                out.extend_from_slice(&r.first_start.to_le_bytes());
+                out.extend_from_slice(&r.last_end.to_le_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn integer_terms_take_the_narrowest_width_that_holds_them() {
+        for (max, width) in [
+            (0, 1),
+            (255, 1),
+            (256, 2),
+            (65_535, 2),
+            (65_536, 4),
+            (u64::from(u32::MAX), 4),
+            (1 << 32, 8),
+        ] {
+            let terms = [Term::UInt(0), Term::UInt(max)];
+            let mut out = Vec::new();
+            encode(TermKind::UInt, &terms[..if max == 0 { 1 } else { 2 }], None, &mut out);
+            let d = Dictionary::parse(&out, "d", 0, None).unwrap();
+            assert_eq!(d.term_width, width, "{max}");
+            assert_eq!(d.term(d.len() - 1).unwrap(), Term::UInt(max));
+            assert_eq!(d.find(&Term::UInt(max)).unwrap(), Some(d.len() - 1));
+        }
+    }
+
+    #[test]
+    fn packed_references_take_the_bits_their_largest_values_need() {
+        let refs: Vec<PostingRef> = (0..1000u32)
+            .map(|i| PostingRef {
+                offset: i * 37,
+                count: 1 + i % 5,
+                first_start: 1_712_000_000 + u64::from(i) * 40,
+                last_end: 1_712_000_060 + u64::from(i) * 40,
+            })
+            .collect();
+        let terms: Vec<Term<'_>> = (0..1000).map(Term::UInt).collect();
+        let mut out = Vec::new();
+        encode(TermKind::UInt, &terms, Some(&refs), &mut out);
+        let d = Dictionary::parse(&out, "d", 0, None).unwrap();
+        // Offsets below 37,000 take 16 bits, counts up to 5 take 3, times 16 each: 51 bits.
+        assert!(matches!(d.layout, RefLayout::Packed { bits: 51, .. }), "{:?}", d.layout);
+        for (i, r) in refs.iter().enumerate() {
+            assert_eq!(d.posting_ref(i).unwrap(), Some(*r));
+        }
     }
 }

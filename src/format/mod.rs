@@ -16,10 +16,11 @@ pub mod sources;
 use std::fmt;
 
 /// The format version this code writes (`index-format.md`, "Version history").
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
-/// The oldest format version this code reads: versions 3 and 4 differ only in how postings of
-/// a few ids are stored, which a reader tells by the segment's version.
+/// The oldest format version this code reads: versions 3, 4 and 5 differ only in how postings
+/// of a few ids are stored, which a reader tells by the segment's version, and in flags of the
+/// dictionary header, which tell themselves.
 pub const OLDEST_READABLE_VERSION: u32 = 3;
 
 /// Whether this code reads files of format `version`.
@@ -521,6 +522,7 @@ mod tests {
         assert_eq!(dictionary::DICTIONARY_HEADER_SIZE, 8);
         assert_eq!(dictionary::POSTING_REF_SIZE, 24);
         assert_eq!(dictionary::NARROW_REF_SIZE, 16);
+        assert_eq!(dictionary::PACKED_HEADER_SIZE, 24);
         assert_eq!(manifest::MANIFEST_HEADER_SIZE, 24);
         assert_eq!(sources::SOURCES_HEADER_SIZE, 24);
         assert_eq!(sources::SOURCE_REF_SIZE, 16);
@@ -535,6 +537,7 @@ mod tests {
             ("Dictionary header", dictionary::DICTIONARY_HEADER_SIZE),
             ("Posting reference", dictionary::POSTING_REF_SIZE),
             ("Narrow posting reference", dictionary::NARROW_REF_SIZE),
+            ("Packed references header", dictionary::PACKED_HEADER_SIZE),
             ("Manifest header", manifest::MANIFEST_HEADER_SIZE),
             ("Sources header", sources::SOURCES_HEADER_SIZE),
             ("Source reference", sources::SOURCE_REF_SIZE),
