@@ -492,3 +492,81 @@ fn builds_are_byte_identical_for_any_input_order_and_thread_count() {
         }
     }
 }
+
+#[test]
+fn packet_addresses_share_terms_and_postings_with_their_twins() {
+    // Synthetic v5 records: the packet's addresses are the record's but for the secondary
+    // addresses of some interfaces.
+    let corpus = common::synth_corpus(6000, 2, 3, "v5");
+    // A NAT gateway's two records of one flow: `pkt-dstaddr` is the internet host behind the
+    // gateway's own address, so the two columns' terms differ. Then two records whose packet
+    // sources are each other's record sources: the same terms and counts, other ids.
+    let nat = tempfile::tempdir().unwrap();
+    std::fs::write(
+        nat.path().join("nat.log"),
+        "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status pkt-srcaddr pkt-dstaddr\n\
+         5 eni-0aaaaaaaaaaaaaaa1 10.0.1.5 10.0.0.220 43416 5001 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.1.5 203.0.113.5\n\
+         5 eni-0aaaaaaaaaaaaaaa1 10.0.0.220 203.0.113.5 43416 5001 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.1.5 203.0.113.5\n\
+         5 eni-0aaaaaaaaaaaaaaa3 10.0.3.1 10.0.3.9 1 2 6 1 40 1712000000 1712000060 ACCEPT OK 10.0.3.2 10.0.3.9\n\
+         5 eni-0aaaaaaaaaaaaaaa3 10.0.3.2 10.0.3.9 1 2 6 1 40 1712000000 1712000060 ACCEPT OK 10.0.3.1 10.0.3.9\n",
+    )
+    .unwrap();
+    // Packet addresses that are the record's, always.
+    let plain = tempfile::tempdir().unwrap();
+    std::fs::write(
+        plain.path().join("plain.log"),
+        "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status pkt-srcaddr pkt-dstaddr\n\
+         5 eni-0aaaaaaaaaaaaaaa2 10.0.1.5 10.0.2.6 43416 443 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.1.5 10.0.2.6\n\
+         5 eni-0aaaaaaaaaaaaaaa2 10.0.2.6 10.0.1.5 443 43416 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.2.6 10.0.1.5\n\
+         5 eni-0aaaaaaaaaaaaaaa2 10.0.1.5 10.0.2.7 43417 443 6 5 100 1712000001 1712000061 REJECT OK 10.0.1.5 10.0.2.7\n",
+    )
+    .unwrap();
+    // Whether the packet columns' terms are the record columns' (`None`: either).
+    for (paths, twin_terms) in [
+        (vec![plain.path().to_path_buf()], Some(true)),
+        (vec![corpus.path().to_path_buf()], None),
+        (vec![corpus.path().to_path_buf(), nat.path().to_path_buf()], Some(false)),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = ReadOptions::default();
+        build(dir.path(), &paths, &options, 1);
+        let index = Index::open(dir.path()).unwrap();
+        assert_eq!(index.segments().len(), 1);
+        // verify compares every posting, shared or not, with the ids its column holds.
+        index.verify().unwrap();
+        let read = read_with(&paths, &options).without_duplicate_sources();
+        assert_eq!(
+            keyed(index_records(dir.path())),
+            keyed(read.records.iter().map(|(n, r, _)| (n.clone(), r.clone())))
+        );
+        let seg = &index.segments()[0];
+        let (mut shared, mut own) = (0, 0);
+        for field in [Field::PktSrcaddr, Field::PktDstaddr] {
+            let dict = seg.dictionary(Column::Field(field)).unwrap().unwrap();
+            if let Some(twin) = twin_terms {
+                assert_eq!(dict.has_twin_terms(), twin, "{field}");
+            }
+            let offsets: Vec<u32> = (0..dict.len())
+                .map(|t| dict.posting_ref(t).unwrap().unwrap().offset)
+                .collect();
+            shared += offsets.windows(2).filter(|w| w[0] == w[1]).count();
+            own += offsets.windows(2).filter(|w| w[0] != w[1]).count();
+        }
+        if twin_terms == Some(true) {
+            // Every posting is the base's; the last term of each dictionary cannot be told.
+            assert_eq!((shared, own), (1 + 2, 0));
+            continue;
+        }
+        assert!(shared > 10 * own && own > 0, "{shared} shared, {own} own postings");
+        // The NAT flow is found by its packet-level destination, which only `pkt-dstaddr` holds.
+        if twin_terms == Some(false) {
+            let dict = seg.dictionary(Column::Field(Field::PktDstaddr)).unwrap().unwrap();
+            let host = Term::Ip(ip_bytes("203.0.113.5".parse().unwrap()));
+            let t = dict.find(&host).unwrap().unwrap();
+            assert_eq!(
+                seg.posting(Column::Field(Field::PktDstaddr), &dict, t).unwrap().len(),
+                2
+            );
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! address field dictionary-coded, and a roaring posting per distinct value of the indexed
 //! fields. The byte layout is `format`'s; this module decides what goes into it.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
@@ -465,6 +466,13 @@ impl SegmentBuilder {
             }
         }
         let dict_of = |c: Column| dicts.iter().find(|(d, _)| *d == c).map(|(_, p)| p);
+        // A twin with its base's terms numbers them alike, so its blocks, and often its
+        // postings, equal the base's (index-format.md, "Twins").
+        let twin_of = |c: Column| {
+            let base = c.twin_base()?;
+            let (plan, base_plan) = (dict_of(c)?, dict_of(base)?);
+            (plan.codes == base_plan.codes).then_some(base)
+        };
 
         let mut out = encode_header().to_vec();
         let mut directory = Vec::new();
@@ -521,7 +529,7 @@ impl SegmentBuilder {
         let mut postings: Vec<(Column, Vec<u8>, Vec<PostingRef>)> = Vec::new();
         let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd level is valid");
         let mut raw = Vec::new();
-        let mut compress = |raw: &[u8], b: usize, slot: usize, data: &mut Vec<u8>| {
+        let mut compress = |raw: &[u8], data: &mut Vec<u8>| -> ColumnRef {
             let compressed = compressor
                 .compress(raw)
                 .expect("zstd compresses into a growable buffer");
@@ -530,7 +538,7 @@ impl SegmentBuilder {
             } else {
                 (Codec::Stored, raw)
             };
-            refs[b * present.len() + slot] = ColumnRef {
+            let frame = ColumnRef {
                 offset: data.len() as u64,
                 length: bytes.len() as u32,
                 raw_length: raw.len() as u32,
@@ -538,6 +546,7 @@ impl SegmentBuilder {
                 codec,
             };
             data.extend_from_slice(bytes);
+            frame
         };
         // Each term's time span goes into its posting reference.
         let times = |f: Field| {
@@ -552,7 +561,7 @@ impl SegmentBuilder {
                 for (b, block) in lines.chunks(BLOCK_RECORDS).enumerate() {
                     raw.clear();
                     column::encode_bytes(block, &mut raw);
-                    compress(&raw, b, slot, &mut data);
+                    refs[b * present.len() + slot] = compress(&raw, &mut data);
                 }
                 continue;
             }
@@ -561,11 +570,26 @@ impl SegmentBuilder {
             if c == Column::Source {
                 values.iter_mut().for_each(|v| *v += u64::from(source_base));
             }
+            let twin = twin_of(c).map(|base| {
+                let base_slot = present
+                    .iter()
+                    .position(|p| *p == base)
+                    .expect("a base has a dictionary");
+                (base_slot, self.gather(base, &order, dict_of(base)))
+            });
             for (b, (vals, nls)) in values
                 .chunks(BLOCK_RECORDS)
                 .zip(nulls.chunks(BLOCK_RECORDS))
                 .enumerate()
             {
+                if let Some((base_slot, (base_values, base_nulls))) = &twin {
+                    let range = b * BLOCK_RECORDS..b * BLOCK_RECORDS + vals.len();
+                    if base_values[range.clone()] == *vals && base_nulls[range] == *nls {
+                        // The same frame: stored once, referenced by both columns.
+                        refs[b * present.len() + slot] = refs[b * present.len() + base_slot];
+                        continue;
+                    }
+                }
                 let zone = match c {
                     Column::Field(Field::Start) => Some(&mut blocks[b].start),
                     Column::Field(Field::End) => Some(&mut blocks[b].end),
@@ -581,7 +605,7 @@ impl SegmentBuilder {
                 }
                 raw.clear();
                 column::encode(vals, nls, &mut raw);
-                compress(&raw, b, slot, &mut data);
+                refs[b * present.len() + slot] = compress(&raw, &mut data);
             }
             if let (Some(plan), Column::Field(f)) = (plan, c) {
                 if POSTING_FIELDS.contains(&f) {
@@ -608,12 +632,33 @@ impl SegmentBuilder {
 
         // Dictionaries, each followed by its postings for the indexed fields.
         for (c, plan) in &dicts {
-            let column_postings = postings.iter().find(|(p, _, _)| p == c);
+            let mut column_postings = postings
+                .iter()
+                .find(|(p, _, _)| p == c)
+                .map(|(_, bytes, refs)| (Cow::Borrowed(&bytes[..]), Cow::Borrowed(&refs[..])));
+            let base = c.twin_base().and_then(|base| {
+                let (_, bytes, refs) = postings.iter().find(|(p, _, _)| *p == base)?;
+                Some((dict_of(base)?, &bytes[..], &refs[..]))
+            });
+            if let (Some((bytes, refs)), Some(base)) = (&column_postings, base) {
+                let (bytes, refs) = share_twin_postings(plan, bytes, refs, base);
+                column_postings = Some((Cow::Owned(bytes), Cow::Owned(refs)));
+            }
             let mut dict = Vec::new();
-            let terms = plan.terms(self, *c);
-            dictionary::encode(plan.kind, &terms, column_postings.map(|(_, _, r)| &r[..]), &mut dict);
+            match (&column_postings, twin_of(*c)) {
+                (Some((_, refs)), Some(_)) => dictionary::encode_twin(plan.kind, plan.len(), refs, &mut dict),
+                _ => {
+                    let terms = plan.terms(self, *c);
+                    dictionary::encode(
+                        plan.kind,
+                        &terms,
+                        column_postings.as_ref().map(|(_, r)| &r[..]),
+                        &mut dict,
+                    );
+                }
+            }
             section(&mut out, SectionKind::Dictionary, c.id() as u32, &dict);
-            if let Some((_, bytes, _)) = column_postings {
+            if let Some((bytes, _)) = &column_postings {
                 section(&mut out, SectionKind::Postings, c.id() as u32, bytes);
             }
         }
@@ -938,6 +983,38 @@ fn build_postings(
         });
     }
     (bytes, refs)
+}
+
+/// A twin's postings with each one that equals its base's (same term, same ids) stored as no
+/// bytes (index-format.md, "Twins"). Equal bytes are equal ids: a posting's encoding depends on
+/// its ids alone.
+fn share_twin_postings(
+    plan: &DictionaryPlan,
+    bytes: &[u8],
+    refs: &[PostingRef],
+    (base_plan, base_bytes, base_refs): (&DictionaryPlan, &[u8], &[PostingRef]),
+) -> (Vec<u8>, Vec<PostingRef>) {
+    let posting = |bytes: &'_ [u8], refs: &[PostingRef], t: usize| -> std::ops::Range<usize> {
+        refs[t].offset as usize..refs.get(t + 1).map_or(bytes.len(), |next| next.offset as usize)
+    };
+    let base_rank = base_plan.rank.as_ref().expect("addresses are interned");
+    let mut shared = Vec::with_capacity(bytes.len());
+    let mut shared_refs = Vec::with_capacity(refs.len());
+    for (t, r) in refs.iter().enumerate() {
+        let own = &bytes[posting(bytes, refs, t)];
+        let same = match base_rank[plan.codes[t] as usize] {
+            u32::MAX => false,
+            b => {
+                base_refs[b as usize].count == r.count && base_bytes[posting(base_bytes, base_refs, b as usize)] == *own
+            }
+        };
+        let offset = shared.len() as u32;
+        if !same {
+            shared.extend_from_slice(own);
+        }
+        shared_refs.push(PostingRef { offset, ..*r });
+    }
+    (shared, shared_refs)
 }
 
 /// Whether `line` is exactly what `record.write_line(format)` writes, told from the line's

@@ -45,6 +45,9 @@ const FLAG_NARROW: u8 = 2;
 const FLAG_PACKED: u8 = 4;
 /// Integer terms take the width in header byte 6 (version 5): ports need 2 bytes, not 8.
 const FLAG_NARROW_TERMS: u8 = 8;
+/// The terms are those of the twin base's dictionary and are not stored (version 5):
+/// `pkt-srcaddr` nearly always holds the same addresses as `srcaddr` (`Column::twin_base`).
+const FLAG_TWIN_TERMS: u8 = 16;
 
 /// The widest field of a packed reference: offsets and counts are 32-bit, times 64-bit.
 const PACKED_MAX_WIDTHS: [u32; 4] = [32, 32, 64, 64];
@@ -106,6 +109,16 @@ pub struct PostingRef {
     pub first_start: u64,
     /// Largest `end` of the term's records (`0` when none has one).
     pub last_end: u64,
+}
+
+/// Encodes the dictionary of a column whose terms are its twin base's (`T` of them, of the
+/// base's kind), with its own posting references.
+pub fn encode_twin(kind: TermKind, len: usize, postings: &[PostingRef], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    out.push(kind as u8);
+    out.push(FLAG_POSTINGS | FLAG_PACKED | FLAG_TWIN_TERMS);
+    out.extend_from_slice(&[0, 0]);
+    encode_packed(postings, out);
 }
 
 /// Encodes sorted, distinct `terms` (all of one kind) with optional posting references.
@@ -280,8 +293,13 @@ pub struct Dictionary<'a> {
     terms_at: usize,
     offsets_at: usize,
     refs_at: usize,
-    /// Checks the pages each lookup reads; `None` when the caller checked the whole section.
-    pages: Option<PageCheck<'a>>,
+    /// Checks the pages each term or reference lookup reads; `None` when the caller checked the
+    /// whole section. A twin's terms are in its base's section, checked by the base's pages.
+    term_pages: Option<PageCheck<'a>>,
+    ref_pages: Option<PageCheck<'a>>,
+    /// The terms are the twin base's, to be adopted with [`Dictionary::adopt_terms`].
+    twin_terms: bool,
+    adopted: bool,
 }
 
 impl<'a> Dictionary<'a> {
@@ -307,7 +325,9 @@ impl<'a> Dictionary<'a> {
         };
         let flags = b.u8(DICTIONARY_FLAGS)?;
         let width_byte = b.u8(DICTIONARY_TERM_WIDTH)?;
-        if flags & !(FLAG_POSTINGS | FLAG_NARROW | FLAG_PACKED | FLAG_NARROW_TERMS) != 0
+        let twin_terms = flags & FLAG_TWIN_TERMS != 0;
+        if flags & !(FLAG_POSTINGS | FLAG_NARROW | FLAG_PACKED | FLAG_NARROW_TERMS | FLAG_TWIN_TERMS) != 0
+            || twin_terms && (kind != TermKind::Ip || flags & FLAG_PACKED == 0)
             || flags & (FLAG_NARROW | FLAG_PACKED) != 0 && flags & FLAG_POSTINGS == 0
             || flags & FLAG_NARROW != 0 && flags & FLAG_PACKED != 0
             || flags & FLAG_NARROW_TERMS == 0 && width_byte != 0
@@ -326,6 +346,7 @@ impl<'a> Dictionary<'a> {
         let mut at = DICTIONARY_HEADER_SIZE;
         let (mut below_v4, mut v4) = (0, 0);
         let (terms, offsets, end) = match kind {
+            _ if twin_terms => (&[][..], &[][..], at),
             TermKind::UInt => {
                 let size = len
                     .checked_mul(term_width)
@@ -412,8 +433,43 @@ impl<'a> Dictionary<'a> {
                 RefLayout::Packed { .. } => refs_at + PACKED_HEADER_SIZE,
                 RefLayout::Fixed(_) => refs_at,
             },
-            pages,
+            term_pages: pages,
+            ref_pages: pages,
+            twin_terms,
+            adopted: false,
         })
+    }
+
+    /// Whether the terms are the twin base's, stored only there.
+    pub fn has_twin_terms(&self) -> bool {
+        self.twin_terms
+    }
+
+    /// Whether the terms still have to be adopted from the twin base.
+    fn lacks_terms(&self) -> bool {
+        self.twin_terms && !self.adopted
+    }
+
+    /// Takes the terms of `base`, the dictionary of this column's twin base, for a dictionary
+    /// that does not store its own.
+    pub fn adopt_terms(&mut self, base: &Dictionary<'a>) -> Result<(), Corrupt> {
+        if !self.lacks_terms() || base.twin_terms || base.kind != self.kind || base.len != self.len {
+            return Err(Corrupt::new(
+                "dictionary",
+                0,
+                "a twin dictionary differs from its base in kind or term count",
+            ));
+        }
+        self.terms = base.terms;
+        self.offsets = base.offsets;
+        self.term_width = base.term_width;
+        self.below_v4 = base.below_v4;
+        self.v4 = base.v4;
+        self.terms_at = base.terms_at;
+        self.offsets_at = base.offsets_at;
+        self.term_pages = base.term_pages;
+        self.adopted = true;
+        Ok(())
     }
 
     pub fn kind(&self) -> TermKind {
@@ -444,7 +500,14 @@ impl<'a> Dictionary<'a> {
         if i >= self.len {
             return Err(bad());
         }
-        let check = |at: usize, len: usize| self.pages.map_or(Ok(()), |p| p.range(at, len));
+        if self.lacks_terms() {
+            return Err(Corrupt::new(
+                "dictionary",
+                0,
+                "a twin dictionary's terms were not adopted",
+            ));
+        }
+        let check = |at: usize, len: usize| self.term_pages.map_or(Ok(()), |p| p.range(at, len));
         match self.kind {
             TermKind::UInt => {
                 let w = self.term_width;
@@ -486,6 +549,13 @@ impl<'a> Dictionary<'a> {
 
     /// The first term number whose term is `>= probe` (binary search).
     pub fn lower_bound(&self, probe: &Term<'_>) -> Result<usize, Corrupt> {
+        if self.lacks_terms() {
+            return Err(Corrupt::new(
+                "dictionary",
+                0,
+                "a twin dictionary's terms were not adopted",
+            ));
+        }
         if let (TermKind::Ip, Term::Ip(b)) = (self.kind, probe) {
             if let Some(v4) = std::net::Ipv6Addr::from(*b).to_ipv4_mapped() {
                 return self.lower_bound_v4(u32::from(v4));
@@ -513,7 +583,7 @@ impl<'a> Dictionary<'a> {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let at = first + mid * 4;
-            if let Some(p) = self.pages {
+            if let Some(p) = self.term_pages {
                 p.range(self.terms_at + at, 4)?;
             }
             let b = self
@@ -541,7 +611,7 @@ impl<'a> Dictionary<'a> {
         if i >= self.len {
             return Err(b.corrupt(0, format!("term {i} is outside the dictionary")));
         }
-        let check = |at: usize, len: usize| self.pages.map_or(Ok(()), |p| p.range(self.refs_at + at, len));
+        let check = |at: usize, len: usize| self.ref_pages.map_or(Ok(()), |p| p.range(self.refs_at + at, len));
         match self.layout {
             RefLayout::Fixed(size) => {
                 let at = i * size;

@@ -23,6 +23,10 @@ pub const FORMAT_VERSION: u32 = 5;
 /// dictionary header, which tell themselves.
 pub const OLDEST_READABLE_VERSION: u32 = 3;
 
+/// The first format version whose `pkt-srcaddr` and `pkt-dstaddr` may share terms and
+/// postings with `srcaddr` and `dstaddr` (`index-format.md`, "Twins").
+pub const TWINS_SINCE: u32 = 5;
+
 /// Whether this code reads files of format `version`.
 pub fn is_readable(version: u32) -> bool {
     (OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version)

@@ -96,6 +96,18 @@ impl Column {
         }
     }
 
+    /// The column whose dictionary and postings this one's may share (`index-format.md`,
+    /// "Twins"): a packet-level address is the interface's own address unless a NAT gateway,
+    /// a secondary address or a middlebox came between, so the two usually hold the same
+    /// terms and records.
+    pub fn twin_base(self) -> Option<Column> {
+        match self {
+            Column::Field(Field::PktSrcaddr) => Some(Column::Field(Field::Srcaddr)),
+            Column::Field(Field::PktDstaddr) => Some(Column::Field(Field::Dstaddr)),
+            _ => None,
+        }
+    }
+
     /// Whether the column stores term numbers of its dictionary (addresses, text, extras)
     /// rather than values.
     pub fn stores_term_numbers(self) -> bool {

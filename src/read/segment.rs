@@ -17,6 +17,7 @@ use crate::format::schema::{
 use crate::format::{
     check_header, crc32, decode_block_entry, decode_footer, posting, BlockEntry, Bytes, Codec, ColumnRef, Corrupt,
     DirectoryEntry, HeaderProblem, SectionKind, BLOCK_ENTRY_SIZE, COLUMN_REF_SIZE, FORMAT_VERSION, HEADER_SIZE,
+    TWINS_SINCE,
 };
 use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, FormatField, Provenance, Value};
 
@@ -262,9 +263,24 @@ impl Segment {
         else {
             return Ok(None);
         };
-        Dictionary::parse(s.data, "dictionary", s.entry.offset, s.pages)
-            .map(Some)
-            .map_err(|c| IndexError::corrupt(&self.path, c))
+        let mut dict = Dictionary::parse(s.data, "dictionary", s.entry.offset, s.pages).map_err(err)?;
+        if dict.has_twin_terms() {
+            let base = column
+                .twin_base()
+                .filter(|_| self.version >= TWINS_SINCE)
+                .ok_or_else(|| {
+                    err(Corrupt::new(
+                        "dictionary",
+                        s.entry.offset,
+                        "only a twin may share terms",
+                    ))
+                })?;
+            let base = self
+                .dictionary(base)?
+                .ok_or_else(|| err(missing("dictionary of the twin base")))?;
+            dict.adopt_terms(&base).map_err(err)?;
+        }
+        Ok(Some(dict))
     }
 
     /// The record ids of term `term` of a field's dictionary.
@@ -283,10 +299,13 @@ impl Segment {
             .posting_range(term, s.length)
             .map_err(err)?
             .ok_or_else(|| err(missing("posting reference")))?;
+        let (start, end) = (s.offset + lo, s.offset + hi);
+        if let (true, Some(base)) = (lo == hi && self.version >= TWINS_SINCE, column.twin_base()) {
+            return self.twin_posting(base, dict, term, count, start);
+        }
         if let Some(p) = pages {
             p.range(lo as usize, (hi - lo) as usize).map_err(err)?;
         }
-        let (start, end) = (s.offset + lo, s.offset + hi);
         let bytes = &self.bytes()[start as usize..end as usize];
         let bitmap =
             posting::decode(bytes, count, self.version).map_err(|what| err(Corrupt::new("postings", start, what)))?;
@@ -305,6 +324,39 @@ impl Segment {
             )));
         }
         Ok(bitmap)
+    }
+
+    /// A twin's posting stored as no bytes: the ids of the same term in the base column, which
+    /// must be `count` of them.
+    fn twin_posting(
+        &self,
+        base: Column,
+        dict: &Dictionary<'_>,
+        term: usize,
+        count: u32,
+        at: u64,
+    ) -> Result<RoaringBitmap, IndexError> {
+        let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
+        let base_dict = self
+            .dictionary(base)?
+            .ok_or_else(|| err(missing("dictionary of the twin base")))?;
+        let value = dict.term(term).map_err(err)?;
+        let base_term = base_dict.find(&value).map_err(err)?.ok_or_else(|| {
+            err(Corrupt::new(
+                "postings",
+                at,
+                "an empty posting's term is not in the twin base",
+            ))
+        })?;
+        let ids = self.posting(base, &base_dict, base_term)?;
+        if ids.len() != u64::from(count) {
+            return Err(err(Corrupt::new(
+                "postings",
+                at,
+                "posting size differs from the dictionary's count",
+            )));
+        }
+        Ok(ids)
     }
 
     fn column_ref(&self, block: usize, slot: usize) -> Result<ColumnRef, Corrupt> {
