@@ -604,7 +604,19 @@ impl SegmentBuilder {
                         .for_each(|(v, _)| range.add(*v));
                 }
                 raw.clear();
-                column::encode(vals, nls, &mut raw);
+                match (c, &starts) {
+                    (Column::Field(Field::End), Some((start_values, start_nulls))) => {
+                        let range = b * BLOCK_RECORDS..b * BLOCK_RECORDS + vals.len();
+                        column::encode_minus_start(
+                            vals,
+                            nls,
+                            &start_values[range.clone()],
+                            &start_nulls[range],
+                            &mut raw,
+                        );
+                    }
+                    _ => column::encode(vals, nls, &mut raw),
+                }
                 refs[b * present.len() + slot] = compress(&raw, &mut data);
             }
             if let (Some(plan), Column::Field(f)) = (plan, c) {

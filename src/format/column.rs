@@ -15,6 +15,10 @@ pub const COLUMN_HEADER_SIZE: usize = COLUMN_BASE + 8;
 const FLAG_NULLS: u8 = 1;
 const FLAG_DELTA: u8 = 2;
 const FLAG_BYTES: u8 = 4;
+/// The stored values are each record's `end` minus its `start` (version 5): an `end` lies
+/// a few seconds to a minute after its `start`, which takes fewer bits than the step from
+/// the previous `end`.
+const FLAG_MINUS_START: u8 = 8;
 
 fn width_of(span: u64) -> u8 {
     match span {
@@ -39,6 +43,21 @@ fn unzigzag(z: u64) -> u64 {
 /// from the block minimum or, when narrower (sorted times, line numbers), as differences from
 /// the previous value.
 pub fn encode(values: &[u64], nulls: &[bool], out: &mut Vec<u8>) {
+    encode_flagged(values, nulls, 0, out);
+}
+
+/// Encodes each `end` minus its record's `start` (0 where the start is null; null ends stay
+/// null), flagged so that readers add the `start` column back.
+pub fn encode_minus_start(ends: &[u64], nulls: &[bool], starts: &[u64], start_nulls: &[bool], out: &mut Vec<u8>) {
+    let relative: Vec<u64> = ends
+        .iter()
+        .zip(starts.iter().zip(start_nulls))
+        .map(|(end, (start, null))| end.wrapping_sub(if *null { 0 } else { *start }))
+        .collect();
+    encode_flagged(&relative, nulls, FLAG_MINUS_START, out);
+}
+
+fn encode_flagged(values: &[u64], nulls: &[bool], flags: u8, out: &mut Vec<u8>) {
     debug_assert_eq!(values.len(), nulls.len());
     // One pass for the range, the first value and the largest step between present values.
     let (mut min, mut max, mut first, mut max_delta) = (u64::MAX, 0, None, 0);
@@ -62,7 +81,7 @@ pub fn encode(values: &[u64], nulls: &[bool], out: &mut Vec<u8>) {
     };
     let has_nulls = nulls.iter().any(|n| *n);
     out.push(width);
-    out.push(if has_nulls { FLAG_NULLS } else { 0 } | if delta { FLAG_DELTA } else { 0 });
+    out.push(flags | if has_nulls { FLAG_NULLS } else { 0 } | if delta { FLAG_DELTA } else { 0 });
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&(values.len() as u32).to_le_bytes());
     out.extend_from_slice(&base.to_le_bytes());
@@ -125,6 +144,7 @@ impl BytesColumn {
 pub struct Column {
     values: Vec<u64>,
     nulls: Option<Vec<u8>>,
+    minus_start: bool,
 }
 
 impl Column {
@@ -140,6 +160,26 @@ impl Column {
         let null = self.nulls.as_ref().is_some_and(|b| b[i / 8] & (1 << (i % 8)) != 0);
         (!null).then(|| self.values[i])
     }
+
+    /// Whether the values are `end − start` until [`Column::add_starts`] is called.
+    pub fn is_minus_start(&self) -> bool {
+        self.minus_start
+    }
+
+    /// Adds each record's `start` (0 where null) back to an `end` column stored minus it.
+    pub fn add_starts(&mut self, starts: &Column) {
+        for (i, v) in self.values.iter_mut().enumerate() {
+            *v = v.wrapping_add(starts.get(i).unwrap_or(0));
+        }
+        self.minus_start = false;
+    }
+}
+
+/// Values read at some offsets of a column: [`decode_at`]'s answer.
+pub struct SparseValues {
+    pub values: Vec<Option<u64>>,
+    /// The values are `end − start`: add the `start`s at the same offsets.
+    pub minus_start: bool,
 }
 
 /// Decodes a number column that must hold `expect` values.
@@ -184,6 +224,7 @@ pub fn decode_bytes(raw: &[u8], expect: usize, section: &str, base_offset: u64) 
 struct Layout {
     width: usize,
     delta: bool,
+    minus_start: bool,
     base: u64,
     /// The null bitmap, when the column has nulls.
     nulls: Option<std::ops::Range<usize>>,
@@ -198,8 +239,9 @@ impl Layout {
         let flags = b.u8(COLUMN_FLAGS)?;
         let kind = if byte_strings { FLAG_BYTES } else { 0 };
         if !matches!(width, 0 | 1 | 2 | 4 | 8)
-            || flags & !(FLAG_NULLS | FLAG_DELTA | FLAG_BYTES) != 0
+            || flags & !(FLAG_NULLS | FLAG_DELTA | FLAG_BYTES | FLAG_MINUS_START) != 0
             || flags & FLAG_BYTES != kind
+            || flags & FLAG_BYTES != 0 && flags & FLAG_MINUS_START != 0
             || b.u16(COLUMN_RESERVED)? != 0
         {
             return Err(b.corrupt(COLUMN_WIDTH, "bad column header"));
@@ -222,6 +264,7 @@ impl Layout {
         Ok(Layout {
             width,
             delta: flags & FLAG_DELTA != 0,
+            minus_start: flags & FLAG_MINUS_START != 0,
             base,
             nulls,
             data: at..at + n * width,
@@ -259,6 +302,7 @@ fn decode_numbers(
     let base = layout.base;
     // The stored numbers, widened; one tight loop per width (this is the search's hottest
     // decode).
+    let minus_start = layout.minus_start;
     let mut values: Vec<u64> = match layout.width {
         0 => vec![0; expect],
         1 => data.iter().map(|&b| u64::from(b)).collect(),
@@ -293,7 +337,14 @@ fn decode_numbers(
             *v += base;
         }
     }
-    Ok((Column { values, nulls }, layout.data.end))
+    Ok((
+        Column {
+            values,
+            nulls,
+            minus_start,
+        },
+        layout.data.end,
+    ))
 }
 
 /// The values at `offsets` (ascending) of a number column that must hold `expect` values,
@@ -305,7 +356,7 @@ pub fn decode_at(
     offsets: &[u32],
     section: &str,
     base_offset: u64,
-) -> Result<Vec<Option<u64>>, Corrupt> {
+) -> Result<SparseValues, Corrupt> {
     let b = Bytes::new(raw, section, base_offset);
     let layout = Layout::read(&b, expect, false)?;
     if layout.data.end != raw.len() {
@@ -337,7 +388,10 @@ pub fn decode_at(
             out.push(Some(v));
         }
     }
-    Ok(out)
+    Ok(SparseValues {
+        values: out,
+        minus_start: layout.minus_start,
+    })
 }
 
 #[cfg(test)]
@@ -367,7 +421,8 @@ mod tests {
             }
             let every_third: Vec<u32> = (0..vals.len() as u32).step_by(3).collect();
             let sparse = decode_at(&raw, vals.len(), &every_third, "t", 0).unwrap();
-            for (&i, v) in every_third.iter().zip(sparse) {
+            prop_assert!(!sparse.minus_start && !col.is_minus_start());
+            for (&i, v) in every_third.iter().zip(sparse.values) {
                 prop_assert_eq!(v, col.get(i as usize));
             }
             // Any truncation is an error, never a panic.
@@ -376,6 +431,31 @@ mod tests {
                 prop_assert!(decode_at(&raw[..cut], vals.len(), &every_third, "t", 0).is_err());
             }
             prop_assert!(decode_bytes(&raw, vals.len(), "t", 0).is_err());
+        }
+
+        #[test]
+        fn ends_minus_starts_round_trip(records in proptest::collection::vec((any::<u64>(), any::<bool>(), 0..700u64, any::<bool>()), 0..300), wild in any::<bool>()) {
+            // Ends a little after their starts, or (wild) anywhere, even before them.
+            let starts: Vec<u64> = records.iter().map(|r| 1_712_000_000 + r.0 % 100_000).collect();
+            let start_nulls: Vec<bool> = records.iter().map(|r| r.1).collect();
+            let ends: Vec<u64> = records.iter().zip(&starts).map(|(r, s)| if wild { r.0 } else { s + r.2 }).collect();
+            let end_nulls: Vec<bool> = records.iter().map(|r| r.3).collect();
+            let (mut raw_starts, mut raw) = (Vec::new(), Vec::new());
+            encode(&starts, &start_nulls, &mut raw_starts);
+            encode_minus_start(&ends, &end_nulls, &starts, &start_nulls, &mut raw);
+            let start_col = decode(&raw_starts, starts.len(), "t", 0).unwrap();
+            let mut col = decode(&raw, ends.len(), "t", 0).unwrap();
+            prop_assert!(col.is_minus_start());
+            col.add_starts(&start_col);
+            let all: Vec<u32> = (0..ends.len() as u32).collect();
+            let sparse = decode_at(&raw, ends.len(), &all, "t", 0).unwrap();
+            prop_assert!(sparse.minus_start);
+            for i in 0..ends.len() {
+                let want = (!end_nulls[i]).then_some(ends[i]);
+                prop_assert_eq!(col.get(i), want);
+                let start = (!start_nulls[i]).then_some(starts[i]);
+                prop_assert_eq!(sparse.values[i].map(|v| v.wrapping_add(start.unwrap_or(0))), want);
+            }
         }
 
         #[test]

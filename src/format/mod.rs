@@ -27,6 +27,10 @@ pub const OLDEST_READABLE_VERSION: u32 = 3;
 /// postings with `srcaddr` and `dstaddr` (`index-format.md`, "Twins").
 pub const TWINS_SINCE: u32 = 5;
 
+/// The first format version whose `end` columns may be stored minus `start` (`index-format.md`,
+/// "Column data section").
+pub const MINUS_START_SINCE: u32 = 5;
+
 /// Whether this code reads files of format `version`.
 pub fn is_readable(version: u32) -> bool {
     (OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version)

@@ -17,7 +17,7 @@ use crate::format::schema::{
 use crate::format::{
     check_header, crc32, decode_block_entry, decode_footer, posting, BlockEntry, Bytes, Codec, ColumnRef, Corrupt,
     DirectoryEntry, HeaderProblem, SectionKind, BLOCK_ENTRY_SIZE, COLUMN_REF_SIZE, FORMAT_VERSION, HEADER_SIZE,
-    TWINS_SINCE,
+    MINUS_START_SINCE, TWINS_SINCE,
 };
 use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, FormatField, Provenance, Value};
 
@@ -416,16 +416,42 @@ impl Segment {
     }
 
     fn read_slot(&self, block: usize, slot: usize) -> Result<ColumnValues, Corrupt> {
-        self.with_frame(block, slot, |raw, records, offset| {
+        let mut values = self.with_frame(block, slot, |raw, records, offset| {
             column::decode(raw, records, "column data", offset)
-        })
+        })?;
+        if values.is_minus_start() {
+            let starts = self.read_slot(block, self.start_slot_for(block, slot)?)?;
+            values.add_starts(&starts);
+        }
+        Ok(values)
     }
 
     /// The values at `offsets` (ascending) of one column of a block.
     fn read_slot_at(&self, block: usize, slot: usize, offsets: &[u32]) -> Result<Vec<Option<u64>>, Corrupt> {
-        self.with_frame(block, slot, |raw, records, offset| {
+        let mut sparse = self.with_frame(block, slot, |raw, records, offset| {
             column::decode_at(raw, records, offsets, "column data", offset)
-        })
+        })?;
+        if sparse.minus_start {
+            let starts = self.read_slot_at(block, self.start_slot_for(block, slot)?, offsets)?;
+            for (v, start) in sparse.values.iter_mut().zip(starts) {
+                *v = v.map(|v| v.wrapping_add(start.unwrap_or(0)));
+            }
+        }
+        Ok(sparse.values)
+    }
+
+    /// The slot of `start`, for the `end` column in `slot`, stored minus it: only `end` may be,
+    /// and only from version 5.
+    fn start_slot_for(&self, block: usize, slot: usize) -> Result<usize, Corrupt> {
+        let start = self.slot_of[Column::Field(Field::Start).id()];
+        match (self.columns[slot], start) {
+            (Column::Field(Field::End), Some(start)) if self.version >= MINUS_START_SINCE => Ok(start),
+            (c, _) => Err(Corrupt::new(
+                format!("column {} of block {block}", c.name()),
+                0,
+                "only `end` may be stored minus `start`, and only with a `start` column",
+            )),
+        }
     }
 
     /// Decompresses one column of a block into this thread's buffer and hands `decode` its
