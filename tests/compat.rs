@@ -8,7 +8,7 @@
 //! spans) replaced 1, and version 3 (page checksums, stored column frames with checksums)
 //! replaced 2, before the first release; they are kept only to prove the refusal. Version 4
 //! (postings of a few ids as gaps) and version 5 (packed posting references, narrow integer
-//! terms) are read beside version 3.
+//! terms, twins, `end` minus `start`) are read beside version 3.
 
 mod common;
 

@@ -56,7 +56,7 @@ const PACKED_MAX_WIDTHS: [u32; 4] = [32, 32, 64, 64];
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum TermKind {
-    /// 8-byte unsigned integers (numbers, enum codes).
+    /// Unsigned integers (numbers, enum codes) in 8 bytes, or in 1, 2 or 4 when flagged.
     UInt = 1,
     /// Addresses in IPv6 order, IPv4 as IPv4-mapped (`::ffff:a.b.c.d`): IPv6 addresses below
     /// the mapped range in 16 bytes, then the IPv4 ones in 4, then the IPv6 ones above in 16.
@@ -438,6 +438,18 @@ impl<'a> Dictionary<'a> {
             twin_terms,
             adopted: false,
         })
+    }
+
+    /// The format versions whose segments may hold a dictionary stored as this one: fixed
+    /// references only versions 3 and 4; packed references, narrow integer terms and twin
+    /// terms only version 5; `None` when its form is common to all.
+    pub fn form_versions(&self) -> Option<std::ops::RangeInclusive<u32>> {
+        match self.layout {
+            RefLayout::Fixed(_) if self.refs.is_some() => Some(3..=4),
+            RefLayout::Packed { .. } => Some(5..=5),
+            _ if self.term_width < 8 || self.twin_terms => Some(5..=5),
+            _ => None,
+        }
     }
 
     /// Whether the terms are the twin base's, stored only there.
@@ -849,9 +861,15 @@ mod tests {
         );
     }
 
-    /// A dictionary with the fixed-size references of versions 3 and 4 (`flag` 0: wide).
+    /// A dictionary as versions 3 and 4 wrote it: integer terms in 8 bytes, fixed-size
+    /// references (`flag` 0: wide).
     fn encode_fixed_refs(kind: TermKind, terms: &[Term<'_>], refs: &[PostingRef], flag: u8, out: &mut Vec<u8>) {
         encode(kind, terms, None, out);
+        if kind == TermKind::UInt {
+            out.truncate(DICTIONARY_HEADER_SIZE);
+            (out[DICTIONARY_FLAGS], out[DICTIONARY_TERM_WIDTH]) = (0, 0);
+            terms.iter().for_each(|t| out.extend_from_slice(&uint(t).to_le_bytes()));
+        }
         out[DICTIONARY_FLAGS] |= FLAG_POSTINGS | flag;
         for r in refs {
             out.extend_from_slice(&r.offset.to_le_bytes());
@@ -864,6 +882,44 @@ mod tests {
                 out.extend_from_slice(&r.last_end.to_le_bytes());
             }
         }
+    }
+
+    #[test]
+    fn twin_terms_are_adopted_only_from_a_matching_base() {
+        let ips: Vec<Term<'_>> = ["10.0.0.1", "10.0.0.2"]
+            .iter()
+            .map(|s| Term::Ip(ip_bytes(s.parse().unwrap())))
+            .collect();
+        let refs: Vec<PostingRef> = (0..2)
+            .map(|i| PostingRef {
+                offset: 0,
+                count: 1,
+                first_start: 100 + i,
+                last_end: 160 + i,
+            })
+            .collect();
+        let (mut base, mut other, mut twin_bytes) = (Vec::new(), Vec::new(), Vec::new());
+        encode(TermKind::Ip, &ips, Some(&refs), &mut base);
+        encode(TermKind::Ip, &ips[..1], Some(&refs[..1]), &mut other);
+        encode_twin(TermKind::Ip, 2, &refs, &mut twin_bytes);
+        let base = Dictionary::parse(&base, "d", 0, None).unwrap();
+        let other = Dictionary::parse(&other, "d", 0, None).unwrap();
+        let twin = Dictionary::parse(&twin_bytes, "d", 0, None).unwrap();
+        assert!(twin.has_twin_terms() && twin.form_versions() == Some(5..=5));
+        // Before adoption nothing can be looked up; references can.
+        assert!(twin.term(0).is_err() && twin.find(&ips[0]).is_err());
+        assert_eq!(twin.posting_ref(1).unwrap(), Some(refs[1]));
+        // A base of another length, or a twin as base, is refused.
+        assert!(twin.clone().adopt_terms(&other).is_err());
+        assert!(twin.clone().adopt_terms(&twin).is_err());
+        let mut adopted = twin;
+        adopted.adopt_terms(&base).unwrap();
+        assert!(adopted.clone().adopt_terms(&base).is_err(), "adopted twice");
+        assert_eq!(adopted.find(&ips[1]).unwrap(), Some(1));
+        // Twin terms only in an address dictionary with packed references.
+        let mut bad = twin_bytes.clone();
+        bad[DICTIONARY_KIND] = TermKind::Bytes as u8;
+        assert!(Dictionary::parse(&bad, "d", 0, None).is_err());
     }
 
     #[test]

@@ -18,9 +18,9 @@ use std::fmt;
 /// The format version this code writes (`index-format.md`, "Version history").
 pub const FORMAT_VERSION: u32 = 5;
 
-/// The oldest format version this code reads: versions 3, 4 and 5 differ only in how postings
-/// of a few ids are stored, which a reader tells by the segment's version, and in flags of the
-/// dictionary header, which tell themselves.
+/// The oldest format version this code reads: a reader tells what versions 4 and 5 changed
+/// (postings as gaps; packed references, narrow terms, twins, `end` minus `start`) by the
+/// segment's version and by flags that only those versions may set.
 pub const OLDEST_READABLE_VERSION: u32 = 3;
 
 /// The first format version whose `pkt-srcaddr` and `pkt-dstaddr` may share terms and

@@ -264,17 +264,21 @@ impl Segment {
             return Ok(None);
         };
         let mut dict = Dictionary::parse(s.data, "dictionary", s.entry.offset, s.pages).map_err(err)?;
+        if dict.form_versions().is_some_and(|v| !v.contains(&self.version)) {
+            return Err(err(Corrupt::new(
+                "dictionary",
+                s.entry.offset,
+                format!("dictionary stored as no version {} dictionary is", self.version),
+            )));
+        }
         if dict.has_twin_terms() {
-            let base = column
-                .twin_base()
-                .filter(|_| self.version >= TWINS_SINCE)
-                .ok_or_else(|| {
-                    err(Corrupt::new(
-                        "dictionary",
-                        s.entry.offset,
-                        "only a twin may share terms",
-                    ))
-                })?;
+            let base = column.twin_base().ok_or_else(|| {
+                err(Corrupt::new(
+                    "dictionary",
+                    s.entry.offset,
+                    "only a twin may share terms",
+                ))
+            })?;
             let base = self
                 .dictionary(base)?
                 .ok_or_else(|| err(missing("dictionary of the twin base")))?;
@@ -300,7 +304,7 @@ impl Segment {
             .map_err(err)?
             .ok_or_else(|| err(missing("posting reference")))?;
         let (start, end) = (s.offset + lo, s.offset + hi);
-        if let (true, Some(base)) = (lo == hi && self.version >= TWINS_SINCE, column.twin_base()) {
+        if let (true, Some(base)) = (lo == hi && count > 0 && self.version >= TWINS_SINCE, column.twin_base()) {
             return self.twin_posting(base, dict, term, count, start);
         }
         if let Some(p) = pages {
