@@ -493,6 +493,9 @@ fn builds_are_byte_identical_for_any_input_order_and_thread_count() {
     }
 }
 
+/// The header of the hand-made logs with packet addresses.
+const PKT_HEADER: &str = "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status pkt-srcaddr pkt-dstaddr\n";
+
 #[test]
 fn packet_addresses_share_terms_and_postings_with_their_twins() {
     // Synthetic v5 records: the packet's addresses are the record's but for the secondary
@@ -504,8 +507,8 @@ fn packet_addresses_share_terms_and_postings_with_their_twins() {
     let nat = tempfile::tempdir().unwrap();
     std::fs::write(
         nat.path().join("nat.log"),
-        "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status pkt-srcaddr pkt-dstaddr\n\
-         5 eni-0aaaaaaaaaaaaaaa1 10.0.1.5 10.0.0.220 43416 5001 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.1.5 203.0.113.5\n\
+        PKT_HEADER.to_owned()
+            + "         5 eni-0aaaaaaaaaaaaaaa1 10.0.1.5 10.0.0.220 43416 5001 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.1.5 203.0.113.5\n\
          5 eni-0aaaaaaaaaaaaaaa1 10.0.0.220 203.0.113.5 43416 5001 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.1.5 203.0.113.5\n\
          5 eni-0aaaaaaaaaaaaaaa3 10.0.3.1 10.0.3.9 1 2 6 1 40 1712000000 1712000060 ACCEPT OK 10.0.3.2 10.0.3.9\n\
          5 eni-0aaaaaaaaaaaaaaa3 10.0.3.2 10.0.3.9 1 2 6 1 40 1712000000 1712000060 ACCEPT OK 10.0.3.1 10.0.3.9\n",
@@ -515,8 +518,8 @@ fn packet_addresses_share_terms_and_postings_with_their_twins() {
     let plain = tempfile::tempdir().unwrap();
     std::fs::write(
         plain.path().join("plain.log"),
-        "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status pkt-srcaddr pkt-dstaddr\n\
-         5 eni-0aaaaaaaaaaaaaaa2 10.0.1.5 10.0.2.6 43416 443 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.1.5 10.0.2.6\n\
+        PKT_HEADER.to_owned()
+            + "         5 eni-0aaaaaaaaaaaaaaa2 10.0.1.5 10.0.2.6 43416 443 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.1.5 10.0.2.6\n\
          5 eni-0aaaaaaaaaaaaaaa2 10.0.2.6 10.0.1.5 443 43416 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.2.6 10.0.1.5\n\
          5 eni-0aaaaaaaaaaaaaaa2 10.0.1.5 10.0.2.7 43417 443 6 5 100 1712000001 1712000061 REJECT OK 10.0.1.5 10.0.2.7\n",
     )

@@ -304,22 +304,27 @@ impl Segment {
             .map_err(err)?
             .ok_or_else(|| err(missing("posting reference")))?;
         let (start, end) = (s.offset + lo, s.offset + hi);
-        if let (true, Some(base)) = (lo == hi && count > 0 && self.version >= TWINS_SINCE, column.twin_base()) {
-            return self.twin_posting(base, dict, term, count, start);
-        }
-        if let Some(p) = pages {
-            p.range(lo as usize, (hi - lo) as usize).map_err(err)?;
-        }
-        let bytes = &self.bytes()[start as usize..end as usize];
-        let bitmap =
-            posting::decode(bytes, count, self.version).map_err(|what| err(Corrupt::new("postings", start, what)))?;
-        if bitmap.max().is_some_and(|m| u64::from(m) >= self.record_count) {
-            return Err(err(Corrupt::new(
-                "postings",
-                start,
-                "posting holds an id past the record count",
-            )));
-        }
+        let bitmap = match column.twin_base() {
+            Some(base) if lo == hi && count > 0 && self.version >= TWINS_SINCE => {
+                self.twin_posting(base, dict, term, start)?
+            }
+            _ => {
+                if let Some(p) = pages {
+                    p.range(lo as usize, (hi - lo) as usize).map_err(err)?;
+                }
+                let bytes = &self.bytes()[start as usize..end as usize];
+                let bitmap = posting::decode(bytes, count, self.version)
+                    .map_err(|what| err(Corrupt::new("postings", start, what)))?;
+                if bitmap.max().is_some_and(|m| u64::from(m) >= self.record_count) {
+                    return Err(err(Corrupt::new(
+                        "postings",
+                        start,
+                        "posting holds an id past the record count",
+                    )));
+                }
+                bitmap
+            }
+        };
         if bitmap.len() != u64::from(count) {
             return Err(err(Corrupt::new(
                 "postings",
@@ -330,14 +335,13 @@ impl Segment {
         Ok(bitmap)
     }
 
-    /// A twin's posting stored as no bytes: the ids of the same term in the base column, which
-    /// must be `count` of them.
+    /// A twin's posting stored as no bytes (at `at`): the ids of the same term in the base
+    /// column.
     fn twin_posting(
         &self,
         base: Column,
         dict: &Dictionary<'_>,
         term: usize,
-        count: u32,
         at: u64,
     ) -> Result<RoaringBitmap, IndexError> {
         let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
@@ -352,15 +356,7 @@ impl Segment {
                 "an empty posting's term is not in the twin base",
             ))
         })?;
-        let ids = self.posting(base, &base_dict, base_term)?;
-        if ids.len() != u64::from(count) {
-            return Err(err(Corrupt::new(
-                "postings",
-                at,
-                "posting size differs from the dictionary's count",
-            )));
-        }
-        Ok(ids)
+        self.posting(base, &base_dict, base_term)
     }
 
     fn column_ref(&self, block: usize, slot: usize) -> Result<ColumnRef, Corrupt> {
