@@ -652,13 +652,19 @@ impl SegmentBuilder {
                 let (_, bytes, refs) = postings.iter().find(|(p, _, _)| *p == base)?;
                 Some((dict_of(base)?, &bytes[..], &refs[..]))
             });
+            let mut own = None;
             if let (Some((bytes, refs)), Some(base)) = (&column_postings, base) {
-                let (bytes, refs) = share_twin_postings(plan, bytes, refs, base);
+                let (bytes, refs, own_terms) = share_twin_postings(plan, bytes, refs, base);
                 column_postings = Some((Cow::Owned(bytes), Cow::Owned(refs)));
+                own = Some(own_terms);
             }
             let mut dict = Vec::new();
-            match (&column_postings, twin_of(*c)) {
-                (Some((_, refs)), Some(_)) => dictionary::encode_twin(plan.kind, plan.len(), refs, &mut dict),
+            match (&column_postings, own, twin_of(*c)) {
+                (Some((_, refs)), Some(own), Some(_)) => {
+                    let own_refs: Vec<PostingRef> =
+                        refs.iter().zip(&own).filter(|(_, o)| **o).map(|(r, _)| *r).collect();
+                    dictionary::encode_twin(plan.kind, &own, &own_refs, &mut dict);
+                }
                 _ => {
                     let terms = plan.terms(self, *c);
                     dictionary::encode(
@@ -998,20 +1004,21 @@ fn build_postings(
 }
 
 /// A twin's postings with each one that equals its base's (same term, same ids) stored as no
-/// bytes (index-format.md, "Twins"). Equal bytes are equal ids: a posting's encoding depends on
-/// its ids alone.
+/// bytes (index-format.md, "Twins"), and which terms keep their own. Equal bytes are equal ids:
+/// a posting's encoding depends on its ids alone.
 fn share_twin_postings(
     plan: &DictionaryPlan,
     bytes: &[u8],
     refs: &[PostingRef],
     (base_plan, base_bytes, base_refs): (&DictionaryPlan, &[u8], &[PostingRef]),
-) -> (Vec<u8>, Vec<PostingRef>) {
+) -> (Vec<u8>, Vec<PostingRef>, Vec<bool>) {
     let posting = |bytes: &'_ [u8], refs: &[PostingRef], t: usize| -> std::ops::Range<usize> {
         refs[t].offset as usize..refs.get(t + 1).map_or(bytes.len(), |next| next.offset as usize)
     };
     let base_rank = base_plan.rank.as_ref().expect("addresses are interned");
     let mut shared = Vec::with_capacity(bytes.len());
     let mut shared_refs = Vec::with_capacity(refs.len());
+    let mut own_terms = Vec::with_capacity(refs.len());
     for (t, r) in refs.iter().enumerate() {
         let own = &bytes[posting(bytes, refs, t)];
         let same = match base_rank[plan.codes[t] as usize] {
@@ -1025,8 +1032,9 @@ fn share_twin_postings(
             shared.extend_from_slice(own);
         }
         shared_refs.push(PostingRef { offset, ..*r });
+        own_terms.push(!same);
     }
-    (shared, shared_refs)
+    (shared, shared_refs, own_terms)
 }
 
 /// Whether `line` is exactly what `record.write_line(format)` writes, told from the line's

@@ -111,14 +111,34 @@ pub struct PostingRef {
     pub last_end: u64,
 }
 
-/// Encodes the dictionary of a column whose terms are its twin base's (`T` of them, of the
-/// base's kind), with its own posting references.
-pub fn encode_twin(kind: TermKind, len: usize, postings: &[PostingRef], out: &mut Vec<u8>) {
-    out.extend_from_slice(&(len as u32).to_le_bytes());
+/// Encodes the dictionary of a column whose terms are its twin base's (`own.len()` of them, of
+/// the base's kind): which terms have their own posting, and the references of those, in term
+/// order (the others' are the base's).
+pub fn encode_twin(kind: TermKind, own: &[bool], own_postings: &[PostingRef], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&(own.len() as u32).to_le_bytes());
     out.push(kind as u8);
     out.push(FLAG_POSTINGS | FLAG_PACKED | FLAG_TWIN_TERMS);
     out.extend_from_slice(&[0, 0]);
-    encode_packed(postings, out);
+    let words: Vec<u64> = own
+        .chunks(64)
+        .map(|bits| {
+            bits.iter()
+                .enumerate()
+                .fold(0, |w, (k, own)| w | (u64::from(*own) << k))
+        })
+        .collect();
+    words.iter().for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
+    let mut before = 0u32;
+    for w in &words {
+        out.extend_from_slice(&before.to_le_bytes());
+        before += w.count_ones();
+    }
+    debug_assert_eq!(before as usize, own_postings.len());
+    while !(out.len() - start).is_multiple_of(super::SECTION_ALIGN) {
+        out.push(0);
+    }
+    encode_packed(own_postings, out);
 }
 
 /// Encodes sorted, distinct `terms` (all of one kind) with optional posting references.
@@ -249,6 +269,10 @@ fn encode_packed(refs: &[PostingRef], out: &mut Vec<u8>) {
     }
 }
 
+fn not_adopted() -> Corrupt {
+    Corrupt::new("dictionary", 0, "a twin dictionary's terms were not adopted")
+}
+
 /// `width` bits (at most 64) from bit `bit` of `data`, least significant first; bits past the
 /// end read as zero (callers checked the reference lies inside).
 fn read_bits(data: &[u8], bit: usize, width: u32) -> u64 {
@@ -274,6 +298,105 @@ enum RefLayout {
     },
 }
 
+/// Posting references read in place.
+#[derive(Clone, Copy, Debug)]
+struct Refs<'a> {
+    data: &'a [u8],
+    layout: RefLayout,
+    /// How many references there are.
+    count: usize,
+    /// Where `data` starts in its section, for page checks.
+    at: usize,
+    pages: Option<PageCheck<'a>>,
+}
+
+impl Refs<'_> {
+    /// Reference `i` (`< count`).
+    fn get(&self, i: usize) -> Result<PostingRef, Corrupt> {
+        let b = Bytes::new(self.data, "posting references", 0);
+        if i >= self.count {
+            return Err(b.corrupt(0, format!("reference {i} is outside the dictionary")));
+        }
+        let check = |at: usize, len: usize| self.pages.map_or(Ok(()), |p| p.range(self.at + at, len));
+        match self.layout {
+            RefLayout::Fixed(size) => {
+                let at = i * size;
+                check(at, size)?;
+                let (first_start, last_end) = if size == NARROW_REF_SIZE {
+                    let first = b.u32(at + NARROW_REF_FIRST_START)?;
+                    let first = if first == u32::MAX { u64::MAX } else { u64::from(first) };
+                    (first, u64::from(b.u32(at + NARROW_REF_LAST_END)?))
+                } else {
+                    (b.u64(at + POSTING_REF_FIRST_START)?, b.u64(at + POSTING_REF_LAST_END)?)
+                };
+                Ok(PostingRef {
+                    offset: b.u32(at + POSTING_REF_OFFSET)?,
+                    count: b.u32(at + POSTING_REF_COUNT)?,
+                    first_start,
+                    last_end,
+                })
+            }
+            RefLayout::Packed {
+                widths,
+                bits,
+                start_base,
+                end_base,
+            } => {
+                let mut bit = i * bits;
+                let (lo, hi) = (bit / 8, (bit + bits).div_ceil(8));
+                check(lo, hi - lo)?;
+                let [offset, count, start, end] = widths.map(|w| {
+                    let v = read_bits(&self.data[..hi], bit, w);
+                    bit += w as usize;
+                    v
+                });
+                let overflow = || b.corrupt(lo, "a packed time overflows");
+                let first_start = match start {
+                    0 => u64::MAX,
+                    s => start_base.checked_add(s - 1).ok_or_else(overflow)?,
+                };
+                Ok(PostingRef {
+                    // Widths of offsets and counts are at most 32 bits.
+                    offset: offset as u32,
+                    count: count as u32,
+                    first_start,
+                    last_end: end_base.checked_add(end).ok_or_else(overflow)?,
+                })
+            }
+        }
+    }
+}
+
+/// Which terms of a twin dictionary have a posting of their own: a bit per term, and per 64
+/// terms the number of own terms before them, so that an own term's reference is found in
+/// constant time.
+#[derive(Clone, Copy, Debug)]
+struct OwnTerms<'a> {
+    words: &'a [u8],
+    ranks: &'a [u8],
+    /// Where `words` and `ranks` start in the section, for page checks.
+    words_at: usize,
+    ranks_at: usize,
+    pages: Option<PageCheck<'a>>,
+}
+
+impl OwnTerms<'_> {
+    /// The number of term `i`'s own reference, or `None` when its posting is the base's.
+    fn rank(&self, i: usize) -> Result<Option<usize>, Corrupt> {
+        let (k, bit) = (i / 64, i % 64);
+        if let Some(p) = self.pages {
+            p.range(self.words_at + k * 8, 8)?;
+            p.range(self.ranks_at + k * 4, 4)?;
+        }
+        let word = Bytes::new(self.words, "own terms", 0).u64(k * 8)?;
+        if word & (1 << bit) == 0 {
+            return Ok(None);
+        }
+        let before = Bytes::new(self.ranks, "own terms", 0).u32(k * 4)? as usize;
+        Ok(Some(before + (word & ((1u64 << bit) - 1)).count_ones() as usize))
+    }
+}
+
 /// A dictionary read in place from its section bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Dictionary<'a> {
@@ -282,21 +405,22 @@ pub struct Dictionary<'a> {
     terms: &'a [u8],
     /// For byte-string terms: the offset table, then the strings.
     offsets: &'a [u8],
-    refs: Option<&'a [u8]>,
-    layout: RefLayout,
+    refs: Option<Refs<'a>>,
+    /// In a twin dictionary: which terms have their own posting (the others' are the base's,
+    /// whose references come with its terms).
+    own: Option<OwnTerms<'a>>,
+    base_refs: Option<Refs<'a>>,
     /// Bytes of an integer term.
     term_width: usize,
     /// In an address dictionary: the IPv6 terms before the IPv4 ones, and the IPv4 ones.
     below_v4: usize,
     v4: usize,
-    /// Where `terms`, `offsets` and `refs` start in the section.
+    /// Where `terms` and `offsets` start in the section.
     terms_at: usize,
     offsets_at: usize,
-    refs_at: usize,
-    /// Checks the pages each term or reference lookup reads; `None` when the caller checked the
-    /// whole section. A twin's terms are in its base's section, checked by the base's pages.
+    /// Checks the pages each term lookup reads; `None` when the caller checked the whole
+    /// section. A twin's terms are in its base's section, checked by the base's pages.
     term_pages: Option<PageCheck<'a>>,
-    ref_pages: Option<PageCheck<'a>>,
     /// The terms are the twin base's, to be adopted with [`Dictionary::adopt_terms`].
     twin_terms: bool,
     adopted: bool,
@@ -374,8 +498,38 @@ impl<'a> Dictionary<'a> {
                 (b.slice(at + table, total)?, offsets, at + table + total)
             }
         };
-        let refs_at = end.next_multiple_of(super::SECTION_ALIGN);
-        let (refs, layout) = if flags & FLAG_POSTINGS != 0 {
+        // A twin's own-terms bitset and ranks come first.
+        let (own, refs_at, ref_count) = if twin_terms {
+            let words = len.div_ceil(64);
+            let (words_at, ranks_at) = (end, end + words * 8);
+            check(words_at, words * 12)?;
+            let own = OwnTerms {
+                words: b.slice(words_at, words * 8)?,
+                ranks: b.slice(ranks_at, words * 4)?,
+                words_at,
+                ranks_at,
+                pages,
+            };
+            // The ranks must count the bits before them, and no bit may lie past the terms:
+            // lookups trust both.
+            let mut before = 0usize;
+            for k in 0..words {
+                let word = Bytes::new(own.words, name, base).u64(k * 8)?;
+                let tail = len - k * 64;
+                if Bytes::new(own.ranks, name, base).u32(k * 4)? as usize != before || tail < 64 && word >> tail != 0 {
+                    return Err(b.corrupt(ranks_at + k * 4, "bad own-terms bitset"));
+                }
+                before += word.count_ones() as usize;
+            }
+            (
+                Some(own),
+                (ranks_at + words * 4).next_multiple_of(super::SECTION_ALIGN),
+                before,
+            )
+        } else {
+            (None, end.next_multiple_of(super::SECTION_ALIGN), len)
+        };
+        let refs = if flags & FLAG_POSTINGS != 0 {
             let (layout, first) = if flags & FLAG_PACKED != 0 {
                 check(refs_at, PACKED_HEADER_SIZE)?;
                 let w = b.slice(refs_at + PACKED_WIDTHS, 4)?;
@@ -399,19 +553,25 @@ impl<'a> Dictionary<'a> {
             };
             // At most 192 bits or 24 bytes a term, so at most 2^32 terms cannot overflow.
             let size = match layout {
-                RefLayout::Fixed(size) => len * size,
-                RefLayout::Packed { bits, .. } => (len * bits).div_ceil(8),
+                RefLayout::Fixed(size) => ref_count * size,
+                RefLayout::Packed { bits, .. } => (ref_count * bits).div_ceil(8),
             };
-            let refs = b.slice(first, size)?;
+            let data = b.slice(first, size)?;
             if first + size != section.len() {
                 return Err(b.corrupt(first + size, "trailing bytes after the posting references"));
             }
-            (Some(refs), layout)
+            Some(Refs {
+                data,
+                layout,
+                count: ref_count,
+                at: first,
+                pages,
+            })
         } else {
             if refs_at.max(end) != section.len() && end != section.len() {
                 return Err(b.corrupt(end, "trailing bytes after the terms"));
             }
-            (None, RefLayout::Fixed(POSTING_REF_SIZE))
+            None
         };
         let terms_at = match kind {
             TermKind::Bytes => at + offsets.len(),
@@ -423,18 +583,14 @@ impl<'a> Dictionary<'a> {
             terms,
             offsets,
             refs,
-            layout,
+            own,
+            base_refs: None,
             term_width,
             below_v4,
             v4,
             terms_at,
             offsets_at: at,
-            refs_at: match layout {
-                RefLayout::Packed { .. } => refs_at + PACKED_HEADER_SIZE,
-                RefLayout::Fixed(_) => refs_at,
-            },
             term_pages: pages,
-            ref_pages: pages,
             twin_terms,
             adopted: false,
         })
@@ -444,11 +600,11 @@ impl<'a> Dictionary<'a> {
     /// references only versions 3 and 4; packed references, narrow integer terms and twin
     /// terms only version 5; `None` when its form is common to all.
     pub fn form_versions(&self) -> Option<std::ops::RangeInclusive<u32>> {
-        match self.layout {
-            RefLayout::Fixed(_) if self.refs.is_some() => Some(3..=4),
-            RefLayout::Packed { .. } => Some(5..=5),
-            _ if self.term_width < 8 || self.twin_terms => Some(5..=5),
-            _ => None,
+        match self.refs.map(|r| r.layout) {
+            Some(RefLayout::Fixed(_)) => Some(3..=4),
+            Some(RefLayout::Packed { .. }) => Some(5..=5),
+            None if self.term_width < 8 || self.twin_terms => Some(5..=5),
+            None => None,
         }
     }
 
@@ -480,6 +636,7 @@ impl<'a> Dictionary<'a> {
         self.terms_at = base.terms_at;
         self.offsets_at = base.offsets_at;
         self.term_pages = base.term_pages;
+        self.base_refs = base.refs;
         self.adopted = true;
         Ok(())
     }
@@ -619,75 +776,54 @@ impl<'a> Dictionary<'a> {
 
     pub fn posting_ref(&self, i: usize) -> Result<Option<PostingRef>, Corrupt> {
         let Some(refs) = self.refs else { return Ok(None) };
-        let b = Bytes::new(refs, "posting references", 0);
         if i >= self.len {
-            return Err(b.corrupt(0, format!("term {i} is outside the dictionary")));
+            return Err(Corrupt::new(
+                "posting references",
+                i as u64,
+                format!("term {i} is outside the dictionary"),
+            ));
         }
-        let check = |at: usize, len: usize| self.ref_pages.map_or(Ok(()), |p| p.range(self.refs_at + at, len));
-        match self.layout {
-            RefLayout::Fixed(size) => {
-                let at = i * size;
-                check(at, size)?;
-                let (first_start, last_end) = if size == NARROW_REF_SIZE {
-                    let first = b.u32(at + NARROW_REF_FIRST_START)?;
-                    let first = if first == u32::MAX { u64::MAX } else { u64::from(first) };
-                    (first, u64::from(b.u32(at + NARROW_REF_LAST_END)?))
-                } else {
-                    (b.u64(at + POSTING_REF_FIRST_START)?, b.u64(at + POSTING_REF_LAST_END)?)
-                };
-                Ok(Some(PostingRef {
-                    offset: b.u32(at + POSTING_REF_OFFSET)?,
-                    count: b.u32(at + POSTING_REF_COUNT)?,
-                    first_start,
-                    last_end,
-                }))
-            }
-            RefLayout::Packed {
-                widths,
-                bits,
-                start_base,
-                end_base,
-            } => {
-                let mut bit = i * bits;
-                let (lo, hi) = (bit / 8, (bit + bits).div_ceil(8));
-                check(lo, hi - lo)?;
-                let [offset, count, start, end] = widths.map(|w| {
-                    let v = read_bits(&refs[..hi], bit, w);
-                    bit += w as usize;
-                    v
-                });
-                let overflow = || b.corrupt(lo, "a packed time overflows");
-                let first_start = match start {
-                    0 => u64::MAX,
-                    s => start_base.checked_add(s - 1).ok_or_else(overflow)?,
-                };
-                Ok(Some(PostingRef {
-                    // Widths of offsets and counts are at most 32 bits.
-                    offset: offset as u32,
-                    count: count as u32,
-                    first_start,
-                    last_end: end_base.checked_add(end).ok_or_else(overflow)?,
-                }))
-            }
+        match self.own {
+            None => refs.get(i).map(Some),
+            Some(own) => match own.rank(i)? {
+                Some(r) => refs.get(r).map(Some),
+                None => self.base_refs.ok_or_else(not_adopted)?.get(i).map(Some),
+            },
         }
     }
 
-    /// Byte range of term `i`'s posting in a postings section of `section_len` bytes.
+    /// Byte range of term `i`'s posting in a postings section of `section_len` bytes; empty
+    /// for a twin's term whose posting is its base's.
     pub fn posting_range(&self, i: usize, section_len: u64) -> Result<Option<(u64, u64)>, Corrupt> {
-        let Some(r) = self.posting_ref(i)? else { return Ok(None) };
-        let end = if i + 1 < self.len {
-            u64::from(self.posting_ref(i + 1)?.expect("refs present").offset)
+        let Some(refs) = self.refs else { return Ok(None) };
+        if i >= self.len {
+            return Err(Corrupt::new(
+                "posting references",
+                i as u64,
+                format!("term {i} is outside the dictionary"),
+            ));
+        }
+        let r = match self.own {
+            None => i,
+            Some(own) => match own.rank(i)? {
+                Some(r) => r,
+                None => return Ok(Some((0, 0))),
+            },
+        };
+        let start = u64::from(refs.get(r)?.offset);
+        let end = if r + 1 < refs.count {
+            u64::from(refs.get(r + 1)?.offset)
         } else {
             section_len
         };
-        if u64::from(r.offset) > end || end > section_len {
+        if start > end || end > section_len {
             return Err(Corrupt::new(
                 "posting references",
                 i as u64,
                 "posting offsets are out of order or past the section",
             ));
         }
-        Ok(Some((u64::from(r.offset), end)))
+        Ok(Some((start, end)))
     }
 
     /// Checks that terms are strictly increasing (the order every lookup relies on).
@@ -901,14 +1037,19 @@ mod tests {
         let (mut base, mut other, mut twin_bytes) = (Vec::new(), Vec::new(), Vec::new());
         encode(TermKind::Ip, &ips, Some(&refs), &mut base);
         encode(TermKind::Ip, &ips[..1], Some(&refs[..1]), &mut other);
-        encode_twin(TermKind::Ip, 2, &refs, &mut twin_bytes);
+        // Term 0 has a posting of its own, term 1 its base's.
+        let own_ref = PostingRef { count: 2, ..refs[0] };
+        encode_twin(TermKind::Ip, &[true, false], &[own_ref], &mut twin_bytes);
         let base = Dictionary::parse(&base, "d", 0, None).unwrap();
         let other = Dictionary::parse(&other, "d", 0, None).unwrap();
         let twin = Dictionary::parse(&twin_bytes, "d", 0, None).unwrap();
         assert!(twin.has_twin_terms() && twin.form_versions() == Some(5..=5));
-        // Before adoption nothing can be looked up; references can.
+        // Before adoption no term can be looked up, nor a reference kept by the base.
         assert!(twin.term(0).is_err() && twin.find(&ips[0]).is_err());
-        assert_eq!(twin.posting_ref(1).unwrap(), Some(refs[1]));
+        assert_eq!(twin.posting_ref(0).unwrap(), Some(own_ref));
+        assert!(twin.posting_ref(1).is_err());
+        assert_eq!(twin.posting_range(1, 100).unwrap(), Some((0, 0)));
+        assert_eq!(twin.posting_range(0, 100).unwrap(), Some((0, 100)));
         // A base of another length, or a twin as base, is refused.
         assert!(twin.clone().adopt_terms(&other).is_err());
         assert!(twin.clone().adopt_terms(&twin).is_err());
@@ -916,10 +1057,66 @@ mod tests {
         adopted.adopt_terms(&base).unwrap();
         assert!(adopted.clone().adopt_terms(&base).is_err(), "adopted twice");
         assert_eq!(adopted.find(&ips[1]).unwrap(), Some(1));
+        assert_eq!(adopted.posting_ref(1).unwrap(), Some(refs[1]));
+        assert_eq!(adopted.posting_ref(0).unwrap(), Some(own_ref));
+        // Ranks that do not count the bits before them, or a bit past the terms, are refused.
+        for (at, flip) in [(DICTIONARY_HEADER_SIZE, 4u8), (DICTIONARY_HEADER_SIZE + 8, 1)] {
+            let mut bad = twin_bytes.clone();
+            bad[at] ^= flip;
+            assert!(Dictionary::parse(&bad, "d", 0, None).is_err(), "flip at {at}");
+        }
         // Twin terms only in an address dictionary with packed references.
         let mut bad = twin_bytes.clone();
         bad[DICTIONARY_KIND] = TermKind::Bytes as u8;
         assert!(Dictionary::parse(&bad, "d", 0, None).is_err());
+    }
+
+    #[test]
+    fn a_twin_finds_each_terms_reference_its_own_or_its_bases() {
+        // 300 terms: five words of own-term bits, own terms at every position of a word.
+        let ips: Vec<Term<'_>> = (0..300u32)
+            .map(|i| Term::Ip(ip_bytes(std::net::Ipv4Addr::from(0x0a00_0000 + i).into())))
+            .collect();
+        let refs = |count: u32| -> Vec<PostingRef> {
+            (0..300u32)
+                .map(|i| PostingRef {
+                    offset: i * 7,
+                    count: count + i % 3,
+                    first_start: 1_712_000_000 + u64::from(i),
+                    last_end: 1_712_000_100 + u64::from(i),
+                })
+                .collect()
+        };
+        let (base_refs, twin_refs) = (refs(1), refs(10));
+        let own: Vec<bool> = (0..300u32)
+            .map(|i| i % 7 == 0 || i % 64 > 60 || (100..140).contains(&i))
+            .collect();
+        let own_refs: Vec<PostingRef> = twin_refs
+            .iter()
+            .zip(&own)
+            .filter(|(_, o)| **o)
+            .map(|(r, _)| *r)
+            .collect();
+        let (mut base, mut twin) = (Vec::new(), Vec::new());
+        encode(TermKind::Ip, &ips, Some(&base_refs), &mut base);
+        encode_twin(TermKind::Ip, &own, &own_refs, &mut twin);
+        let base = Dictionary::parse(&base, "d", 0, None).unwrap();
+        let mut twin = Dictionary::parse(&twin, "d", 0, None).unwrap();
+        twin.adopt_terms(&base).unwrap();
+        let end = 10_000;
+        for i in 0..300 {
+            let want = if own[i] { twin_refs[i] } else { base_refs[i] };
+            assert_eq!(twin.posting_ref(i).unwrap(), Some(want), "term {i}");
+            let next_own = (i + 1..300)
+                .find(|&j| own[j])
+                .map_or(end, |j| u64::from(twin_refs[j].offset));
+            let range = if own[i] {
+                (u64::from(twin_refs[i].offset), next_own)
+            } else {
+                (0, 0)
+            };
+            assert_eq!(twin.posting_range(i, end).unwrap(), Some(range), "term {i}");
+        }
     }
 
     #[test]
@@ -958,7 +1155,8 @@ mod tests {
         encode(TermKind::UInt, &terms, Some(&refs), &mut out);
         let d = Dictionary::parse(&out, "d", 0, None).unwrap();
         // Offsets below 37,000 take 16 bits, counts up to 5 take 3, times 16 each: 51 bits.
-        assert!(matches!(d.layout, RefLayout::Packed { bits: 51, .. }), "{:?}", d.layout);
+        let layout = d.refs.unwrap().layout;
+        assert!(matches!(layout, RefLayout::Packed { bits: 51, .. }), "{layout:?}");
         for (i, r) in refs.iter().enumerate() {
             assert_eq!(d.posting_ref(i).unwrap(), Some(*r));
         }
