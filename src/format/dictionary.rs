@@ -521,11 +521,14 @@ impl<'a> Dictionary<'a> {
                 }
                 before += word.count_ones() as usize;
             }
-            (
-                Some(own),
-                (ranks_at + words * 4).next_multiple_of(super::SECTION_ALIGN),
-                before,
-            )
+            let refs_at = (ranks_at + words * 4).next_multiple_of(super::SECTION_ALIGN);
+            if b.slice(ranks_at + words * 4, refs_at - ranks_at - words * 4)?
+                .iter()
+                .any(|&p| p != 0)
+            {
+                return Err(b.corrupt(ranks_at + words * 4, "padding byte is not zero"));
+            }
+            (Some(own), refs_at, before)
         } else {
             (None, end.next_multiple_of(super::SECTION_ALIGN), len)
         };
@@ -621,7 +624,12 @@ impl<'a> Dictionary<'a> {
     /// Takes the terms of `base`, the dictionary of this column's twin base, for a dictionary
     /// that does not store its own.
     pub fn adopt_terms(&mut self, base: &Dictionary<'a>) -> Result<(), Corrupt> {
-        if !self.lacks_terms() || base.twin_terms || base.kind != self.kind || base.len != self.len {
+        if !self.lacks_terms()
+            || base.twin_terms
+            || base.kind != self.kind
+            || base.len != self.len
+            || self.refs.is_some() && base.refs.is_none()
+        {
             return Err(Corrupt::new(
                 "dictionary",
                 0,
@@ -1073,49 +1081,64 @@ mod tests {
 
     #[test]
     fn a_twin_finds_each_terms_reference_its_own_or_its_bases() {
-        // 300 terms: five words of own-term bits, own terms at every position of a word.
-        let ips: Vec<Term<'_>> = (0..300u32)
-            .map(|i| Term::Ip(ip_bytes(std::net::Ipv4Addr::from(0x0a00_0000 + i).into())))
-            .collect();
-        let refs = |count: u32| -> Vec<PostingRef> {
-            (0..300u32)
-                .map(|i| PostingRef {
-                    offset: i * 7,
-                    count: count + i % 3,
-                    first_start: 1_712_000_000 + u64::from(i),
-                    last_end: 1_712_000_100 + u64::from(i),
-                })
-                .collect()
-        };
-        let (base_refs, twin_refs) = (refs(1), refs(10));
-        let own: Vec<bool> = (0..300u32)
-            .map(|i| i % 7 == 0 || i % 64 > 60 || (100..140).contains(&i))
-            .collect();
-        let own_refs: Vec<PostingRef> = twin_refs
-            .iter()
-            .zip(&own)
-            .filter(|(_, o)| **o)
-            .map(|(r, _)| *r)
-            .collect();
-        let (mut base, mut twin) = (Vec::new(), Vec::new());
-        encode(TermKind::Ip, &ips, Some(&base_refs), &mut base);
-        encode_twin(TermKind::Ip, &own, &own_refs, &mut twin);
-        let base = Dictionary::parse(&base, "d", 0, None).unwrap();
-        let mut twin = Dictionary::parse(&twin, "d", 0, None).unwrap();
-        twin.adopt_terms(&base).unwrap();
-        let end = 10_000;
-        for i in 0..300 {
-            let want = if own[i] { twin_refs[i] } else { base_refs[i] };
-            assert_eq!(twin.posting_ref(i).unwrap(), Some(want), "term {i}");
-            let next_own = (i + 1..300)
-                .find(|&j| own[j])
-                .map_or(end, |j| u64::from(twin_refs[j].offset));
-            let range = if own[i] {
-                (u64::from(twin_refs[i].offset), next_own)
-            } else {
-                (0, 0)
+        // Own terms at every position of a word, whole words and a last partial one, none,
+        // all; no terms at all.
+        type IsOwn = fn(u32) -> bool;
+        let patterns: [(u32, IsOwn); 6] = [
+            (300, |i| i % 7 == 0 || i % 64 > 60 || (100..140).contains(&i)),
+            (128, |i| i % 64 == 63 || i == 0),
+            (64, |i| i % 2 == 1),
+            (65, |_| false),
+            (70, |_| true),
+            (0, |_| true),
+        ];
+        for (terms, is_own) in patterns {
+            let ips: Vec<Term<'_>> = (0..terms)
+                .map(|i| Term::Ip(ip_bytes(std::net::Ipv4Addr::from(0x0a00_0000 + i).into())))
+                .collect();
+            let refs = |count: u32| -> Vec<PostingRef> {
+                (0..terms)
+                    .map(|i| PostingRef {
+                        offset: i * 7,
+                        count: count + i % 3,
+                        first_start: 1_712_000_000 + u64::from(i),
+                        last_end: 1_712_000_100 + u64::from(i),
+                    })
+                    .collect()
             };
-            assert_eq!(twin.posting_range(i, end).unwrap(), Some(range), "term {i}");
+            let (base_refs, twin_refs) = (refs(1), refs(10));
+            let own: Vec<bool> = (0..terms).map(is_own).collect();
+            let own_refs: Vec<PostingRef> = twin_refs
+                .iter()
+                .zip(&own)
+                .filter(|(_, o)| **o)
+                .map(|(r, _)| *r)
+                .collect();
+            let (mut base, mut twin) = (Vec::new(), Vec::new());
+            encode(TermKind::Ip, &ips, Some(&base_refs), &mut base);
+            encode_twin(TermKind::Ip, &own, &own_refs, &mut twin);
+            let base = Dictionary::parse(&base, "d", 0, None).unwrap();
+            let mut twin = Dictionary::parse(&twin, "d", 0, None).unwrap();
+            twin.adopt_terms(&base).unwrap();
+            let end = 10_000;
+            for i in 0..terms as usize {
+                let want = if own[i] { twin_refs[i] } else { base_refs[i] };
+                assert_eq!(twin.posting_ref(i).unwrap(), Some(want), "{terms} terms, term {i}");
+                let next_own = (i + 1..terms as usize)
+                    .find(|&j| own[j])
+                    .map_or(end, |j| u64::from(twin_refs[j].offset));
+                let range = if own[i] {
+                    (u64::from(twin_refs[i].offset), next_own)
+                } else {
+                    (0, 0)
+                };
+                assert_eq!(
+                    twin.posting_range(i, end).unwrap(),
+                    Some(range),
+                    "{terms} terms, term {i}"
+                );
+            }
+            assert!(twin.posting_ref(terms as usize).is_err());
         }
     }
 
