@@ -493,8 +493,13 @@ fn builds_are_byte_identical_for_any_input_order_and_thread_count() {
     }
 }
 
-/// The header of the hand-made logs with packet addresses.
-const PKT_HEADER: &str = "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status pkt-srcaddr pkt-dstaddr\n";
+/// A folder holding one log of `lines` under a header with packet addresses.
+fn pkt_log(lines: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status pkt-srcaddr pkt-dstaddr\n";
+    std::fs::write(dir.path().join("flows.log"), header.to_owned() + lines).unwrap();
+    dir
+}
 
 #[test]
 fn packet_addresses_share_terms_and_postings_with_their_twins() {
@@ -504,36 +509,24 @@ fn packet_addresses_share_terms_and_postings_with_their_twins() {
     // A NAT gateway's two records of one flow: `pkt-dstaddr` is the internet host behind the
     // gateway's own address, so the two columns' terms differ. Then two records whose packet
     // sources are each other's record sources: the same terms and counts, other ids.
-    let nat = tempfile::tempdir().unwrap();
-    std::fs::write(
-        nat.path().join("nat.log"),
-        PKT_HEADER.to_owned()
-            + "         5 eni-0aaaaaaaaaaaaaaa1 10.0.1.5 10.0.0.220 43416 5001 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.1.5 203.0.113.5\n\
+    let nat = pkt_log(
+        "5 eni-0aaaaaaaaaaaaaaa1 10.0.1.5 10.0.0.220 43416 5001 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.1.5 203.0.113.5\n\
          5 eni-0aaaaaaaaaaaaaaa1 10.0.0.220 203.0.113.5 43416 5001 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.1.5 203.0.113.5\n\
          5 eni-0aaaaaaaaaaaaaaa3 10.0.3.1 10.0.3.9 1 2 6 1 40 1712000000 1712000060 ACCEPT OK 10.0.3.2 10.0.3.9\n\
          5 eni-0aaaaaaaaaaaaaaa3 10.0.3.2 10.0.3.9 1 2 6 1 40 1712000000 1712000060 ACCEPT OK 10.0.3.1 10.0.3.9\n",
-    )
-    .unwrap();
+    );
     // Packet addresses that are the record's, always.
-    let plain = tempfile::tempdir().unwrap();
-    std::fs::write(
-        plain.path().join("plain.log"),
-        PKT_HEADER.to_owned()
-            + "         5 eni-0aaaaaaaaaaaaaaa2 10.0.1.5 10.0.2.6 43416 443 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.1.5 10.0.2.6\n\
+    let plain = pkt_log(
+        "5 eni-0aaaaaaaaaaaaaaa2 10.0.1.5 10.0.2.6 43416 443 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.1.5 10.0.2.6\n\
          5 eni-0aaaaaaaaaaaaaaa2 10.0.2.6 10.0.1.5 443 43416 6 5 100 1712000000 1712000060 ACCEPT OK 10.0.2.6 10.0.1.5\n\
          5 eni-0aaaaaaaaaaaaaaa2 10.0.1.5 10.0.2.7 43417 443 6 5 100 1712000001 1712000061 REJECT OK 10.0.1.5 10.0.2.7\n",
-    )
-    .unwrap();
+    );
     // Swapped packet sources alone: the same terms, so the twins share them, but two postings
     // of their own.
-    let swapped = tempfile::tempdir().unwrap();
-    std::fs::write(
-        swapped.path().join("swapped.log"),
-        PKT_HEADER.to_owned()
-            + "5 eni-0aaaaaaaaaaaaaaa3 10.0.3.1 10.0.3.9 1 2 6 1 40 1712000000 1712000060 ACCEPT OK 10.0.3.2 10.0.3.9\n\
-               5 eni-0aaaaaaaaaaaaaaa3 10.0.3.2 10.0.3.9 1 2 6 1 40 1712000000 1712000060 ACCEPT OK 10.0.3.1 10.0.3.9\n",
-    )
-    .unwrap();
+    let swapped = pkt_log(
+        "5 eni-0aaaaaaaaaaaaaaa3 10.0.3.1 10.0.3.9 1 2 6 1 40 1712000000 1712000060 ACCEPT OK 10.0.3.2 10.0.3.9\n\
+         5 eni-0aaaaaaaaaaaaaaa3 10.0.3.2 10.0.3.9 1 2 6 1 40 1712000000 1712000060 ACCEPT OK 10.0.3.1 10.0.3.9\n",
+    );
     // Whether the packet columns' terms are the record columns' (`None`: either), and how many
     // postings are shared and own (`None`: most are shared, some not).
     for (paths, twin_terms, counts) in [

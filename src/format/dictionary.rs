@@ -784,6 +784,15 @@ impl<'a> Dictionary<'a> {
 
     pub fn posting_ref(&self, i: usize) -> Result<Option<PostingRef>, Corrupt> {
         let Some(refs) = self.refs else { return Ok(None) };
+        match self.own_reference(i)? {
+            Some(r) => refs.get(r).map(Some),
+            None => self.base_refs.ok_or_else(not_adopted)?.get(i).map(Some),
+        }
+    }
+
+    /// The number of term `i`'s reference among this dictionary's, or `None` for a twin's term
+    /// whose reference and posting are the base's.
+    fn own_reference(&self, i: usize) -> Result<Option<usize>, Corrupt> {
         if i >= self.len {
             return Err(Corrupt::new(
                 "posting references",
@@ -792,11 +801,8 @@ impl<'a> Dictionary<'a> {
             ));
         }
         match self.own {
-            None => refs.get(i).map(Some),
-            Some(own) => match own.rank(i)? {
-                Some(r) => refs.get(r).map(Some),
-                None => self.base_refs.ok_or_else(not_adopted)?.get(i).map(Some),
-            },
+            None => Ok(Some(i)),
+            Some(own) => own.rank(i),
         }
     }
 
@@ -804,19 +810,8 @@ impl<'a> Dictionary<'a> {
     /// for a twin's term whose posting is its base's.
     pub fn posting_range(&self, i: usize, section_len: u64) -> Result<Option<(u64, u64)>, Corrupt> {
         let Some(refs) = self.refs else { return Ok(None) };
-        if i >= self.len {
-            return Err(Corrupt::new(
-                "posting references",
-                i as u64,
-                format!("term {i} is outside the dictionary"),
-            ));
-        }
-        let r = match self.own {
-            None => i,
-            Some(own) => match own.rank(i)? {
-                Some(r) => r,
-                None => return Ok(Some((0, 0))),
-            },
+        let Some(r) = self.own_reference(i)? else {
+            return Ok(Some((0, 0)));
         };
         let start = u64::from(refs.get(r)?.offset);
         let end = if r + 1 < refs.count {
