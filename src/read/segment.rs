@@ -335,7 +335,7 @@ impl Segment {
         Ok(bitmap)
     }
 
-    /// A twin's posting stored as no bytes (at `at`): the ids of the same term in the base
+    /// A twin's posting stored as no bytes (at `at`): the ids of the same address in the base
     /// column.
     fn twin_posting(
         &self,
@@ -348,14 +348,19 @@ impl Segment {
         let base_dict = self
             .dictionary(base)?
             .ok_or_else(|| err(missing("dictionary of the twin base")))?;
-        let value = dict.term(term).map_err(err)?;
-        let base_term = base_dict.find(&value).map_err(err)?.ok_or_else(|| {
-            err(Corrupt::new(
-                "postings",
-                at,
-                "an empty posting's term is not in the twin base",
-            ))
-        })?;
+        // Shared terms are numbered alike; others are found by value.
+        let base_term = if dict.has_twin_terms() {
+            term
+        } else {
+            let value = dict.term(term).map_err(err)?;
+            base_dict.find(&value).map_err(err)?.ok_or_else(|| {
+                err(Corrupt::new(
+                    "postings",
+                    at,
+                    "an empty posting's term is not in the twin base",
+                ))
+            })?
+        };
         self.posting(base, &base_dict, base_term)
     }
 
