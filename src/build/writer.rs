@@ -416,7 +416,7 @@ fn plan_groups(decoded_sizes: impl Iterator<Item = u64>, budget: usize) -> Vec<R
 
 /// Bytes a segment builder holds per decoded input byte, as a fraction: a 120-byte v5 line
 /// becomes about 180 bytes of columns, dictionaries and write-time buffers.
-const MEMORY_PER_DECODED_BYTE: (u64, u64) = (3, 2);
+const MEMORY_PER_DECODED_BYTE: (u64, u64) = (9, 10);
 
 /// One group's share of a build: receives the group's records from the readers, and writes a
 /// segment when the budget is reached (only between sources, so a duplicate source can be
