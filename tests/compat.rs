@@ -7,8 +7,9 @@
 //! Versions 1 and 2 were never released: version 2 (original lines, field order, term time
 //! spans) replaced 1, and version 3 (page checksums, stored column frames with checksums)
 //! replaced 2, before the first release; they are kept only to prove the refusal. Version 4
-//! (postings of a few ids as gaps) and version 5 (packed posting references, narrow integer
-//! terms, twins, `end` minus `start`) are read beside version 3.
+//! (postings of a few ids as gaps), version 5 (packed posting references, narrow integer
+//! terms, twins, `end` minus `start`) and version 6 (bit-packed column frames, complement
+//! postings, compressed source entries) are read beside version 3.
 
 mod common;
 
@@ -28,7 +29,13 @@ fn golden(version: &str) -> std::path::PathBuf {
 fn versions_1_and_2_are_refused_with_advice() {
     for old in [1, 2] {
         match Index::open(&golden(&format!("v{old}"))) {
-            Err(e @ IndexError::Version { found, expected: 5, .. }) if found == old => {
+            Err(
+                e @ IndexError::Version {
+                    found,
+                    expected: flowdex::format::FORMAT_VERSION,
+                    ..
+                },
+            ) if found == old => {
                 assert!(e.to_string().contains("rebuild the index from its sources"), "{e}");
             }
             other => panic!("v{old}: {:?}", other.map(|_| ())),
@@ -49,6 +56,25 @@ fn version_4_opens_verifies_and_answers_as_it_did() {
 #[test]
 fn version_5_opens_verifies_and_answers_as_it_did() {
     opens_verifies_and_answers_as_it_did(5);
+}
+
+#[test]
+fn version_6_opens_verifies_and_answers_as_it_did() {
+    opens_verifies_and_answers_as_it_did(6);
+    // The golden holds version 6's complement postings, which verify compared with a scan.
+    let index = Index::open(&golden("v6")).unwrap();
+    let seg = &index.segments()[0];
+    let complemented: Vec<Column> = seg
+        .columns()
+        .iter()
+        .copied()
+        .filter(|&c| {
+            seg.dictionary(c)
+                .unwrap()
+                .is_some_and(|d| d.complement_nulls().unwrap().is_some())
+        })
+        .collect();
+    assert!(complemented.contains(&Column::Field(Field::Action)), "{complemented:?}");
 }
 
 fn opens_verifies_and_answers_as_it_did(version: u32) {
@@ -109,7 +135,7 @@ fn opens_verifies_and_answers_as_it_did(version: u32) {
 }
 
 #[test]
-fn a_version_3_index_takes_version_5_segments_and_is_then_version_5() {
+fn a_version_3_index_takes_current_segments_and_is_then_current() {
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(golden("v3")).unwrap() {
         let path = entry.unwrap().path();
@@ -127,9 +153,12 @@ fn a_version_3_index_takes_version_5_segments_and_is_then_version_5() {
     common::build(dir.path(), &[log], &flowdex::input::ReadOptions::default(), 1);
     let index = Index::open(dir.path()).unwrap();
     index.verify().unwrap();
-    assert_eq!((index.manifest().format_version, index.manifest().records()), (5, 33));
+    assert_eq!(
+        (index.manifest().format_version, index.manifest().records()),
+        (flowdex::format::FORMAT_VERSION, 33)
+    );
     // 10.0.0.1 now has records in a version 3 segment (a roaring posting, fixed references)
-    // and a version 5 one (gaps, packed references).
+    // and a current one (gaps, packed references).
     let mut found = 0;
     for seg in index.segments() {
         let dict = seg.dictionary(Column::Field(Field::Srcaddr)).unwrap().unwrap();
@@ -140,14 +169,23 @@ fn a_version_3_index_takes_version_5_segments_and_is_then_version_5() {
     assert_eq!(found, 5);
 }
 
-/// `tests/compat/v5-twins` was built with `flowdex build --threads 1 --memory 1K --output
-/// tests/compat/v5-twins tests/compat/twins-input/`: one segment per file, the first with
+/// `tests/compat/vN-twins` was built with `flowdex build --threads 1 --memory 1K --output
+/// tests/compat/vN-twins tests/compat/twins-input/`: one segment per file, the first with
 /// packet addresses that share their base's terms and postings, the second (a NAT gateway,
 /// swapped packet sources) with terms of their own and only some postings shared, the third
 /// (swapped packet sources) with its base's terms but postings of its own.
 #[test]
 fn version_5_twins_open_verify_and_answer_as_they_did() {
-    let dir = golden("v5-twins");
+    twins_open_verify_and_answer_as_they_did("v5-twins");
+}
+
+#[test]
+fn version_6_twins_open_verify_and_answer_as_they_did() {
+    twins_open_verify_and_answer_as_they_did("v6-twins");
+}
+
+fn twins_open_verify_and_answer_as_they_did(golden_name: &str) {
+    let dir = golden(golden_name);
     let index = Index::open(&dir).unwrap();
     index.verify().unwrap();
     assert_eq!(index.segments().len(), 3);

@@ -526,22 +526,27 @@ impl SegmentBuilder {
         };
         let mut refs = vec![empty; n_blocks * present.len()];
         let mut data = Vec::new();
-        let mut postings: Vec<(Column, Vec<u8>, Vec<PostingRef>)> = Vec::new();
+        let mut postings: Vec<(Column, ColumnPostings)> = Vec::new();
         let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd level is valid");
         let mut raw = Vec::new();
         let mut compress = |raw: &[u8], data: &mut Vec<u8>| -> ColumnRef {
             let compressed = compressor
                 .compress(raw)
                 .expect("zstd compresses into a growable buffer");
-            let (codec, bytes) = if compressed.len() * 4 < raw.len() * 3 {
-                (Codec::Zstd, &compressed[..])
-            } else {
-                (Codec::Stored, raw)
-            };
+            // A stored frame is read in place: zstd must save a quarter of the whole-byte
+            // form, and still a tenth of the bit-packed one.
+            let packed = column::pack_bits(raw);
+            let stored = packed.as_deref().unwrap_or(raw);
+            let (codec, bytes, decoded) =
+                if compressed.len() * 4 < raw.len() * 3 && compressed.len() * 10 < stored.len() * 9 {
+                    (Codec::Zstd, &compressed[..], raw)
+                } else {
+                    (Codec::Stored, stored, stored)
+                };
             let frame = ColumnRef {
                 offset: data.len() as u64,
                 length: bytes.len() as u32,
-                raw_length: raw.len() as u32,
+                raw_length: decoded.len() as u32,
                 crc: crc32(bytes),
                 codec,
             };
@@ -625,8 +630,8 @@ impl SegmentBuilder {
                         starts: starts.as_ref(),
                         ends: ends.as_ref(),
                     };
-                    let (bytes, refs) = build_postings(plan, &values, &nulls, c.stores_term_numbers(), &spans);
-                    postings.push((c, bytes, refs));
+                    let built = build_postings(plan, &values, &nulls, c.stores_term_numbers(), &spans);
+                    postings.push((c, built));
                 }
             }
         }
@@ -644,13 +649,12 @@ impl SegmentBuilder {
 
         // Dictionaries, each followed by its postings for the indexed fields.
         for (c, plan) in &dicts {
-            let mut column_postings = postings
-                .iter()
-                .find(|(p, _, _)| p == c)
-                .map(|(_, bytes, refs)| (Cow::Borrowed(&bytes[..]), Cow::Borrowed(&refs[..])));
+            let built = postings.iter().find(|(p, _)| p == c).map(|(_, built)| built);
+            let mut column_postings = built.map(|p| (Cow::Borrowed(&p.bytes[..]), Cow::Borrowed(&p.refs[..])));
+            let complement_nulls = built.and_then(|p| p.complement_nulls);
             let base = c.twin_base().and_then(|base| {
-                let (_, bytes, refs) = postings.iter().find(|(p, _, _)| *p == base)?;
-                Some((dict_of(base)?, &bytes[..], &refs[..]))
+                let (_, p) = postings.iter().find(|(p, _)| *p == base)?;
+                Some((dict_of(base)?, &p.bytes[..], &p.refs[..]))
             });
             let mut own = None;
             if let (Some((bytes, refs)), Some(base)) = (&column_postings, base) {
@@ -671,6 +675,7 @@ impl SegmentBuilder {
                         plan.kind,
                         &terms,
                         column_postings.as_ref().map(|(_, r)| &r[..]),
+                        complement_nulls,
                         &mut dict,
                     );
                 }
@@ -946,6 +951,15 @@ impl TimeSpans<'_> {
     }
 }
 
+/// A column's postings section and the references to its postings.
+struct ColumnPostings {
+    bytes: Vec<u8>,
+    refs: Vec<PostingRef>,
+    /// The number of null ids when one posting is the complement (index-format.md, "Complement
+    /// postings").
+    complement_nulls: Option<u32>,
+}
+
 /// Serialized postings of one column from its values in segment order (record id = position):
 /// term numbers for dictionary-coded columns, values to look up for number and enum columns.
 fn build_postings(
@@ -954,7 +968,7 @@ fn build_postings(
     nulls: &[bool],
     term_numbers: bool,
     spans: &TimeSpans<'_>,
-) -> (Vec<u8>, Vec<PostingRef>) {
+) -> ColumnPostings {
     // Record ids grouped by term with a counting sort: one pass counts each term's records,
     // one puts each id after those of smaller terms, so a term's ids come out ascending and
     // each posting is built in one sequential pass. Sorting (term, id) pairs instead was the
@@ -1000,7 +1014,48 @@ fn build_postings(
             last_end,
         });
     }
-    (bytes, refs)
+    if plan.kind == TermKind::Ip || plan.len() > dictionary::COMPLEMENT_MAX_TERMS {
+        return ColumnPostings {
+            bytes,
+            refs,
+            complement_nulls: None,
+        };
+    }
+    // The largest posting becomes the complement of the others and the nulls', when the nulls'
+    // posting is smaller than it.
+    let range = |t: usize| refs[t].offset as usize..refs.get(t + 1).map_or(bytes.len(), |r| r.offset as usize);
+    let Some(largest) = (0..refs.len()).max_by_key(|&t| (range(t).len(), std::cmp::Reverse(t))) else {
+        return ColumnPostings {
+            bytes,
+            refs,
+            complement_nulls: None,
+        };
+    };
+    let null_ids: Vec<u32> = (0..terms.len() as u32)
+        .filter(|&id| terms[id as usize] == NULL)
+        .collect();
+    let mut complemented = Vec::new();
+    posting::encode(&null_ids, &mut complemented);
+    if complemented.len() >= range(largest).len() {
+        return ColumnPostings {
+            bytes,
+            refs,
+            complement_nulls: None,
+        };
+    }
+    let mut complemented_refs = Vec::with_capacity(refs.len());
+    for (t, r) in refs.iter().enumerate() {
+        let offset = complemented.len() as u32;
+        if t != largest {
+            complemented.extend_from_slice(&bytes[range(t)]);
+        }
+        complemented_refs.push(PostingRef { offset, ..*r });
+    }
+    ColumnPostings {
+        bytes: complemented,
+        refs: complemented_refs,
+        complement_nulls: Some(null_ids.len() as u32),
+    }
 }
 
 /// A twin's postings with each one that equals its base's (same term, same ids) stored as no

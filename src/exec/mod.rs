@@ -426,18 +426,18 @@ pub fn gather(
         })
         .collect::<Result<Vec<_>, SearchError>>()?;
     let mut hits: Vec<Hit> = per_segment.into_iter().flatten().collect();
-    // Names of the sources the hits came from: one entry of the sources file parsed for each.
+    // Names of the sources the hits came from: one entry of the sources file parsed for each,
+    // in id order, so that each compressed chunk of entries is decompressed once.
+    let ids: std::collections::BTreeSet<u32> = hits.iter().map(|h| h.record.provenance.source).collect();
     let mut names: std::collections::HashMap<u32, std::sync::Arc<str>> = std::collections::HashMap::new();
+    for id in ids {
+        let name = index
+            .source(id)?
+            .map_or_else(|| "(unknown source)".into(), |s| s.name.into());
+        names.insert(id, name);
+    }
     for h in &mut hits {
-        let id = h.record.provenance.source;
-        if let std::collections::hash_map::Entry::Vacant(e) = names.entry(id) {
-            e.insert(
-                index
-                    .source(id)?
-                    .map_or_else(|| "(unknown source)".into(), |s| s.name.into()),
-            );
-        }
-        h.source = names[&id].clone();
+        h.source = names[&h.record.provenance.source].clone();
     }
     Ok(hits)
 }

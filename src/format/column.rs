@@ -1,7 +1,8 @@
 //! One column of one block, before compression: frame-of-reference integers with an optional
 //! null bitmap (`index-format.md`, "Column data section"). Every column is stored this way:
 //! numbers, enum codes, dictionary codes, source ids and line numbers. A byte-string column
-//! (original lines) stores its values' lengths so, followed by the bytes.
+//! (original lines) stores its values' lengths so, followed by the bytes. A frame stored
+//! without compression may pack its numbers in fewer bits than whole bytes ([`pack_bits`]).
 
 use super::{Bytes, Corrupt};
 
@@ -19,6 +20,11 @@ const FLAG_BYTES: u8 = 4;
 /// a few seconds to a minute after its `start`, which takes fewer bits than the step from
 /// the previous `end`.
 const FLAG_MINUS_START: u8 = 8;
+/// The width byte counts bits, not bytes (version 6): line numbers of a few hundred take 9 or
+/// 10 bits, which whole bytes round up to 16, and zstd rarely wins back a quarter of that.
+const FLAG_BITS: u8 = 16;
+/// The widest bit-packed value: one 8-byte load then holds any value, whatever its first bit.
+pub const MAX_PACKED_BITS: u8 = 56;
 
 fn width_of(span: u64) -> u8 {
     match span {
@@ -125,6 +131,48 @@ pub fn encode_bytes(values: &[Option<&[u8]>], out: &mut Vec<u8>) {
     }
 }
 
+/// The bit-packed form of a number column encoded by [`encode`] or [`encode_minus_start`],
+/// when its numbers need fewer bits than their bytes hold; `None` otherwise (byte strings,
+/// constant columns, numbers that use their bytes, and columns with nulls: a packed frame's
+/// length then never hides a null bitmap).
+pub fn pack_bits(raw: &[u8]) -> Option<Vec<u8>> {
+    let width = usize::from(raw[COLUMN_WIDTH]);
+    let flags = raw[COLUMN_FLAGS];
+    if width == 0 || flags & (FLAG_BYTES | FLAG_NULLS) != 0 {
+        return None;
+    }
+    let n = u32::from_le_bytes(raw[COLUMN_COUNT..COLUMN_BASE].try_into().expect("4 bytes")) as usize;
+    let data = raw.len() - n * width;
+    let stored = |i: usize| {
+        let mut le = [0u8; 8];
+        le[..width].copy_from_slice(&raw[data + i * width..data + (i + 1) * width]);
+        u64::from_le_bytes(le)
+    };
+    let max = (0..n).map(stored).max().unwrap_or(0);
+    let bits = 64 - max.leading_zeros() as usize;
+    if bits == 0 || bits > usize::from(MAX_PACKED_BITS) || (n * bits).div_ceil(8) >= n * width {
+        return None;
+    }
+    let mut out = Vec::with_capacity(data + (n * bits).div_ceil(8));
+    out.extend_from_slice(&raw[..data]);
+    out[COLUMN_WIDTH] = bits as u8;
+    out[COLUMN_FLAGS] |= FLAG_BITS;
+    let (mut acc, mut held) = (0u128, 0usize);
+    for i in 0..n {
+        acc |= u128::from(stored(i)) << held;
+        held += bits;
+        while held >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            held -= 8;
+        }
+    }
+    if held > 0 {
+        out.push(acc as u8);
+    }
+    Some(out)
+}
+
 /// A decoded byte-string column.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BytesColumn {
@@ -182,9 +230,22 @@ pub struct SparseValues {
     pub minus_start: bool,
 }
 
+/// Which column encodings a frame may use.
+#[derive(Clone, Copy, Debug)]
+pub struct Encodings {
+    /// Bit-packed numbers: version 6, in stored (uncompressed) frames.
+    pub bit_packed: bool,
+}
+
 /// Decodes a number column that must hold `expect` values.
-pub fn decode(raw: &[u8], expect: usize, section: &str, base_offset: u64) -> Result<Column, Corrupt> {
-    let (column, end) = decode_numbers(raw, expect, section, base_offset, false)?;
+pub fn decode(
+    raw: &[u8],
+    expect: usize,
+    allowed: Encodings,
+    section: &str,
+    base_offset: u64,
+) -> Result<Column, Corrupt> {
+    let (column, end) = decode_numbers(raw, expect, section, base_offset, Some(allowed))?;
     if end != raw.len() {
         return Err(Bytes::new(raw, section, base_offset).corrupt(end, "trailing bytes after the column values"));
     }
@@ -193,7 +254,7 @@ pub fn decode(raw: &[u8], expect: usize, section: &str, base_offset: u64) -> Res
 
 /// Decodes a byte-string column that must hold `expect` values.
 pub fn decode_bytes(raw: &[u8], expect: usize, section: &str, base_offset: u64) -> Result<BytesColumn, Corrupt> {
-    let (lengths, mut at) = decode_numbers(raw, expect, section, base_offset, true)?;
+    let (lengths, mut at) = decode_numbers(raw, expect, section, base_offset, None)?;
     let data_start = at;
     let mut ranges = Vec::with_capacity(expect);
     for i in 0..expect {
@@ -222,7 +283,8 @@ pub fn decode_bytes(raw: &[u8], expect: usize, section: &str, base_offset: u64) 
 
 /// Where a column's parts are, from its header: what a full and a sparse decode share.
 struct Layout {
-    width: usize,
+    /// Bits of each stored number: 8 times its bytes, or fewer when bit-packed.
+    bits: usize,
     delta: bool,
     minus_start: bool,
     base: u64,
@@ -233,19 +295,39 @@ struct Layout {
 }
 
 impl Layout {
-    /// Reads and checks a column's header; `expect` is the block's record count.
-    fn read(b: &Bytes<'_, '_>, expect: usize, byte_strings: bool) -> Result<Layout, Corrupt> {
-        let width = usize::from(b.u8(COLUMN_WIDTH)?);
+    /// Reads and checks a column's header; `expect` is the block's record count. `numbers`
+    /// says which encodings a number column may use; `None` reads a byte-string column.
+    fn read(b: &Bytes<'_, '_>, expect: usize, numbers: Option<Encodings>) -> Result<Layout, Corrupt> {
+        let width = b.u8(COLUMN_WIDTH)?;
         let flags = b.u8(COLUMN_FLAGS)?;
-        let kind = if byte_strings { FLAG_BYTES } else { 0 };
-        if !matches!(width, 0 | 1 | 2 | 4 | 8)
-            || flags & !(FLAG_NULLS | FLAG_DELTA | FLAG_BYTES | FLAG_MINUS_START) != 0
+        let kind = if numbers.is_none() { FLAG_BYTES } else { 0 };
+        let bit_packed = flags & FLAG_BITS != 0;
+        if flags & !(FLAG_NULLS | FLAG_DELTA | FLAG_BYTES | FLAG_MINUS_START | FLAG_BITS) != 0
             || flags & FLAG_BYTES != kind
             || flags & FLAG_BYTES != 0 && flags & FLAG_MINUS_START != 0
             || b.u16(COLUMN_RESERVED)? != 0
         {
             return Err(b.corrupt(COLUMN_WIDTH, "bad column header"));
         }
+        let bits = if bit_packed {
+            if !numbers.is_some_and(|e| e.bit_packed) {
+                return Err(b.corrupt(COLUMN_FLAGS, "bit-packed column where none may be"));
+            }
+            if flags & FLAG_NULLS != 0 {
+                return Err(b.corrupt(COLUMN_FLAGS, "bit-packed column with a null bitmap"));
+            }
+            if !(1..=MAX_PACKED_BITS).contains(&width) {
+                return Err(b.corrupt(
+                    COLUMN_WIDTH,
+                    format!("bit-packed width {width} outside 1 to {MAX_PACKED_BITS}"),
+                ));
+            }
+            usize::from(width)
+        } else if matches!(width, 0 | 1 | 2 | 4 | 8) {
+            8 * usize::from(width)
+        } else {
+            return Err(b.corrupt(COLUMN_WIDTH, "bad column header"));
+        };
         let n = b.u32(COLUMN_COUNT)? as usize;
         if n != expect {
             return Err(b.corrupt(COLUMN_COUNT, format!("column holds {n} values, the block {expect}")));
@@ -260,14 +342,15 @@ impl Layout {
         } else {
             None
         };
-        b.slice(at, n * width)?;
+        let len = (n * bits).div_ceil(8);
+        b.slice(at, len)?;
         Ok(Layout {
-            width,
+            bits,
             delta: flags & FLAG_DELTA != 0,
             minus_start: flags & FLAG_MINUS_START != 0,
             base,
             nulls,
-            data: at..at + n * width,
+            data: at..at + len,
         })
     }
 
@@ -279,11 +362,25 @@ impl Layout {
 
     /// The stored (not yet based or summed) number at `i`.
     fn stored(&self, raw: &[u8], i: usize) -> u64 {
-        let at = self.data.start + i * self.width;
-        let mut le = [0u8; 8];
-        le[..self.width].copy_from_slice(&raw[at..at + self.width]);
-        u64::from_le_bytes(le)
+        if self.bits.is_multiple_of(8) {
+            let width = self.bits / 8;
+            let at = self.data.start + i * width;
+            let mut le = [0u8; 8];
+            le[..width].copy_from_slice(&raw[at..at + width]);
+            return u64::from_le_bytes(le);
+        }
+        unpack(&raw[self.data.clone()], self.bits, i)
     }
+}
+
+/// Number `i` of a bit string of `bits`-bit numbers (at most [`MAX_PACKED_BITS`]).
+fn unpack(data: &[u8], bits: usize, i: usize) -> u64 {
+    let first = i * bits;
+    let at = first / 8;
+    let mut le = [0u8; 8];
+    let end = data.len().min(at + 8);
+    le[..end - at].copy_from_slice(&data[at..end]);
+    (u64::from_le_bytes(le) >> (first % 8)) & ((1u64 << bits) - 1)
 }
 
 /// Decodes the numbers of a column (for a byte-string column, the lengths) and returns them with
@@ -293,27 +390,28 @@ fn decode_numbers(
     expect: usize,
     section: &str,
     base_offset: u64,
-    byte_strings: bool,
+    numbers: Option<Encodings>,
 ) -> Result<(Column, usize), Corrupt> {
     let b = Bytes::new(raw, section, base_offset);
-    let layout = Layout::read(&b, expect, byte_strings)?;
+    let layout = Layout::read(&b, expect, numbers)?;
     let nulls = layout.nulls.clone().map(|r| raw[r].to_vec());
     let data = &raw[layout.data.clone()];
     let base = layout.base;
     // The stored numbers, widened; one tight loop per width (this is the search's hottest
     // decode).
     let minus_start = layout.minus_start;
-    let mut values: Vec<u64> = match layout.width {
+    let mut values: Vec<u64> = match layout.bits {
         0 => vec![0; expect],
-        1 => data.iter().map(|&b| u64::from(b)).collect(),
-        2 => data
+        8 => data.iter().map(|&b| u64::from(b)).collect(),
+        16 => data
             .chunks_exact(2)
             .map(|c| u64::from(u16::from_le_bytes([c[0], c[1]])))
             .collect(),
-        4 => data
+        32 => data
             .chunks_exact(4)
             .map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
             .collect(),
+        bits if bits < 64 => (0..expect).map(|i| unpack(data, bits, i)).collect(),
         _ => data
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
@@ -354,11 +452,12 @@ pub fn decode_at(
     raw: &[u8],
     expect: usize,
     offsets: &[u32],
+    allowed: Encodings,
     section: &str,
     base_offset: u64,
 ) -> Result<SparseValues, Corrupt> {
     let b = Bytes::new(raw, section, base_offset);
-    let layout = Layout::read(&b, expect, false)?;
+    let layout = Layout::read(&b, expect, Some(allowed))?;
     if layout.data.end != raw.len() {
         return Err(b.corrupt(layout.data.end, "trailing bytes after the column values"));
     }
@@ -399,12 +498,42 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const V6: Encodings = Encodings { bit_packed: true };
+    const V5: Encodings = Encodings { bit_packed: false };
+
+    /// The bit-packed form of a column decodes to the same values, in full and at offsets,
+    /// only where the version allows it, and no truncation of it decodes.
+    fn check_packed(raw: &[u8], n: usize) -> Result<(), TestCaseError> {
+        let Some(packed) = pack_bits(raw) else {
+            return Ok(());
+        };
+        prop_assert!(packed.len() < raw.len());
+        let (want, got) = (
+            decode(raw, n, V6, "t", 0).unwrap(),
+            decode(&packed, n, V6, "t", 0).unwrap(),
+        );
+        prop_assert_eq!(&got, &want);
+        let all: Vec<u32> = (0..n as u32).collect();
+        let sparse = decode_at(&packed, n, &all, V6, "t", 0).unwrap();
+        for (i, v) in sparse.values.into_iter().enumerate() {
+            prop_assert_eq!(v, want.get(i));
+        }
+        prop_assert!(decode(&packed, n, V5, "t", 0).is_err());
+        prop_assert!(decode_at(&packed, n, &all, V5, "t", 0).is_err());
+        for cut in 0..packed.len() {
+            prop_assert!(decode(&packed[..cut], n, V6, "t", 0).is_err());
+        }
+        Ok(())
+    }
+
     proptest! {
         #[test]
-        fn round_trips(values in proptest::collection::vec((any::<u64>(), any::<bool>()), 0..300), shape in 0..3u8) {
+        fn round_trips(values in proptest::collection::vec((any::<u64>(), any::<bool>()), 0..300), shape in 0..4u8) {
             let (mut vals, nulls): (Vec<u64>, Vec<bool>) = values.into_iter().unzip();
             match shape {
                 0 => for v in &mut vals { *v %= 1000; },
+                // 40-bit values: 8 bytes each, or 40 bits packed.
+                3 => for v in &mut vals { *v %= 1 << 40; },
                 // Sorted, large values: the delta encoding.
                 1 => {
                     vals.sort_unstable();
@@ -415,22 +544,23 @@ mod tests {
             }
             let mut raw = Vec::new();
             encode(&vals, &nulls, &mut raw);
-            let col = decode(&raw, vals.len(), "t", 0).unwrap();
+            let col = decode(&raw, vals.len(), V6, "t", 0).unwrap();
             for i in 0..vals.len() {
                 prop_assert_eq!(col.get(i), (!nulls[i]).then_some(vals[i]));
             }
             let every_third: Vec<u32> = (0..vals.len() as u32).step_by(3).collect();
-            let sparse = decode_at(&raw, vals.len(), &every_third, "t", 0).unwrap();
+            let sparse = decode_at(&raw, vals.len(), &every_third, V6, "t", 0).unwrap();
             prop_assert!(!sparse.minus_start && !col.is_minus_start());
             for (&i, v) in every_third.iter().zip(sparse.values) {
                 prop_assert_eq!(v, col.get(i as usize));
             }
             // Any truncation is an error, never a panic.
             for cut in 0..raw.len() {
-                prop_assert!(decode(&raw[..cut], vals.len(), "t", 0).is_err());
-                prop_assert!(decode_at(&raw[..cut], vals.len(), &every_third, "t", 0).is_err());
+                prop_assert!(decode(&raw[..cut], vals.len(), V6, "t", 0).is_err());
+                prop_assert!(decode_at(&raw[..cut], vals.len(), &every_third, V6, "t", 0).is_err());
             }
             prop_assert!(decode_bytes(&raw, vals.len(), "t", 0).is_err());
+            check_packed(&raw, vals.len())?;
         }
 
         #[test]
@@ -443,13 +573,14 @@ mod tests {
             let (mut raw_starts, mut raw) = (Vec::new(), Vec::new());
             encode(&starts, &start_nulls, &mut raw_starts);
             encode_minus_start(&ends, &end_nulls, &starts, &start_nulls, &mut raw);
-            let start_col = decode(&raw_starts, starts.len(), "t", 0).unwrap();
-            let mut col = decode(&raw, ends.len(), "t", 0).unwrap();
+            let start_col = decode(&raw_starts, starts.len(), V6, "t", 0).unwrap();
+            let mut col = decode(&raw, ends.len(), V6, "t", 0).unwrap();
             prop_assert!(col.is_minus_start());
             col.add_starts(&start_col);
             let all: Vec<u32> = (0..ends.len() as u32).collect();
-            let sparse = decode_at(&raw, ends.len(), &all, "t", 0).unwrap();
+            let sparse = decode_at(&raw, ends.len(), &all, V6, "t", 0).unwrap();
             prop_assert!(sparse.minus_start);
+            check_packed(&raw, ends.len())?;
             for i in 0..ends.len() {
                 let want = (!end_nulls[i]).then_some(ends[i]);
                 prop_assert_eq!(col.get(i), want);
@@ -470,7 +601,8 @@ mod tests {
             for cut in 0..raw.len() {
                 prop_assert!(decode_bytes(&raw[..cut], values.len(), "t", 0).is_err());
             }
-            prop_assert!(decode(&raw, values.len(), "t", 0).is_err());
+            prop_assert!(decode(&raw, values.len(), V6, "t", 0).is_err());
+            prop_assert!(pack_bits(&raw).is_none());
         }
     }
 }

@@ -48,6 +48,13 @@ const FLAG_NARROW_TERMS: u8 = 8;
 /// The terms are those of the twin base's dictionary and are not stored (version 5):
 /// `pkt-srcaddr` nearly always holds the same addresses as `srcaddr` (`Column::twin_base`).
 const FLAG_TWIN_TERMS: u8 = 16;
+/// One term's posting is stored as no bytes and is every record id that is in no other term's
+/// posting and not null (version 6; "Complement postings"): in a column of a few values, the
+/// most common one's posting is the largest, often a bitmap of a bit per record.
+const FLAG_COMPLEMENT: u8 = 32;
+/// Most terms a dictionary may have for one of its postings to be the complement: reading it
+/// unions all the others.
+pub const COMPLEMENT_MAX_TERMS: usize = 64;
 
 /// The widest field of a packed reference: offsets and counts are 32-bit, times 64-bit.
 const PACKED_MAX_WIDTHS: [u32; 4] = [32, 32, 64, 64];
@@ -111,6 +118,14 @@ pub struct PostingRef {
     pub last_end: u64,
 }
 
+/// In a dictionary with a complement posting: how many ids are null, and the byte range of
+/// their posting in the column's postings section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NullPosting {
+    pub count: u32,
+    pub range: (u64, u64),
+}
+
 /// Encodes the dictionary of a column whose terms are its twin base's (`own.len()` of them, of
 /// the base's kind): which terms have their own posting, and the references of those, in term
 /// order (the others' are the base's).
@@ -138,11 +153,19 @@ pub fn encode_twin(kind: TermKind, own: &[bool], own_postings: &[PostingRef], ou
     while !(out.len() - start).is_multiple_of(super::SECTION_ALIGN) {
         out.push(0);
     }
-    encode_packed(own_postings, out);
+    encode_packed(own_postings, 0, out);
 }
 
 /// Encodes sorted, distinct `terms` (all of one kind) with optional posting references.
-pub fn encode(kind: TermKind, terms: &[Term<'_>], postings: Option<&[PostingRef]>, out: &mut Vec<u8>) {
+/// `complement_nulls` is the number of null ids when one of the postings is the complement
+/// of the others and of the nulls' (stored as no bytes, after the nulls' posting).
+pub fn encode(
+    kind: TermKind,
+    terms: &[Term<'_>],
+    postings: Option<&[PostingRef]>,
+    complement_nulls: Option<u32>,
+    out: &mut Vec<u8>,
+) {
     let start = out.len();
     let term_width = match kind {
         TermKind::UInt => {
@@ -162,7 +185,8 @@ pub fn encode(kind: TermKind, terms: &[Term<'_>], postings: Option<&[PostingRef]
             FLAG_POSTINGS | FLAG_PACKED
         } else {
             0
-        } | if narrow_terms { FLAG_NARROW_TERMS } else { 0 },
+        } | if narrow_terms { FLAG_NARROW_TERMS } else { 0 }
+            | if complement_nulls.is_some() { FLAG_COMPLEMENT } else { 0 },
     );
     out.push(if narrow_terms { term_width as u8 } else { 0 });
     out.push(0);
@@ -211,7 +235,7 @@ pub fn encode(kind: TermKind, terms: &[Term<'_>], postings: Option<&[PostingRef]
         out.push(0);
     }
     if let Some(refs) = postings {
-        encode_packed(refs, out);
+        encode_packed(refs, complement_nulls.unwrap_or(0), out);
     }
 }
 
@@ -233,7 +257,9 @@ fn packed_fields(r: &PostingRef, start_base: u64, end_base: u64) -> [u64; 4] {
     [u64::from(r.offset), u64::from(r.count), start, r.last_end - end_base]
 }
 
-fn encode_packed(refs: &[PostingRef], out: &mut Vec<u8>) {
+/// Packed references, with `nulls` (the null ids of a dictionary with a complement posting,
+/// else 0) in the header.
+fn encode_packed(refs: &[PostingRef], nulls: u32, out: &mut Vec<u8>) {
     let start_base = refs
         .iter()
         .map(|r| r.first_start)
@@ -248,7 +274,7 @@ fn encode_packed(refs: &[PostingRef], out: &mut Vec<u8>) {
         }
     }
     out.extend(widths.map(|w| w as u8));
-    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&nulls.to_le_bytes());
     out.extend_from_slice(&start_base.to_le_bytes());
     out.extend_from_slice(&end_base.to_le_bytes());
     // Bits go in least significant first; `held` has fewer than 8 bits between values.
@@ -424,6 +450,8 @@ pub struct Dictionary<'a> {
     /// The terms are the twin base's, to be adopted with [`Dictionary::adopt_terms`].
     twin_terms: bool,
     adopted: bool,
+    /// With a complement posting: the number of null ids, whose posting starts the section.
+    complement_nulls: Option<u32>,
 }
 
 impl<'a> Dictionary<'a> {
@@ -450,8 +478,11 @@ impl<'a> Dictionary<'a> {
         let flags = b.u8(DICTIONARY_FLAGS)?;
         let width_byte = b.u8(DICTIONARY_TERM_WIDTH)?;
         let twin_terms = flags & FLAG_TWIN_TERMS != 0;
-        if flags & !(FLAG_POSTINGS | FLAG_NARROW | FLAG_PACKED | FLAG_NARROW_TERMS | FLAG_TWIN_TERMS) != 0
+        let complement = flags & FLAG_COMPLEMENT != 0;
+        if flags & !(FLAG_POSTINGS | FLAG_NARROW | FLAG_PACKED | FLAG_NARROW_TERMS | FLAG_TWIN_TERMS | FLAG_COMPLEMENT)
+            != 0
             || twin_terms && (kind != TermKind::Ip || flags & FLAG_PACKED == 0)
+            || complement && (kind == TermKind::Ip || flags & FLAG_PACKED == 0 || len > COMPLEMENT_MAX_TERMS)
             || flags & (FLAG_NARROW | FLAG_PACKED) != 0 && flags & FLAG_POSTINGS == 0
             || flags & FLAG_NARROW != 0 && flags & FLAG_PACKED != 0
             || flags & FLAG_NARROW_TERMS == 0 && width_byte != 0
@@ -532,14 +563,15 @@ impl<'a> Dictionary<'a> {
         } else {
             (None, end.next_multiple_of(super::SECTION_ALIGN), len)
         };
+        let mut complement_nulls = None;
         let refs = if flags & FLAG_POSTINGS != 0 {
             let (layout, first) = if flags & FLAG_PACKED != 0 {
                 check(refs_at, PACKED_HEADER_SIZE)?;
                 let w = b.slice(refs_at + PACKED_WIDTHS, 4)?;
                 let widths: [u32; 4] = std::array::from_fn(|k| u32::from(w[k]));
-                if b.u32(refs_at + PACKED_RESERVED)? != 0
-                    || widths.iter().zip(PACKED_MAX_WIDTHS).any(|(w, max)| *w > max)
-                {
+                let nulls = b.u32(refs_at + PACKED_RESERVED)?;
+                complement_nulls = complement.then_some(nulls);
+                if nulls != 0 && !complement || widths.iter().zip(PACKED_MAX_WIDTHS).any(|(w, max)| *w > max) {
                     return Err(b.corrupt(refs_at, "bad packed reference widths"));
                 }
                 let layout = RefLayout::Packed {
@@ -596,19 +628,36 @@ impl<'a> Dictionary<'a> {
             term_pages: pages,
             twin_terms,
             adopted: false,
+            complement_nulls,
         })
     }
 
     /// The format versions whose segments may hold a dictionary stored as this one: fixed
     /// references only versions 3 and 4; packed references, narrow integer terms and twin
-    /// terms only version 5; `None` when its form is common to all.
+    /// terms only versions 5 and 6; a complement posting only version 6; `None` when its form
+    /// is common to all.
     pub fn form_versions(&self) -> Option<std::ops::RangeInclusive<u32>> {
         match self.refs.map(|r| r.layout) {
+            _ if self.complement_nulls.is_some() => Some(6..=6),
             Some(RefLayout::Fixed(_)) => Some(3..=4),
-            Some(RefLayout::Packed { .. }) => Some(5..=5),
-            None if self.term_width < 8 || self.twin_terms => Some(5..=5),
+            Some(RefLayout::Packed { .. }) => Some(5..=6),
+            None if self.term_width < 8 || self.twin_terms => Some(5..=6),
             None => None,
         }
+    }
+
+    /// With a complement posting (its term's posting is stored as no bytes): the null ids'
+    /// posting, at the start of the postings section.
+    pub fn complement_nulls(&self) -> Result<Option<NullPosting>, Corrupt> {
+        let (Some(count), Some(refs)) = (self.complement_nulls, self.refs) else {
+            return Ok(None);
+        };
+        let end = if refs.count == 0 {
+            0
+        } else {
+            u64::from(refs.get(0)?.offset)
+        };
+        Ok(Some(NullPosting { count, range: (0, end) }))
     }
 
     /// Whether the terms are the twin base's, stored only there.
@@ -865,7 +914,7 @@ mod tests {
     fn a_term_number_past_the_dictionary_is_an_error_even_when_its_offset_wraps() {
         // Found by fuzzing: (2^61 + 1) * 8 wrapped to 8 and gave back term 1 (or panicked).
         let mut out = Vec::new();
-        encode(TermKind::UInt, &[Term::UInt(1), Term::UInt(2)], None, &mut out);
+        encode(TermKind::UInt, &[Term::UInt(1), Term::UInt(2)], None, None, &mut out);
         let d = Dictionary::parse(&out, "dictionary", 0, None).unwrap();
         assert_eq!(d.term(1).unwrap(), Term::UInt(2));
         assert!(d.term((1 << 61) + 1).is_err());
@@ -918,7 +967,7 @@ mod tests {
                     .map(|b| Term::Ip(*b))
                     .collect();
                 let mut out = Vec::new();
-                encode(TermKind::Ip, &subset, None, &mut out);
+                encode(TermKind::Ip, &subset, None, None, &mut out);
                 let d = Dictionary::parse(&out, "d", 0, None).unwrap();
                 for p in probes {
                     let probe = Term::Ip(ip_bytes(p.parse().unwrap()));
@@ -970,9 +1019,9 @@ mod tests {
                 }
                 let mut out = Vec::new();
                 match refs_form {
-                    Some(FLAG_PACKED) => encode(kind, &terms, Some(&refs), &mut out),
+                    Some(FLAG_PACKED) => encode(kind, &terms, Some(&refs), None, &mut out),
                     Some(flag) => encode_fixed_refs(kind, &terms, &refs, flag, &mut out),
-                    None => encode(kind, &terms, None, &mut out),
+                    None => encode(kind, &terms, None, None, &mut out),
                 }
                 let d = Dictionary::parse(&out, "d", 0, None).unwrap();
                 d.verify().unwrap();
@@ -1003,7 +1052,7 @@ mod tests {
     /// A dictionary as versions 3 and 4 wrote it: integer terms in 8 bytes, fixed-size
     /// references (`flag` 0: wide).
     fn encode_fixed_refs(kind: TermKind, terms: &[Term<'_>], refs: &[PostingRef], flag: u8, out: &mut Vec<u8>) {
-        encode(kind, terms, None, out);
+        encode(kind, terms, None, None, out);
         if kind == TermKind::UInt {
             out.truncate(DICTIONARY_HEADER_SIZE);
             (out[DICTIONARY_FLAGS], out[DICTIONARY_TERM_WIDTH]) = (0, 0);
@@ -1038,15 +1087,15 @@ mod tests {
             })
             .collect();
         let (mut base, mut other, mut twin_bytes) = (Vec::new(), Vec::new(), Vec::new());
-        encode(TermKind::Ip, &ips, Some(&refs), &mut base);
-        encode(TermKind::Ip, &ips[..1], Some(&refs[..1]), &mut other);
+        encode(TermKind::Ip, &ips, Some(&refs), None, &mut base);
+        encode(TermKind::Ip, &ips[..1], Some(&refs[..1]), None, &mut other);
         // Term 0 has a posting of its own, term 1 its base's.
         let own_ref = PostingRef { count: 2, ..refs[0] };
         encode_twin(TermKind::Ip, &[true, false], &[own_ref], &mut twin_bytes);
         let base = Dictionary::parse(&base, "d", 0, None).unwrap();
         let other = Dictionary::parse(&other, "d", 0, None).unwrap();
         let twin = Dictionary::parse(&twin_bytes, "d", 0, None).unwrap();
-        assert!(twin.has_twin_terms() && twin.form_versions() == Some(5..=5));
+        assert!(twin.has_twin_terms() && twin.form_versions() == Some(5..=6));
         // Before adoption no term can be looked up, nor a reference kept by the base.
         assert!(twin.term(0).is_err() && twin.find(&ips[0]).is_err());
         assert_eq!(twin.posting_ref(0).unwrap(), Some(own_ref));
@@ -1110,7 +1159,7 @@ mod tests {
                 .map(|(r, _)| *r)
                 .collect();
             let (mut base, mut twin) = (Vec::new(), Vec::new());
-            encode(TermKind::Ip, &ips, Some(&base_refs), &mut base);
+            encode(TermKind::Ip, &ips, Some(&base_refs), None, &mut base);
             encode_twin(TermKind::Ip, &own, &own_refs, &mut twin);
             let base = Dictionary::parse(&base, "d", 0, None).unwrap();
             let mut twin = Dictionary::parse(&twin, "d", 0, None).unwrap();
@@ -1150,7 +1199,13 @@ mod tests {
         ] {
             let terms = [Term::UInt(0), Term::UInt(max)];
             let mut out = Vec::new();
-            encode(TermKind::UInt, &terms[..if max == 0 { 1 } else { 2 }], None, &mut out);
+            encode(
+                TermKind::UInt,
+                &terms[..if max == 0 { 1 } else { 2 }],
+                None,
+                None,
+                &mut out,
+            );
             let d = Dictionary::parse(&out, "d", 0, None).unwrap();
             assert_eq!(d.term_width, width, "{max}");
             assert_eq!(d.term(d.len() - 1).unwrap(), Term::UInt(max));
@@ -1170,7 +1225,7 @@ mod tests {
             .collect();
         let terms: Vec<Term<'_>> = (0..1000).map(Term::UInt).collect();
         let mut out = Vec::new();
-        encode(TermKind::UInt, &terms, Some(&refs), &mut out);
+        encode(TermKind::UInt, &terms, Some(&refs), None, &mut out);
         let d = Dictionary::parse(&out, "d", 0, None).unwrap();
         // Offsets below 37,000 take 16 bits, counts up to 5 take 3, times 16 each: 51 bits.
         let layout = d.refs.unwrap().layout;
@@ -1178,5 +1233,58 @@ mod tests {
         for (i, r) in refs.iter().enumerate() {
             assert_eq!(d.posting_ref(i).unwrap(), Some(*r));
         }
+    }
+
+    #[test]
+    fn a_complement_posting_is_allowed_only_in_small_packed_dictionaries_without_addresses() {
+        let refs = |n: u32| -> Vec<PostingRef> {
+            (0..n)
+                .map(|i| PostingRef {
+                    offset: 10 + i * 4,
+                    count: 1,
+                    first_start: 1_712_000_000,
+                    last_end: 1_712_000_060,
+                })
+                .collect()
+        };
+        let terms: Vec<Term<'_>> = (0..65).map(Term::UInt).collect();
+        let mut out = Vec::new();
+        encode(TermKind::UInt, &terms[..3], Some(&refs(3)), Some(2), &mut out);
+        let d = Dictionary::parse(&out, "d", 0, None).unwrap();
+        assert_eq!(
+            d.complement_nulls().unwrap(),
+            Some(NullPosting {
+                count: 2,
+                range: (0, 10)
+            })
+        );
+        assert_eq!(d.form_versions(), Some(6..=6));
+        // A null count without the flag is a reserved field that is not zero.
+        let flags = DICTIONARY_FLAGS;
+        let mut unflagged = out.clone();
+        unflagged[flags] &= !FLAG_COMPLEMENT;
+        assert!(Dictionary::parse(&unflagged, "d", 0, None).is_err());
+        let mut out = Vec::new();
+        encode(TermKind::UInt, &terms[..3], Some(&refs(3)), Some(0), &mut out);
+        unflagged = out.clone();
+        unflagged[flags] &= !FLAG_COMPLEMENT;
+        assert_eq!(
+            Dictionary::parse(&unflagged, "d", 0, None)
+                .unwrap()
+                .complement_nulls()
+                .unwrap(),
+            None
+        );
+        // Too many terms, addresses, or no references.
+        let mut out = Vec::new();
+        encode(TermKind::UInt, &terms, Some(&refs(65)), Some(0), &mut out);
+        assert!(Dictionary::parse(&out, "d", 0, None).is_err());
+        let ips = [Term::Ip(ip_bytes("10.0.0.1".parse().unwrap()))];
+        let mut out = Vec::new();
+        encode(TermKind::Ip, &ips, Some(&refs(1)), Some(0), &mut out);
+        assert!(Dictionary::parse(&out, "d", 0, None).is_err());
+        let mut out = Vec::new();
+        encode(TermKind::UInt, &terms[..3], None, Some(0), &mut out);
+        assert!(Dictionary::parse(&out, "d", 0, None).is_err());
     }
 }

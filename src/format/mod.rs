@@ -16,11 +16,11 @@ pub mod sources;
 use std::fmt;
 
 /// The format version this code writes (`index-format.md`, "Version history").
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
-/// The oldest format version this code reads: a reader tells what versions 4 and 5 changed
-/// (postings as gaps; packed references, narrow terms, twins, `end` minus `start`) by the
-/// segment's version and by flags that only those versions may set.
+/// The oldest format version this code reads: a reader tells what versions 4 to 6 changed
+/// (postings as gaps; packed references, narrow terms, twins, `end` minus `start`; bit-packed
+/// columns) by the segment's version and by flags that only those versions may set.
 pub const OLDEST_READABLE_VERSION: u32 = 3;
 
 /// The first format version whose `pkt-srcaddr` and `pkt-dstaddr` may share terms and
@@ -30,6 +30,15 @@ pub const TWINS_SINCE: u32 = 5;
 /// The first format version whose `end` columns may be stored minus `start` (`index-format.md`,
 /// "Column data section").
 pub const MINUS_START_SINCE: u32 = 5;
+
+/// The first format version whose stored column frames may pack numbers in bits
+/// (`index-format.md`, "Column data section").
+pub const BIT_PACKED_SINCE: u32 = 6;
+
+/// Most bytes a zstd frame can decompress to per compressed byte: its densest block (RLE) is
+/// 4 bytes (3 of header, 1 repeated) for at most 128 KiB. Readers refuse a stated length
+/// above this before allocating it.
+pub const ZSTD_MAX_RATIO: u64 = 128 * 1024 / 4;
 
 /// Whether this code reads files of format `version`.
 pub fn is_readable(version: u32) -> bool {

@@ -1,9 +1,12 @@
 //! The sources file: every source of an index (what the reader saw of it, as JSON) behind a
 //! table of ids and offsets, so that a search printing three records parses three entries
 //! rather than the thousands a month of S3 objects makes (`index-format.md`, "Sources file").
+//! From version 6 the entries are zstd-compressed in chunks of [`SOURCES_PER_CHUNK`]: their
+//! paths and S3 keys repeat from one source to the next, and a chunk costs tens of
+//! microseconds to decompress.
 
 use super::manifest::SourceEntry;
-use super::{crc32, Bytes, Corrupt, FORMAT_VERSION};
+use super::{crc32, Bytes, Corrupt, FORMAT_VERSION, ZSTD_MAX_RATIO};
 
 pub const SOURCES_MAGIC: [u8; 8] = *b"FDXSRCS\0";
 pub const SOURCES_MAGIC_OFFSET: usize = 0;
@@ -13,35 +16,59 @@ pub const SOURCES_COUNT_OFFSET: usize = SOURCES_RESERVED_OFFSET + 4;
 pub const SOURCES_HEADER_SIZE: usize = SOURCES_COUNT_OFFSET + 8;
 
 pub const SOURCE_REF_ID: usize = 0;
-pub const SOURCE_REF_RESERVED: usize = SOURCE_REF_ID + 4;
-pub const SOURCE_REF_OFFSET: usize = SOURCE_REF_RESERVED + 4;
+pub const SOURCE_REF_CHUNK_LENGTH: usize = SOURCE_REF_ID + 4;
+pub const SOURCE_REF_OFFSET: usize = SOURCE_REF_CHUNK_LENGTH + 4;
 pub const SOURCE_REF_SIZE: usize = SOURCE_REF_OFFSET + 8;
+
+/// Entries per compressed chunk (version 6).
+pub const SOURCES_PER_CHUNK: usize = 64;
+
+/// The first version whose entries are compressed in chunks.
+const CHUNKS_SINCE: u32 = 6;
 
 /// Encodes `entries` (in increasing id order) as a sources file.
 pub fn encode(entries: &[SourceEntry]) -> Vec<u8> {
-    let jsons: Vec<Vec<u8>> = entries
-        .iter()
-        .map(|e| serde_json::to_vec(e).expect("a source entry serializes"))
-        .collect();
+    let mut chunks: Vec<(Vec<u8>, u32)> = Vec::with_capacity(entries.len().div_ceil(SOURCES_PER_CHUNK));
+    for chunk in entries.chunks(SOURCES_PER_CHUNK) {
+        let mut text = Vec::new();
+        for e in chunk {
+            serde_json::to_writer(&mut text, e).expect("a source entry serializes");
+            text.push(b'\n');
+        }
+        let compressed = zstd::bulk::compress(&text, 3).expect("zstd compresses into a growable buffer");
+        let length = u32::try_from(text.len()).expect("a chunk of source entries is under 4 GiB");
+        chunks.push((compressed, length));
+    }
     let mut out = Vec::with_capacity(SOURCES_HEADER_SIZE + entries.len() * SOURCE_REF_SIZE);
     out.extend_from_slice(&SOURCES_MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
     let mut offset = (SOURCES_HEADER_SIZE + entries.len() * SOURCE_REF_SIZE) as u64;
-    for (e, json) in entries.iter().zip(&jsons) {
-        out.extend_from_slice(&e.id.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&offset.to_le_bytes());
-        offset += json.len() as u64 + 1;
+    for (chunk, (compressed, length)) in entries.chunks(SOURCES_PER_CHUNK).zip(&chunks) {
+        for e in chunk {
+            out.extend_from_slice(&e.id.to_le_bytes());
+            out.extend_from_slice(&length.to_le_bytes());
+            out.extend_from_slice(&offset.to_le_bytes());
+        }
+        offset += compressed.len() as u64;
     }
-    for json in &jsons {
-        out.extend_from_slice(json);
-        out.push(b'\n');
+    for (compressed, _) in &chunks {
+        out.extend_from_slice(compressed);
     }
     let crc = crc32(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// The last decompressed chunk of a sources file: lookups in id order (a search naming the
+/// sources of its hits) decompress each chunk once.
+#[derive(Debug, Default)]
+pub struct ChunkCache {
+    chunk: Option<usize>,
+    text: Vec<u8>,
+    /// Where each entry's line starts in `text`, and where the last one ends.
+    lines: Vec<usize>,
 }
 
 /// A sources file read in place. Opening checks the header and the table's size; entries are
@@ -52,6 +79,8 @@ pub struct Sources<'a> {
     count: usize,
     /// Where the entries end (the checksum follows).
     end: usize,
+    /// Entries are compressed in chunks (version 6).
+    chunked: bool,
 }
 
 impl<'a> Sources<'a> {
@@ -82,6 +111,7 @@ impl<'a> Sources<'a> {
             file,
             count,
             end: file.len() - 4,
+            chunked: version >= CHUNKS_SINCE,
         })
     }
 
@@ -97,15 +127,17 @@ impl<'a> Sources<'a> {
         self.count == 0
     }
 
-    fn reference(&self, i: usize) -> Result<(u32, usize), Corrupt> {
+    /// Entry `i`'s id, chunk length (version 6; zero before) and offset.
+    fn reference(&self, i: usize) -> Result<(u32, u32, usize), Corrupt> {
         let at = SOURCES_HEADER_SIZE + i * SOURCE_REF_SIZE;
-        if self.b().u32(at + SOURCE_REF_RESERVED)? != 0 {
+        let chunk_length = self.b().u32(at + SOURCE_REF_CHUNK_LENGTH)?;
+        if chunk_length != 0 && !self.chunked {
             return Err(self
                 .b()
-                .corrupt(at + SOURCE_REF_RESERVED, "reserved bytes are not zero"));
+                .corrupt(at + SOURCE_REF_CHUNK_LENGTH, "reserved bytes are not zero"));
         }
         let offset = usize::try_from(self.b().u64(at + SOURCE_REF_OFFSET)?).unwrap_or(usize::MAX);
-        Ok((self.b().u32(at + SOURCE_REF_ID)?, offset))
+        Ok((self.b().u32(at + SOURCE_REF_ID)?, chunk_length, offset))
     }
 
     /// The id of entry `i`.
@@ -113,13 +145,15 @@ impl<'a> Sources<'a> {
         Ok(self.reference(i)?.0)
     }
 
-    /// Entry `i`, parsed.
-    pub fn entry(&self, i: usize) -> Result<SourceEntry, Corrupt> {
-        let (id, start) = self.reference(i)?;
-        let end = if i + 1 < self.count {
-            self.reference(i + 1)?.1
-        } else {
-            self.end
+    /// The bytes of what entry `i` is stored in: the entry itself before version 6, else its
+    /// chunk (compressed), with the chunk's decompressed length.
+    fn stored(&self, i: usize) -> Result<(usize, &'a [u8], u32), Corrupt> {
+        let step = if self.chunked { SOURCES_PER_CHUNK } else { 1 };
+        let first = i / step * step;
+        let (_, length, start) = self.reference(first)?;
+        let end = match first + step {
+            next if next < self.count => self.reference(next)?.2,
+            _ => self.end,
         };
         let table_end = SOURCES_HEADER_SIZE + self.count * SOURCE_REF_SIZE;
         if start < table_end || start >= end || end > self.end {
@@ -128,13 +162,60 @@ impl<'a> Sources<'a> {
                 "entry offsets are out of order or past the file",
             ));
         }
-        let json = self.b().slice(start, end - start)?;
-        let entry: SourceEntry = serde_json::from_slice(json.strip_suffix(b"\n").unwrap_or(json))
-            .map_err(|e| self.b().corrupt(start, format!("bad source entry: {e}")))?;
+        let (_, own_length, own_start) = self.reference(i)?;
+        if (own_length, own_start) != (length, start) {
+            return Err(self.b().corrupt(
+                SOURCES_HEADER_SIZE + i * SOURCE_REF_SIZE,
+                "entry's chunk differs from its chunk's first entry's",
+            ));
+        }
+        Ok((start, self.b().slice(start, end - start)?, length))
+    }
+
+    /// Entry `i`, parsed; `cache` keeps the last chunk decompressed.
+    pub fn entry(&self, i: usize, cache: &mut ChunkCache) -> Result<SourceEntry, Corrupt> {
+        let (id, ..) = self.reference(i)?;
+        let (start, stored, length) = self.stored(i)?;
+        let json = if self.chunked {
+            let chunk = i / SOURCES_PER_CHUNK;
+            if cache.chunk != Some(chunk) {
+                cache.chunk = None;
+                cache.text = self.decompress(start, stored, length)?;
+                cache.lines.clear();
+                cache.lines.push(0);
+                let ends = cache.text.iter().enumerate().filter(|(_, b)| **b == b'\n');
+                cache.lines.extend(ends.map(|(at, _)| at + 1));
+                cache.chunk = Some(chunk);
+            }
+            let k = i % SOURCES_PER_CHUNK;
+            match (cache.lines.get(k), cache.lines.get(k + 1)) {
+                (Some(&from), Some(&to)) => &cache.text[from..to - 1],
+                _ => return Err(self.b().corrupt(start, "a chunk holds fewer entries than its table")),
+            }
+        } else {
+            stored.strip_suffix(b"\n").unwrap_or(stored)
+        };
+        let entry: SourceEntry =
+            serde_json::from_slice(json).map_err(|e| self.b().corrupt(start, format!("bad source entry: {e}")))?;
         if entry.id != id {
             return Err(self.b().corrupt(start, "entry id differs from the table"));
         }
         Ok(entry)
+    }
+
+    /// A chunk's text, of the length its table states, which the chunk must be able to hold.
+    fn decompress(&self, start: usize, stored: &[u8], length: u32) -> Result<Vec<u8>, Corrupt> {
+        if u64::from(length) > stored.len() as u64 * ZSTD_MAX_RATIO {
+            return Err(self
+                .b()
+                .corrupt(start, "chunk's stated size is more than its zstd frame can hold"));
+        }
+        let text = zstd::bulk::decompress(stored, length as usize)
+            .map_err(|e| self.b().corrupt(start, format!("zstd: {e}")))?;
+        if text.len() != length as usize {
+            return Err(self.b().corrupt(start, "chunk decompresses to the wrong size"));
+        }
+        Ok(text)
     }
 
     /// The position of the entry with `id`, by binary search (ids increase).
@@ -151,20 +232,31 @@ impl<'a> Sources<'a> {
         Ok(None)
     }
 
-    /// Every entry, after checking the file's checksum, that ids strictly increase and that
-    /// every entry parses.
+    /// Every entry, after checking the file's checksum, that ids strictly increase, that every
+    /// entry parses and that each chunk holds exactly its entries.
     pub fn verify(&self) -> Result<Vec<SourceEntry>, Corrupt> {
         let bytes = self.b().slice(0, self.end + 4)?;
         if self.b().u32(self.end)? != crc32(&bytes[..self.end]) {
             return Err(self.b().corrupt(self.end, "sources checksum mismatch"));
         }
         let mut entries = Vec::with_capacity(self.count);
+        let mut cache = ChunkCache::default();
         for i in 0..self.count {
-            let e = self.entry(i)?;
+            let e = self.entry(i, &mut cache)?;
             if entries.last().is_some_and(|prev: &SourceEntry| prev.id >= e.id) {
                 return Err(self
                     .b()
                     .corrupt(SOURCES_HEADER_SIZE + i * SOURCE_REF_SIZE, "ids do not increase"));
+            }
+            let last_of_chunk = (i + 1) % SOURCES_PER_CHUNK == 0 || i + 1 == self.count;
+            let entries_in_chunk = i % SOURCES_PER_CHUNK + 1;
+            if self.chunked
+                && last_of_chunk
+                && (cache.lines.len() != entries_in_chunk + 1 || cache.text.last() != Some(&b'\n'))
+            {
+                return Err(self
+                    .b()
+                    .corrupt(self.stored(i)?.0, "a chunk holds other entries than its table"));
             }
             entries.push(e);
         }
@@ -199,13 +291,17 @@ mod tests {
 
     #[test]
     fn round_trip_lookup_and_every_damage_is_caught_by_verify() {
-        let entries = vec![entry(0, "a.log"), entry(3, "b.log"), entry(7, "c.log")];
+        // Three chunks, the last one short.
+        let entries: Vec<SourceEntry> = (0..150u32).map(|i| entry(i * 3, &format!("{i}.log"))).collect();
         let bytes = encode(&entries);
         let s = Sources::parse(&bytes).unwrap();
         assert_eq!(s.verify().unwrap(), entries);
         assert_eq!(s.find(3).unwrap(), Some(1));
         assert_eq!(s.find(4).unwrap(), None);
-        assert_eq!(s.entry(2).unwrap(), entries[2]);
+        let mut cache = ChunkCache::default();
+        for i in [2, 149, 64, 63, 0, 128] {
+            assert_eq!(s.entry(i, &mut cache).unwrap(), entries[i]);
+        }
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 1;

@@ -11,11 +11,11 @@ use rayon::prelude::*;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use crate::format::manifest::{Manifest, SegmentMeta, SourceEntry};
 use crate::format::schema::Column;
-use crate::format::sources::Sources;
+use crate::format::sources::{ChunkCache, Sources};
 use crate::format::{Corrupt, FORMAT_VERSION};
 use crate::record::Provenance;
 
@@ -95,6 +95,8 @@ pub struct Index {
     sources: SegmentBytes,
     /// Every source, parsed on first use.
     all_sources: OnceLock<Vec<SourceEntry>>,
+    /// The sources file's last decompressed chunk, for lookups one source at a time.
+    source_chunk: Mutex<ChunkCache>,
 }
 
 impl Index {
@@ -170,6 +172,7 @@ impl Index {
             metas,
             sources,
             all_sources: OnceLock::new(),
+            source_chunk: Mutex::default(),
         };
         let count = index.sources_table()?.map_or(0, |t| t.len() as u64);
         if count != index.manifest.source_count {
@@ -226,7 +229,11 @@ impl Index {
             return Ok(None);
         };
         let err = |c| self.sources_error(c);
-        t.find(id).map_err(err)?.map(|i| t.entry(i).map_err(err)).transpose()
+        let mut cache = self.source_chunk.lock().expect("no panics while locked");
+        t.find(id)
+            .map_err(err)?
+            .map(|i| t.entry(i, &mut cache).map_err(err))
+            .transpose()
     }
 
     pub fn dir(&self) -> &Path {

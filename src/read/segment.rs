@@ -9,15 +9,15 @@ use roaring::RoaringBitmap;
 
 use super::IndexError;
 use crate::format::column::{self, Column as ColumnValues};
-use crate::format::dictionary::{ip_from_bytes, Dictionary, Term};
+use crate::format::dictionary::{ip_from_bytes, Dictionary, NullPosting, Term};
 use crate::format::pages::{self, PageCheck};
 use crate::format::schema::{
     enum_word, original_line, Column, COLUMN_COUNT, FORMAT_KNOWN, FORMAT_UNKNOWN, POSTING_FIELDS,
 };
 use crate::format::{
     check_header, crc32, decode_block_entry, decode_footer, posting, BlockEntry, Bytes, Codec, ColumnRef, Corrupt,
-    DirectoryEntry, HeaderProblem, SectionKind, BLOCK_ENTRY_SIZE, COLUMN_REF_SIZE, FORMAT_VERSION, HEADER_SIZE,
-    MINUS_START_SINCE, TWINS_SINCE,
+    DirectoryEntry, HeaderProblem, SectionKind, BIT_PACKED_SINCE, BLOCK_ENTRY_SIZE, COLUMN_REF_SIZE, FORMAT_VERSION,
+    HEADER_SIZE, MINUS_START_SINCE, TWINS_SINCE, ZSTD_MAX_RATIO,
 };
 use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, FormatField, Provenance, Value};
 
@@ -290,47 +290,102 @@ impl Segment {
     /// The record ids of term `term` of a field's dictionary.
     pub fn posting(&self, column: Column, dict: &Dictionary<'_>, term: usize) -> Result<RoaringBitmap, IndexError> {
         let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
-        let SectionRead { entry: s, pages, .. } = self
-            .section_data(SectionKind::Postings, Some(column.id()))
-            .map_err(err)?
-            .ok_or_else(|| err(missing("postings")))?;
         let count = dict
             .posting_ref(term)
             .map_err(err)?
             .ok_or_else(|| err(missing("posting reference")))?
             .count;
+        let section = self.postings_section(column)?.entry;
         let (lo, hi) = dict
-            .posting_range(term, s.length)
+            .posting_range(term, section.length)
             .map_err(err)?
             .ok_or_else(|| err(missing("posting reference")))?;
-        let (start, end) = (s.offset + lo, s.offset + hi);
-        let bitmap = match column.twin_base() {
-            Some(base) if lo == hi && count > 0 && self.version >= TWINS_SINCE => {
-                self.twin_posting(base, dict, term, start)?
+        let complement = dict.complement_nulls().map_err(err)?;
+        let bitmap = match (column.twin_base(), complement) {
+            (Some(base), _) if lo == hi && count > 0 && self.version >= TWINS_SINCE => {
+                self.twin_posting(base, dict, term, section.offset + lo)?
             }
-            _ => {
-                if let Some(p) = pages {
-                    p.range(lo as usize, (hi - lo) as usize).map_err(err)?;
-                }
-                let bytes = &self.bytes()[start as usize..end as usize];
-                let bitmap = posting::decode(bytes, count, self.version)
-                    .map_err(|what| err(Corrupt::new("postings", start, what)))?;
-                if bitmap.max().is_some_and(|m| u64::from(m) >= self.record_count) {
-                    return Err(err(Corrupt::new(
-                        "postings",
-                        start,
-                        "posting holds an id past the record count",
-                    )));
-                }
-                bitmap
-            }
+            (_, Some(nulls)) if lo == hi && count > 0 => self.complement_posting(column, dict, term, nulls)?,
+            _ => self.stored_posting(column, lo, hi, count)?,
         };
         if bitmap.len() != u64::from(count) {
             return Err(err(Corrupt::new(
                 "postings",
-                start,
+                section.offset + lo,
                 "posting size differs from the dictionary's count",
             )));
+        }
+        Ok(bitmap)
+    }
+
+    fn postings_section(&self, column: Column) -> Result<SectionRead<'_>, IndexError> {
+        let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
+        self.section_data(SectionKind::Postings, Some(column.id()))
+            .map_err(err)?
+            .ok_or_else(|| err(missing("postings")))
+    }
+
+    /// The `count` ids stored in bytes `lo .. hi` of a column's postings section.
+    fn stored_posting(&self, column: Column, lo: u64, hi: u64, count: u32) -> Result<RoaringBitmap, IndexError> {
+        let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
+        let SectionRead { entry: s, pages, .. } = self.postings_section(column)?;
+        let (start, end) = (s.offset + lo, s.offset + hi);
+        if let Some(p) = pages {
+            p.range(lo as usize, (hi - lo) as usize).map_err(err)?;
+        }
+        let bytes = &self.bytes()[start as usize..end as usize];
+        let bitmap =
+            posting::decode(bytes, count, self.version).map_err(|what| err(Corrupt::new("postings", start, what)))?;
+        if bitmap.max().is_some_and(|m| u64::from(m) >= self.record_count) {
+            return Err(err(Corrupt::new(
+                "postings",
+                start,
+                "posting holds an id past the record count",
+            )));
+        }
+        Ok(bitmap)
+    }
+
+    /// The ids of a column's complement posting (stored as no bytes): every record id in no
+    /// other term's posting and not null.
+    fn complement_posting(
+        &self,
+        column: Column,
+        dict: &Dictionary<'_>,
+        term: usize,
+        nulls: NullPosting,
+    ) -> Result<RoaringBitmap, IndexError> {
+        let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
+        let all = u32::try_from(self.record_count)
+            .map_err(|_| err(Corrupt::new("postings", nulls.range.0, "too many records")))?;
+        let mut ids = RoaringBitmap::new();
+        ids.insert_range(0..all);
+        // Removing ids from a run is a search per id; from a bitmap it is a word operation.
+        ids.remove_run_compression();
+        ids -= self.null_posting(column, nulls)?;
+        let section_len = self.postings_section(column)?.entry.length;
+        for other in (0..dict.len()).filter(|&t| t != term) {
+            let (a, b) = dict.posting_range(other, section_len).map_err(err)?.unwrap_or((0, 0));
+            if a == b {
+                return Err(err(Corrupt::new("postings", a, "two postings are stored as no bytes")));
+            }
+            ids -= self.posting(column, dict, other)?;
+        }
+        Ok(ids)
+    }
+
+    /// The null ids of a column with a complement posting, stored in bytes `lo .. hi`.
+    pub fn null_posting(&self, column: Column, nulls: NullPosting) -> Result<RoaringBitmap, IndexError> {
+        let NullPosting { count, range: (lo, hi) } = nulls;
+        if count == 0 && lo == hi {
+            return Ok(RoaringBitmap::new());
+        }
+        let bitmap = self.stored_posting(column, lo, hi, count)?;
+        if bitmap.len() != u64::from(count) {
+            return Err(IndexError::corrupt(
+                &self.path,
+                Corrupt::new("postings", lo, "null posting size differs from the dictionary's count"),
+            ));
         }
         Ok(bitmap)
     }
@@ -378,9 +433,10 @@ impl Segment {
 
     /// Whether no value of number column `column` in `block` is null, told from the column's
     /// decoded length in the column index alone, without reading the frame: index-format.md
-    /// ("Column data section") makes it `16 + n·w` without a null bitmap and `16 + ⌈n/8⌉ + n·w`
-    /// with one, `w` being 0, 1, 2, 4 or 8, and for `n ≥ 2` records the two never meet.
-    /// `false` when the length cannot tell (a block of one record) or the segment lacks the
+    /// ("Column data section") makes it `16 + ⌈n/8⌉ + n·w` with a null bitmap, `w` being 0, 1,
+    /// 2, 4 or 8 (a bit-packed frame has no null bitmap), and `16 + n·w` or, bit-packed in `b`
+    /// bits, `16 + ⌈n·b/8⌉` without one. `false` when the length cannot tell (a block of one
+    /// record, a bit-packed length that equals a length with nulls) or the segment lacks the
     /// column.
     pub fn has_no_nulls(&self, block: usize, column: Column) -> Result<bool, IndexError> {
         let (Some(slot), Some(b)) = (self.slot_of[column.id()], self.blocks.get(block)) else {
@@ -391,7 +447,8 @@ impl Segment {
             .map_err(|c| IndexError::corrupt(&self.path, c))?;
         let n = u64::from(b.record_count);
         let values = u64::from(r.raw_length).checked_sub(16);
-        Ok(n >= 2 && values.is_some_and(|v| v % n == 0 && matches!(v / n, 0 | 1 | 2 | 4 | 8)))
+        let with_nulls = |v: u64| [0, 1, 2, 4, 8].iter().any(|w| v == n.div_ceil(8) + n * w);
+        Ok(n >= 2 && values.is_some_and(|v| !with_nulls(v)))
     }
 
     /// One column of one block, decompressed; `None` when the segment lacks the column.
@@ -421,8 +478,8 @@ impl Segment {
     }
 
     fn read_slot(&self, block: usize, slot: usize) -> Result<ColumnValues, Corrupt> {
-        let mut values = self.with_frame(block, slot, |raw, records, offset| {
-            column::decode(raw, records, "column data", offset)
+        let mut values = self.with_frame(block, slot, |raw, records, encodings, offset| {
+            column::decode(raw, records, encodings, "column data", offset)
         })?;
         if values.is_minus_start() {
             let starts = self.read_slot(block, self.start_slot_for(block, slot)?)?;
@@ -433,8 +490,8 @@ impl Segment {
 
     /// The values at `offsets` (ascending) of one column of a block.
     fn read_slot_at(&self, block: usize, slot: usize, offsets: &[u32]) -> Result<Vec<Option<u64>>, Corrupt> {
-        let mut sparse = self.with_frame(block, slot, |raw, records, offset| {
-            column::decode_at(raw, records, offsets, "column data", offset)
+        let mut sparse = self.with_frame(block, slot, |raw, records, encodings, offset| {
+            column::decode_at(raw, records, offsets, encodings, "column data", offset)
         })?;
         if sparse.minus_start {
             let starts = self.read_slot_at(block, self.start_slot_for(block, slot)?, offsets)?;
@@ -466,7 +523,7 @@ impl Segment {
         &self,
         block: usize,
         slot: usize,
-        decode: impl FnOnce(&[u8], usize, u64) -> Result<T, Corrupt>,
+        decode: impl FnOnce(&[u8], usize, column::Encodings, u64) -> Result<T, Corrupt>,
     ) -> Result<T, Corrupt> {
         let entry = self
             .blocks
@@ -491,8 +548,13 @@ impl Segment {
             c
         };
         let records = entry.record_count as usize;
+        // Only stored frames may be bit-packed: a compressed frame's stated length then tells
+        // whether it has a null bitmap (`has_no_nulls`).
+        let encodings = column::Encodings {
+            bit_packed: self.version >= BIT_PACKED_SINCE && r.codec == Codec::Stored,
+        };
         if r.codec == Codec::Stored {
-            return decode(stored, records, frame_offset).map_err(named);
+            return decode(stored, records, encodings, frame_offset).map_err(named);
         }
         // The decompressor allocates the stated size up front: refuse one the frame cannot hold.
         if u64::from(r.raw_length) > u64::from(r.length) * ZSTD_MAX_RATIO {
@@ -512,7 +574,7 @@ impl Segment {
             if buffer.len() != r.raw_length as usize {
                 return Err(data.corrupt(r.offset as usize, "column decompresses to the wrong size"));
             }
-            decode(buffer, records, frame_offset).map_err(named)
+            decode(buffer, records, encodings, frame_offset).map_err(named)
         })
     }
 
@@ -543,7 +605,7 @@ impl Segment {
         let stored = match self.slot_of[Column::OriginalLine.id()] {
             None => None,
             Some(slot) => Some(
-                self.with_frame(block, slot, |raw, records, offset| {
+                self.with_frame(block, slot, |raw, records, _, offset| {
                     column::decode_bytes(raw, records, "column data", offset)
                 })
                 .map_err(err)?,
@@ -746,11 +808,15 @@ impl Segment {
             }
             let mut expected = vec![RoaringBitmap::new(); if indexed { d.len() } else { 0 }];
             let mut spans = vec![(u64::MAX, 0u64); expected.len()];
+            let mut nulls = RoaringBitmap::new();
             let mut first_id = 0u32;
             for block in 0..self.blocks.len() {
                 let col = self.read_column(block, c)?.ok_or_else(|| err(missing(c.name())))?;
                 for i in 0..col.len() {
-                    let Some(v) = col.get(i) else { continue };
+                    let Some(v) = col.get(i) else {
+                        nulls.insert(first_id + i as u32);
+                        continue;
+                    };
                     let term = if c.stores_term_numbers() {
                         v
                     } else {
@@ -772,6 +838,15 @@ impl Segment {
                     }
                 }
                 first_id += col.len() as u32;
+            }
+            if let Some(null_posting) = d.complement_nulls().map_err(err)? {
+                if self.null_posting(c, null_posting)? != nulls {
+                    return Err(err(Corrupt::new(
+                        "postings",
+                        null_posting.range.0,
+                        format!("{}: null posting differs from the column", c.name()),
+                    )));
+                }
             }
             for (t, want) in expected.iter().enumerate() {
                 if self.posting(c, &d, t)? != *want {
@@ -797,10 +872,6 @@ impl Segment {
         Ok(())
     }
 }
-
-/// Most bytes a zstd frame can decompress to per compressed byte: its densest block (RLE) is
-/// 4 bytes (3 of header, 1 repeated) for at most 128 KiB.
-const ZSTD_MAX_RATIO: u64 = 128 * 1024 / 4;
 
 thread_local! {
     /// One zstd decompression context and output buffer per thread: creating either per column
