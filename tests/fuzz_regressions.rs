@@ -71,6 +71,11 @@ fn segment_inputs() {
 }
 
 #[test]
+fn sources_inputs() {
+    replay("sources", harness::sources);
+}
+
+#[test]
 fn differential_inputs() {
     replay("differential", harness::differential);
 }

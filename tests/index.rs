@@ -699,7 +699,7 @@ fn the_commonest_value_is_the_complement_of_the_others_and_the_nulls() {
     for (field, nulls) in [(Field::Action, 2), (Field::LogStatus, 0), (Field::Protocol, 2)] {
         let column = Column::Field(field);
         let dict = seg.dictionary(column).unwrap().unwrap();
-        let null_posting = dict.complement_nulls().unwrap().expect("a complement posting");
+        let null_posting = dict.complement_nulls(u64::MAX).unwrap().expect("a complement posting");
         assert_eq!(null_posting.count, nulls, "{field}");
         for t in 0..dict.len() {
             let Term::UInt(code) = dict.term(t).unwrap() else {

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use flowdex::build::SegmentBuilder;
 use flowdex::format::schema::Column;
+use flowdex::format::sources::{ChunkCache, Sources};
 use flowdex::input::{
     self, Form, InputFile, Limits, LogFormat, ReadOptions, RejectedLine, Rejection, SourceError, SourceMeta,
     SourceReport,
@@ -859,6 +860,25 @@ pub fn segment(data: &[u8]) {
         let parsed = query::parse(text, &|_| Ok(String::new())).unwrap();
         let bound = query::bind(&parsed, text).unwrap();
         let _ = flowdex::exec::candidates(&seg, &bound.filter);
+    }
+}
+
+/// A sources file: looking entries up out of order, by id and all at once never panics, and
+/// what `verify` accepts, single lookups return alike.
+pub fn sources(data: &[u8]) {
+    let Ok(sources) = Sources::parse(data) else {
+        return;
+    };
+    let mut cache = ChunkCache::default();
+    let looked_up: Vec<_> = (0..sources.len().min(300))
+        .rev()
+        .map(|i| sources.entry(i, &mut cache).ok())
+        .collect();
+    let _ = sources.find(3);
+    if let Ok(all) = sources.verify() {
+        for (entry, i) in looked_up.iter().zip((0..all.len().min(300)).rev()) {
+            assert_eq!(entry.as_ref(), Some(&all[i]), "entry {i}");
+        }
     }
 }
 

@@ -23,7 +23,8 @@ const FLAG_MINUS_START: u8 = 8;
 /// The width byte counts bits, not bytes (version 6): line numbers of a few hundred take 9 or
 /// 10 bits, which whole bytes round up to 16, and zstd rarely wins back a quarter of that.
 const FLAG_BITS: u8 = 16;
-/// The widest bit-packed value: one 8-byte load then holds any value, whatever its first bit.
+/// The widest bit-packed value: with up to 7 bits before it in its first byte, one 8-byte load
+/// holds it whole.
 pub const MAX_PACKED_BITS: u8 = 56;
 
 fn width_of(span: u64) -> u8 {
@@ -343,7 +344,12 @@ impl Layout {
             None
         };
         let len = (n * bits).div_ceil(8);
-        b.slice(at, len)?;
+        let data = b.slice(at, len)?;
+        // The bits after the last packed number are zero: a frame has one spelling.
+        let used = n * bits % 8;
+        if used != 0 && data.last().is_some_and(|last| last >> used != 0) {
+            return Err(b.corrupt(at + len - 1, "padding bits are not zero"));
+        }
         Ok(Layout {
             bits,
             delta: flags & FLAG_DELTA != 0,
@@ -522,18 +528,44 @@ mod tests {
         prop_assert!(decode_at(&packed, n, &all, V5, "t", 0).is_err());
         for cut in 0..packed.len() {
             prop_assert!(decode(&packed[..cut], n, V6, "t", 0).is_err());
+            prop_assert!(decode_at(&packed[..cut], n, &all, V6, "t", 0).is_err());
         }
+        // A set padding bit, a width out of range, a null bitmap or byte strings: refused.
+        let used = n * usize::from(packed[COLUMN_WIDTH]) % 8;
+        if used != 0 {
+            let mut padded = packed.clone();
+            *padded.last_mut().unwrap() |= 0x80;
+            prop_assert!(decode(&padded, n, V6, "t", 0).is_err());
+        }
+        for (at, value) in [
+            (COLUMN_WIDTH, 0),
+            (COLUMN_WIDTH, MAX_PACKED_BITS + 1),
+            (COLUMN_FLAGS, packed[COLUMN_FLAGS] | FLAG_NULLS),
+        ] {
+            let mut bad = packed.clone();
+            bad[at] = value;
+            prop_assert!(decode(&bad, n, V6, "t", 0).is_err());
+        }
+        let mut strings = packed.clone();
+        strings[COLUMN_FLAGS] |= FLAG_BYTES;
+        prop_assert!(decode_bytes(&strings, n, "t", 0).is_err());
         Ok(())
     }
 
     proptest! {
         #[test]
-        fn round_trips(values in proptest::collection::vec((any::<u64>(), any::<bool>()), 0..300), shape in 0..4u8) {
-            let (mut vals, nulls): (Vec<u64>, Vec<bool>) = values.into_iter().unzip();
+        fn round_trips(values in proptest::collection::vec((any::<u64>(), any::<bool>()), 0..300), shape in 0..5u8, bits in 1..64u32, none_null in any::<bool>()) {
+            let (mut vals, mut nulls): (Vec<u64>, Vec<bool>) = values.into_iter().unzip();
+            // Only columns without nulls are bit-packed.
+            if none_null {
+                nulls.fill(false);
+            }
             match shape {
                 0 => for v in &mut vals { *v %= 1000; },
                 // 40-bit values: 8 bytes each, or 40 bits packed.
                 3 => for v in &mut vals { *v %= 1 << 40; },
+                // Any width, packed up to 56 bits.
+                4 => for v in &mut vals { *v %= 1 << bits; },
                 // Sorted, large values: the delta encoding.
                 1 => {
                     vals.sort_unstable();

@@ -30,8 +30,8 @@ pub const NARROW_REF_SIZE: usize = NARROW_REF_LAST_END + 4;
 // The header of bit-packed posting references (version 5): four widths in bits, then the
 // bases the times are stored above.
 pub const PACKED_WIDTHS: usize = 0;
-pub const PACKED_RESERVED: usize = PACKED_WIDTHS + 4;
-pub const PACKED_START_BASE: usize = PACKED_RESERVED + 4;
+pub const PACKED_NULLS: usize = PACKED_WIDTHS + 4;
+pub const PACKED_START_BASE: usize = PACKED_NULLS + 4;
 pub const PACKED_END_BASE: usize = PACKED_START_BASE + 8;
 pub const PACKED_HEADER_SIZE: usize = PACKED_END_BASE + 8;
 
@@ -569,9 +569,12 @@ impl<'a> Dictionary<'a> {
                 check(refs_at, PACKED_HEADER_SIZE)?;
                 let w = b.slice(refs_at + PACKED_WIDTHS, 4)?;
                 let widths: [u32; 4] = std::array::from_fn(|k| u32::from(w[k]));
-                let nulls = b.u32(refs_at + PACKED_RESERVED)?;
+                let nulls = b.u32(refs_at + PACKED_NULLS)?;
                 complement_nulls = complement.then_some(nulls);
-                if nulls != 0 && !complement || widths.iter().zip(PACKED_MAX_WIDTHS).any(|(w, max)| *w > max) {
+                if nulls != 0 && !complement {
+                    return Err(b.corrupt(refs_at + PACKED_NULLS, "a null count without a complement posting"));
+                }
+                if widths.iter().zip(PACKED_MAX_WIDTHS).any(|(w, max)| *w > max) {
                     return Err(b.corrupt(refs_at, "bad packed reference widths"));
                 }
                 let layout = RefLayout::Packed {
@@ -647,16 +650,23 @@ impl<'a> Dictionary<'a> {
     }
 
     /// With a complement posting (its term's posting is stored as no bytes): the null ids'
-    /// posting, at the start of the postings section.
-    pub fn complement_nulls(&self) -> Result<Option<NullPosting>, Corrupt> {
+    /// posting, at the start of a postings section of `section_len` bytes.
+    pub fn complement_nulls(&self, section_len: u64) -> Result<Option<NullPosting>, Corrupt> {
         let (Some(count), Some(refs)) = (self.complement_nulls, self.refs) else {
             return Ok(None);
         };
         let end = if refs.count == 0 {
-            0
+            section_len
         } else {
             u64::from(refs.get(0)?.offset)
         };
+        if end > section_len {
+            return Err(Corrupt::new(
+                "posting references",
+                0,
+                "the null posting runs past the section",
+            ));
+        }
         Ok(Some(NullPosting { count, range: (0, end) }))
     }
 
@@ -1252,14 +1262,16 @@ mod tests {
         encode(TermKind::UInt, &terms[..3], Some(&refs(3)), Some(2), &mut out);
         let d = Dictionary::parse(&out, "d", 0, None).unwrap();
         assert_eq!(
-            d.complement_nulls().unwrap(),
+            d.complement_nulls(100).unwrap(),
             Some(NullPosting {
                 count: 2,
                 range: (0, 10)
             })
         );
         assert_eq!(d.form_versions(), Some(6..=6));
-        // A null count without the flag is a reserved field that is not zero.
+        // A null posting past its section.
+        assert!(d.complement_nulls(9).is_err());
+        // A null count without the flag is refused.
         let flags = DICTIONARY_FLAGS;
         let mut unflagged = out.clone();
         unflagged[flags] &= !FLAG_COMPLEMENT;
@@ -1271,7 +1283,7 @@ mod tests {
         assert_eq!(
             Dictionary::parse(&unflagged, "d", 0, None)
                 .unwrap()
-                .complement_nulls()
+                .complement_nulls(100)
                 .unwrap(),
             None
         );

@@ -185,13 +185,14 @@ impl<'a> Sources<'a> {
                 cache.lines.push(0);
                 let ends = cache.text.iter().enumerate().filter(|(_, b)| **b == b'\n');
                 cache.lines.extend(ends.map(|(at, _)| at + 1));
+                let entries = SOURCES_PER_CHUNK.min(self.count - chunk * SOURCES_PER_CHUNK);
+                if cache.lines.len() != entries + 1 || cache.text.last() != Some(&b'\n') {
+                    return Err(self.b().corrupt(start, "a chunk holds other entries than its table"));
+                }
                 cache.chunk = Some(chunk);
             }
             let k = i % SOURCES_PER_CHUNK;
-            match (cache.lines.get(k), cache.lines.get(k + 1)) {
-                (Some(&from), Some(&to)) => &cache.text[from..to - 1],
-                _ => return Err(self.b().corrupt(start, "a chunk holds fewer entries than its table")),
-            }
+            &cache.text[cache.lines[k]..cache.lines[k + 1] - 1]
         } else {
             stored.strip_suffix(b"\n").unwrap_or(stored)
         };
@@ -232,8 +233,8 @@ impl<'a> Sources<'a> {
         Ok(None)
     }
 
-    /// Every entry, after checking the file's checksum, that ids strictly increase, that every
-    /// entry parses and that each chunk holds exactly its entries.
+    /// Every entry, after checking the file's checksum, that ids strictly increase and that
+    /// every entry parses (each chunk holding exactly its entries).
     pub fn verify(&self) -> Result<Vec<SourceEntry>, Corrupt> {
         let bytes = self.b().slice(0, self.end + 4)?;
         if self.b().u32(self.end)? != crc32(&bytes[..self.end]) {
@@ -247,16 +248,6 @@ impl<'a> Sources<'a> {
                 return Err(self
                     .b()
                     .corrupt(SOURCES_HEADER_SIZE + i * SOURCE_REF_SIZE, "ids do not increase"));
-            }
-            let last_of_chunk = (i + 1) % SOURCES_PER_CHUNK == 0 || i + 1 == self.count;
-            let entries_in_chunk = i % SOURCES_PER_CHUNK + 1;
-            if self.chunked
-                && last_of_chunk
-                && (cache.lines.len() != entries_in_chunk + 1 || cache.text.last() != Some(&b'\n'))
-            {
-                return Err(self
-                    .b()
-                    .corrupt(self.stored(i)?.0, "a chunk holds other entries than its table"));
             }
             entries.push(e);
         }
@@ -311,6 +302,49 @@ mod tests {
         for cut in 0..bytes.len() {
             let caught = Sources::parse(&bytes[..cut]).map_or(true, |s| s.verify().is_err());
             assert!(caught, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn chunks_that_disagree_with_their_table_are_refused_even_under_a_good_checksum() {
+        let entries: Vec<SourceEntry> = (0..150u32).map(|i| entry(i, &format!("{i}.log"))).collect();
+        let bytes = encode(&entries);
+        let resealed = |mut b: Vec<u8>| {
+            let end = b.len() - 4;
+            let crc = crc32(&b[..end]);
+            b[end..].copy_from_slice(&crc.to_le_bytes());
+            b
+        };
+        let reference = |i: usize| SOURCES_HEADER_SIZE + i * SOURCE_REF_SIZE;
+        let length_at = |i: usize| reference(i) + SOURCE_REF_CHUNK_LENGTH;
+        let mut damaged = Vec::new();
+        // One entry's chunk length or offset differs from its chunk's first entry's.
+        let mut b = bytes.clone();
+        b[length_at(5)] ^= 1;
+        damaged.push(b);
+        let mut b = bytes.clone();
+        b[reference(70) + SOURCE_REF_OFFSET] ^= 1;
+        damaged.push(b);
+        // A whole chunk states a length one longer than its text.
+        let mut b = bytes.clone();
+        for i in 64..128 {
+            let at = length_at(i);
+            let length = u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) + 1;
+            b[at..at + 4].copy_from_slice(&length.to_le_bytes());
+        }
+        damaged.push(b);
+        // The table claims one entry fewer: the last chunk holds one line too many.
+        let mut b = bytes.clone();
+        b[SOURCES_COUNT_OFFSET..SOURCES_COUNT_OFFSET + 8].copy_from_slice(&149u64.to_le_bytes());
+        damaged.push(b);
+        // A version 5 file has no chunk lengths.
+        let mut b = bytes.clone();
+        b[SOURCES_VERSION_OFFSET..SOURCES_VERSION_OFFSET + 4].copy_from_slice(&5u32.to_le_bytes());
+        damaged.push(b);
+        for (k, b) in damaged.into_iter().enumerate() {
+            let b = resealed(b);
+            let caught = Sources::parse(&b).map_or(true, |s| s.verify().is_err());
+            assert!(caught, "damage {k}");
         }
     }
 }

@@ -229,7 +229,10 @@ impl Index {
             return Ok(None);
         };
         let err = |c| self.sources_error(c);
-        let mut cache = self.source_chunk.lock().expect("no panics while locked");
+        let mut cache = self
+            .source_chunk
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         t.find(id)
             .map_err(err)?
             .map(|i| t.entry(i, &mut cache).map_err(err))

@@ -300,7 +300,7 @@ impl Segment {
             .posting_range(term, section.length)
             .map_err(err)?
             .ok_or_else(|| err(missing("posting reference")))?;
-        let complement = dict.complement_nulls().map_err(err)?;
+        let complement = dict.complement_nulls(section.length).map_err(err)?;
         let bitmap = match (column.twin_base(), complement) {
             (Some(base), _) if lo == hi && count > 0 && self.version >= TWINS_SINCE => {
                 self.twin_posting(base, dict, term, section.offset + lo)?
@@ -329,6 +329,13 @@ impl Segment {
     fn stored_posting(&self, column: Column, lo: u64, hi: u64, count: u32) -> Result<RoaringBitmap, IndexError> {
         let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
         let SectionRead { entry: s, pages, .. } = self.postings_section(column)?;
+        if lo > hi || hi > s.length {
+            return Err(err(Corrupt::new(
+                "postings",
+                s.offset,
+                "a posting lies outside its section",
+            )));
+        }
         let (start, end) = (s.offset + lo, s.offset + hi);
         if let Some(p) = pages {
             p.range(lo as usize, (hi - lo) as usize).map_err(err)?;
@@ -365,7 +372,11 @@ impl Segment {
         ids -= self.null_posting(column, nulls)?;
         let section_len = self.postings_section(column)?.entry.length;
         for other in (0..dict.len()).filter(|&t| t != term) {
-            let (a, b) = dict.posting_range(other, section_len).map_err(err)?.unwrap_or((0, 0));
+            let (a, b) = dict
+                .posting_range(other, section_len)
+                .map_err(err)?
+                .ok_or_else(|| err(missing("posting reference")))?;
+            // Only one posting may be the complement: another empty one would be read as one too.
             if a == b {
                 return Err(err(Corrupt::new("postings", a, "two postings are stored as no bytes")));
             }
@@ -374,8 +385,8 @@ impl Segment {
         Ok(ids)
     }
 
-    /// The null ids of a column with a complement posting, stored in bytes `lo .. hi`.
-    pub fn null_posting(&self, column: Column, nulls: NullPosting) -> Result<RoaringBitmap, IndexError> {
+    /// The null ids of a column with a complement posting.
+    fn null_posting(&self, column: Column, nulls: NullPosting) -> Result<RoaringBitmap, IndexError> {
         let NullPosting { count, range: (lo, hi) } = nulls;
         if count == 0 && lo == hi {
             return Ok(RoaringBitmap::new());
@@ -433,11 +444,11 @@ impl Segment {
 
     /// Whether no value of number column `column` in `block` is null, told from the column's
     /// decoded length in the column index alone, without reading the frame: index-format.md
-    /// ("Column data section") makes it `16 + ⌈n/8⌉ + n·w` with a null bitmap, `w` being 0, 1,
-    /// 2, 4 or 8 (a bit-packed frame has no null bitmap), and `16 + n·w` or, bit-packed in `b`
-    /// bits, `16 + ⌈n·b/8⌉` without one. `false` when the length cannot tell (a block of one
-    /// record, a bit-packed length that equals a length with nulls) or the segment lacks the
-    /// column.
+    /// ("Column data section") makes it `16 + n·w` without a null bitmap and `16 + ⌈n/8⌉ + n·w`
+    /// with one, `w` being 0, 1, 2, 4 or 8, or, bit-packed in `k` bits (version 6, stored frames,
+    /// never with a null bitmap), `16 + ⌈n·k/8⌉`. `true` only for a length that a frame without
+    /// nulls has and no frame with nulls has; `false` when the length cannot tell (a block of one
+    /// record, a packed length equal to one with nulls) or the segment lacks the column.
     pub fn has_no_nulls(&self, block: usize, column: Column) -> Result<bool, IndexError> {
         let (Some(slot), Some(b)) = (self.slot_of[column.id()], self.blocks.get(block)) else {
             return Ok(false);
@@ -446,9 +457,16 @@ impl Segment {
             .column_ref(block, slot)
             .map_err(|c| IndexError::corrupt(&self.path, c))?;
         let n = u64::from(b.record_count);
-        let values = u64::from(r.raw_length).checked_sub(16);
-        let with_nulls = |v: u64| [0, 1, 2, 4, 8].iter().any(|w| v == n.div_ceil(8) + n * w);
-        Ok(n >= 2 && values.is_some_and(|v| !with_nulls(v)))
+        let Some(v) = u64::from(r.raw_length).checked_sub(16) else {
+            return Ok(false);
+        };
+        let widths = [0, 1, 2, 4, 8];
+        let with_nulls = widths.iter().any(|w| v == n.div_ceil(8) + n * w);
+        let whole_bytes = widths.iter().any(|w| v == n * w);
+        let packed = self.version >= BIT_PACKED_SINCE
+            && r.codec == Codec::Stored
+            && (1..=u64::from(column::MAX_PACKED_BITS)).any(|k| v == (n * k).div_ceil(8));
+        Ok(n >= 2 && !with_nulls && (whole_bytes || packed))
     }
 
     /// One column of one block, decompressed; `None` when the segment lacks the column.
@@ -839,7 +857,23 @@ impl Segment {
                 }
                 first_id += col.len() as u32;
             }
-            if let Some(null_posting) = d.complement_nulls().map_err(err)? {
+            let section_len = if indexed {
+                self.postings_section(c)?.entry.length
+            } else {
+                0
+            };
+            if let Some(null_posting) = d.complement_nulls(section_len).map_err(err)? {
+                let empty = (0..d.len())
+                    .filter_map(|t| d.posting_range(t, section_len).transpose())
+                    .filter(|r| r.as_ref().is_ok_and(|(a, b)| a == b))
+                    .count();
+                if empty != 1 {
+                    return Err(err(Corrupt::new(
+                        "postings",
+                        null_posting.range.0,
+                        format!("{}: {empty} postings stored as no bytes, not one complement", c.name()),
+                    )));
+                }
                 if self.null_posting(c, null_posting)? != nulls {
                     return Err(err(Corrupt::new(
                         "postings",
