@@ -4,6 +4,7 @@
 //! (original lines) stores its values' lengths so, followed by the bytes. A frame stored
 //! without compression may pack its numbers in fewer bits than whole bytes ([`pack_bits`]).
 
+use super::bits::{read_bits, BitWriter};
 use super::{Bytes, Corrupt};
 
 pub const COLUMN_WIDTH: usize = 0;
@@ -23,8 +24,8 @@ const FLAG_MINUS_START: u8 = 8;
 /// The width byte counts bits, not bytes (version 6): line numbers of a few hundred take 9 or
 /// 10 bits, which whole bytes round up to 16, and zstd rarely wins back a quarter of that.
 const FLAG_BITS: u8 = 16;
-/// The widest bit-packed value: with up to 7 bits before it in its first byte, one 8-byte load
-/// holds it whole.
+/// The widest bit-packed value. Readers could take 64; 56 leaves room to read a value with one
+/// 8-byte load, whatever its first bit.
 pub const MAX_PACKED_BITS: u8 = 56;
 
 fn width_of(span: u64) -> u8 {
@@ -158,19 +159,11 @@ pub fn pack_bits(raw: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(&raw[..data]);
     out[COLUMN_WIDTH] = bits as u8;
     out[COLUMN_FLAGS] |= FLAG_BITS;
-    let (mut acc, mut held) = (0u128, 0usize);
+    let mut packed = BitWriter::new(&mut out);
     for i in 0..n {
-        acc |= u128::from(stored(i)) << held;
-        held += bits;
-        while held >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            held -= 8;
-        }
+        packed.push(stored(i), bits as u32);
     }
-    if held > 0 {
-        out.push(acc as u8);
-    }
+    packed.finish();
     Some(out)
 }
 
@@ -375,18 +368,8 @@ impl Layout {
             le[..width].copy_from_slice(&raw[at..at + width]);
             return u64::from_le_bytes(le);
         }
-        unpack(&raw[self.data.clone()], self.bits, i)
+        read_bits(&raw[self.data.clone()], i * self.bits, self.bits as u32)
     }
-}
-
-/// Number `i` of a bit string of `bits`-bit numbers (at most [`MAX_PACKED_BITS`]).
-fn unpack(data: &[u8], bits: usize, i: usize) -> u64 {
-    let first = i * bits;
-    let at = first / 8;
-    let mut le = [0u8; 8];
-    let end = data.len().min(at + 8);
-    le[..end - at].copy_from_slice(&data[at..end]);
-    (u64::from_le_bytes(le) >> (first % 8)) & ((1u64 << bits) - 1)
 }
 
 /// Decodes the numbers of a column (for a byte-string column, the lengths) and returns them with
@@ -417,7 +400,7 @@ fn decode_numbers(
             .chunks_exact(4)
             .map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
             .collect(),
-        bits if bits < 64 => (0..expect).map(|i| unpack(data, bits, i)).collect(),
+        bits if bits < 64 => (0..expect).map(|i| read_bits(data, i * bits, bits as u32)).collect(),
         _ => data
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))

@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 use std::net::{IpAddr, Ipv6Addr};
 
+use super::bits::{read_bits, BitWriter};
 use super::pages::PageCheck;
 use super::{Bytes, Corrupt};
 
@@ -277,37 +278,17 @@ fn encode_packed(refs: &[PostingRef], nulls: u32, out: &mut Vec<u8>) {
     out.extend_from_slice(&nulls.to_le_bytes());
     out.extend_from_slice(&start_base.to_le_bytes());
     out.extend_from_slice(&end_base.to_le_bytes());
-    // Bits go in least significant first; `held` has fewer than 8 bits between values.
-    let (mut held, mut held_bits) = (0u128, 0u32);
+    let mut bits = BitWriter::new(out);
     for r in refs {
         for (w, v) in widths.iter().zip(packed_fields(r, start_base, end_base)) {
-            held |= u128::from(v) << held_bits;
-            held_bits += w;
-            while held_bits >= 8 {
-                out.push(held as u8);
-                held >>= 8;
-                held_bits -= 8;
-            }
+            bits.push(v, *w);
         }
     }
-    if held_bits > 0 {
-        out.push(held as u8);
-    }
+    bits.finish();
 }
 
 fn not_adopted() -> Corrupt {
     Corrupt::new("dictionary", 0, "a twin dictionary's terms were not adopted")
-}
-
-/// `width` bits (at most 64) from bit `bit` of `data`, least significant first; bits past the
-/// end read as zero (callers checked the reference lies inside).
-fn read_bits(data: &[u8], bit: usize, width: u32) -> u64 {
-    let first = bit / 8;
-    let mut buf = [0u8; 16];
-    let avail = data.len().saturating_sub(first).min(16);
-    buf[..avail].copy_from_slice(&data[first..first + avail]);
-    let v = u128::from_le_bytes(buf) >> (bit % 8);
-    (v & ((1u128 << width) - 1)) as u64
 }
 
 /// How a dictionary's posting references are laid out.

@@ -5,6 +5,7 @@
 //!
 //! Everything is little-endian. Checksums are CRC-32 (ISO-HDLC, as in gzip and zip).
 
+pub mod bits;
 pub mod column;
 pub mod dictionary;
 pub mod manifest;
