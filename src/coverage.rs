@@ -723,7 +723,16 @@ fn scan_segment(
         };
         let field = |f: Field| read(Column::Field(f));
         let (interface_col, account_col) = (field(Field::InterfaceId)?, field(Field::AccountId)?);
-        let (start_col, end_col) = (field(Field::Start)?, field(Field::End)?);
+        let (start_col, end_col) = match sparse {
+            None => {
+                let (starts, ends) = seg.read_times(block)?;
+                (Picked::Whole(starts), Picked::Whole(ends))
+            }
+            Some(o) => {
+                let (starts, ends) = seg.read_times_at(block, o)?;
+                (Picked::At(starts), Picked::At(ends))
+            }
+        };
         // Each column read costs a decompression: a SKIPDATA scan knows the status, and the
         // source is only needed for records without an interface-id.
         let status_col = match select {

@@ -663,6 +663,18 @@ fn ends_come_back_through_both_decoders_whatever_their_start() {
     let want: Vec<Option<u64>> = records.iter().map(|r| r.end).collect();
     assert_eq!(whole, want);
     assert_eq!(some, want);
+    // Both times at once, `start` decoded once for both.
+    let starts: Vec<Option<u64>> = records.iter().map(|r| r.start).collect();
+    let (s, e) = seg.read_times(0).unwrap();
+    let (s, e) = (s.unwrap(), e.unwrap());
+    assert_eq!(
+        (0..4).map(|i| (s.get(i), e.get(i))).collect::<Vec<_>>(),
+        starts.iter().copied().zip(want.iter().copied()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seg.read_times_at(0, &[1, 3]).unwrap(),
+        (Some(vec![starts[1], starts[3]]), Some(vec![want[1], want[3]]))
+    );
     let mut read: Vec<Option<u64>> = read_with(&paths, &ReadOptions::default())
         .records
         .iter()

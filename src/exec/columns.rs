@@ -101,7 +101,7 @@ pub fn scan(
                 .all(|&(lo, hi)| b.start.max <= hi && b.end.min >= lo)
                 && seg.has_no_nulls(i, start)?
                 && seg.has_no_nulls(i, end)?);
-        let times = if inside { None } else { Some((read(start)?, read(end)?)) };
+        let times = if inside { None } else { Some(seg.read_times(i)?) };
         let mut visit = |at: usize| {
             if let Some((start, end)) = &times {
                 let value = |c: &Option<crate::format::column::Column>| c.as_ref().and_then(|c| c.get(at));

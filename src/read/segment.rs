@@ -24,6 +24,9 @@ use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, FormatFi
 /// The bytes of a segment: a memory map, or any buffer (tests use `Vec<u8>`).
 pub type SegmentBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
 
+/// The `start` and `end` values at some offsets of a block ([`Segment::read_times_at`]).
+pub type TimesAt = (Option<Vec<Option<u64>>>, Option<Vec<Option<u64>>>);
+
 /// One record format of the segment: the fields its lines carried, in line order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordFormat {
@@ -495,24 +498,88 @@ impl Segment {
             .map_err(|c| IndexError::corrupt(&self.path, c))
     }
 
+    /// The `start` and `end` columns of a block (`None` where the segment lacks one), decoding
+    /// `start` once though `end` is stored minus it.
+    pub fn read_times(&self, block: usize) -> Result<(Option<ColumnValues>, Option<ColumnValues>), IndexError> {
+        let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
+        let slot = |f: Field| self.slot_of[Column::Field(f).id()];
+        let starts = slot(Field::Start)
+            .map(|s| self.read_slot(block, s))
+            .transpose()
+            .map_err(err)?;
+        let ends = slot(Field::End)
+            .map(|s| self.read_slot_given(block, s, starts.as_ref()))
+            .transpose()
+            .map_err(err)?;
+        Ok((starts, ends))
+    }
+
+    /// The `start` and `end` values at `offsets` of a block, as [`Segment::read_times`].
+    pub fn read_times_at(&self, block: usize, offsets: &[u32]) -> Result<TimesAt, IndexError> {
+        let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
+        let slot = |f: Field| self.slot_of[Column::Field(f).id()];
+        let starts = slot(Field::Start)
+            .map(|s| self.read_slot_at(block, s, offsets))
+            .transpose()
+            .map_err(err)?;
+        let ends = slot(Field::End)
+            .map(|s| self.read_slot_at_given(block, s, offsets, starts.as_deref()))
+            .transpose()
+            .map_err(err)?;
+        Ok((starts, ends))
+    }
+
     fn read_slot(&self, block: usize, slot: usize) -> Result<ColumnValues, Corrupt> {
+        self.read_slot_given(block, slot, None)
+    }
+
+    /// A column of a block; `starts`, when given, is the block's decoded `start` column, which
+    /// an `end` stored minus it then does not decode again.
+    fn read_slot_given(
+        &self,
+        block: usize,
+        slot: usize,
+        starts: Option<&ColumnValues>,
+    ) -> Result<ColumnValues, Corrupt> {
         let mut values = self.with_frame(block, slot, |raw, records, encodings, offset| {
             column::decode(raw, records, encodings, "column data", offset)
         })?;
         if values.is_minus_start() {
-            let starts = self.read_slot(block, self.start_slot_for(block, slot)?)?;
-            values.add_starts(&starts);
+            let start_slot = self.start_slot_for(block, slot)?;
+            match starts {
+                Some(starts) => values.add_starts(starts),
+                None => values.add_starts(&self.read_slot(block, start_slot)?),
+            }
         }
         Ok(values)
     }
 
     /// The values at `offsets` (ascending) of one column of a block.
     fn read_slot_at(&self, block: usize, slot: usize, offsets: &[u32]) -> Result<Vec<Option<u64>>, Corrupt> {
+        self.read_slot_at_given(block, slot, offsets, None)
+    }
+
+    /// [`Segment::read_slot_at`], with the `start` values at the same offsets when known.
+    fn read_slot_at_given(
+        &self,
+        block: usize,
+        slot: usize,
+        offsets: &[u32],
+        starts: Option<&[Option<u64>]>,
+    ) -> Result<Vec<Option<u64>>, Corrupt> {
         let mut sparse = self.with_frame(block, slot, |raw, records, encodings, offset| {
             column::decode_at(raw, records, offsets, encodings, "column data", offset)
         })?;
         if sparse.minus_start {
-            let starts = self.read_slot_at(block, self.start_slot_for(block, slot)?, offsets)?;
+            let start_slot = self.start_slot_for(block, slot)?;
+            let read;
+            let starts = match starts {
+                Some(starts) => starts,
+                None => {
+                    read = self.read_slot_at(block, start_slot, offsets)?;
+                    &read
+                }
+            };
             for (v, start) in sparse.values.iter_mut().zip(starts) {
                 *v = v.map(|v| v.wrapping_add(start.unwrap_or(0)));
             }
@@ -682,7 +749,13 @@ impl Segment {
             } else {
                 None
             });
-            values.push(self.read_slot_at(block, slot, offsets).map_err(err)?);
+            // Slots are in column-id order: `start` (if wanted) is read before `end`.
+            let starts = self.slot_of[Column::Field(Field::Start).id()]
+                .filter(|&s| s < slot && c == Column::Field(Field::End))
+                .map(|s| &values[s])
+                .filter(|v| !v.is_empty() || offsets.is_empty());
+            let read = self.read_slot_at_given(block, slot, offsets, starts.map(|v| &v[..]));
+            values.push(read.map_err(err)?);
         }
         let loaded: Vec<bool> = self.columns.iter().map(|c| wanted(*c)).collect();
         let slot = |c: Column| self.slot_of[c.id()].ok_or_else(|| err(missing(c.name())));
