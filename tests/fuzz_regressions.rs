@@ -143,3 +143,39 @@ fn an_event_after_a_text_payload_with_a_blank_line_has_a_line_number_of_its_own(
     let lines: Vec<u64> = read.records.iter().map(|(_, r, _)| r.provenance.line).collect();
     assert_eq!(lines, [1, 3, 4]);
 }
+
+#[test]
+fn a_version_6_segment_relabelled_version_5_is_refused_where_it_uses_version_6_forms() {
+    use flowdex::format::schema::Column;
+    use flowdex::record::Field;
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/v6/seg-00000000.fdx");
+    let open = |version: u32| {
+        let mut data = std::fs::read(&golden).unwrap();
+        data[8..12].copy_from_slice(&version.to_le_bytes());
+        // Checksums that hold: only the version's rules may refuse it.
+        harness::fix_checksums(&mut data);
+        flowdex::read::Segment::from_bytes(Path::new("seg.fdx"), Box::new(data)).unwrap()
+    };
+    let (v6, v5) = (open(6), open(5));
+    // A complement posting is a version 6 dictionary form.
+    let action = Column::Field(Field::Action);
+    assert!(v6.dictionary(action).unwrap().is_some());
+    let refused = v5.dictionary(action).unwrap_err().to_string();
+    assert!(refused.contains("no version 5 dictionary"), "{refused}");
+    // Bit-packed frames: every block reads in version 6; some block fails in version 5.
+    let read = |seg: &flowdex::read::Segment| {
+        (0..seg.blocks().len())
+            .map(|b| seg.read_column(b, Column::Line))
+            .collect::<Vec<_>>()
+    };
+    assert!(read(&v6).iter().all(Result::is_ok));
+    let errors: Vec<String> = read(&v5)
+        .into_iter()
+        .filter_map(Result::err)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.iter().any(|e| e.contains("bit-packed column where none may be")),
+        "{errors:?}"
+    );
+}
