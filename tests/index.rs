@@ -708,6 +708,21 @@ fn the_commonest_value_is_the_complement_of_the_others_and_the_nulls() {
     index.verify().unwrap();
     let seg = &index.segments()[0];
     let records = seg.read_records(0).unwrap();
+    // The reader's records, in the index's record order (told apart by line): the scan the
+    // postings are compared with.
+    let read = read_with(&[input.path().to_path_buf()], &ReadOptions::default());
+    let scanned: Vec<&FlowRecord> = records
+        .iter()
+        .map(|r| {
+            let line = r.provenance.line;
+            &read
+                .records
+                .iter()
+                .find(|(_, s, _)| s.provenance.line == line)
+                .unwrap()
+                .1
+        })
+        .collect();
     for (field, nulls) in [(Field::Action, 2), (Field::LogStatus, 0), (Field::Protocol, 2)] {
         let column = Column::Field(field);
         let dict = seg.dictionary(column).unwrap().unwrap();
@@ -717,11 +732,9 @@ fn the_commonest_value_is_the_complement_of_the_others_and_the_nulls() {
             let Term::UInt(code) = dict.term(t).unwrap() else {
                 panic!()
             };
-            let want: Vec<u32> = (0..records.len() as u32)
-                .filter(|&i| {
-                    let v = seg.read_column(0, column).unwrap().unwrap().get(i as usize);
-                    v == Some(code)
-                })
+            let text = seg.value(field, code, None).unwrap().to_string();
+            let want: Vec<u32> = (0..scanned.len() as u32)
+                .filter(|&i| scanned[i as usize].get(field).is_some_and(|v| v.to_string() == text))
                 .collect();
             assert_eq!(
                 seg.posting(column, &dict, t).unwrap().iter().collect::<Vec<_>>(),
