@@ -441,6 +441,13 @@ impl Grid {
         }))
     }
 
+    /// A record's span `[s, e]` from its `start` and `end` (either order), if it overlaps the
+    /// window.
+    fn overlap(&self, start: u64, end: u64) -> Option<(u64, u64)> {
+        let (s, e) = (start.min(end), start.max(end));
+        (s <= self.hi && e >= self.lo).then_some((s, e))
+    }
+
     /// Slot of a time inside the window, relative to the window's first slot.
     fn slot(&self, t: u64) -> u32 {
         // `t` is within [lo, hi], so this is below `count`, which fits in u32.
@@ -656,25 +663,46 @@ fn scan_segment(
         slots: BTreeMap::new(),
         accounts: HashMap::new(),
     };
-    let interfaces = seg.dictionary(Column::Field(Field::InterfaceId))?;
-    let accounts = seg.dictionary(Column::Field(Field::AccountId))?;
-    let text = |dict: &Option<Dictionary<'_>>, term: u64| -> Result<String, IndexError> {
-        let corrupt = |what: &str| IndexError::corrupt(seg.path(), crate::format::Corrupt::new(what, term, "bad term"));
-        let d = dict.as_ref().ok_or_else(|| corrupt("dictionary"))?;
-        match d.term(usize::try_from(term).unwrap_or(usize::MAX)) {
-            Ok(Term::Bytes(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
-            Ok(_) => Err(corrupt("dictionary holds no text")),
-            Err(c) => Err(IndexError::corrupt(seg.path(), c)),
-        }
+    let mut subjects = Subjects {
+        seg,
+        index,
+        interfaces: seg.dictionary(Column::Field(Field::InterfaceId))?,
+        accounts: seg.dictionary(Column::Field(Field::AccountId))?,
+        places: Default::default(),
+        lists: Vec::new(),
+        last_place: None,
     };
+    if let Select::SkipData(names) = select {
+        if let Some(listed) = seg.skipdata()? {
+            let named = match names {
+                None => None,
+                Some(names) => Some(subjects.interface_terms(names)?),
+            };
+            for r in listed {
+                if named
+                    .as_ref()
+                    .is_some_and(|terms| !r.interface.is_some_and(|t| terms.contains(&t)))
+                {
+                    continue;
+                }
+                let Some(span) = grid.overlap(r.start, r.end) else {
+                    continue;
+                };
+                let who = r.interface.map(u64::from).ok_or(r.source);
+                subjects.mark(grid, (r.account.map(u64::from), who), span, LogStatus::SkipData)?;
+            }
+            subjects.into_slots(&mut out.slots);
+            return Ok(out);
+        }
+    }
     // Record ids to read; `None`: every record of the blocks in the window.
     let wanted: Option<RoaringBitmap> = match select {
         Select::All => None,
         Select::Interfaces(names) => Some(interface_ids(
             seg,
-            &interfaces,
+            &subjects.interfaces,
             names,
-            &accounts,
+            &subjects.accounts,
             Some(&mut out.accounts),
         )?),
         Select::SkipData(names) => {
@@ -687,17 +715,11 @@ fn scan_segment(
                 }
             }
             if let Some(names) = names {
-                ids &= interface_ids(seg, &interfaces, names, &accounts, None)?;
+                ids &= interface_ids(seg, &subjects.interfaces, names, &subjects.accounts, None)?;
             }
             Some(ids)
         }
     };
-    // Each (account, interface or source) met has a place in `lists`. Records of an interface
-    // come in runs, so the previous record's place is tried first; hashing, cloning the key's
-    // text and an ordered-map look-up per record were most of a windowed search's warning.
-    let mut places: rustc_hash::FxHashMap<SubjectCodes, usize> = Default::default();
-    let mut lists: Vec<(Key, SlotList)> = Vec::new();
-    let mut last_place: Option<(SubjectCodes, usize)> = None;
     for (block, b) in seg.blocks().iter().enumerate() {
         if b.start.is_empty() || b.start.min > grid.hi || b.end.max < grid.lo {
             continue;
@@ -747,10 +769,9 @@ fn scan_segment(
             let (Some(s), Some(e)) = (get(&start_col), get(&end_col)) else {
                 return Ok(());
             };
-            let (s, e) = (s.min(e), s.max(e));
-            if s > grid.hi || e < grid.lo {
+            let Some(span) = grid.overlap(s, e) else {
                 return Ok(());
-            }
+            };
             let status = match (select, get(&status_col)) {
                 (Select::SkipData(_), _) => LogStatus::SkipData,
                 (_, None) => LogStatus::Ok,
@@ -761,7 +782,6 @@ fn scan_segment(
                     )
                 })?,
             };
-            let account = get(&account_col);
             let who = match get(&interface_col) {
                 Some(t) => Ok(t),
                 None => {
@@ -772,49 +792,7 @@ fn scan_segment(
                     Err(source.and_then(|s| u32::try_from(s).ok()).unwrap_or(u32::MAX))
                 }
             };
-            let pair = (account, who);
-            let at = match last_place {
-                Some((seen, at)) if seen == pair => at,
-                _ => {
-                    let at = match places.get(&pair) {
-                        Some(&at) => at,
-                        None => {
-                            let account_id = account.map(|t| text(&accounts, t)).transpose()?;
-                            let key = match who {
-                                Ok(t) => Key {
-                                    account_id,
-                                    subject: Subject::Interface(text(&interfaces, t)?),
-                                },
-                                Err(src) => fallback_key(account_id, index.source(src)?.as_ref()),
-                            };
-                            lists.push((key, SlotList::default()));
-                            places.insert(pair, lists.len() - 1);
-                            lists.len() - 1
-                        }
-                    };
-                    last_place = Some((pair, at));
-                    at
-                }
-            };
-            let list = &mut lists[at].1;
-            let (first, last) = (grid.slot(s.max(grid.lo)), grid.slot(e.min(grid.hi)));
-            list.mark(
-                first,
-                Slot {
-                    seen: bit(status),
-                    records: 1,
-                },
-            );
-            for slot in first + 1..=last {
-                list.mark(
-                    slot,
-                    Slot {
-                        seen: bit(status),
-                        records: 0,
-                    },
-                );
-            }
-            Ok(())
+            subjects.mark(grid, (get(&account_col), who), span, status)
         };
         match (&offsets, sparse) {
             (None, _) => (0..n).try_for_each(|i| visit(i, i))?,
@@ -822,15 +800,118 @@ fn scan_segment(
             (Some(o), Some(_)) => o.iter().enumerate().try_for_each(|(k, &i)| visit(i as usize, k))?,
         }
     }
-    for (key, list) in lists {
-        match out.slots.entry(key) {
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(list);
+    subjects.into_slots(&mut out.slots);
+    Ok(out)
+}
+
+/// The subjects one segment's scan met, each with its occupied slots.
+struct Subjects<'s> {
+    seg: &'s Segment,
+    index: &'s Index,
+    interfaces: Option<Dictionary<'s>>,
+    accounts: Option<Dictionary<'s>>,
+    /// Each (account, interface or source) met has a place in `lists`. Records of an interface
+    /// come in runs, so the previous record's place is tried first; hashing, cloning the key's
+    /// text and an ordered-map look-up per record were most of a windowed search's warning.
+    places: rustc_hash::FxHashMap<SubjectCodes, usize>,
+    lists: Vec<(Key, SlotList)>,
+    last_place: Option<(SubjectCodes, usize)>,
+}
+
+impl Subjects<'_> {
+    /// Marks the slots that a record of `codes` spanning `[s, e]`, which overlaps the window,
+    /// overlaps in it, counting the record in the first.
+    fn mark(
+        &mut self,
+        grid: &Grid,
+        codes: SubjectCodes,
+        (s, e): (u64, u64),
+        status: LogStatus,
+    ) -> Result<(), IndexError> {
+        let at = match self.last_place {
+            Some((seen, at)) if seen == codes => at,
+            _ => {
+                let at = match self.places.get(&codes) {
+                    Some(&at) => at,
+                    None => {
+                        let key = self.key(codes)?;
+                        self.lists.push((key, SlotList::default()));
+                        self.places.insert(codes, self.lists.len() - 1);
+                        self.lists.len() - 1
+                    }
+                };
+                self.last_place = Some((codes, at));
+                at
             }
-            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().append(list),
+        };
+        let list = &mut self.lists[at].1;
+        let (first, last) = (grid.slot(s.max(grid.lo)), grid.slot(e.min(grid.hi)));
+        list.mark(
+            first,
+            Slot {
+                seen: bit(status),
+                records: 1,
+            },
+        );
+        for slot in first + 1..=last {
+            list.mark(
+                slot,
+                Slot {
+                    seen: bit(status),
+                    records: 0,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn key(&self, (account, who): SubjectCodes) -> Result<Key, IndexError> {
+        let account_id = account.map(|t| self.text(&self.accounts, t)).transpose()?;
+        Ok(match who {
+            Ok(t) => Key {
+                account_id,
+                subject: Subject::Interface(self.text(&self.interfaces, t)?),
+            },
+            Err(src) => fallback_key(account_id, self.index.source(src)?.as_ref()),
+        })
+    }
+
+    fn text(&self, dict: &Option<Dictionary<'_>>, term: u64) -> Result<String, IndexError> {
+        let corrupt =
+            |what: &str| IndexError::corrupt(self.seg.path(), crate::format::Corrupt::new(what, term, "bad term"));
+        let d = dict.as_ref().ok_or_else(|| corrupt("dictionary"))?;
+        match d.term(usize::try_from(term).unwrap_or(usize::MAX)) {
+            Ok(Term::Bytes(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
+            Ok(_) => Err(corrupt("dictionary holds no text")),
+            Err(c) => Err(IndexError::corrupt(self.seg.path(), c)),
         }
     }
-    Ok(out)
+
+    /// The term numbers of the named interfaces this segment has.
+    fn interface_terms(&self, names: &[String]) -> Result<Vec<u32>, IndexError> {
+        let Some(d) = &self.interfaces else {
+            return Ok(Vec::new());
+        };
+        let mut terms = Vec::new();
+        for name in names {
+            let found = d
+                .find(&Term::Bytes(name.as_bytes()))
+                .map_err(|c| IndexError::corrupt(self.seg.path(), c))?;
+            terms.extend(found.map(|t| t as u32));
+        }
+        Ok(terms)
+    }
+
+    fn into_slots(self, slots: &mut BTreeMap<Key, SlotList>) {
+        for (key, list) in self.lists {
+            match slots.entry(key) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(list);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().append(list),
+            }
+        }
+    }
 }
 
 /// Selected records below one in this many of a block are read value by value.

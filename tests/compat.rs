@@ -8,14 +8,16 @@
 //! spans) replaced 1, and version 3 (page checksums, stored column frames with checksums)
 //! replaced 2, before the first release; they are kept only to prove the refusal. Version 4
 //! (postings of a few ids as gaps), version 5 (packed posting references, narrow integer
-//! terms, twins, `end` minus `start`) and version 6 (bit-packed column frames, complement
-//! postings, compressed source entries) are read beside version 3.
+//! terms, twins, `end` minus `start`), version 6 (bit-packed column frames, complement
+//! postings, compressed source entries) and version 7 (the SKIPDATA section) are read beside
+//! version 3.
 
 mod common;
 
 use std::path::Path;
 
 use common::{index_lines, index_records};
+use flowdex::coverage;
 use flowdex::format::dictionary::{ip_bytes, Term};
 use flowdex::format::schema::Column;
 use flowdex::read::{Index, IndexError};
@@ -75,6 +77,23 @@ fn version_6_opens_verifies_and_answers_as_it_did() {
         })
         .collect();
     assert!(complemented.contains(&Column::Field(Field::Action)), "{complemented:?}");
+}
+
+#[test]
+fn version_7_opens_verifies_and_answers_as_it_did() {
+    opens_verifies_and_answers_as_it_did(7);
+    // Version 7 lists its SKIPDATA records in a section; before it, coverage finds them through
+    // the log-status postings. Both goldens hold the same fixtures' SKIPDATA lines.
+    let open = |v: &str| Index::open(&golden(v)).unwrap();
+    assert!(open("v7").segments()[0]
+        .skipdata()
+        .unwrap()
+        .is_some_and(|s| !s.is_empty()));
+    assert!(open("v6").segments()[0].skipdata().unwrap().is_none());
+    let found = |v: &str| coverage::skipdata(&open(v), None, coverage::DEFAULT_BIN, None).unwrap();
+    let v7 = found("v7");
+    assert!(!v7.is_empty());
+    assert_eq!(found("v6"), v7);
 }
 
 fn opens_verifies_and_answers_as_it_did(version: u32) {

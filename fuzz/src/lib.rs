@@ -839,6 +839,7 @@ pub fn segment(data: &[u8]) {
     };
     let _ = seg.verify();
     let _ = seg.section_sizes();
+    let _ = seg.skipdata();
     for column in Column::all() {
         if let Ok(Some(dict)) = seg.dictionary(column) {
             let _ = dict.verify();

@@ -19,6 +19,7 @@ use crate::format::posting;
 use crate::format::schema::{
     Column, BLOCK_RECORDS, COLUMN_COUNT, FORMAT_KNOWN, FORMAT_UNKNOWN, ORIGINAL_PREFIX, ORIGINAL_WHOLE, POSTING_FIELDS,
 };
+use crate::format::skipdata::{self, SkipRecord};
 use crate::format::{
     column, crc32, encode_block_entry, encode_directory, encode_footer, encode_header, BlockEntry, Codec, ColumnRef,
     DirectoryEntry, Footer, Range, SectionKind, COLUMN_REF_SIZE, NO_PARAM, SECTION_ALIGN,
@@ -646,6 +647,8 @@ impl SegmentBuilder {
         section(&mut out, SectionKind::Blocks, NO_PARAM, &block_bytes);
         section(&mut out, SectionKind::ColumnIndex, NO_PARAM, &column_index);
         section(&mut out, SectionKind::ColumnData, NO_PARAM, &data);
+        let skipped = self.skipdata_records(&order, &dict_of, source_base);
+        section(&mut out, SectionKind::SkipData, NO_PARAM, &skipdata::encode(&skipped));
 
         // Dictionaries, each followed by its postings for the indexed fields.
         for (c, plan) in &dicts {
@@ -699,6 +702,49 @@ impl SegmentBuilder {
         out.extend_from_slice(&dir);
         out.extend_from_slice(&encode_footer(&footer));
         out
+    }
+
+    /// The SKIPDATA records that have both times, in segment order, with their values as the
+    /// columns store them (`index-format.md`, "SKIPDATA section").
+    fn skipdata_records<'p>(
+        &self,
+        order: &[u32],
+        dict_of: &dyn Fn(Column) -> Option<&'p DictionaryPlan>,
+        source_base: u32,
+    ) -> Vec<SkipRecord> {
+        let field = |f: Field| self.columns[Column::Field(f).id()].as_ref();
+        let (Some(status), Some(start), Some(end)) = (field(Field::LogStatus), field(Field::Start), field(Field::End))
+        else {
+            return Vec::new();
+        };
+        let source = self.columns[Column::Source.id()]
+            .as_ref()
+            .expect("every record has a source");
+        // Enum columns hold the value's position in `LogStatus::ALL`, its declaration order.
+        let skipdata = LogStatus::SkipData as u64;
+        let term = |f: Field, i: usize| -> Option<u32> {
+            let v = field(f)?.get(i)?;
+            let term = dict_of(Column::Field(f))
+                .expect("a text field has a dictionary")
+                .rank(v);
+            Some(u32::try_from(term).expect("a segment holds fewer than 2^32 terms"))
+        };
+        order
+            .iter()
+            .enumerate()
+            .filter(|(_, &i)| status.get(i as usize) == Some(skipdata))
+            .filter_map(|(id, &i)| {
+                let i = i as usize;
+                Some(SkipRecord {
+                    record: id as u32,
+                    source: (source.values.get(i) + u64::from(source_base)) as u32,
+                    interface: term(Field::InterfaceId, i),
+                    account: term(Field::AccountId, i),
+                    start: start.get(i)?,
+                    end: end.get(i)?,
+                })
+            })
+            .collect()
     }
 
     /// A column's values in segment order (term numbers for dictionary-coded columns), with nulls.
@@ -1223,5 +1269,75 @@ mod tests {
         let line = "2 2001:db8::1 ::ffff:10.0.0.2 1 2 3 REJECT egress 2 - -";
         let record = read(line, &format);
         assert!(is_written_form(line.as_bytes(), &record, format.columns(), &mut spans));
+    }
+
+    #[test]
+    fn the_skipdata_section_lists_the_skipdata_records_and_verify_holds_it_to_them() {
+        use crate::format::{decode_footer, Bytes, FOOTER_SIZE};
+        use crate::read::Segment;
+        let format = LogFormat::parse("version account-id interface-id srcaddr start end log-status").unwrap();
+        let lines = [
+            "2 111 eni-b 10.0.0.1 1700000000 1700000060 OK",
+            "2 111 eni-a 10.0.0.2 1700000100 1700000160 SKIPDATA",
+            "2 111 - - 1700000200 1700000260 SKIPDATA",
+            // Without a start it cannot be placed in time: not listed.
+            "2 - eni-a - - 1700000300 SKIPDATA",
+            "2 222 eni-b - 1700000400 1700000460 SKIPDATA",
+        ];
+        let mut builder = SegmentBuilder::new();
+        for (i, line) in lines.iter().enumerate() {
+            let mut record = read(line, &format);
+            record.provenance = crate::record::Provenance {
+                source: i as u32 % 2,
+                line: i as u64 + 1,
+            };
+            builder.push(&record, line.as_bytes(), format.columns());
+        }
+        let bytes = builder.encode(10);
+        let open = |bytes: Vec<u8>| Segment::from_bytes(Path::new("t.fdx"), Box::new(bytes)).unwrap();
+        let seg = open(bytes.clone());
+        seg.verify().unwrap();
+        // Segment order: eni-a (the record without a start first), eni-b, then no interface.
+        let listed = seg.skipdata().unwrap().unwrap();
+        let entry = |record, source: u32, interface, account, start: u64| SkipRecord {
+            record,
+            source: 10 + source,
+            interface,
+            account,
+            start,
+            end: start + 60,
+        };
+        assert_eq!(
+            listed,
+            [
+                entry(1, 1, Some(0), Some(0), 1_700_000_100),
+                entry(3, 0, Some(1), Some(1), 1_700_000_400),
+                entry(4, 0, None, Some(0), 1_700_000_200),
+            ]
+        );
+
+        // A section that disagrees with the columns, its checksums repaired, opens but fails
+        // verify.
+        let (mut footer, mut directory) = decode_footer(&bytes).unwrap();
+        let at = directory.iter().position(|e| e.kind == SectionKind::SkipData).unwrap();
+        let (offset, length) = (directory[at].offset as usize, directory[at].length as usize);
+        let mut changed = listed.clone();
+        changed[1].start += 1;
+        let section = skipdata::encode(&changed);
+        assert_eq!(section.len(), length, "the same length, to splice in place");
+        let mut tampered = bytes.clone();
+        tampered[offset..offset + length].copy_from_slice(&section);
+        directory[at].crc = crc32(&section);
+        let dir = encode_directory(&directory);
+        footer.directory_crc = crc32(&dir);
+        let dir_at = footer.directory_offset as usize;
+        tampered[dir_at..dir_at + dir.len()].copy_from_slice(&dir);
+        let end = tampered.len();
+        tampered[end - FOOTER_SIZE..].copy_from_slice(&encode_footer(&footer));
+        let seg = open(tampered);
+        assert_eq!(seg.skipdata().unwrap().unwrap(), changed);
+        let err = seg.verify().unwrap_err().to_string();
+        assert!(err.contains("skipdata") && err.contains("entry 1"), "{err}");
+        assert!(skipdata::decode(&Bytes::new(&section, "skipdata", 0), 5).is_ok());
     }
 }

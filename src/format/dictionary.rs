@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use super::bits::{read_bits, BitWriter};
 use super::pages::PageCheck;
-use super::{Bytes, Corrupt};
+use super::{Bytes, Corrupt, FORMAT_VERSION};
 
 pub const DICTIONARY_COUNT: usize = 0;
 pub const DICTIONARY_KIND: usize = DICTIONARY_COUNT + 4;
@@ -618,14 +618,14 @@ impl<'a> Dictionary<'a> {
 
     /// The format versions whose segments may hold a dictionary stored as this one: fixed
     /// references only versions 3 and 4; packed references, narrow integer terms and twin
-    /// terms only versions 5 and 6; a complement posting only version 6; `None` when its form
-    /// is common to all.
+    /// terms versions 5 on; a complement posting versions 6 on; `None` when its form is common
+    /// to all.
     pub fn form_versions(&self) -> Option<std::ops::RangeInclusive<u32>> {
         match self.refs.map(|r| r.layout) {
-            _ if self.complement_nulls.is_some() => Some(6..=6),
+            _ if self.complement_nulls.is_some() => Some(6..=FORMAT_VERSION),
             Some(RefLayout::Fixed(_)) => Some(3..=4),
-            Some(RefLayout::Packed { .. }) => Some(5..=6),
-            None if self.term_width < 8 || self.twin_terms => Some(5..=6),
+            Some(RefLayout::Packed { .. }) => Some(5..=FORMAT_VERSION),
+            None if self.term_width < 8 || self.twin_terms => Some(5..=FORMAT_VERSION),
             None => None,
         }
     }
@@ -1086,7 +1086,7 @@ mod tests {
         let base = Dictionary::parse(&base, "d", 0, None).unwrap();
         let other = Dictionary::parse(&other, "d", 0, None).unwrap();
         let twin = Dictionary::parse(&twin_bytes, "d", 0, None).unwrap();
-        assert!(twin.has_twin_terms() && twin.form_versions() == Some(5..=6));
+        assert!(twin.has_twin_terms() && twin.form_versions() == Some(5..=FORMAT_VERSION));
         // Before adoption no term can be looked up, nor a reference kept by the base.
         assert!(twin.term(0).is_err() && twin.find(&ips[0]).is_err());
         assert_eq!(twin.posting_ref(0).unwrap(), Some(own_ref));
@@ -1249,7 +1249,7 @@ mod tests {
                 range: (0, 10)
             })
         );
-        assert_eq!(d.form_versions(), Some(6..=6));
+        assert_eq!(d.form_versions(), Some(6..=FORMAT_VERSION));
         // A null posting past its section.
         assert!(d.complement_nulls(9).is_err());
         // A null count without the flag is refused.

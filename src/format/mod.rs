@@ -12,16 +12,18 @@ pub mod manifest;
 pub mod pages;
 pub mod posting;
 pub mod schema;
+pub mod skipdata;
 pub mod sources;
 
 use std::fmt;
 
 /// The format version this code writes (`index-format.md`, "Version history").
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
-/// The oldest format version this code reads: a reader tells what versions 4 to 6 changed
+/// The oldest format version this code reads: a reader tells what versions 4 to 7 changed
 /// (postings as gaps; packed references, narrow terms, twins, `end` minus `start`; bit-packed
-/// columns) by the segment's version and by flags that only those versions may set.
+/// columns; the SKIPDATA section) by the segment's version and by flags that only those
+/// versions may set.
 pub const OLDEST_READABLE_VERSION: u32 = 3;
 
 /// The first format version whose `pkt-srcaddr` and `pkt-dstaddr` may share terms and
@@ -35,6 +37,10 @@ pub const MINUS_START_SINCE: u32 = 5;
 /// The first format version whose stored column frames may pack numbers in bits
 /// (`index-format.md`, "Column data section").
 pub const BIT_PACKED_SINCE: u32 = 6;
+
+/// The first format version whose segments list their SKIPDATA records in a section of their
+/// own (`index-format.md`, "SKIPDATA section").
+pub const SKIPDATA_SINCE: u32 = 7;
 
 /// Most bytes a zstd frame can decompress to per compressed byte: its densest block (RLE) is
 /// 4 bytes (3 of header, 1 repeated) for at most 128 KiB. Readers refuse a stated length
@@ -193,6 +199,8 @@ pub enum SectionKind {
     Postings = 6,
     /// A CRC-32 per page of another section (param = that section's directory index).
     PageChecksums = 7,
+    /// The SKIPDATA records with the values a coverage check needs (format 7 on).
+    SkipData = 8,
 }
 
 impl SectionKind {
@@ -205,6 +213,7 @@ impl SectionKind {
             5 => SectionKind::Dictionary,
             6 => SectionKind::Postings,
             7 => SectionKind::PageChecksums,
+            8 => SectionKind::SkipData,
             _ => return None,
         })
     }
@@ -218,6 +227,7 @@ impl SectionKind {
             SectionKind::Dictionary => "dictionary",
             SectionKind::Postings => "postings",
             SectionKind::PageChecksums => "page checksums",
+            SectionKind::SkipData => "skipdata",
         }
     }
 }
@@ -559,6 +569,8 @@ mod tests {
             ("Manifest header", manifest::MANIFEST_HEADER_SIZE),
             ("Sources header", sources::SOURCES_HEADER_SIZE),
             ("Source reference", sources::SOURCE_REF_SIZE),
+            ("SKIPDATA header", skipdata::HEADER_SIZE),
+            ("SKIPDATA entry", skipdata::ENTRY_SIZE),
         ] {
             let line = format!("{name} ({size} bytes)");
             assert!(spec.contains(&line), "index-format.md must say `{line}`");

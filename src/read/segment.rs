@@ -14,12 +14,13 @@ use crate::format::pages::{self, PageCheck};
 use crate::format::schema::{
     enum_word, original_line, Column, COLUMN_COUNT, FORMAT_KNOWN, FORMAT_UNKNOWN, POSTING_FIELDS,
 };
+use crate::format::skipdata::{self, SkipRecord};
 use crate::format::{
     check_header, crc32, decode_block_entry, decode_footer, posting, BlockEntry, Bytes, Codec, ColumnRef, Corrupt,
     DirectoryEntry, HeaderProblem, SectionKind, BIT_PACKED_SINCE, BLOCK_ENTRY_SIZE, COLUMN_REF_SIZE, FORMAT_VERSION,
-    HEADER_SIZE, MINUS_START_SINCE, TWINS_SINCE, ZSTD_MAX_RATIO,
+    HEADER_SIZE, MINUS_START_SINCE, SKIPDATA_SINCE, TWINS_SINCE, ZSTD_MAX_RATIO,
 };
-use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, FormatField, Provenance, Value};
+use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, FormatField, LogStatus, Provenance, Value};
 
 /// The bytes of a segment: a memory map, or any buffer (tests use `Vec<u8>`).
 pub type SegmentBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
@@ -255,6 +256,22 @@ impl Segment {
         Ok(self
             .section_data(kind, None)?
             .map(|s| Bytes::new(s.data, kind.name(), s.entry.offset)))
+    }
+
+    /// The segment's SKIPDATA records with both times, in record order, from its SKIPDATA
+    /// section; `None` for a segment older than the section, whose SKIPDATA records only its
+    /// log-status posting finds.
+    pub fn skipdata(&self) -> Result<Option<Vec<SkipRecord>>, IndexError> {
+        let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
+        let section = self.section_bytes(SectionKind::SkipData).map_err(err)?;
+        match section {
+            None if self.version < SKIPDATA_SINCE => Ok(None),
+            None => Err(err(missing("skipdata"))),
+            Some(b) if self.version < SKIPDATA_SINCE => Err(err(
+                b.corrupt(0, format!("a version {} segment has no SKIPDATA section", self.version))
+            )),
+            Some(b) => skipdata::decode(&b, self.record_count).map(Some).map_err(err),
+        }
     }
 
     /// The dictionary of a column, if the segment has one.
@@ -975,6 +992,66 @@ impl Segment {
                     )));
                 }
             }
+        }
+        self.verify_skipdata()
+    }
+
+    /// The SKIPDATA section lists exactly the SKIPDATA records with both times, with the values
+    /// their columns hold.
+    fn verify_skipdata(&self) -> Result<(), IndexError> {
+        let Some(listed) = self.skipdata()? else {
+            return Ok(());
+        };
+        // Enum columns hold the value's position in `LogStatus::ALL`, its declaration order.
+        let skipdata = LogStatus::SkipData as u64;
+        let mut found = Vec::new();
+        for (block, b) in self.blocks.iter().enumerate() {
+            let Some(status) = self.read_column(block, Column::Field(Field::LogStatus))? else {
+                continue;
+            };
+            let field = |f: Field| self.read_column(block, Column::Field(f));
+            let (interface, account) = (field(Field::InterfaceId)?, field(Field::AccountId)?);
+            let (start, end) = self.read_times(block)?;
+            let source = self.read_column(block, Column::Source)?;
+            let at = |c: &Option<ColumnValues>, i: usize| c.as_ref().and_then(|c| c.get(i));
+            let term = |c: &Option<ColumnValues>, i: usize| at(c, i).map(|t| u32::try_from(t).unwrap_or(u32::MAX));
+            for i in (0..b.record_count as usize).filter(|&i| status.get(i) == Some(skipdata)) {
+                let (Some(start), Some(end)) = (at(&start, i), at(&end, i)) else {
+                    continue;
+                };
+                found.push(SkipRecord {
+                    record: b.first_record + i as u32,
+                    source: at(&source, i).map_or(u32::MAX, |s| u32::try_from(s).unwrap_or(u32::MAX)),
+                    interface: term(&interface, i),
+                    account: term(&account, i),
+                    start,
+                    end,
+                });
+            }
+        }
+        if found != listed {
+            let entry = found
+                .iter()
+                .zip(&listed)
+                .position(|(a, b)| a != b)
+                .unwrap_or(found.len().min(listed.len()));
+            let offset = self
+                .sections
+                .iter()
+                .find(|s| s.kind == SectionKind::SkipData)
+                .map_or(0, |s| s.offset);
+            return Err(IndexError::corrupt(
+                &self.path,
+                Corrupt::new(
+                    "skipdata",
+                    offset,
+                    format!(
+                        "entry {entry}: the section lists {} SKIPDATA records, the columns hold {}, and they differ",
+                        listed.len(),
+                        found.len()
+                    ),
+                ),
+            ));
         }
         Ok(())
     }
