@@ -35,7 +35,9 @@
 //!
 //! Memory grows with the occupied (subject, slot) pairs, at most subjects × slots of the window;
 //! gaps take none. Segments are read in parallel; blocks outside the window are skipped by their
-//! zone maps and, for named interfaces or SKIPDATA, only the records their postings name are read.
+//! zone maps and, for named interfaces, only the records their postings name are read. SKIPDATA
+//! alone comes from each segment's SKIPDATA section (format 7 on; before, from the log-status
+//! postings).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -235,9 +237,10 @@ pub fn coverage(index: &Index, options: &Options) -> Result<Report, CoverageErro
 }
 
 /// The slots with SKIPDATA inside the window, for every subject, or only for the `interfaces`
-/// given: read from the log-status postings (intersected with the interfaces' postings), so it
-/// costs little when SKIPDATA is rare (as it is). Only `skipdata` ranges are returned, and their
-/// `records` count only the SKIPDATA records.
+/// given: read from the segments' SKIPDATA sections (older segments: from the log-status
+/// postings, intersected with the interfaces' postings), so it costs little when SKIPDATA is
+/// rare (as it is). Only `skipdata` ranges are returned, and their `records` count only the
+/// SKIPDATA records.
 pub fn skipdata(
     index: &Index,
     window: Option<(u64, u64)>,
@@ -273,7 +276,7 @@ pub enum Scope {
     /// The interfaces of the matching records, as for `Named`.
     Matched,
     /// The search names no interface and none is known from its answer (nothing matched, or
-    /// it aggregated): SKIPDATA on any interface, from the postings; gaps are not looked for,
+    /// it aggregated): SKIPDATA on any interface, from the SKIPDATA sections; gaps are not looked for,
     /// since idle interfaces leave gaps everywhere.
     Everything,
 }
@@ -721,7 +724,12 @@ fn scan_segment(
         }
     };
     for (block, b) in seg.blocks().iter().enumerate() {
-        if b.start.is_empty() || b.start.min > grid.hi || b.end.max < grid.lo {
+        // A record's span runs from the smaller of its times to the larger (`Grid::overlap`).
+        if b.start.is_empty()
+            || b.end.is_empty()
+            || b.start.min.min(b.end.min) > grid.hi
+            || b.start.max.max(b.end.max) < grid.lo
+        {
             continue;
         }
         let range = b.first_record..b.first_record + b.record_count;

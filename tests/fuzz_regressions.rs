@@ -179,3 +179,25 @@ fn a_version_6_segment_relabelled_version_5_is_refused_where_it_uses_version_6_f
         "{errors:?}"
     );
 }
+
+#[test]
+fn a_skipdata_section_is_required_from_version_7_and_refused_before() {
+    let relabelled = |golden: &str, version: u32| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/compat")
+            .join(golden)
+            .join("seg-00000000.fdx");
+        let mut data = std::fs::read(path).unwrap();
+        data[8..12].copy_from_slice(&version.to_le_bytes());
+        harness::fix_checksums(&mut data);
+        flowdex::read::Segment::from_bytes(Path::new("seg.fdx"), Box::new(data)).unwrap()
+    };
+    assert!(relabelled("v7", 7).skipdata().unwrap().is_some());
+    let refused = relabelled("v7", 6).skipdata().unwrap_err().to_string();
+    assert!(
+        refused.contains("a version 6 segment has no SKIPDATA section"),
+        "{refused}"
+    );
+    let missing = relabelled("v6", 7).skipdata().unwrap_err().to_string();
+    assert!(missing.contains("skipdata"), "{missing}");
+}

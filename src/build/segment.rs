@@ -737,7 +737,7 @@ impl SegmentBuilder {
                 let i = i as usize;
                 Some(SkipRecord {
                     record: id as u32,
-                    source: (source.values.get(i) + u64::from(source_base)) as u32,
+                    source: u32::try_from(source.values.get(i) + u64::from(source_base)).unwrap_or(u32::MAX),
                     interface: term(Field::InterfaceId, i),
                     account: term(Field::AccountId, i),
                     start: start.get(i)?,
@@ -1273,7 +1273,7 @@ mod tests {
 
     #[test]
     fn the_skipdata_section_lists_the_skipdata_records_and_verify_holds_it_to_them() {
-        use crate::format::{decode_footer, Bytes, FOOTER_SIZE};
+        use crate::format::{decode_footer, FOOTER_SIZE};
         use crate::read::Segment;
         let format = LogFormat::parse("version account-id interface-id srcaddr start end log-status").unwrap();
         let lines = [
@@ -1338,6 +1338,5 @@ mod tests {
         assert_eq!(seg.skipdata().unwrap().unwrap(), changed);
         let err = seg.verify().unwrap_err().to_string();
         assert!(err.contains("skipdata") && err.contains("entry 1"), "{err}");
-        assert!(skipdata::decode(&Bytes::new(&section, "skipdata", 0), 5).is_ok());
     }
 }

@@ -51,6 +51,10 @@ pub fn encode(records: &[SkipRecord]) -> Vec<u8> {
 /// `record_count`.
 pub fn decode(b: &Bytes<'_, '_>, record_count: u64) -> Result<Vec<SkipRecord>, Corrupt> {
     let count = b.u32(0)? as usize;
+    // Ids rise strictly below the record count: a larger count is refused before allocating.
+    if count as u64 > record_count {
+        return Err(b.corrupt(0, format!("{count} entries in a segment of {record_count} records")));
+    }
     let length = b.u32(4)? as usize;
     let frame = b.slice(HEADER_SIZE, b.len().saturating_sub(HEADER_SIZE))?;
     if count.checked_mul(ENTRY_SIZE) != Some(length) {
@@ -123,6 +127,7 @@ mod tests {
         let mut huge = bytes.clone();
         huge[..8].copy_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0x20]);
         assert!(decode(&Bytes::new(&huge, "skipdata", 0), 10).is_err());
+        assert!(decode(&Bytes::new(&huge, "skipdata", 0), u64::MAX).is_err());
         assert!(decode(&Bytes::new(&bytes[..6], "skipdata", 0), 10).is_err());
     }
 }
