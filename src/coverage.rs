@@ -36,8 +36,8 @@
 //! Memory grows with the occupied (subject, slot) pairs, at most subjects × slots of the window;
 //! gaps take none. Segments are read in parallel; blocks outside the window are skipped by their
 //! zone maps and, for named interfaces, only the records their postings name are read. SKIPDATA
-//! alone comes from each segment's SKIPDATA section (format 7 on; before, from the log-status
-//! postings).
+//! alone comes from each segment's SKIPDATA section, and the named interfaces' slots without
+//! record counts from its slot runs (format 7 on; before, from the postings and records).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -48,6 +48,7 @@ use crate::format::column::Column as ColumnValues;
 use crate::format::dictionary::{Dictionary, Term};
 use crate::format::manifest::SourceEntry;
 use crate::format::schema::Column;
+use crate::format::slots::SLOT_SECONDS;
 use crate::query::{Cond, Filter, Test};
 use crate::read::{Index, IndexError, Segment};
 use crate::record::{Field, LogStatus};
@@ -152,6 +153,10 @@ pub struct Options {
     pub bin: u64,
     /// Only these interfaces (records without an interface-id are then left out).
     pub interfaces: Option<Vec<String>>,
+    /// Whether ranges count their records. Without counts (all 0), the named interfaces' slots
+    /// come from the segments' slot runs when the grid is theirs and the window on its edges,
+    /// instead of from every record of those interfaces.
+    pub counts: bool,
 }
 
 impl Default for Options {
@@ -160,6 +165,7 @@ impl Default for Options {
             window: None,
             bin: DEFAULT_BIN,
             interfaces: None,
+            counts: true,
         }
     }
 }
@@ -187,11 +193,15 @@ pub fn coverage(index: &Index, options: &Options) -> Result<Report, CoverageErro
             unknown_interfaces: options.interfaces.clone().unwrap_or_default(),
         });
     };
-    let select = match &options.interfaces {
-        None => Select::All,
-        Some(names) => Select::Interfaces(names),
+    let from_runs = match &options.interfaces {
+        Some(names) if !options.counts => scan_runs(index, &grid, names)?,
+        _ => None,
     };
-    let scanned = scan(index, &grid, &select)?;
+    let scanned = match (from_runs, &options.interfaces) {
+        (Some(scanned), _) => scanned,
+        (None, None) => scan(index, &grid, &Select::All)?,
+        (None, Some(names)) => scan(index, &grid, &Select::Interfaces(names))?,
+    };
     let mut unknown = Vec::new();
     let mut slots = scanned.slots;
     if let Some(names) = &options.interfaces {
@@ -287,7 +297,9 @@ pub struct BlindSpots {
     pub scope: Scope,
     /// The searched window (inclusive), when the search had one.
     pub window: Option<(u64, u64)>,
-    /// Subjects with at least one blind range; only blind ranges are kept.
+    /// Subjects with at least one blind range; only blind ranges are kept, without record
+    /// counts (0): a warning says where the search was blind, and the slot runs that tell it
+    /// fast do not count records.
     pub subjects: Vec<Coverage>,
     /// Interfaces the filter names that are nowhere in the index.
     pub unknown_interfaces: Vec<String>,
@@ -315,7 +327,7 @@ pub fn blind_spots(index: &Index, filter: &Filter, matched: Option<&[String]>) -
             return Ok(BlindSpots {
                 scope: Scope::Everything,
                 window,
-                subjects: skipdata(index, window, DEFAULT_BIN, None)?,
+                subjects: blind_only(skipdata(index, window, DEFAULT_BIN, None)?),
                 unknown_interfaces: Vec::new(),
             })
         }
@@ -323,7 +335,7 @@ pub fn blind_spots(index: &Index, filter: &Filter, matched: Option<&[String]>) -
     if window.is_none() {
         // Only these interfaces' SKIPDATA: on 100 M records, reading every interface's to keep
         // a few was most of a needle search's time.
-        let subjects = skipdata(index, window, DEFAULT_BIN, Some(&interfaces))?;
+        let subjects = blind_only(skipdata(index, window, DEFAULT_BIN, Some(&interfaces))?);
         return Ok(BlindSpots {
             scope,
             window,
@@ -335,6 +347,7 @@ pub fn blind_spots(index: &Index, filter: &Filter, matched: Option<&[String]>) -
         window,
         bin: DEFAULT_BIN,
         interfaces: Some(interfaces),
+        counts: false,
     };
     let report = match coverage(index, &options) {
         // A window that ends before the index begins (or the like): nothing to say about it.
@@ -348,21 +361,29 @@ pub fn blind_spots(index: &Index, filter: &Filter, matched: Option<&[String]>) -
         }
         r => r?,
     };
-    let subjects = report
-        .subjects
-        .into_iter()
-        .map(|c| Coverage {
-            ranges: c.ranges.into_iter().filter(|r| r.state.is_blind()).collect(),
-            key: c.key,
-        })
-        .filter(|c| !c.ranges.is_empty())
-        .collect();
     Ok(BlindSpots {
         scope,
         window,
-        subjects,
+        subjects: blind_only(report.subjects),
         unknown_interfaces: report.unknown_interfaces,
     })
+}
+
+/// The blind ranges of the subjects that have any, without record counts.
+fn blind_only(subjects: Vec<Coverage>) -> Vec<Coverage> {
+    subjects
+        .into_iter()
+        .map(|c| Coverage {
+            ranges: c
+                .ranges
+                .into_iter()
+                .filter(|r| r.state.is_blind())
+                .map(|r| Range { records: 0, ..r })
+                .collect(),
+            key: c.key,
+        })
+        .filter(|c| !c.ranges.is_empty())
+        .collect()
 }
 
 /// The time window every match must overlap: the intersection of the filter's top-level time
@@ -600,6 +621,65 @@ fn scan(index: &Index, grid: &Grid, select: &Select<'_>) -> Result<Scanned, Inde
         .par_iter()
         .map(|seg| scan_segment(seg, grid, select, index))
         .collect::<Result<Vec<_>, _>>()?;
+    Ok(merged(per_segment))
+}
+
+/// The named interfaces' slots from the segments' slot runs instead of their records, when the
+/// runs answer exactly: the grid is theirs and the window starts and ends on slot edges (a
+/// slot at a ragged edge would count records that overlap it but not the window). `None` when
+/// they do not, or a segment has none (before format 7). The slots count no records.
+fn scan_runs(index: &Index, grid: &Grid, names: &[String]) -> Result<Option<Scanned>, IndexError> {
+    if grid.bin != SLOT_SECONDS || !grid.lo.is_multiple_of(SLOT_SECONDS) || grid.hi % SLOT_SECONDS != SLOT_SECONDS - 1 {
+        return Ok(None);
+    }
+    let per_segment = index
+        .segments()
+        .par_iter()
+        .map(|seg| runs_segment(seg, grid, names, index))
+        .collect::<Result<Option<Vec<_>>, _>>()?;
+    Ok(per_segment.map(merged))
+}
+
+fn runs_segment(seg: &Segment, grid: &Grid, names: &[String], index: &Index) -> Result<Option<Scanned>, IndexError> {
+    let Some(slot_runs) = seg.slot_runs()? else {
+        return Ok(None);
+    };
+    let mut out = Scanned {
+        slots: BTreeMap::new(),
+        accounts: HashMap::new(),
+    };
+    let mut subjects = Subjects::new(seg, index)?;
+    let window = grid.first..grid.first + grid.count;
+    for name in names {
+        let Some(term) = subjects.interface_term(name)? else {
+            continue;
+        };
+        // An interface's subjects come in the order of their first records: the first one's
+        // account is the interface's, as a scan takes it from its first record.
+        let of_interface = slot_runs
+            .of_interface(term)
+            .map_err(|c| IndexError::corrupt(seg.path(), c))?;
+        for (k, s) in of_interface.iter().enumerate() {
+            let account = s.account.map(u64::from);
+            if k == 0 {
+                let text = account.map(|t| subjects.text(&subjects.accounts, t)).transpose()?;
+                out.accounts.insert(name.clone(), text);
+            }
+            for run in &s.runs {
+                let (first, end) = (u64::from(run.first).max(window.start), run.end().min(window.end));
+                if first < end {
+                    let slots = (first - grid.first) as u32..=(end - 1 - grid.first) as u32;
+                    subjects.mark_slots((account, Ok(u64::from(term))), slots, run.seen, false)?;
+                }
+            }
+        }
+    }
+    subjects.into_slots(&mut out.slots);
+    Ok(Some(out))
+}
+
+/// One scan of the index from its segments' scans.
+fn merged(per_segment: Vec<Scanned>) -> Scanned {
     let mut out = Scanned {
         slots: BTreeMap::new(),
         accounts: HashMap::new(),
@@ -615,7 +695,7 @@ fn scan(index: &Index, grid: &Grid, select: &Select<'_>) -> Result<Scanned, Inde
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// The records of the named interfaces in `seg`, noting each found interface's account when
@@ -666,15 +746,7 @@ fn scan_segment(
         slots: BTreeMap::new(),
         accounts: HashMap::new(),
     };
-    let mut subjects = Subjects {
-        seg,
-        index,
-        interfaces: seg.dictionary(Column::Field(Field::InterfaceId))?,
-        accounts: seg.dictionary(Column::Field(Field::AccountId))?,
-        places: Default::default(),
-        lists: Vec::new(),
-        last_place: None,
-    };
+    let mut subjects = Subjects::new(seg, index)?;
     if let Select::SkipData(names) = select {
         if let Some(listed) = seg.skipdata()? {
             let named = match names {
@@ -826,7 +898,19 @@ struct Subjects<'s> {
     last_place: Option<(SubjectCodes, usize)>,
 }
 
-impl Subjects<'_> {
+impl<'s> Subjects<'s> {
+    fn new(seg: &'s Segment, index: &'s Index) -> Result<Subjects<'s>, IndexError> {
+        Ok(Subjects {
+            seg,
+            index,
+            interfaces: seg.dictionary(Column::Field(Field::InterfaceId))?,
+            accounts: seg.dictionary(Column::Field(Field::AccountId))?,
+            places: Default::default(),
+            lists: Vec::new(),
+            last_place: None,
+        })
+    }
+
     /// Marks the slots that a record of `codes` spanning `[s, e]`, which overlaps the window,
     /// overlaps in it, counting the record in the first.
     fn mark(
@@ -836,8 +920,21 @@ impl Subjects<'_> {
         (s, e): (u64, u64),
         status: LogStatus,
     ) -> Result<(), IndexError> {
+        let slots = grid.slot(s.max(grid.lo))..=grid.slot(e.min(grid.hi));
+        self.mark_slots(codes, slots, bit(status), true)
+    }
+
+    /// Marks `slots` of the subject `codes` as having seen the statuses of `seen`, counting one
+    /// record in the first when `count`.
+    fn mark_slots(
+        &mut self,
+        codes: SubjectCodes,
+        slots: std::ops::RangeInclusive<u32>,
+        seen: u8,
+        count: bool,
+    ) -> Result<(), IndexError> {
         let at = match self.last_place {
-            Some((seen, at)) if seen == codes => at,
+            Some((known, at)) if known == codes => at,
             _ => {
                 let at = match self.places.get(&codes) {
                     Some(&at) => at,
@@ -853,22 +950,16 @@ impl Subjects<'_> {
             }
         };
         let list = &mut self.lists[at].1;
-        let (first, last) = (grid.slot(s.max(grid.lo)), grid.slot(e.min(grid.hi)));
+        let (first, last) = slots.into_inner();
         list.mark(
             first,
             Slot {
-                seen: bit(status),
-                records: 1,
+                seen,
+                records: u32::from(count),
             },
         );
         for slot in first + 1..=last {
-            list.mark(
-                slot,
-                Slot {
-                    seen: bit(status),
-                    records: 0,
-                },
-            );
+            list.mark(slot, Slot { seen, records: 0 });
         }
         Ok(())
     }
@@ -897,17 +988,22 @@ impl Subjects<'_> {
 
     /// The term numbers of the named interfaces this segment has.
     fn interface_terms(&self, names: &[String]) -> Result<Vec<u32>, IndexError> {
-        let Some(d) = &self.interfaces else {
-            return Ok(Vec::new());
-        };
         let mut terms = Vec::new();
         for name in names {
-            let found = d
-                .find(&Term::Bytes(name.as_bytes()))
-                .map_err(|c| IndexError::corrupt(self.seg.path(), c))?;
-            terms.extend(found.map(|t| t as u32));
+            terms.extend(self.interface_term(name)?);
         }
         Ok(terms)
+    }
+
+    /// The term number of an interface, if this segment has it.
+    fn interface_term(&self, name: &str) -> Result<Option<u32>, IndexError> {
+        let Some(d) = &self.interfaces else {
+            return Ok(None);
+        };
+        let found = d
+            .find(&Term::Bytes(name.as_bytes()))
+            .map_err(|c| IndexError::corrupt(self.seg.path(), c))?;
+        Ok(found.map(|t| t as u32))
     }
 
     fn into_slots(self, slots: &mut BTreeMap<Key, SlotList>) {

@@ -199,6 +199,7 @@ fn an_explicit_window_reports_gaps_to_its_edges_and_silent_interfaces() {
         window: Some((BASE, BASE + 299)),
         bin: 60,
         interfaces: Some(vec!["eni-a".into()]),
+        counts: true,
     };
     let report = coverage::coverage(&index, &options).unwrap();
     assert_eq!(
@@ -455,6 +456,21 @@ fn check_against_oracle(paths: &[PathBuf], options: &Options) {
     // sections), are the oracle's.
     let skipdata = coverage::skipdata(&index, options.window, options.bin, options.interfaces.as_deref()).unwrap();
     assert_eq!(skipdata_spans(&skipdata), skipdata_spans(&want), "{options:?}");
+    // Without counts, the named interfaces' slots come from the segments' slot runs where the
+    // window lies on the grid's edges: the same ranges, counting nothing.
+    let uncounted = Options {
+        counts: false,
+        ..options.clone()
+    };
+    let fast = coverage::coverage(&index, &uncounted).unwrap();
+    assert_eq!(fast.unknown_interfaces, report.unknown_interfaces);
+    assert_eq!(without_counts(&fast.subjects), without_counts(&want), "{uncounted:?}");
+}
+
+fn without_counts(subjects: &[Coverage]) -> Vec<Coverage> {
+    let mut out = subjects.to_vec();
+    out.iter_mut().flat_map(|c| &mut c.ranges).for_each(|r| r.records = 0);
+    out
 }
 
 /// Rewrites a gzip'd flow-log object with the log-status of every `every`-th record line
@@ -530,6 +546,7 @@ fn coverage_of_random_synthetic_corpora_with_lost_objects_agrees_with_a_scan() {
                 window: Some((1_711_940_850, 1_711_965_599)),
                 bin: 600,
                 interfaces: None,
+                counts: true,
             },
         );
     }
@@ -567,8 +584,20 @@ fn coverage_of_named_interfaces_agrees_with_a_scan() {
         &paths,
         &Options {
             window: Some((1_711_951_200, 1_711_958_399)),
-            interfaces: Some(some),
+            interfaces: Some(some.clone()),
             bin: 60,
+            counts: true,
+        },
+    );
+    // On the 5-minute grid of the slot runs, with an interface the index does not know.
+    let mut with_unknown = some;
+    with_unknown.push("eni-0000000000000000".into());
+    check_against_oracle(
+        &paths,
+        &Options {
+            window: Some((1_711_951_200, 1_711_958_399)),
+            interfaces: Some(with_unknown),
+            ..Options::default()
         },
     );
 }

@@ -181,7 +181,7 @@ fn a_version_6_segment_relabelled_version_5_is_refused_where_it_uses_version_6_f
 }
 
 #[test]
-fn a_skipdata_section_is_required_from_version_7_and_refused_before() {
+fn the_sections_of_version_7_are_required_from_it_and_refused_before() {
     let relabelled = |golden: &str, version: u32| {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/compat")
@@ -193,11 +193,19 @@ fn a_skipdata_section_is_required_from_version_7_and_refused_before() {
         flowdex::read::Segment::from_bytes(Path::new("seg.fdx"), Box::new(data)).unwrap()
     };
     assert!(relabelled("v7", 7).skipdata().unwrap().is_some());
+    assert!(relabelled("v7", 7).slot_runs().unwrap().is_some());
     let refused = relabelled("v7", 6).skipdata().unwrap_err().to_string();
     assert!(
-        refused.contains("a version 6 segment has no SKIPDATA section"),
+        refused.contains("a version 6 segment has no skipdata section"),
+        "{refused}"
+    );
+    let refused = relabelled("v7", 6).slot_runs().err().unwrap().to_string();
+    assert!(
+        refused.contains("a version 6 segment has no slot runs section"),
         "{refused}"
     );
     let missing = relabelled("v6", 7).skipdata().unwrap_err().to_string();
     assert!(missing.contains("skipdata"), "{missing}");
+    let missing = relabelled("v6", 7).slot_runs().err().unwrap().to_string();
+    assert!(missing.contains("slot runs"), "{missing}");
 }

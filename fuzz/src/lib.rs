@@ -840,6 +840,10 @@ pub fn segment(data: &[u8]) {
     let _ = seg.verify();
     let _ = seg.section_sizes();
     let _ = seg.skipdata();
+    if let Ok(Some(runs)) = seg.slot_runs() {
+        let _ = runs.all();
+        let _ = runs.of_interface(0);
+    }
     for column in Column::all() {
         if let Ok(Some(dict)) = seg.dictionary(column) {
             let _ = dict.verify();

@@ -20,6 +20,7 @@ use crate::format::schema::{
     Column, BLOCK_RECORDS, COLUMN_COUNT, FORMAT_KNOWN, FORMAT_UNKNOWN, ORIGINAL_PREFIX, ORIGINAL_WHOLE, POSTING_FIELDS,
 };
 use crate::format::skipdata::{self, SkipRecord};
+use crate::format::slots::{self, RunsBuilder, SubjectRuns};
 use crate::format::{
     column, crc32, encode_block_entry, encode_directory, encode_footer, encode_header, BlockEntry, Codec, ColumnRef,
     DirectoryEntry, Footer, Range, SectionKind, COLUMN_REF_SIZE, NO_PARAM, SECTION_ALIGN,
@@ -649,6 +650,8 @@ impl SegmentBuilder {
         section(&mut out, SectionKind::ColumnData, NO_PARAM, &data);
         let skipped = self.skipdata_records(&order, &dict_of, source_base);
         section(&mut out, SectionKind::SkipData, NO_PARAM, &skipdata::encode(&skipped));
+        let runs = self.slot_runs(&order, &dict_of);
+        section(&mut out, SectionKind::SlotRuns, NO_PARAM, &slots::encode(&runs));
 
         // Dictionaries, each followed by its postings for the indexed fields.
         for (c, plan) in &dicts {
@@ -722,13 +725,6 @@ impl SegmentBuilder {
             .expect("every record has a source");
         // Enum columns hold the value's position in `LogStatus::ALL`, its declaration order.
         let skipdata = LogStatus::SkipData as u64;
-        let term = |f: Field, i: usize| -> Option<u32> {
-            let v = field(f)?.get(i)?;
-            let term = dict_of(Column::Field(f))
-                .expect("a text field has a dictionary")
-                .rank(v);
-            Some(u32::try_from(term).expect("a segment holds fewer than 2^32 terms"))
-        };
         order
             .iter()
             .enumerate()
@@ -738,13 +734,47 @@ impl SegmentBuilder {
                 Some(SkipRecord {
                     record: id as u32,
                     source: u32::try_from(source.values.get(i) + u64::from(source_base)).unwrap_or(u32::MAX),
-                    interface: term(Field::InterfaceId, i),
-                    account: term(Field::AccountId, i),
+                    interface: self.term_number(Field::InterfaceId, i, dict_of),
+                    account: self.term_number(Field::AccountId, i, dict_of),
                     start: start.get(i)?,
                     end: end.get(i)?,
                 })
             })
             .collect()
+    }
+
+    /// Each (interface, account) subject's runs of 5-minute slots (`index-format.md`,
+    /// "Slot-runs section").
+    fn slot_runs<'p>(&self, order: &[u32], dict_of: &dyn Fn(Column) -> Option<&'p DictionaryPlan>) -> Vec<SubjectRuns> {
+        let field = |f: Field| self.columns[Column::Field(f).id()].as_ref();
+        let (start, end, status) = (field(Field::Start), field(Field::End), field(Field::LogStatus));
+        let mut runs = RunsBuilder::default();
+        for &i in order {
+            let i = i as usize;
+            let Some(interface) = self.term_number(Field::InterfaceId, i, dict_of) else {
+                continue;
+            };
+            let times = start.and_then(|c| c.get(i)).zip(end.and_then(|c| c.get(i)));
+            // A record without a log-status counts as OK, as in coverage.
+            let code = status.and_then(|c| c.get(i)).unwrap_or(LogStatus::Ok as u64);
+            let account = self.term_number(Field::AccountId, i, dict_of);
+            runs.add(interface, account, times, 1 << code);
+        }
+        runs.finish()
+    }
+
+    /// The term number a text field's column stores for record `i` (arrival order).
+    fn term_number<'p>(
+        &self,
+        f: Field,
+        i: usize,
+        dict_of: &dyn Fn(Column) -> Option<&'p DictionaryPlan>,
+    ) -> Option<u32> {
+        let v = self.columns[Column::Field(f).id()].as_ref()?.get(i)?;
+        let term = dict_of(Column::Field(f))
+            .expect("a text field has a dictionary")
+            .rank(v);
+        Some(u32::try_from(term).expect("a segment holds fewer than 2^32 terms"))
     }
 
     /// A column's values in segment order (term numbers for dictionary-coded columns), with nulls.
@@ -1316,27 +1346,54 @@ mod tests {
             ]
         );
 
+        // Each (interface, account) in the order of its first record: eni-a's record without
+        // an account and without times first; the record without an interface in none.
+        let runs = seg.slot_runs().unwrap().unwrap().all().unwrap();
+        let subject = |interface, account, runs: &[(u32, u8)]| SubjectRuns {
+            interface,
+            account,
+            runs: runs
+                .iter()
+                .map(|&(first, seen)| slots::SlotRun { first, count: 1, seen })
+                .collect(),
+        };
+        let (ok, skip) = (1 << LogStatus::Ok as u8, 1 << LogStatus::SkipData as u8);
+        let expected_runs = [
+            subject(0, None, &[]),
+            subject(0, Some(0), &[(5_666_667, skip)]),
+            subject(1, Some(0), &[(5_666_666, ok)]),
+            subject(1, Some(1), &[(5_666_668, skip)]),
+        ];
+        assert_eq!(runs, expected_runs);
+
         // A section that disagrees with the columns, its checksums repaired, opens but fails
         // verify.
-        let (mut footer, mut directory) = decode_footer(&bytes).unwrap();
-        let at = directory.iter().position(|e| e.kind == SectionKind::SkipData).unwrap();
-        let (offset, length) = (directory[at].offset as usize, directory[at].length as usize);
+        let with_section = |kind: SectionKind, section: Vec<u8>| {
+            let (mut footer, mut directory) = decode_footer(&bytes).unwrap();
+            let at = directory.iter().position(|e| e.kind == kind).unwrap();
+            let (offset, length) = (directory[at].offset as usize, directory[at].length as usize);
+            assert_eq!(section.len(), length, "the same length, to splice in place");
+            let mut tampered = bytes.clone();
+            tampered[offset..offset + length].copy_from_slice(&section);
+            directory[at].crc = crc32(&section);
+            let dir = encode_directory(&directory);
+            footer.directory_crc = crc32(&dir);
+            let dir_at = footer.directory_offset as usize;
+            tampered[dir_at..dir_at + dir.len()].copy_from_slice(&dir);
+            let end = tampered.len();
+            tampered[end - FOOTER_SIZE..].copy_from_slice(&encode_footer(&footer));
+            open(tampered)
+        };
         let mut changed = listed.clone();
         changed[1].start += 1;
-        let section = skipdata::encode(&changed);
-        assert_eq!(section.len(), length, "the same length, to splice in place");
-        let mut tampered = bytes.clone();
-        tampered[offset..offset + length].copy_from_slice(&section);
-        directory[at].crc = crc32(&section);
-        let dir = encode_directory(&directory);
-        footer.directory_crc = crc32(&dir);
-        let dir_at = footer.directory_offset as usize;
-        tampered[dir_at..dir_at + dir.len()].copy_from_slice(&dir);
-        let end = tampered.len();
-        tampered[end - FOOTER_SIZE..].copy_from_slice(&encode_footer(&footer));
-        let seg = open(tampered);
+        let seg = with_section(SectionKind::SkipData, skipdata::encode(&changed));
         assert_eq!(seg.skipdata().unwrap().unwrap(), changed);
         let err = seg.verify().unwrap_err().to_string();
         assert!(err.contains("skipdata") && err.contains("entry 1"), "{err}");
+        let mut changed = expected_runs.to_vec();
+        changed[2].runs[0].seen = 2;
+        let seg = with_section(SectionKind::SlotRuns, slots::encode(&changed));
+        let err = seg.verify().unwrap_err().to_string();
+        assert!(err.contains("slot runs") && err.contains("subject 2"), "{err}");
     }
 }

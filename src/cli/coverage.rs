@@ -65,6 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         window,
         bin: args.bin,
         interfaces: (!args.eni.is_empty()).then(|| args.eni.clone()),
+        counts: true,
     };
     let report = coverage::coverage(&index, &options).with_context(|| args.index.display().to_string())?;
     for name in &report.unknown_interfaces {

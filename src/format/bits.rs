@@ -1,6 +1,29 @@
 //! Bit strings of packed numbers, least significant bit first: bit `k` of the string is bit
 //! `k mod 8` of byte `⌊k/8⌋` (`index-format.md`: packed posting references, bit-packed column
-//! frames).
+//! frames); and LEB128 varints (postings as gaps, slot runs).
+
+/// Appends `value` as a LEB128 varint: 7 bits a byte, low first, the high bit set on all but
+/// the last.
+pub fn write_varint(mut value: u32, out: &mut Vec<u8>) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Reads one LEB128 number of at most 32 bits from the front of `bytes`.
+pub fn read_varint(bytes: &mut &[u8]) -> Result<u32, String> {
+    let mut value = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(5) {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            *bytes = &bytes[i + 1..];
+            return u32::try_from(value).map_err(|_| "a varint exceeds 32 bits".into());
+        }
+    }
+    Err("a varint is cut off or longer than 5 bytes".into())
+}
 
 /// Appends numbers of given widths to a byte string; [`BitWriter::finish`] writes the last,
 /// partial byte with zero high bits.

@@ -13,6 +13,7 @@ pub mod pages;
 pub mod posting;
 pub mod schema;
 pub mod skipdata;
+pub mod slots;
 pub mod sources;
 
 use std::fmt;
@@ -38,8 +39,9 @@ pub const MINUS_START_SINCE: u32 = 5;
 /// (`index-format.md`, "Column data section").
 pub const BIT_PACKED_SINCE: u32 = 6;
 
-/// The first format version whose segments list their SKIPDATA records in a section of their
-/// own (`index-format.md`, "SKIPDATA section").
+/// The first format version whose segments list their SKIPDATA records, and their subjects'
+/// slot runs, in sections of their own (`index-format.md`, "SKIPDATA section", "Slot-runs
+/// section").
 pub const SKIPDATA_SINCE: u32 = 7;
 
 /// Most bytes a zstd frame can decompress to per compressed byte: its densest block (RLE) is
@@ -201,6 +203,8 @@ pub enum SectionKind {
     PageChecksums = 7,
     /// The SKIPDATA records with the values a coverage check needs (format 7 on).
     SkipData = 8,
+    /// Per (interface, account): the runs of 5-minute slots its records overlap (format 7 on).
+    SlotRuns = 9,
 }
 
 impl SectionKind {
@@ -214,6 +218,7 @@ impl SectionKind {
             6 => SectionKind::Postings,
             7 => SectionKind::PageChecksums,
             8 => SectionKind::SkipData,
+            9 => SectionKind::SlotRuns,
             _ => return None,
         })
     }
@@ -228,6 +233,7 @@ impl SectionKind {
             SectionKind::Postings => "postings",
             SectionKind::PageChecksums => "page checksums",
             SectionKind::SkipData => "skipdata",
+            SectionKind::SlotRuns => "slot runs",
         }
     }
 }
@@ -571,6 +577,8 @@ mod tests {
             ("Source reference", sources::SOURCE_REF_SIZE),
             ("SKIPDATA header", skipdata::HEADER_SIZE),
             ("SKIPDATA entry", skipdata::ENTRY_SIZE),
+            ("Slot-runs header", slots::HEADER_SIZE),
+            ("Slot-runs subject", slots::SUBJECT_SIZE),
         ] {
             let line = format!("{name} ({size} bytes)");
             assert!(spec.contains(&line), "index-format.md must say `{line}`");

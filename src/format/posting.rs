@@ -5,6 +5,8 @@
 
 use roaring::RoaringBitmap;
 
+use super::bits::{read_varint, write_varint};
+
 /// The first format version that stores postings of up to [`MAX_GAPS`] ids as gaps; version 3
 /// stored them as roaring bitmaps.
 const GAPS_SINCE: u32 = 4;
@@ -66,27 +68,6 @@ fn decode_gaps(mut bytes: &[u8], count: u32) -> Result<RoaringBitmap, String> {
         return Err(format!("a posting of {count} ids holds another number"));
     }
     Ok(RoaringBitmap::from_sorted_iter(ids).expect("each id exceeds the one before"))
-}
-
-fn write_varint(mut value: u32, out: &mut Vec<u8>) {
-    while value >= 0x80 {
-        out.push(value as u8 | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-/// Reads one LEB128 number of at most 32 bits from the front of `bytes`.
-fn read_varint(bytes: &mut &[u8]) -> Result<u32, String> {
-    let mut value = 0u64;
-    for (i, &b) in bytes.iter().enumerate().take(5) {
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            *bytes = &bytes[i + 1..];
-            return u32::try_from(value).map_err(|_| "a posting's varint exceeds 32 bits".into());
-        }
-    }
-    Err("a posting's varint is cut off or longer than 5 bytes".into())
 }
 
 #[cfg(test)]

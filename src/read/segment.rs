@@ -15,6 +15,7 @@ use crate::format::schema::{
     enum_word, original_line, Column, COLUMN_COUNT, FORMAT_KNOWN, FORMAT_UNKNOWN, POSTING_FIELDS,
 };
 use crate::format::skipdata::{self, SkipRecord};
+use crate::format::slots::{RunsBuilder, SlotRuns};
 use crate::format::{
     check_header, crc32, decode_block_entry, decode_footer, posting, BlockEntry, Bytes, Codec, ColumnRef, Corrupt,
     DirectoryEntry, HeaderProblem, SectionKind, BIT_PACKED_SINCE, BLOCK_ENTRY_SIZE, COLUMN_REF_SIZE, FORMAT_VERSION,
@@ -262,15 +263,30 @@ impl Segment {
     /// section; `None` for a segment older than the section, whose SKIPDATA records only its
     /// log-status posting finds.
     pub fn skipdata(&self) -> Result<Option<Vec<SkipRecord>>, IndexError> {
+        self.summary(SectionKind::SkipData, |b, records| skipdata::decode(&b, records))
+    }
+
+    /// The segment's (interface, account) subjects with their runs of 5-minute slots, read in
+    /// place from its slot-runs section; `None` for a segment older than the section.
+    pub fn slot_runs(&self) -> Result<Option<SlotRuns<'_>>, IndexError> {
+        self.summary(SectionKind::SlotRuns, SlotRuns::parse)
+    }
+
+    /// A section that version 7 added: required from then on, refused before.
+    fn summary<'a, T>(
+        &'a self,
+        kind: SectionKind,
+        decode: impl FnOnce(Bytes<'a, 'static>, u64) -> Result<T, Corrupt>,
+    ) -> Result<Option<T>, IndexError> {
         let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
-        let section = self.section_bytes(SectionKind::SkipData).map_err(err)?;
-        match section {
+        match self.section_bytes(kind).map_err(err)? {
             None if self.version < SKIPDATA_SINCE => Ok(None),
-            None => Err(err(missing("skipdata"))),
-            Some(b) if self.version < SKIPDATA_SINCE => Err(err(
-                b.corrupt(0, format!("a version {} segment has no SKIPDATA section", self.version))
-            )),
-            Some(b) => skipdata::decode(&b, self.record_count).map(Some).map_err(err),
+            None => Err(err(missing(kind.name()))),
+            Some(b) if self.version < SKIPDATA_SINCE => Err(err(b.corrupt(
+                0,
+                format!("a version {} segment has no {} section", self.version, kind.name()),
+            ))),
+            Some(b) => decode(b, self.record_count).map(Some).map_err(err),
         }
     }
 
@@ -993,30 +1009,39 @@ impl Segment {
                 }
             }
         }
-        self.verify_skipdata()
+        self.verify_summaries()
     }
 
     /// The SKIPDATA section lists exactly the SKIPDATA records with both times, with the values
-    /// their columns hold.
-    fn verify_skipdata(&self) -> Result<(), IndexError> {
-        let Some(listed) = self.skipdata()? else {
+    /// their columns hold, and the slot-runs section the runs those columns make.
+    fn verify_summaries(&self) -> Result<(), IndexError> {
+        let (Some(listed), Some(runs)) = (self.skipdata()?, self.slot_runs()?) else {
             return Ok(());
         };
-        // Enum columns hold the value's position in `LogStatus::ALL`, its declaration order.
-        let skipdata = LogStatus::SkipData as u64;
+        let runs = runs.all().map_err(|c| IndexError::corrupt(&self.path, c))?;
         let mut found = Vec::new();
+        let mut found_runs = RunsBuilder::default();
         for (block, b) in self.blocks.iter().enumerate() {
-            let Some(status) = self.read_column(block, Column::Field(Field::LogStatus))? else {
-                continue;
-            };
             let field = |f: Field| self.read_column(block, Column::Field(f));
-            let (interface, account) = (field(Field::InterfaceId)?, field(Field::AccountId)?);
+            let (status, interface, account) = (
+                field(Field::LogStatus)?,
+                field(Field::InterfaceId)?,
+                field(Field::AccountId)?,
+            );
             let (start, end) = self.read_times(block)?;
             let source = self.read_column(block, Column::Source)?;
             let at = |c: &Option<ColumnValues>, i: usize| c.as_ref().and_then(|c| c.get(i));
             let term = |c: &Option<ColumnValues>, i: usize| at(c, i).map(|t| u32::try_from(t).unwrap_or(u32::MAX));
-            for i in (0..b.record_count as usize).filter(|&i| status.get(i) == Some(skipdata)) {
-                let (Some(start), Some(end)) = (at(&start, i), at(&end, i)) else {
+            for i in 0..b.record_count as usize {
+                let code = at(&status, i).unwrap_or(LogStatus::Ok as u64);
+                let status = LogStatus::ALL.get(code as usize).copied().ok_or_else(|| {
+                    IndexError::corrupt(&self.path, Corrupt::new("log-status", code, "enum code out of range"))
+                })?;
+                let times = at(&start, i).zip(at(&end, i));
+                if let Some(interface) = term(&interface, i) {
+                    found_runs.add(interface, term(&account, i), times, 1 << status as u8);
+                }
+                let Some((start, end)) = times.filter(|_| status == LogStatus::SkipData) else {
                     continue;
                 };
                 found.push(SkipRecord {
@@ -1029,29 +1054,34 @@ impl Segment {
                 });
             }
         }
+        let differ = |kind: SectionKind, what: String| {
+            let offset = self.sections.iter().find(|s| s.kind == kind).map_or(0, |s| s.offset);
+            Err(IndexError::corrupt(&self.path, Corrupt::new(kind.name(), offset, what)))
+        };
+        let first_difference =
+            |a: usize, b: usize, same: &dyn Fn(usize) -> bool| (0..a.min(b)).find(|&k| !same(k)).unwrap_or(a.min(b));
         if found != listed {
-            let entry = found
-                .iter()
-                .zip(&listed)
-                .position(|(a, b)| a != b)
-                .unwrap_or(found.len().min(listed.len()));
-            let offset = self
-                .sections
-                .iter()
-                .find(|s| s.kind == SectionKind::SkipData)
-                .map_or(0, |s| s.offset);
-            return Err(IndexError::corrupt(
-                &self.path,
-                Corrupt::new(
-                    "skipdata",
-                    offset,
-                    format!(
-                        "entry {entry}: the section lists {} SKIPDATA records, the columns hold {}, and they differ",
-                        listed.len(),
-                        found.len()
-                    ),
+            let entry = first_difference(found.len(), listed.len(), &|k| found[k] == listed[k]);
+            return differ(
+                SectionKind::SkipData,
+                format!(
+                    "entry {entry}: the section lists {} SKIPDATA records, the columns hold {}, and they differ",
+                    listed.len(),
+                    found.len()
                 ),
-            ));
+            );
+        }
+        let found_runs = found_runs.finish();
+        if found_runs != runs {
+            let subject = first_difference(found_runs.len(), runs.len(), &|k| found_runs[k] == runs[k]);
+            return differ(
+                SectionKind::SlotRuns,
+                format!(
+                    "subject {subject}: the section holds {} subjects, the columns make {}, and they differ",
+                    runs.len(),
+                    found_runs.len()
+                ),
+            );
         }
         Ok(())
     }
