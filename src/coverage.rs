@@ -48,7 +48,7 @@ use crate::format::column::Column as ColumnValues;
 use crate::format::dictionary::{Dictionary, Term};
 use crate::format::manifest::SourceEntry;
 use crate::format::schema::Column;
-use crate::format::slots::SLOT_SECONDS;
+use crate::format::slots::{SLOT_LIMIT, SLOT_SECONDS};
 use crate::query::{Cond, Filter, Test};
 use crate::read::{Index, IndexError, Segment};
 use crate::record::{Field, LogStatus};
@@ -232,9 +232,12 @@ pub fn coverage(index: &Index, options: &Options) -> Result<Report, CoverageErro
     let trim = options.window.is_none();
     let subjects = slots
         .into_iter()
-        .map(|(key, list)| Coverage {
-            ranges: grid.ranges(&list.finish(), trim),
-            key,
+        .map(|(key, list)| {
+            let mut ranges = grid.ranges(&list.finish(), trim);
+            if !options.counts {
+                ranges.iter_mut().for_each(|r| r.records = 0);
+            }
+            Coverage { ranges, key }
         })
         .filter(|c| !c.ranges.is_empty())
         .collect();
@@ -629,7 +632,9 @@ fn scan(index: &Index, grid: &Grid, select: &Select<'_>) -> Result<Scanned, Inde
 /// slot at a ragged edge would count records that overlap it but not the window). `None` when
 /// they do not, or a segment has none (before format 7). The slots count no records.
 fn scan_runs(index: &Index, grid: &Grid, names: &[String]) -> Result<Option<Scanned>, IndexError> {
-    if grid.bin != SLOT_SECONDS || !grid.lo.is_multiple_of(SLOT_SECONDS) || grid.hi % SLOT_SECONDS != SLOT_SECONDS - 1 {
+    let on_edges = grid.lo.is_multiple_of(SLOT_SECONDS) && grid.hi % SLOT_SECONDS == SLOT_SECONDS - 1;
+    // Runs end before SLOT_LIMIT: records a library caller made past it are only in the records.
+    if grid.bin != SLOT_SECONDS || !on_edges || grid.first + grid.count > u64::from(SLOT_LIMIT) {
         return Ok(None);
     }
     let per_segment = index
@@ -1091,6 +1096,54 @@ mod tests {
             seen: bit(status),
             records,
         }
+    }
+
+    #[test]
+    fn slot_runs_answer_as_the_records_do_on_their_own_grid_only() {
+        // The fixtures' golden index: interfaces with OK, NODATA and SKIPDATA records, records
+        // without a log-status, spread over years.
+        let index = Index::open(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/v7")).unwrap();
+        let d = index.segments()[0]
+            .dictionary(Column::Field(Field::InterfaceId))
+            .unwrap()
+            .unwrap();
+        let mut names: Vec<String> = (0..d.len())
+            .map(|t| match d.term(t).unwrap() {
+                Term::Bytes(b) => String::from_utf8(b.to_vec()).unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(names.len() > 3, "{names:?}");
+        names.push("eni-nowhere".into());
+        let m = &index.manifest().segments[0];
+        let (lo, hi) = (m.min_start.unwrap() / 300 * 300, m.max_end.unwrap() / 300 * 300 + 299);
+        // Occupied slots with their statuses (not their counts), and the interfaces' accounts.
+        type Seen = BTreeMap<Key, Vec<(u32, u8)>>;
+        let slots = |s: Scanned| -> (Seen, HashMap<String, Option<String>>) {
+            let seen = |list: SlotList| list.finish().into_iter().map(|(k, s)| (k, s.seen)).collect();
+            (
+                s.slots.into_iter().map(|(key, list)| (key, seen(list))).collect(),
+                s.accounts,
+            )
+        };
+        for (from, to) in [(lo, hi), (lo + 600, hi - 900)] {
+            let on_edges = grid(from, to, 300);
+            let fast = scan_runs(&index, &on_edges, &names)
+                .unwrap()
+                .expect("runs on their grid");
+            let slow = scan(&index, &on_edges, &Select::Interfaces(&names)).unwrap();
+            let (fast, slow) = (slots(fast), slots(slow));
+            assert!(fast.0.len() > 3 && fast.0.values().any(|v| v.iter().any(|(_, s)| *s == 4)));
+            assert_eq!(fast, slow);
+        }
+        // Ragged edges, another slot width, slots past the runs' last: the records answer.
+        for off_grid in [grid(lo + 1, hi, 300), grid(lo, hi - 1, 300), grid(lo, hi, 60)] {
+            assert!(scan_runs(&index, &off_grid, &names).unwrap().is_none());
+        }
+        let far = u64::from(SLOT_LIMIT) * 300;
+        assert!(scan_runs(&index, &grid(far - 300, far + 299, 300), &names)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -206,14 +206,33 @@ impl<'a> SlotRuns<'a> {
     pub fn parse(b: Bytes<'a, 'static>, record_count: u64) -> Result<SlotRuns<'a>, Corrupt> {
         let subjects = b.u32(0)? as usize;
         let runs_len = b.u32(4)? as usize;
-        let runs_at = HEADER_SIZE + subjects * SUBJECT_SIZE;
-        if subjects as u64 > record_count || runs_at.checked_add(runs_len) != Some(b.len()) {
+        let runs_at = subjects
+            .checked_mul(SUBJECT_SIZE)
+            .and_then(|t| t.checked_add(HEADER_SIZE));
+        if subjects as u64 > record_count || runs_at.and_then(|a| a.checked_add(runs_len)) != Some(b.len()) {
             return Err(b.corrupt(
                 0,
                 format!("{subjects} subjects and {runs_len} bytes of runs do not make the section"),
             ));
         }
-        Ok(SlotRuns { b, subjects, runs_at })
+        let runs = SlotRuns {
+            b,
+            subjects,
+            runs_at: runs_at.expect("checked above"),
+        };
+        // Searches find an interface's subjects by binary search: the table must be in order,
+        // and its runs' offsets rise from 0 within the runs.
+        let mut previous = (0, 0);
+        for k in 0..subjects {
+            let at = HEADER_SIZE + k * SUBJECT_SIZE;
+            let entry = (runs.b.u32(at)?, runs.b.u32(at + 8)? as usize);
+            let first_at_zero = k > 0 || entry.1 == 0;
+            if entry.0 < previous.0 || entry.1 < previous.1 || entry.1 > runs_len || !first_at_zero {
+                return Err(runs.b.corrupt(at, format!("subject {k} out of order")));
+            }
+            previous = entry;
+        }
+        Ok(runs)
     }
 
     pub fn len(&self) -> usize {
@@ -252,7 +271,7 @@ impl<'a> SlotRuns<'a> {
             let (gap, seen) = (head >> 3, (head & 7) as u8);
             let first = end + u64::from(gap);
             let run_end = first + u64::from(rest) + 1;
-            let touching_equal = !runs.is_empty() && gap == 0 && runs.last().is_some_and(|p| p.seen == seen);
+            let touching_equal = gap == 0 && runs.last().is_some_and(|p| p.seen == seen);
             if seen == 0 || touching_equal || run_end > u64::from(SLOT_LIMIT) {
                 return Err(bad(
                     "a run of no status, equal to the one it touches, or past the last slot",
@@ -296,19 +315,8 @@ impl<'a> SlotRuns<'a> {
         Ok(out)
     }
 
-    /// Every subject, checked also to be in interface order.
     pub fn all(&self) -> Result<Vec<SubjectRuns>, Corrupt> {
-        let mut out: Vec<SubjectRuns> = Vec::with_capacity(self.subjects);
-        for k in 0..self.subjects {
-            let s = self.subject(k)?;
-            if out.last().is_some_and(|p| p.interface > s.interface) {
-                return Err(self
-                    .b
-                    .corrupt(HEADER_SIZE + k * SUBJECT_SIZE, "subjects out of interface order"));
-            }
-            out.push(s);
-        }
-        Ok(out)
+        (0..self.subjects).map(|k| self.subject(k)).collect()
     }
 }
 

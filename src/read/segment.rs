@@ -15,7 +15,7 @@ use crate::format::schema::{
     enum_word, original_line, Column, COLUMN_COUNT, FORMAT_KNOWN, FORMAT_UNKNOWN, POSTING_FIELDS,
 };
 use crate::format::skipdata::{self, SkipRecord};
-use crate::format::slots::{RunsBuilder, SlotRuns};
+use crate::format::slots::{self, RunsBuilder, SlotRuns};
 use crate::format::{
     check_header, crc32, decode_block_entry, decode_footer, posting, BlockEntry, Bytes, Codec, ColumnRef, Corrupt,
     DirectoryEntry, HeaderProblem, SectionKind, BIT_PACKED_SINCE, BLOCK_ENTRY_SIZE, COLUMN_REF_SIZE, FORMAT_VERSION,
@@ -1081,6 +1081,18 @@ impl Segment {
                     runs.len(),
                     found_runs.len()
                 ),
+            );
+        }
+        // The same runs in another encoding (longer varints, bytes no subject reaches) would
+        // let bytes change unnoticed by a reader.
+        let stored = self
+            .section_data(SectionKind::SlotRuns, None)
+            .map_err(|c| IndexError::corrupt(&self.path, c))?
+            .map(|s| s.data);
+        if stored != Some(&slots::encode(&found_runs)[..]) {
+            return differ(
+                SectionKind::SlotRuns,
+                "the runs are not stored as writers store them".into(),
             );
         }
         Ok(())
