@@ -144,19 +144,24 @@ fn an_event_after_a_text_payload_with_a_blank_line_has_a_line_number_of_its_own(
     assert_eq!(lines, [1, 3, 4]);
 }
 
+/// The segment of golden `tests/compat/{golden}` with its header saying `version`, its
+/// checksums made to hold: only the version's rules may refuse it.
+fn relabelled(golden: &str, version: u32) -> flowdex::read::Segment {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/compat")
+        .join(golden)
+        .join("seg-00000000.fdx");
+    let mut data = std::fs::read(path).unwrap();
+    data[8..12].copy_from_slice(&version.to_le_bytes());
+    harness::fix_checksums(&mut data);
+    flowdex::read::Segment::from_bytes(Path::new("seg.fdx"), Box::new(data)).unwrap()
+}
+
 #[test]
 fn a_version_6_segment_relabelled_version_5_is_refused_where_it_uses_version_6_forms() {
     use flowdex::format::schema::Column;
     use flowdex::record::Field;
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/v6/seg-00000000.fdx");
-    let open = |version: u32| {
-        let mut data = std::fs::read(&golden).unwrap();
-        data[8..12].copy_from_slice(&version.to_le_bytes());
-        // Checksums that hold: only the version's rules may refuse it.
-        harness::fix_checksums(&mut data);
-        flowdex::read::Segment::from_bytes(Path::new("seg.fdx"), Box::new(data)).unwrap()
-    };
-    let (v6, v5) = (open(6), open(5));
+    let (v6, v5) = (relabelled("v6", 6), relabelled("v6", 5));
     // A complement posting is a version 6 dictionary form.
     let action = Column::Field(Field::Action);
     assert!(v6.dictionary(action).unwrap().is_some());
@@ -182,16 +187,6 @@ fn a_version_6_segment_relabelled_version_5_is_refused_where_it_uses_version_6_f
 
 #[test]
 fn the_sections_of_version_7_are_required_from_it_and_refused_before() {
-    let relabelled = |golden: &str, version: u32| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/compat")
-            .join(golden)
-            .join("seg-00000000.fdx");
-        let mut data = std::fs::read(path).unwrap();
-        data[8..12].copy_from_slice(&version.to_le_bytes());
-        harness::fix_checksums(&mut data);
-        flowdex::read::Segment::from_bytes(Path::new("seg.fdx"), Box::new(data)).unwrap()
-    };
     assert!(relabelled("v7", 7).skipdata().unwrap().is_some());
     assert!(relabelled("v7", 7).slot_runs().unwrap().is_some());
     let refused = relabelled("v7", 6).skipdata().unwrap_err().to_string();
