@@ -725,6 +725,10 @@ impl SegmentBuilder {
             .expect("every record has a source");
         // Enum columns hold the value's position in `LogStatus::ALL`, its declaration order.
         let skipdata = LogStatus::SkipData as u64;
+        let (interface, account) = (
+            self.terms(Field::InterfaceId, dict_of),
+            self.terms(Field::AccountId, dict_of),
+        );
         order
             .iter()
             .enumerate()
@@ -734,8 +738,8 @@ impl SegmentBuilder {
                 Some(SkipRecord {
                     record: id as u32,
                     source: u32::try_from(source.values.get(i) + u64::from(source_base)).unwrap_or(u32::MAX),
-                    interface: self.term_number(Field::InterfaceId, i, dict_of),
-                    account: self.term_number(Field::AccountId, i, dict_of),
+                    interface: interface(i),
+                    account: account(i),
                     start: start.get(i)?,
                     end: end.get(i)?,
                 })
@@ -748,33 +752,37 @@ impl SegmentBuilder {
     fn slot_runs<'p>(&self, order: &[u32], dict_of: &dyn Fn(Column) -> Option<&'p DictionaryPlan>) -> Vec<SubjectRuns> {
         let field = |f: Field| self.columns[Column::Field(f).id()].as_ref();
         let (start, end, status) = (field(Field::Start), field(Field::End), field(Field::LogStatus));
+        let (interface, account) = (
+            self.terms(Field::InterfaceId, dict_of),
+            self.terms(Field::AccountId, dict_of),
+        );
         let mut runs = RunsBuilder::default();
         for &i in order {
             let i = i as usize;
-            let Some(interface) = self.term_number(Field::InterfaceId, i, dict_of) else {
+            let Some(interface) = interface(i) else {
                 continue;
             };
             let times = start.and_then(|c| c.get(i)).zip(end.and_then(|c| c.get(i)));
             // A record without a log-status counts as OK, as in coverage.
             let code = status.and_then(|c| c.get(i)).unwrap_or(LogStatus::Ok as u64);
-            let account = self.term_number(Field::AccountId, i, dict_of);
-            runs.add(interface, account, times, 1 << code);
+            runs.add(interface, account(i), times, 1 << code);
         }
         runs.finish()
     }
 
-    /// The term number a text field's column stores for record `i` (arrival order).
-    fn term_number<'p>(
-        &self,
+    /// The term number a text field's column stores, by record (arrival order). The column and
+    /// its plan are looked up once: this runs for every record of the segment.
+    fn terms<'s, 'p: 's>(
+        &'s self,
         f: Field,
-        i: usize,
         dict_of: &dyn Fn(Column) -> Option<&'p DictionaryPlan>,
-    ) -> Option<u32> {
-        let v = self.columns[Column::Field(f).id()].as_ref()?.get(i)?;
-        let term = dict_of(Column::Field(f))
-            .expect("a text field has a dictionary")
-            .rank(v);
-        Some(u32::try_from(term).expect("a segment holds fewer than 2^32 terms"))
+    ) -> impl Fn(usize) -> Option<u32> + 's {
+        let column = self.columns[Column::Field(f).id()].as_ref();
+        let plan = column.map(|_| dict_of(Column::Field(f)).expect("a text field has a dictionary"));
+        move |i| {
+            let term = plan?.rank(column?.get(i)?);
+            Some(u32::try_from(term).expect("a segment holds fewer than 2^32 terms"))
+        }
     }
 
     /// A column's values in segment order (term numbers for dictionary-coded columns), with nulls.
