@@ -853,10 +853,11 @@ pub fn segment(data: &[u8]) {
             }
         }
     }
+    let dicts = seg.dictionaries();
     for (block, b) in seg.blocks().iter().enumerate().take(8) {
         let _ = seg.read_records(block);
         let offsets: Vec<u32> = (0..b.record_count.min(4096)).collect();
-        let _ = seg.read_lines_at(block, &offsets);
+        let _ = seg.read_lines_at(block, &offsets, &dicts);
         for column in seg.columns().iter().take(8) {
             let _ = seg.read_column(block, *column);
         }
@@ -1092,10 +1093,11 @@ pub fn differential(data: &[u8]) {
     let by_line: BTreeMap<u64, &(FlowRecord, Vec<u8>, LogFormat)> =
         read.records.iter().map(|e| (e.0.provenance.line, e)).collect();
     let mut id_of_line = BTreeMap::new();
+    let dicts = seg.dictionaries();
     for (block, entry) in seg.blocks().iter().enumerate() {
         let offsets: Vec<u32> = (0..entry.record_count).collect();
         for (i, l) in seg
-            .read_lines_at(block, &offsets)
+            .read_lines_at(block, &offsets, &dicts)
             .expect("lines decode")
             .into_iter()
             .enumerate()

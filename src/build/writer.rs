@@ -285,8 +285,9 @@ impl IndexWriter {
         let mut builder = SegmentBuilder::new();
         for meta in &self.base.segments {
             let seg = Segment::open(&self.dir.join(&meta.file))?;
+            let dicts = seg.dictionaries();
             for (block, b) in seg.blocks().iter().enumerate() {
-                for r in seg.read_lines_at(block, &(0..b.record_count).collect::<Vec<_>>())? {
+                for r in seg.read_lines_at(block, &(0..b.record_count).collect::<Vec<_>>(), &dicts)? {
                     builder.push(&r.record, &r.line, &r.format);
                 }
                 if builder.memory() > self.memory_budget {

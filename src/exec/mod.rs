@@ -472,13 +472,14 @@ fn matching(
     found: &mut dyn FnMut(FlowRecord, u32, u32),
 ) -> Result<u64, IndexError> {
     let mut n = 0;
+    let dicts = seg.dictionaries();
     for (i, b) in seg.blocks().iter().enumerate() {
         let range = b.first_record..b.first_record + b.record_count;
         if ids.range_cardinality(range.clone()) == 0 {
             continue;
         }
         let offsets: Vec<u32> = ids.range(range).map(|id| id - b.first_record).collect();
-        for (record, offset) in seg.read_records_at(i, &offsets, only)?.into_iter().zip(offsets) {
+        for (record, offset) in seg.read_records_at(i, &offsets, only, &dicts)?.into_iter().zip(offsets) {
             if filter.matches(&record) {
                 n += 1;
                 found(record, i as u32, offset);

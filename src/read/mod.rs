@@ -5,7 +5,7 @@
 
 mod segment;
 
-pub use segment::{RecordFormat, RecordLine, Segment, SegmentBytes};
+pub use segment::{Dictionaries, RecordFormat, RecordLine, Segment, SegmentBytes};
 
 use rayon::prelude::*;
 use std::fs::File;
@@ -263,6 +263,8 @@ impl Index {
         let mut order: Vec<usize> = (0..at.len()).collect();
         order.sort_by_key(|&i| at[i]);
         let mut out: Vec<Option<RecordLine>> = vec![None; at.len()];
+        // Groups come segment by segment: one segment's dictionaries at a time.
+        let mut dicts: Option<(u32, Dictionaries<'_>)> = None;
         for group in order.chunk_by(|&a, &b| (at[a].segment, at[a].block) == (at[b].segment, at[b].block)) {
             let first = at[group[0]];
             let seg = self
@@ -274,7 +276,11 @@ impl Index {
                 })?;
             let mut offsets: Vec<u32> = group.iter().map(|&i| at[i].offset).collect();
             offsets.dedup();
-            let lines = seg.read_lines_at(first.block as usize, &offsets)?;
+            if dicts.as_ref().is_none_or(|(s, _)| *s != first.segment) {
+                dicts = Some((first.segment, seg.dictionaries()));
+            }
+            let (_, segment_dicts) = dicts.as_ref().expect("set for this segment");
+            let lines = seg.read_lines_at(first.block as usize, &offsets, segment_dicts)?;
             for &i in group {
                 let k = offsets.binary_search(&at[i].offset).expect("offset was asked for");
                 out[i] = Some(lines[k].clone());

@@ -170,9 +170,10 @@ pub fn index_lines(dir: &Path) -> std::collections::BTreeMap<(String, u64), Vec<
     let names = source_names(&index);
     let mut out = std::collections::BTreeMap::new();
     for seg in index.segments() {
+        let dicts = seg.dictionaries();
         for (block, b) in seg.blocks().iter().enumerate() {
             for r in seg
-                .read_lines_at(block, &(0..b.record_count).collect::<Vec<_>>())
+                .read_lines_at(block, &(0..b.record_count).collect::<Vec<_>>(), &dicts)
                 .unwrap()
             {
                 let p = r.record.provenance;
