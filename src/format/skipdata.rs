@@ -1,8 +1,8 @@
 //! The SKIPDATA section (format 7): every SKIPDATA record of a segment with the values a
 //! coverage check needs (`index-format.md`, "SKIPDATA section"). A search that names no
 //! interface warns about SKIPDATA anywhere in its window; finding it through the log-status
-//! posting meant decompressing four columns of a block for each of a few records spread over
-//! every block, half the time of a needle search. AWS writes SKIPDATA rarely, so the section is
+//! posting meant decompressing four columns of every block holding one (1,640 of 19,545 blocks
+//! for 1,923 records of 20 M), half the time of a needle search. AWS writes SKIPDATA rarely, so the section is
 //! small; it is a zstd frame so that a log made of little else does not double the index.
 
 use super::{Bytes, Corrupt, ZSTD_MAX_RATIO};
