@@ -54,9 +54,9 @@ pub const TABLE_FIELDS: &[Field] = &[
 ];
 
 /// Records a parallel writer formats before writing any (about 40 MB of JSON).
-const JSON_WINDOW: usize = 65_536;
+const FORMAT_WINDOW: usize = 65_536;
 /// Records one task formats.
-const JSON_CHUNK: usize = 2_048;
+const FORMAT_CHUNK: usize = 2_048;
 /// Bytes of a v5 record's JSON line, about: room reserved per record so that a chunk's text
 /// seldom grows by copying.
 const JSON_LINE_GUESS: usize = 640;
@@ -68,17 +68,74 @@ pub struct SourceRef<'a> {
     pub line: u64,
 }
 
-/// Prints records one at a time in the chosen format.
-pub struct RecordWriter<W: Write> {
-    out: W,
+/// How one record is printed, all but its provenance and its line end. It holds no output, so
+/// the threads that decode a search's records can format them as they go
+/// ([`RecordWriter::write_formatted`] finishes each).
+#[derive(Clone, Debug)]
+pub struct RecordFormat {
     format: OutputFormat,
     /// Columns for CSV and tables; JSON prints the fields each record's format carried, or
     /// these columns when they were chosen.
     columns: Vec<Field>,
     chosen: bool,
+}
+
+impl RecordFormat {
+    /// `columns` empty means the default: every field for CSV, [`TABLE_FIELDS`] for tables.
+    pub fn new(format: OutputFormat, columns: Vec<Field>) -> RecordFormat {
+        let chosen = !columns.is_empty();
+        let columns = match (columns.is_empty(), format) {
+            (false, _) => columns,
+            (true, OutputFormat::Table) => TABLE_FIELDS.to_vec(),
+            (true, _) => Field::ALL.to_vec(),
+        };
+        RecordFormat {
+            format,
+            columns,
+            chosen,
+        }
+    }
+
+    pub fn output_format(&self) -> OutputFormat {
+        self.format
+    }
+
+    /// Appends the record's printed form to `out`: a JSON object left open, a CSV row, the
+    /// original `line` (raw, which needs it), or the table's cells, each as a 4-byte
+    /// little-endian length and its text (a table is aligned as a whole, so cells stay cells).
+    pub fn format(&self, record: &FlowRecord, line: Option<&[u8]>, out: &mut Vec<u8>) -> io::Result<()> {
+        match self.format {
+            OutputFormat::Raw => {
+                out.extend_from_slice(line.ok_or_else(|| io::Error::other("the raw format needs the original line"))?)
+            }
+            OutputFormat::Jsonl => push_json_fields(out, record, self.chosen.then_some(&self.columns[..])),
+            OutputFormat::Csv => {
+                for (i, f) in self.columns.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    if let Some(v) = record.get(*f) {
+                        write_csv_cell(out, &v.to_string())?;
+                    }
+                }
+            }
+            OutputFormat::Table => {
+                for f in &self.columns {
+                    push_cell(out, &table_cell(record, *f));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Prints records one at a time in the chosen format.
+pub struct RecordWriter<W: Write> {
+    out: W,
+    format: RecordFormat,
     with_source: bool,
     csv_header_written: bool,
-    /// The JSON line being put together, kept between records so that none allocates.
+    /// The record being put together, kept between records so that none allocates.
     line: Vec<u8>,
     table: Option<TableWriter>,
 }
@@ -86,14 +143,9 @@ pub struct RecordWriter<W: Write> {
 impl<W: Write> RecordWriter<W> {
     /// `columns` empty means the default: every field for CSV, [`TABLE_FIELDS`] for tables.
     pub fn new(out: W, format: OutputFormat, columns: Vec<Field>, with_source: bool) -> RecordWriter<W> {
-        let chosen = !columns.is_empty();
-        let columns = match (columns.is_empty(), format) {
-            (false, _) => columns,
-            (true, OutputFormat::Table) => TABLE_FIELDS.to_vec(),
-            (true, _) => Field::ALL.to_vec(),
-        };
-        let table = (format == OutputFormat::Table).then(|| {
-            let mut headers: Vec<String> = columns.iter().map(|f| f.key().to_owned()).collect();
+        let format = RecordFormat::new(format, columns);
+        let table = (format.format == OutputFormat::Table).then(|| {
+            let mut headers: Vec<String> = format.columns.iter().map(|f| f.key().to_owned()).collect();
             if with_source {
                 headers.push("_source".into());
                 headers.push("_line".into());
@@ -103,8 +155,6 @@ impl<W: Write> RecordWriter<W> {
         RecordWriter {
             out,
             format,
-            columns,
-            chosen,
             with_source,
             csv_header_written: false,
             line: Vec::new(),
@@ -112,27 +162,71 @@ impl<W: Write> RecordWriter<W> {
         }
     }
 
+    /// How this writer formats a record, for formatting records elsewhere.
+    pub fn format(&self) -> &RecordFormat {
+        &self.format
+    }
+
     /// Writes one record; `line` is its original line, which only the raw format prints (and
     /// needs).
     pub fn write(&mut self, record: &FlowRecord, line: Option<&[u8]>, source: Option<SourceRef<'_>>) -> io::Result<()> {
+        let mut text = std::mem::take(&mut self.line);
+        text.clear();
+        let written = self
+            .format
+            .format(record, line, &mut text)
+            .and_then(|()| self.write_formatted(&text, source));
+        self.line = text;
+        written
+    }
+
+    /// Writes a record that [`RecordFormat::format`] formatted, with its provenance when the
+    /// writer prints provenance.
+    pub fn write_formatted(&mut self, text: &[u8], source: Option<SourceRef<'_>>) -> io::Result<()> {
         let source = source.filter(|_| self.with_source);
-        match self.format {
+        match self.format.format {
             OutputFormat::Raw => {
-                let line = line.ok_or_else(|| io::Error::other("the raw format needs the original line"))?;
                 if let Some(s) = source {
                     write!(self.out, "{}:{}:", s.name, s.line)?;
                 }
-                self.out.write_all(line)?;
+                self.out.write_all(text)?;
                 self.out.write_all(b"\n")
             }
             OutputFormat::Jsonl => {
-                self.line.clear();
-                push_json_record(&mut self.line, record, self.chosen.then_some(&self.columns[..]), source);
-                self.out.write_all(&self.line)
+                self.out.write_all(text)?;
+                if let Some(s) = source {
+                    let mut keys = Vec::with_capacity(s.name.len() + 32);
+                    if text != b"{" {
+                        keys.push(b',');
+                    }
+                    keys.extend_from_slice(b"\"_source\":");
+                    push_json_string(&mut keys, s.name);
+                    keys.extend_from_slice(b",\"_line\":");
+                    Value::UInt(s.line).with_text(|t| keys.extend_from_slice(t.as_bytes()));
+                    self.out.write_all(&keys)?;
+                }
+                self.out.write_all(b"}\n")
             }
-            OutputFormat::Csv => self.write_csv(record, source),
+            OutputFormat::Csv => {
+                if !self.csv_header_written {
+                    self.csv_header_written = true;
+                    let mut names: Vec<&str> = self.format.columns.iter().map(|f| f.key()).collect();
+                    if self.with_source {
+                        names.extend(["_source", "_line"]);
+                    }
+                    writeln!(self.out, "{}", names.join(","))?;
+                }
+                self.out.write_all(text)?;
+                if let Some(s) = source {
+                    let mut cells = vec![b','];
+                    write_csv_cell(&mut cells, s.name)?;
+                    write!(cells, ",{}", s.line)?;
+                    self.out.write_all(&cells)?;
+                }
+                self.out.write_all(b"\n")
+            }
             OutputFormat::Table => {
-                let mut cells: Vec<String> = self.columns.iter().map(|f| table_cell(record, *f)).collect();
+                let mut cells = cells_of(text)?;
                 if let Some(s) = source {
                     cells.push(s.name.to_owned());
                     cells.push(s.line.to_string());
@@ -146,66 +240,41 @@ impl<W: Write> RecordWriter<W> {
     }
 
     /// Writes records `0..n` in order, record `i` being `item(i)` as [`RecordWriter::write`]
-    /// takes it. JSON lines are formatted on all cores, a window of records at a time, and
-    /// written in order: formatting a hot address's 650,000 records on one core, after they
-    /// were decoded on all, was a quarter of the search.
+    /// takes it. Records are formatted on all cores, a window at a time, and written in order:
+    /// formatting a hot address's 650,000 records on one core, after they were decoded on all,
+    /// was a quarter of the search.
     pub fn write_each<'a>(
         &mut self,
         n: usize,
         item: impl Fn(usize) -> (&'a FlowRecord, Option<&'a [u8]>, Option<SourceRef<'a>>) + Sync,
     ) -> io::Result<()> {
-        if self.format != OutputFormat::Jsonl {
-            return (0..n).try_for_each(|i| {
-                let (record, line, source) = item(i);
-                self.write(record, line, source)
-            });
-        }
-        let fields = self.chosen.then_some(&self.columns[..]);
-        let with_source = self.with_source;
-        for window in (0..n).step_by(JSON_WINDOW) {
-            let end = (window + JSON_WINDOW).min(n);
-            let starts: Vec<usize> = (window..end).step_by(JSON_CHUNK).collect();
-            let texts: Vec<Vec<u8>> = starts
+        for window in (0..n).step_by(FORMAT_WINDOW) {
+            let end = (window + FORMAT_WINDOW).min(n);
+            let starts: Vec<usize> = (window..end).step_by(FORMAT_CHUNK).collect();
+            // Each chunk's records as one text, and where each record ends in it.
+            let texts: Vec<(Vec<u8>, Vec<usize>)> = starts
                 .par_iter()
                 .map(|&start| {
-                    let mut text = Vec::with_capacity(JSON_CHUNK * JSON_LINE_GUESS);
-                    for i in start..(start + JSON_CHUNK).min(end) {
-                        let (record, _, source) = item(i);
-                        push_json_record(&mut text, record, fields, source.filter(|_| with_source));
+                    let stop = (start + FORMAT_CHUNK).min(end);
+                    let mut text = Vec::with_capacity((stop - start) * JSON_LINE_GUESS);
+                    let mut ends = Vec::with_capacity(stop - start);
+                    for i in start..stop {
+                        let (record, line, _) = item(i);
+                        self.format.format(record, line, &mut text)?;
+                        ends.push(text.len());
                     }
-                    text
+                    Ok((text, ends))
                 })
-                .collect();
-            for text in texts {
-                self.out.write_all(&text)?;
+                .collect::<io::Result<_>>()?;
+            for ((text, ends), start) in texts.iter().zip(starts) {
+                let mut from = 0;
+                for (i, &to) in ends.iter().enumerate() {
+                    self.write_formatted(&text[from..to], item(start + i).2)?;
+                    from = to;
+                }
             }
         }
         Ok(())
-    }
-
-    fn write_csv(&mut self, record: &FlowRecord, source: Option<SourceRef<'_>>) -> io::Result<()> {
-        if !self.csv_header_written {
-            self.csv_header_written = true;
-            let mut names: Vec<&str> = self.columns.iter().map(|f| f.key()).collect();
-            if self.with_source {
-                names.extend(["_source", "_line"]);
-            }
-            writeln!(self.out, "{}", names.join(","))?;
-        }
-        for (i, f) in self.columns.iter().enumerate() {
-            if i > 0 {
-                self.out.write_all(b",")?;
-            }
-            if let Some(v) = record.get(*f) {
-                write_csv_cell(&mut self.out, &v.to_string())?;
-            }
-        }
-        if let Some(s) = source {
-            self.out.write_all(b",")?;
-            write_csv_cell(&mut self.out, s.name)?;
-            write!(self.out, ",{}", s.line)?;
-        }
-        self.out.write_all(b"\n")
     }
 
     /// Flushes what is buffered (a table waits for its first rows to size its columns).
@@ -218,12 +287,35 @@ impl<W: Write> RecordWriter<W> {
     }
 }
 
-/// Appends one record as a JSON object and a newline to `line`: the fields its format carried,
-/// or the `fields` asked for (null where the record has no value). Lines are put together in
-/// memory and written at once, numbers and addresses formatted on the stack: a hot address's
-/// 650,000 records spent a third of their time writing, most of it in ninety small writes a
-/// record.
-fn push_json_record(line: &mut Vec<u8>, record: &FlowRecord, fields: Option<&[Field]>, source: Option<SourceRef<'_>>) {
+/// Appends a table cell as [`RecordFormat::format`] lays cells out.
+fn push_cell(out: &mut Vec<u8>, cell: &str) {
+    out.extend_from_slice(&(cell.len() as u32).to_le_bytes());
+    out.extend_from_slice(cell.as_bytes());
+}
+
+/// The cells [`push_cell`] laid out.
+fn cells_of(mut text: &[u8]) -> io::Result<Vec<String>> {
+    let mut cells = Vec::new();
+    let malformed = || io::Error::other("a table row that was not formatted as cells");
+    while let Some((length, rest)) = text.split_first_chunk::<4>() {
+        let length = u32::from_le_bytes(*length) as usize;
+        let cell = rest.get(..length).ok_or_else(malformed)?;
+        cells.push(String::from_utf8(cell.to_vec()).map_err(|_| malformed())?);
+        text = &rest[length..];
+    }
+    if text.is_empty() {
+        Ok(cells)
+    } else {
+        Err(malformed())
+    }
+}
+
+/// Appends one record as a JSON object without its closing brace: the fields its format
+/// carried, or the `fields` asked for (null where the record has no value). Lines are put
+/// together in memory and written at once, numbers and addresses formatted on the stack: a hot
+/// address's 650,000 records spent a third of their time writing, most of it in ninety small
+/// writes a record.
+fn push_json_fields(line: &mut Vec<u8>, record: &FlowRecord, fields: Option<&[Field]>) {
     line.push(b'{');
     let mut first = true;
     let mut key = |line: &mut Vec<u8>, k: &str| {
@@ -261,13 +353,6 @@ fn push_json_record(line: &mut Vec<u8>, record: &FlowRecord, fields: Option<&[Fi
             Some(v) => push_json_string(line, v),
         }
     }
-    if let Some(s) = source {
-        key(line, "_source");
-        push_json_string(line, s.name);
-        key(line, "_line");
-        Value::UInt(s.line).with_text(|t| line.extend_from_slice(t.as_bytes()));
-    }
-    line.extend_from_slice(b"}\n");
 }
 
 /// Writes a JSON string literal with the escapes JSON requires.
@@ -391,20 +476,49 @@ mod tests {
 
     #[test]
     fn json_has_aws_keys_nulls_and_source() {
-        let mut out = Vec::new();
-        push_json_record(
-            &mut out,
-            &record(),
-            None,
-            Some(SourceRef {
-                name: "a\"b.log",
-                line: 3,
-            }),
-        );
+        let mut w = RecordWriter::new(Vec::new(), OutputFormat::Jsonl, Vec::new(), true);
+        let source = SourceRef {
+            name: "a\"b.log",
+            line: 3,
+        };
+        w.write(&record(), None, Some(source)).unwrap();
+        w.write(&FlowRecord::default(), None, Some(source)).unwrap();
         assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "{\"srcaddr\":\"10.0.0.1\",\"bytes\":1234,\"action\":null,\"_source\":\"a\\\"b.log\",\"_line\":3}\n"
+            String::from_utf8(w.finish().unwrap()).unwrap(),
+            "{\"srcaddr\":\"10.0.0.1\",\"bytes\":1234,\"action\":null,\"_source\":\"a\\\"b.log\",\"_line\":3}\n\
+             {\"_source\":\"a\\\"b.log\",\"_line\":3}\n"
         );
+    }
+
+    #[test]
+    fn records_formatted_on_many_threads_print_as_written_one_at_a_time() {
+        let records: Vec<FlowRecord> = (0..5_000)
+            .map(|i| {
+                let mut r = record();
+                r.set_text(Field::Bytes, &i.to_string()).unwrap();
+                r
+            })
+            .collect();
+        let line = b"2 - - 10.0.0.1".as_slice();
+        for format in [
+            OutputFormat::Jsonl,
+            OutputFormat::Csv,
+            OutputFormat::Table,
+            OutputFormat::Raw,
+        ] {
+            let source = |i: usize| SourceRef {
+                name: "s,3",
+                line: i as u64,
+            };
+            let mut each = RecordWriter::new(Vec::new(), format, Vec::new(), true);
+            each.write_each(records.len(), |i| (&records[i], Some(line), Some(source(i))))
+                .unwrap();
+            let mut one = RecordWriter::new(Vec::new(), format, Vec::new(), true);
+            for (i, r) in records.iter().enumerate() {
+                one.write(r, Some(line), Some(source(i))).unwrap();
+            }
+            assert_eq!(each.finish().unwrap(), one.finish().unwrap(), "{format:?}");
+        }
     }
 
     #[test]
