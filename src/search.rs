@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::agg::Budget;
 use crate::agg::{self, Rows};
-use crate::exec::{self, Hit, SearchError, RECORD_BYTES};
+use crate::exec::{self, HeldRecord, Hit, Keeper, SearchError, RECORD_BYTES};
 use crate::format::dictionary::Dictionary;
 use crate::format::schema::Column;
 use crate::query::GroupBy;
@@ -93,8 +93,8 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
             bound.needed_fields(),
             || agg::Aggregator::new(by, aggs, &budget),
             |a, r| {
-                if filters.iter().all(|f| f.matches(&r)) {
-                    a.add(&r);
+                if filters.iter().all(|f| f.matches(r)) {
+                    a.add(r);
                 }
             },
         )?;
@@ -186,11 +186,12 @@ pub fn shown_fields(bound: &Bound) -> Option<Vec<Field>> {
 /// second of more records than fit (known from exact postings) writes nothing; with a filter
 /// the postings do not answer exactly, such a second is tried, and refused only if its matches
 /// do not fit.
-pub fn records_in_batches(
+pub fn records_in_batches<R: HeldRecord>(
     index: &Index,
     bound: &Bound,
     memory: usize,
-    emit: &mut dyn FnMut(Vec<Hit>) -> Result<(), SearchError>,
+    keeper: &Keeper<'_, R>,
+    emit: &mut dyn FnMut(Vec<Hit<R>>) -> Result<(), SearchError>,
 ) -> Result<(), SearchError> {
     debug_assert!(answers_in_batches(bound));
     let only = bound.needed_fields();
@@ -207,11 +208,11 @@ pub fn records_in_batches(
     let mut hand_out = |plans: &[exec::Candidates], max: u64, within: &(dyn Fn(Option<u64>) -> bool + Sync)| {
         let keep = |r: &crate::record::FlowRecord| within(r.start) && stages.iter().all(|f| f.matches(r));
         emit(sorted(
-            exec::gather(index, &bound.filter, plans, only, max, &keep)?,
+            exec::gather(index, &bound.filter, plans, only, keeper, max, &keep)?,
             output_order,
         ))
     };
-    let whole = memory as u64 / RECORD_BYTES;
+    let whole = memory as u64 / keeper.bytes;
     let candidates: u64 = plans.iter().map(|c| c.ids.len()).sum();
     let exact = plans.iter().all(|c| c.exact);
     if candidates <= whole || !exact {
@@ -221,7 +222,7 @@ pub fn records_in_batches(
             done => return done,
         }
     }
-    let max = (memory as u64).saturating_sub(16 * candidates) / RECORD_BYTES;
+    let max = (memory as u64).saturating_sub(16 * candidates) / keeper.bytes;
     if max == 0 {
         return Err(SearchError::TooManyRecords { limit: whole });
     }
@@ -550,16 +551,16 @@ fn stats_over_columns(
 const GROUP_BYTES: usize = 320;
 
 /// `hits` in the order of `cmp` (stable).
-fn sorted(mut hits: Vec<Hit>, cmp: impl Fn(&Hit, &Hit) -> Ordering) -> Vec<Hit> {
+fn sorted<R>(mut hits: Vec<Hit<R>>, cmp: impl Fn(&Hit<R>, &Hit<R>) -> Ordering) -> Vec<Hit<R>> {
     hits.sort_by(cmp);
     hits
 }
 
 /// Records come out by time, then source, then line.
-pub fn output_order(a: &Hit, b: &Hit) -> Ordering {
-    let key = |h: &Hit| (h.record.start, h.record.end);
-    key(a)
-        .cmp(&key(b))
+pub fn output_order<R: HeldRecord>(a: &Hit<R>, b: &Hit<R>) -> Ordering {
+    let ((a_start, a_end, a_at), (b_start, b_end, b_at)) = (a.record.place(), b.record.place());
+    (a_start, a_end)
+        .cmp(&(b_start, b_end))
         .then_with(|| a.source.cmp(&b.source))
-        .then_with(|| a.record.provenance.line.cmp(&b.record.provenance.line))
+        .then_with(|| a_at.line.cmp(&b_at.line))
 }

@@ -756,3 +756,29 @@ fn the_commonest_value_is_the_complement_of_the_others_and_the_nulls() {
     .unwrap();
     assert_eq!(flowdex::exec::count(&index, &bound.filter).unwrap(), 5);
 }
+
+#[test]
+fn records_decoded_into_reused_records_keep_nothing_of_the_previous_ones() {
+    // The fixtures mix formats, versions and `-`: a record decoded over one of another format
+    // must lose the fields it lacks, its nulls and its unknown fields.
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &inputs(), &ReadOptions::default(), 1);
+    let index = Index::open(dir.path()).unwrap();
+    let mut reused = Vec::new();
+    let mut compared = 0;
+    for seg in index.segments() {
+        let dicts = seg.dictionaries();
+        // Every block's records, forwards then backwards, into the same records.
+        for block in (0..seg.blocks().len()).chain((0..seg.blocks().len()).rev()) {
+            let n = seg.blocks()[block].record_count;
+            for offsets in [(0..n).collect::<Vec<u32>>(), (0..n).rev().step_by(3).rev().collect()] {
+                seg.read_records_into(block, &offsets, None, &dicts, &mut reused)
+                    .unwrap();
+                let fresh = seg.read_records_at(block, &offsets, None, &dicts).unwrap();
+                assert_eq!(reused, fresh, "block {block}");
+                compared += fresh.len();
+            }
+        }
+    }
+    assert!(compared > 400, "{compared}");
+}

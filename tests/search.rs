@@ -234,7 +234,7 @@ fn check_corpus(paths: &[PathBuf], seed: u64, queries: usize) {
         if search::answers_in_batches(&bound) {
             let (mut batches, mut count) = (Vec::new(), 0);
             let room = 40 * flowdex::exec::RECORD_BYTES as usize;
-            match search::records_in_batches(&index, &bound, room, &mut |hits| {
+            match search::records_in_batches(&index, &bound, room, &flowdex::exec::Keeper::records(), &mut |hits| {
                 batches.extend(hits);
                 count += 1;
                 Ok(())
@@ -507,7 +507,7 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
         // Room for 25 records: the answer comes in slices, each within it, in output order.
         let memory = 25 * flowdex::exec::RECORD_BYTES as usize;
         let mut batches = Vec::new();
-        search::records_in_batches(&index, &bound, memory, &mut |hits| {
+        search::records_in_batches(&index, &bound, memory, &flowdex::exec::Keeper::records(), &mut |hits| {
             batches.push(hits);
             Ok(())
         })
@@ -518,10 +518,16 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
         assert_eq!(sliced, whole.iter().map(key).collect::<Vec<_>>(), "{text}");
         // Ample memory: one batch, the same.
         let mut one = Vec::new();
-        search::records_in_batches(&index, &bound, 1 << 30, &mut |hits| {
-            one.push(hits.len());
-            Ok(())
-        })
+        search::records_in_batches(
+            &index,
+            &bound,
+            1 << 30,
+            &flowdex::exec::Keeper::records(),
+            &mut |hits| {
+                one.push(hits.len());
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(one, [whole.len()], "{text}");
     }
@@ -531,10 +537,16 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
     let text = "bytes > 50 | filter srcport = 40001";
     let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
     let mut batches = Vec::new();
-    search::records_in_batches(&index, &bound, room(25), &mut |hits| {
-        batches.push(hits.len());
-        Ok(())
-    })
+    search::records_in_batches(
+        &index,
+        &bound,
+        room(25),
+        &flowdex::exec::Keeper::records(),
+        &mut |hits| {
+            batches.push(hits.len());
+            Ok(())
+        },
+    )
     .unwrap();
     assert_eq!(batches, [2]);
     // More records in one second than memory holds: refused before anything is handed out.
@@ -542,10 +554,16 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
     let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
     for records in [3, 20] {
         let mut handed = 0;
-        let err = search::records_in_batches(&index, &bound, room(records), &mut |h| {
-            handed += h.len();
-            Ok(())
-        })
+        let err = search::records_in_batches(
+            &index,
+            &bound,
+            room(records),
+            &flowdex::exec::Keeper::records(),
+            &mut |h| {
+                handed += h.len();
+                Ok(())
+            },
+        )
         .unwrap_err();
         assert!(
             matches!(err, flowdex::exec::SearchError::TooManyRecords { .. }),

@@ -15,7 +15,7 @@ use crate::format::schema::{enum_word, Column, POSTING_FIELDS};
 use crate::format::Range;
 use crate::query::{Cond, Filter, Test};
 use crate::read::{Index, IndexError, RecordAt, Segment};
-use crate::record::{Field, FieldKind, FlowRecord, Value};
+use crate::record::{Field, FieldKind, FlowRecord, Provenance, Value};
 
 /// Record ids that may match, and whether all of them do.
 #[derive(Clone, Debug)]
@@ -269,15 +269,51 @@ pub fn matching_terms(dict: &Dictionary<'_>, field: Field, cond: &Cond) -> Resul
     Ok(out)
 }
 
-/// A matching record with the name of its source and its place in the index.
+/// A matching record (`R`: the record itself, or what a [`Keeper`] made of it) with the name of
+/// its source and its place in the index.
 #[derive(Clone, Debug)]
-pub struct Hit {
-    /// Boxed: a record is over a kilobyte, and hits are moved as they are gathered and sorted
-    /// (66,000 hits: most of a search's time was memmove).
-    pub record: Box<FlowRecord>,
+pub struct Hit<R = Box<FlowRecord>> {
+    /// A record is boxed: it is over a kilobyte, and hits are moved as they are gathered and
+    /// sorted (66,000 hits: most of a search's time was memmove).
+    pub record: R,
     /// Shared by the hits of one source: a hot address has tens of thousands of hits.
     pub source: std::sync::Arc<str>,
     pub at: RecordAt,
+}
+
+/// What a search holds of a matching record until the records are in output order.
+pub trait HeldRecord: Send {
+    /// The record's start, end and provenance: what output order needs of it.
+    fn place(&self) -> (Option<u64>, Option<u64>, Provenance);
+}
+
+impl HeldRecord for Box<FlowRecord> {
+    fn place(&self) -> (Option<u64>, Option<u64>, Provenance) {
+        (self.start, self.end, self.provenance)
+    }
+}
+
+/// What a search makes of each matching record it holds, and what that costs.
+pub struct Keeper<'a, R> {
+    /// Bytes one held record costs at the peak: the number held is `--memory` over this.
+    pub bytes: u64,
+    /// Whether `make` is given each record's original line.
+    pub lines: bool,
+    pub make: &'a (dyn Fn(&FlowRecord, Option<&[u8]>) -> R + Sync),
+}
+
+impl Keeper<'static, Box<FlowRecord>> {
+    /// Keeps the records themselves.
+    pub fn records() -> Keeper<'static, Box<FlowRecord>> {
+        fn boxed(record: &FlowRecord, _: Option<&[u8]>) -> Box<FlowRecord> {
+            Box::new(record.clone())
+        }
+        Keeper {
+            bytes: RECORD_BYTES,
+            lines: false,
+            make: &boxed,
+        }
+    }
 }
 
 /// The plan of every segment for `filter`, without reading any block.
@@ -324,7 +360,7 @@ pub fn count(index: &Index, filter: &Filter) -> Result<u64, IndexError> {
             } else {
                 let mut only = crate::record::FieldSet::EMPTY;
                 filter.fields(&mut only);
-                Ok(matching(seg, filter, &c.ids, Some(only), &mut |_, _, _| {})?)
+                Ok(matching(seg, filter, &c.ids, Some(only), false, &mut |_, _, _, _| {})?)
             }
         })
         .collect::<Result<Vec<u64>, IndexError>>()?;
@@ -366,7 +402,7 @@ pub fn records(
     max: u64,
 ) -> Result<Vec<Hit>, SearchError> {
     let plans = plan(index, filter)?;
-    gather(index, filter, &plans, only, max, &|_| true)
+    gather(index, filter, &plans, only, &Keeper::records(), max, &|_| true)
 }
 
 /// The candidates of every segment, segments in parallel: for 1,000 IOC addresses that is
@@ -376,16 +412,18 @@ pub fn plan(index: &Index, filter: &Filter) -> Result<Vec<Candidates>, IndexErro
 }
 
 /// The records among each segment's candidates (`plans`, one per segment) that match `filter`
-/// and pass `keep`, with their source names, in no particular order. Fails rather than hold
-/// more than `max` records.
-pub fn gather(
+/// and pass `keep`, as `keeper` makes them, with their source names, in no particular order.
+/// Fails rather than hold more than `max` records.
+#[allow(clippy::too_many_arguments)]
+pub fn gather<R: HeldRecord>(
     index: &Index,
     filter: &Filter,
     plans: &[Candidates],
     only: Option<crate::record::FieldSet>,
+    keeper: &Keeper<'_, R>,
     max: u64,
     keep: &(dyn Fn(&FlowRecord) -> bool + Sync),
-) -> Result<Vec<Hit>, SearchError> {
+) -> Result<Vec<Hit<R>>, SearchError> {
     // Exact candidates are the answer's size: refuse before decoding anything.
     let exact: u64 = plans.iter().filter(|c| c.exact).map(|c| c.ids.len()).sum();
     if exact > max {
@@ -400,35 +438,43 @@ pub fn gather(
         .map(|(s, (seg, c))| {
             let mut hits = Vec::new();
             let mut over = false;
-            matching(seg, filter, &c.ids, only, &mut |r, block, offset| {
-                if !keep(&r) {
-                    return;
-                }
-                if !c.exact && held.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= max {
-                    over = true;
-                    return;
-                }
-                let at = RecordAt {
-                    segment: s as u32,
-                    block,
-                    offset,
-                };
-                hits.push(Hit {
-                    record: Box::new(r),
-                    source: std::sync::Arc::from(""),
-                    at,
-                });
-            })?;
+            let only = if keeper.lines { None } else { only };
+            matching(
+                seg,
+                filter,
+                &c.ids,
+                only,
+                keeper.lines,
+                &mut |r, line, block, offset| {
+                    if !keep(r) {
+                        return;
+                    }
+                    if !c.exact && held.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= max {
+                        over = true;
+                        return;
+                    }
+                    let at = RecordAt {
+                        segment: s as u32,
+                        block,
+                        offset,
+                    };
+                    hits.push(Hit {
+                        record: (keeper.make)(r, line),
+                        source: std::sync::Arc::from(""),
+                        at,
+                    });
+                },
+            )?;
             if over {
                 return Err(SearchError::TooManyRecords { limit: max });
             }
             Ok(hits)
         })
         .collect::<Result<Vec<_>, SearchError>>()?;
-    let mut hits: Vec<Hit> = per_segment.into_iter().flatten().collect();
+    let mut hits: Vec<Hit<R>> = per_segment.into_iter().flatten().collect();
     // Names of the sources the hits came from: one entry of the sources file parsed for each,
     // in id order, so that each compressed chunk of entries is decompressed once.
-    let ids: std::collections::BTreeSet<u32> = hits.iter().map(|h| h.record.provenance.source).collect();
+    let ids: std::collections::BTreeSet<u32> = hits.iter().map(|h| h.record.place().2.source).collect();
     let mut names: std::collections::HashMap<u32, std::sync::Arc<str>> = std::collections::HashMap::new();
     for id in ids {
         let name = index
@@ -437,7 +483,7 @@ pub fn gather(
         names.insert(id, name);
     }
     for h in &mut hits {
-        h.source = names[&h.record.provenance.source].clone();
+        h.source = names[&h.record.place().2.source].clone();
     }
     Ok(hits)
 }
@@ -449,7 +495,7 @@ pub fn fold<T: Send>(
     filter: &Filter,
     only: Option<crate::record::FieldSet>,
     init: impl Fn() -> T + Sync,
-    add: impl Fn(&mut T, FlowRecord) + Sync,
+    add: impl Fn(&mut T, &FlowRecord) + Sync,
 ) -> Result<Vec<T>, IndexError> {
     index
         .segments()
@@ -457,32 +503,50 @@ pub fn fold<T: Send>(
         .map(|seg| {
             let c = candidates(seg, filter)?;
             let mut acc = init();
-            matching(seg, filter, &c.ids, only, &mut |r, _, _| add(&mut acc, r))?;
+            matching(seg, filter, &c.ids, only, false, &mut |r, _, _, _| add(&mut acc, r))?;
             Ok(acc)
         })
         .collect()
 }
 
-/// Decodes the candidate blocks and hands out the records that match; returns their number.
+/// Takes each match of [`matching`]: the record, its original line when asked for, its block and
+/// its place in the block.
+type Found<'a> = dyn FnMut(&FlowRecord, Option<&[u8]>, u32, u32) + 'a;
+
+/// Decodes the candidate blocks and hands out the records that match, with their original
+/// lines when `lines` asks for them; returns their number.
 fn matching(
     seg: &Segment,
     filter: &Filter,
     ids: &RoaringBitmap,
     only: Option<crate::record::FieldSet>,
-    found: &mut dyn FnMut(FlowRecord, u32, u32),
+    lines: bool,
+    found: &mut Found<'_>,
 ) -> Result<u64, IndexError> {
     let mut n = 0;
     let dicts = seg.dictionaries();
+    // Decoded into again for each block: its records' text buffers are reused.
+    let mut records = Vec::new();
     for (i, b) in seg.blocks().iter().enumerate() {
         let range = b.first_record..b.first_record + b.record_count;
         if ids.range_cardinality(range.clone()) == 0 {
             continue;
         }
         let offsets: Vec<u32> = ids.range(range).map(|id| id - b.first_record).collect();
-        for (record, offset) in seg.read_records_at(i, &offsets, only, &dicts)?.into_iter().zip(offsets) {
-            if filter.matches(&record) {
+        let mut hand_out = |record: &FlowRecord, line: Option<&[u8]>, offset: u32| {
+            if filter.matches(record) {
                 n += 1;
-                found(record, i as u32, offset);
+                found(record, line, i as u32, offset);
+            }
+        };
+        if lines {
+            for (l, &offset) in seg.read_lines_at(i, &offsets, &dicts)?.iter().zip(&offsets) {
+                hand_out(&l.record, Some(&l.line), offset);
+            }
+        } else {
+            seg.read_records_into(i, &offsets, only, &dicts, &mut records)?;
+            for (record, &offset) in records.iter().zip(&offsets) {
+                hand_out(record, None, offset);
             }
         }
     }

@@ -84,10 +84,15 @@ macro_rules! record {
             pub fn set_value(&mut self, field: Field, value: Option<Value<'_>>) -> Result<(), ValueError> {
                 match field {
                     $( Field::$variant => {
-                        self.$member = value.map(FieldType::from_value).transpose()?;
+                        FieldType::assign_value(&mut self.$member, value)?;
                     } )*
                 }
                 Ok(())
+            }
+
+            /// Clears the values of the fields not in `kept`.
+            pub fn clear_except(&mut self, kept: FieldSet) {
+                $( if !kept.contains(Field::$variant) { self.$member = None; } )*
             }
 
             /// Clears every value, keeping nothing of the previous record.

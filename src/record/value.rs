@@ -82,8 +82,8 @@ pub enum ValueError {
     NotInSet { expected: &'static str },
 }
 
-/// A type a field's text parses into. `assign` writes into an existing slot so that text fields
-/// reuse their buffer from one record to the next.
+/// A type a field's text parses into. `assign` and `assign_value` write into an existing slot so
+/// that text fields reuse their buffer from one record to the next.
 pub trait FieldType: Sized {
     fn parse(text: &str) -> Result<Self, ValueError>;
     fn value(&self) -> Value<'_>;
@@ -93,6 +93,11 @@ pub trait FieldType: Sized {
 
     fn assign(slot: &mut Option<Self>, text: &str) -> Result<(), ValueError> {
         *slot = if text == "-" { None } else { Some(Self::parse(text)?) };
+        Ok(())
+    }
+
+    fn assign_value(slot: &mut Option<Self>, value: Option<Value<'_>>) -> Result<(), ValueError> {
+        *slot = value.map(Self::from_value).transpose()?;
         Ok(())
     }
 }
@@ -210,6 +215,16 @@ impl FieldType for String {
     }
     fn from_value(value: Value<'_>) -> Result<Self, ValueError> {
         Ok(value.to_string())
+    }
+    fn assign_value(slot: &mut Option<Self>, value: Option<Value<'_>>) -> Result<(), ValueError> {
+        match (slot.as_mut(), value) {
+            (Some(s), Some(Value::Str(text))) => {
+                s.clear();
+                s.push_str(text);
+            }
+            (_, value) => *slot = value.map(Self::from_value).transpose()?,
+        }
+        Ok(())
     }
     fn assign(slot: &mut Option<Self>, text: &str) -> Result<(), ValueError> {
         if text == "-" {
