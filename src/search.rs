@@ -172,9 +172,10 @@ pub fn shown_fields(bound: &Bound) -> Option<Vec<Field>> {
     })
 }
 
-/// Hands the records of a query that [`answers_in_batches`] to `emit`, in output order, in
-/// batches that each fit in `memory`: the whole answer at once when it fits, else slices of
-/// time. "All records touching this address" on a busy host of 100 M records is 3.3 million
+/// Hands the records of a query that [`answers_in_batches`] to `emit`, as `keeper` makes them
+/// (each counted at `keeper.bytes`; with their original lines read in the same pass when
+/// `keeper.lines`), in output order, in batches that each fit in `memory`: the whole answer at
+/// once when it fits, else slices of time. "All records touching this address" on a busy host of 100 M records is 3.3 million
 /// records, five times what 1.6 GB holds; sorting them all at once is what made such a search
 /// fail.
 ///
@@ -212,7 +213,9 @@ pub fn records_in_batches<R: HeldRecord>(
             output_order,
         ))
     };
-    let whole = memory as u64 / keeper.bytes;
+    // A keeper that claims to cost nothing is counted at a byte a record.
+    let record_bytes = keeper.bytes.max(1);
+    let whole = memory as u64 / record_bytes;
     let candidates: u64 = plans.iter().map(|c| c.ids.len()).sum();
     let exact = plans.iter().all(|c| c.exact);
     if candidates <= whole || !exact {
@@ -222,7 +225,7 @@ pub fn records_in_batches<R: HeldRecord>(
             done => return done,
         }
     }
-    let max = (memory as u64).saturating_sub(16 * candidates) / keeper.bytes;
+    let max = (memory as u64).saturating_sub(16 * candidates) / record_bytes;
     if max == 0 {
         return Err(SearchError::TooManyRecords { limit: whole });
     }

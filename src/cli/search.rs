@@ -190,9 +190,9 @@ const PRINTED_GUESS: usize = 640;
 
 /// Bytes a printed record costs at its peak: its text, the hit, and its share of the records
 /// being decoded. Measured: 653,283 v5 records of one address printed as JSON peaked at 838 MB,
-/// 585 MB over the same search printing none (900 bytes a record). A record of every field
-/// prints about 2 KB of JSON, so this allows for that rather than for v5.
-const PRINTED_BYTES: u64 = 2_400;
+/// 585 MB more than the same search printing none (900 bytes a record). A record of every field
+/// prints about 2 KB of JSON, so a printed record is given the room of a held one.
+const PRINTED_BYTES: u64 = flowdex::exec::RECORD_BYTES;
 
 /// Writes records, with their original lines for `--format raw`.
 fn write_hits<W: Write>(

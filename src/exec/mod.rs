@@ -413,7 +413,8 @@ pub fn plan(index: &Index, filter: &Filter) -> Result<Vec<Candidates>, IndexErro
 
 /// The records among each segment's candidates (`plans`, one per segment) that match `filter`
 /// and pass `keep`, as `keeper` makes them, with their source names, in no particular order.
-/// Fails rather than hold more than `max` records.
+/// `only` limits the fields decoded, unless `keeper` asks for original lines (written from all
+/// fields). Fails rather than hold more than `max` records.
 #[allow(clippy::too_many_arguments)]
 pub fn gather<R: HeldRecord>(
     index: &Index,
@@ -438,7 +439,6 @@ pub fn gather<R: HeldRecord>(
         .map(|(s, (seg, c))| {
             let mut hits = Vec::new();
             let mut over = false;
-            let only = if keeper.lines { None } else { only };
             matching(
                 seg,
                 filter,
@@ -533,22 +533,20 @@ fn matching(
             continue;
         }
         let offsets: Vec<u32> = ids.range(range).map(|id| id - b.first_record).collect();
-        let mut hand_out = |record: &FlowRecord, line: Option<&[u8]>, offset: u32| {
-            if filter.matches(record) {
-                n += 1;
-                found(record, line, i as u32, offset);
-            }
-        };
-        if lines {
-            for (l, &offset) in seg.read_lines_at(i, &offsets, &dicts)?.iter().zip(&offsets) {
-                hand_out(&l.record, Some(&l.line), offset);
-            }
+        // Original lines are written from all of a record's fields.
+        let only = if lines { None } else { only };
+        let formats = seg.read_records_into(i, &offsets, only, &dicts, &mut records)?;
+        let matches: Vec<usize> = (0..records.len()).filter(|&k| filter.matches(&records[k])).collect();
+        let original = if lines {
+            let of_matches = matches.iter().map(|&k| ((&records[k], formats[k]), offsets[k]));
+            seg.original_lines(i, of_matches)?
         } else {
-            seg.read_records_into(i, &offsets, only, &dicts, &mut records)?;
-            for (record, &offset) in records.iter().zip(&offsets) {
-                hand_out(record, None, offset);
-            }
+            Vec::new()
+        };
+        for (j, &k) in matches.iter().enumerate() {
+            found(&records[k], original.get(j).map(Vec::as_slice), i as u32, offsets[k]);
         }
+        n += matches.len() as u64;
     }
     Ok(n)
 }

@@ -57,8 +57,8 @@ pub const TABLE_FIELDS: &[Field] = &[
 const FORMAT_WINDOW: usize = 65_536;
 /// Records one task formats.
 const FORMAT_CHUNK: usize = 2_048;
-/// Bytes of a v5 record's JSON line, about: room reserved per record so that a chunk's text
-/// seldom grows by copying.
+/// Bytes of a v5 record's JSON line, about (other formats print less): room reserved per record
+/// so that a chunk's text seldom grows by copying.
 const JSON_LINE_GUESS: usize = 640;
 
 /// Where a printed record came from, for `--with-source`.
@@ -94,10 +94,6 @@ impl RecordFormat {
             columns,
             chosen,
         }
-    }
-
-    pub fn output_format(&self) -> OutputFormat {
-        self.format
     }
 
     /// Appends the record's printed form to `out`: a JSON object left open, a CSV row, the
@@ -325,6 +321,7 @@ fn push_json_fields(line: &mut Vec<u8>, record: &FlowRecord, fields: Option<&[Fi
         push_json_string(line, k);
         line.push(b':');
     };
+    let chosen = fields;
     let all: Vec<Field>;
     let fields = match fields {
         Some(f) => f,
@@ -346,7 +343,8 @@ fn push_json_fields(line: &mut Vec<u8>, record: &FlowRecord, fields: Option<&[Fi
             Some(Value::Str(s)) => push_json_string(line, s),
         }
     }
-    for extra in record.extra.iter().filter(|_| fields.len() == record.fields.len()) {
+    // Unknown fields are the record's own: printed with its fields, never with chosen ones.
+    for extra in record.extra.iter().filter(|_| chosen.is_none()) {
         key(line, &extra.name.replace('-', "_"));
         match &extra.value {
             None => line.extend_from_slice(b"null"),
@@ -487,6 +485,33 @@ mod tests {
             String::from_utf8(w.finish().unwrap()).unwrap(),
             "{\"srcaddr\":\"10.0.0.1\",\"bytes\":1234,\"action\":null,\"_source\":\"a\\\"b.log\",\"_line\":3}\n\
              {\"_source\":\"a\\\"b.log\",\"_line\":3}\n"
+        );
+    }
+
+    #[test]
+    fn json_prints_unknown_fields_with_the_record_s_fields_only() {
+        let mut r = FlowRecord::default();
+        for (f, t) in [(Field::Srcaddr, "10.0.0.1"), (Field::Bytes, "1234")] {
+            r.set_text(f, t).unwrap();
+            r.fields.insert(f);
+        }
+        r.extra.push(crate::record::ExtraField {
+            name: "future-field".into(),
+            value: Some("x".into()),
+        });
+        let print = |columns: Vec<Field>| {
+            let mut w = RecordWriter::new(Vec::new(), OutputFormat::Jsonl, columns, false);
+            w.write(&r, None, None).unwrap();
+            String::from_utf8(w.finish().unwrap()).unwrap()
+        };
+        assert_eq!(
+            print(Vec::new()),
+            "{\"srcaddr\":\"10.0.0.1\",\"bytes\":1234,\"future_field\":\"x\"}\n"
+        );
+        // As many chosen columns as the record has fields: still only the chosen ones.
+        assert_eq!(
+            print(vec![Field::Bytes, Field::Dstport]),
+            "{\"bytes\":1234,\"dstport\":null}\n"
         );
     }
 

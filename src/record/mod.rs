@@ -97,7 +97,7 @@ macro_rules! record {
 
             /// Clears every value, keeping nothing of the previous record.
             pub fn clear(&mut self) {
-                $( self.$member = None; )*
+                self.clear_except(FieldSet::EMPTY);
                 self.fields = FieldSet::EMPTY;
                 self.extra.clear();
                 self.provenance = Provenance::default();
