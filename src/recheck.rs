@@ -301,11 +301,11 @@ pub fn show<'i>(index: &'i Index, refs: &[LineRef]) -> Result<Vec<ShownSource<'i
         .collect();
     let places = index.locate(&wanted)?;
     let present: Vec<_> = places.iter().flatten().copied().collect();
-    let mut indexed = index.read_lines(&present)?.into_iter();
+    let mut indexed = index.original_lines(&present)?.into_iter();
     let mut from_index: HashMap<Provenance, Vec<u8>> = HashMap::new();
     for (p, place) in wanted.iter().zip(&places) {
         if place.is_some() {
-            from_index.insert(*p, indexed.next().expect("one line per place").line);
+            from_index.insert(*p, indexed.next().expect("one line per place"));
         }
     }
     let shown = asked

@@ -782,3 +782,36 @@ fn records_decoded_into_reused_records_keep_nothing_of_the_previous_ones() {
     }
     assert!(compared > 400, "{compared}");
 }
+
+#[test]
+fn original_lines_come_in_the_order_asked_repeats_included() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &inputs(), &ReadOptions::default(), 1);
+    let index = Index::open(dir.path()).unwrap();
+    // Every record of every block, backwards, each asked for twice, and the first again.
+    let mut at = Vec::new();
+    for (s, seg) in index.segments().iter().enumerate() {
+        for (b, block) in seg.blocks().iter().enumerate() {
+            for offset in 0..block.record_count {
+                let place = flowdex::read::RecordAt {
+                    segment: s as u32,
+                    block: b as u32,
+                    offset,
+                };
+                at.extend([place, place]);
+            }
+        }
+    }
+    at.reverse();
+    at.push(at[0]);
+    let lines = index.original_lines(&at).unwrap();
+    assert_eq!(lines.len(), at.len());
+    for (place, line) in at.iter().zip(&lines) {
+        let seg = &index.segments()[place.segment as usize];
+        let one = seg
+            .read_lines_at(place.block as usize, &[place.offset], &seg.dictionaries())
+            .unwrap();
+        assert_eq!(&one[0].line, line, "{place:?}");
+        assert!(!line.is_empty());
+    }
+}

@@ -258,10 +258,10 @@ fn check_corpus(paths: &[PathBuf], seed: u64, queries: usize) {
         // Each hit's place in the index leads to its original line (`--format raw`).
         if let Answer::Records { hits, .. } = &got {
             let at: Vec<_> = hits.iter().map(|h| h.at).collect();
-            for (h, l) in hits.iter().zip(index.read_lines(&at).unwrap()) {
+            for (h, l) in hits.iter().zip(index.original_lines(&at).unwrap()) {
                 assert_eq!(
                     *raw[&(h.source.to_string(), h.record.provenance.line)],
-                    l.line,
+                    l,
                     "#{i} {text}"
                 );
             }

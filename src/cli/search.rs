@@ -194,6 +194,10 @@ const PRINTED_GUESS: usize = 640;
 /// prints about 2 KB of JSON, so a printed record is given the room of a held one.
 const PRINTED_BYTES: u64 = flowdex::exec::RECORD_BYTES;
 
+/// Hits whose original lines `--format raw` reads at once: the lines are read after the hits
+/// (which took the memory budget) were sorted, so only so many are held.
+const RAW_CHUNK: usize = 65_536;
+
 /// Writes records, with their original lines for `--format raw`.
 fn write_hits<W: Write>(
     w: &mut RecordWriter<W>,
@@ -201,24 +205,31 @@ fn write_hits<W: Write>(
     format: OutputFormat,
     hits: &[Hit],
 ) -> Result<(), SearchError> {
-    let lines = if format == OutputFormat::Raw {
-        let at: Vec<_> = hits.iter().map(|h| h.at).collect();
-        index.read_lines(&at)?.into_iter().map(|l| l.line).collect()
+    let chunk = if format == OutputFormat::Raw {
+        RAW_CHUNK
     } else {
-        Vec::new()
+        hits.len().max(1)
     };
-    w.write_each(hits.len(), |i| {
-        let h = &hits[i];
-        (
-            &h.record,
-            lines.get(i).map(Vec::as_slice),
-            Some(SourceRef {
-                name: &h.source,
-                line: h.record.provenance.line,
-            }),
-        )
-    })
-    .map_err(SearchError::Output)
+    for hits in hits.chunks(chunk) {
+        let lines = if format == OutputFormat::Raw {
+            index.original_lines(&hits.iter().map(|h| h.at).collect::<Vec<_>>())?
+        } else {
+            Vec::new()
+        };
+        w.write_each(hits.len(), |i| {
+            let h = &hits[i];
+            (
+                &h.record,
+                lines.get(i).map(Vec::as_slice),
+                Some(SourceRef {
+                    name: &h.source,
+                    line: h.record.provenance.line,
+                }),
+            )
+        })
+        .map_err(SearchError::Output)?;
+    }
+    Ok(())
 }
 
 /// Subjects and ranges per subject a warning shows before it counts the rest.

@@ -79,7 +79,7 @@ pub fn export(index: &Index, bound: &Bound, request: &Request<'_>) -> Result<Bun
         return Err(ExportError::Aggregate);
     };
     let at: Vec<_> = hits.iter().map(|h| h.at).collect();
-    let lines: Vec<Vec<u8>> = index.read_lines(&at)?.into_iter().map(|l| l.line).collect();
+    let lines = index.original_lines(&at)?;
     let sources = contributions(index, &hits)?;
     let query_files = query_files(request.query_files);
     let timeline = Timeline::of(hits.iter().map(|h| &*h.record));

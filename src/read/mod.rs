@@ -257,14 +257,15 @@ impl Index {
         &self.metas
     }
 
-    /// The records at `at`, with their formats and original lines, in the order asked. Each
-    /// block is decoded once however many of its records are asked for.
-    pub fn read_lines(&self, at: &[RecordAt]) -> Result<Vec<RecordLine>, IndexError> {
+    /// The original lines of the records at `at`, in the order asked. Each block is decoded
+    /// once however many of its records are asked for.
+    pub fn original_lines(&self, at: &[RecordAt]) -> Result<Vec<Vec<u8>>, IndexError> {
         let mut order: Vec<usize> = (0..at.len()).collect();
         order.sort_by_key(|&i| at[i]);
-        let mut out: Vec<Option<RecordLine>> = vec![None; at.len()];
+        let mut out: Vec<Vec<u8>> = vec![Vec::new(); at.len()];
         // Groups come segment by segment: one segment's dictionaries at a time.
         let mut dicts: Option<(u32, Dictionaries<'_>)> = None;
+        let mut records = Vec::new();
         for group in order.chunk_by(|&a, &b| (at[a].segment, at[a].block) == (at[b].segment, at[b].block)) {
             let first = at[group[0]];
             let seg = self
@@ -280,13 +281,22 @@ impl Index {
                 dicts = Some((first.segment, seg.dictionaries()));
             }
             let (_, segment_dicts) = dicts.as_ref().expect("set for this segment");
-            let lines = seg.read_lines_at(first.block as usize, &offsets, segment_dicts)?;
-            for &i in group {
+            let block = first.block as usize;
+            let formats = seg.read_records_into(block, &offsets, None, segment_dicts, &mut records)?;
+            let given = records.iter().zip(formats).zip(offsets.iter().copied());
+            let mut lines = seg.original_lines(block, given)?;
+            // A place asked for more than once (next to itself in the sorted group) gets
+            // copies, cloned before the first takes the line.
+            for (n, &i) in group.iter().enumerate().rev() {
                 let k = offsets.binary_search(&at[i].offset).expect("offset was asked for");
-                out[i] = Some(lines[k].clone());
+                out[i] = if n > 0 && at[group[n - 1]] == at[i] {
+                    lines[k].clone()
+                } else {
+                    std::mem::take(&mut lines[k])
+                };
             }
         }
-        Ok(out.into_iter().map(|l| l.expect("every position filled")).collect())
+        Ok(out)
     }
 
     /// Where the records with the given provenances are (`None` when the index has no such
