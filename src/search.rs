@@ -17,8 +17,8 @@ use crate::query::GroupBy;
 use crate::query::{AggregateFn, Bound, RecordStage};
 use crate::read::IndexError;
 use crate::read::{Index, Segment};
-use crate::record::Field;
 use crate::record::FieldKind;
+use crate::record::{Field, FlowRecord};
 
 /// What a query returns.
 #[derive(Debug)]
@@ -110,8 +110,34 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
         return Ok(Answer::Rows(total.finish(&bound.rows)));
     }
     let max_records = memory as u64 / RECORD_BYTES;
+    // With a limit after only filters, field lists and sorts, only what can be among the first
+    // records of the order it limits is held: the filters before it run as records are decoded.
+    let first = first_limit(bound);
+    let before_limit: Vec<&crate::query::Filter> = bound
+        .records
+        .iter()
+        .take_while(|s| first.is_some() && !matches!(s, RecordStage::Limit(_)))
+        .filter_map(|s| match s {
+            RecordStage::Filter(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    let keys = first.map_or(&[][..], |(_, keys)| keys);
+    // Held records are boxed.
+    #[allow(clippy::borrowed_box)]
+    let by_keys_then_time = |a: &Box<FlowRecord>, b: &Box<FlowRecord>| {
+        by_keys(keys, a, b).then_with(|| (a.start, a.end).cmp(&(b.start, b.end)))
+    };
+    let keeper = Keeper {
+        least: first.map(|(n, _)| exec::Least {
+            n: usize::try_from(n).unwrap_or(usize::MAX),
+            cmp: &by_keys_then_time,
+        }),
+        ..Keeper::records()
+    };
+    let keep = |r: &FlowRecord| before_limit.iter().all(|f| f.matches(r));
     let mut hits = sorted(
-        exec::records(index, &bound.filter, bound.needed_fields(), max_records)?,
+        exec::records(index, &bound.filter, bound.needed_fields(), &keeper, max_records, &keep)?,
         output_order,
     );
     let mut fields = None;
@@ -131,14 +157,7 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
             }
             RecordStage::Sort(keys) => {
                 hits = sorted(std::mem::take(&mut hits), |a, b| {
-                    for (f, desc) in keys {
-                        let o = a.record.get(*f).cmp(&b.record.get(*f));
-                        let o = if *desc { o.reverse() } else { o };
-                        if o.is_ne() {
-                            return o;
-                        }
-                    }
-                    output_order(a, b)
+                    by_keys(keys, &a.record, &b.record).then_with(|| output_order(a, b))
                 })
             }
             RecordStage::Limit(n) => hits.truncate(usize::try_from(*n).unwrap_or(usize::MAX)),
@@ -552,6 +571,35 @@ fn stats_over_columns(
 /// at 344 MB (about 300 bytes a group over the process's own 50 MB); 128 let the same query on
 /// 20 M records reach 2.8 GB under a 1.6 GB budget.
 const GROUP_BYTES: usize = 320;
+
+/// The `limit` of a record query and the keys of the last `sort` before it (none: output
+/// order), when only filters, field lists and sorts come before it (a `dedup` needs every
+/// record). Each sort orders by its keys, then in output order, so only the last one decides
+/// which records the limit keeps.
+fn first_limit(bound: &Bound) -> Option<(u64, &[(Field, bool)])> {
+    let mut keys: &[(Field, bool)] = &[];
+    for stage in &bound.records {
+        match stage {
+            RecordStage::Filter(_) | RecordStage::Fields(_) => {}
+            RecordStage::Sort(k) => keys = k,
+            RecordStage::Limit(n) => return Some((*n, keys)),
+            RecordStage::Dedup(_) => return None,
+        }
+    }
+    None
+}
+
+/// Compares records by `sort` keys (descending where flagged).
+fn by_keys(keys: &[(Field, bool)], a: &FlowRecord, b: &FlowRecord) -> Ordering {
+    for (f, desc) in keys {
+        let o = a.get(*f).cmp(&b.get(*f));
+        let o = if *desc { o.reverse() } else { o };
+        if o.is_ne() {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
 
 /// `hits` in the order of `cmp` (stable).
 fn sorted<R>(mut hits: Vec<Hit<R>>, cmp: impl Fn(&Hit<R>, &Hit<R>) -> Ordering) -> Vec<Hit<R>> {

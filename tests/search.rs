@@ -408,7 +408,15 @@ fn a_search_refuses_to_hold_more_records_than_its_limit() {
     let (_dir, index) = samples_index();
     let parsed = query::parse("action = ACCEPT", &|_| Ok(String::new())).unwrap();
     let bound = query::bind(&parsed, "action = ACCEPT").unwrap();
-    let err = flowdex::exec::records(&index, &bound.filter, None, 100).unwrap_err();
+    let err = flowdex::exec::records(
+        &index,
+        &bound.filter,
+        None,
+        &flowdex::exec::Keeper::records(),
+        100,
+        &|_| true,
+    )
+    .unwrap_err();
     assert!(
         matches!(err, flowdex::exec::SearchError::TooManyRecords { limit: 100 }),
         "{err}"
@@ -417,7 +425,15 @@ fn a_search_refuses_to_hold_more_records_than_its_limit() {
     // An inexact filter (a zone-map range) stops while decoding.
     let parsed = query::parse("bytes > 0", &|_| Ok(String::new())).unwrap();
     let bound = query::bind(&parsed, "bytes > 0").unwrap();
-    assert!(flowdex::exec::records(&index, &bound.filter, None, 100).is_err());
+    assert!(flowdex::exec::records(
+        &index,
+        &bound.filter,
+        None,
+        &flowdex::exec::Keeper::records(),
+        100,
+        &|_| true
+    )
+    .is_err());
 }
 
 #[test]
@@ -570,5 +586,76 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
             "{err}"
         );
         assert_eq!(handed, 0);
+    }
+}
+
+#[test]
+fn sort_then_limit_holds_only_the_first_records_whatever_matches() {
+    // 600 records with many ties in bytes and start, from two sources: more than room for 25.
+    let dir = tempfile::tempdir().unwrap();
+    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+    for name in ["a.log", "b.log"] {
+        let mut text = String::from(header);
+        for i in 0..300u64 {
+            text += &format!(
+                "2 123456789012 eni-{} 10.0.0.{} 10.0.1.1 {} 443 6 1 {} {} 1700000200 {} OK\n",
+                i % 3,
+                i % 50,
+                40000 + i,
+                100 * (i % 7),
+                1_700_000_000 + i % 40,
+                if i % 5 == 0 { "REJECT" } else { "ACCEPT" },
+            );
+        }
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let idx = tempfile::tempdir().unwrap();
+    build(idx.path(), &[dir.path().to_path_buf()], &ReadOptions::default(), 1);
+    let index = Index::open(idx.path()).unwrap();
+    let room = 25 * flowdex::exec::RECORD_BYTES as usize;
+    let key = |h: &flowdex::exec::Hit| (h.source.to_string(), h.record.provenance.line);
+    // Each answer, held in room for 25 records, is the first records of the same query without
+    // its limit (answered with ample room, every match held).
+    let answer = |text: &str, memory: usize| {
+        let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+        match search::run_within(&index, &bound, memory).unwrap() {
+            Answer::Records { hits, .. } => hits.iter().map(key).collect::<Vec<_>>(),
+            Answer::Rows(_) => panic!("records"),
+        }
+    };
+    for (text, unlimited, want) in [
+        (
+            "dstport = 443 | sort bytes desc | limit 5",
+            "dstport = 443 | sort bytes desc",
+            5,
+        ),
+        (
+            "dstport = 443 | sort bytes, start desc | limit 12 | fields srcaddr",
+            "dstport = 443 | sort bytes, start desc",
+            12,
+        ),
+        (
+            "dstport = 443 | filter action = REJECT | sort srcport desc | limit 3",
+            "dstport = 443 | filter action = REJECT | sort srcport desc",
+            3,
+        ),
+        ("dstport = 443 | limit 4", "dstport = 443", 4),
+        ("dstport = 443 | sort bytes | limit 0", "dstport = 443", 0),
+    ] {
+        let small = answer(text, room);
+        assert_eq!(small.len(), want, "{text}");
+        assert_eq!(small, answer(unlimited, 1 << 30)[..want], "{text}");
+    }
+    // Without the limit, or with a dedup before it, every match is held: refused.
+    for text in [
+        "dstport = 443 | sort bytes desc",
+        "dstport = 443 | dedup srcaddr | limit 3",
+    ] {
+        let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+        let err = search::run_within(&index, &bound, room).unwrap_err();
+        assert!(
+            matches!(err, flowdex::exec::SearchError::TooManyRecords { .. }),
+            "{text}: {err}"
+        );
     }
 }

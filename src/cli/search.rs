@@ -125,6 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             bytes: PRINTED_BYTES,
             lines: format == OutputFormat::Raw,
             make: &print,
+            least: None,
         };
         search::records_in_batches(&index, &bound, args.memory, &keeper, &mut |hits| {
             empty &= hits.is_empty();

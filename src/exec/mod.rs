@@ -293,13 +293,49 @@ impl HeldRecord for Box<FlowRecord> {
     }
 }
 
-/// What a search makes of each matching record it holds, and what that costs.
+/// What a search makes of each matching record it holds, what that costs, and how many it
+/// needs.
 pub struct Keeper<'a, R> {
     /// Bytes one held record costs at the peak: the number held is `--memory` over this.
     pub bytes: u64,
     /// Whether `make` is given each record's original line.
     pub lines: bool,
     pub make: &'a (dyn Fn(&FlowRecord, Option<&[u8]>) -> R + Sync),
+    /// Only the first records of an order are wanted (`| sort ... | limit n`).
+    pub least: Option<Least<'a, R>>,
+}
+
+/// The first `n` records of an order are wanted: each segment holds only the records among its
+/// own first `n` by `cmp`, and every record tied with its n-th (`cmp` compares the order's keys
+/// before source and line, which a segment cannot yet compare: it knows source ids, not names).
+/// "The 10 largest rejected flows" then holds tens of records, not millions.
+pub struct Least<'a, R> {
+    pub n: usize,
+    pub cmp: &'a (dyn Fn(&R, &R) -> std::cmp::Ordering + Sync),
+}
+
+/// Hits a segment gathers beyond twice its `n` before it drops those past its first `n`.
+const LEAST_SLACK: usize = 4_096;
+
+/// Keeps the `n` least of `items` by `cmp` and every item tied with the n-th, in no particular
+/// order.
+fn keep_least<T>(items: &mut Vec<T>, n: usize, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    if items.len() <= n {
+        return;
+    }
+    if n == 0 {
+        items.clear();
+        return;
+    }
+    items.select_nth_unstable_by(n - 1, &cmp);
+    let mut kept = n;
+    for i in n..items.len() {
+        if cmp(&items[i], &items[n - 1]).is_eq() {
+            items.swap(kept, i);
+            kept += 1;
+        }
+    }
+    items.truncate(kept);
 }
 
 impl Keeper<'static, Box<FlowRecord>> {
@@ -312,6 +348,7 @@ impl Keeper<'static, Box<FlowRecord>> {
             bytes: RECORD_BYTES,
             lines: false,
             make: &boxed,
+            least: None,
         }
     }
 }
@@ -399,10 +436,12 @@ pub fn records(
     index: &Index,
     filter: &Filter,
     only: Option<crate::record::FieldSet>,
+    keeper: &Keeper<'_, Box<FlowRecord>>,
     max: u64,
+    keep: &(dyn Fn(&FlowRecord) -> bool + Sync),
 ) -> Result<Vec<Hit>, SearchError> {
     let plans = plan(index, filter)?;
-    gather(index, filter, &plans, only, &Keeper::records(), max, &|_| true)
+    gather(index, filter, &plans, only, keeper, max, keep)
 }
 
 /// The candidates of every segment, segments in parallel: for 1,000 IOC addresses that is
@@ -414,7 +453,7 @@ pub fn plan(index: &Index, filter: &Filter) -> Result<Vec<Candidates>, IndexErro
 /// The records among each segment's candidates (`plans`, one per segment) that match `filter`
 /// and pass `keep`, as `keeper` makes them, with their source names, in no particular order.
 /// `only` limits the fields decoded, unless `keeper` asks for original lines (written from all
-/// fields). Fails rather than hold more than `max` records.
+/// fields). Fails rather than hold more than `max` records at once.
 #[allow(clippy::too_many_arguments)]
 pub fn gather<R: HeldRecord>(
     index: &Index,
@@ -425,12 +464,42 @@ pub fn gather<R: HeldRecord>(
     max: u64,
     keep: &(dyn Fn(&FlowRecord) -> bool + Sync),
 ) -> Result<Vec<Hit<R>>, SearchError> {
-    // Exact candidates are the answer's size: refuse before decoding anything.
-    let exact: u64 = plans.iter().filter(|c| c.exact).map(|c| c.ids.len()).sum();
+    // Exact candidates are the answer's size, unless only the first few are wanted: refuse
+    // before decoding anything.
+    let counted_first = keeper.least.is_none();
+    let exact: u64 = plans
+        .iter()
+        .filter(|c| c.exact && counted_first)
+        .map(|c| c.ids.len())
+        .sum();
     if exact > max {
         return Err(SearchError::TooManyRecords { limit: max });
     }
+    use std::sync::atomic::Ordering::Relaxed;
     let held = std::sync::atomic::AtomicU64::new(exact);
+    // Takes one more record unless `max` are held.
+    let take_one = || {
+        if held.fetch_add(1, Relaxed) < max {
+            true
+        } else {
+            held.fetch_sub(1, Relaxed);
+            false
+        }
+    };
+    // With `least`: drops what cannot be among the first records, and says so in `held`.
+    let trim = |hits: &mut Vec<Hit<R>>| {
+        if let Some(least) = &keeper.least {
+            let before = hits.len();
+            keep_least(hits, least.n, |a, b| (least.cmp)(&a.record, &b.record));
+            held.fetch_sub((before - hits.len()) as u64, Relaxed);
+        }
+    };
+    // With `least`, each segment's first records join these as the segment ends.
+    let first = std::sync::Mutex::new(Vec::new());
+    let trim_at = keeper
+        .least
+        .as_ref()
+        .map_or(usize::MAX, |l| l.n.saturating_mul(2).saturating_add(LEAST_SLACK));
     let per_segment = index
         .segments()
         .par_iter()
@@ -449,9 +518,14 @@ pub fn gather<R: HeldRecord>(
                     if !keep(r) {
                         return;
                     }
-                    if !c.exact && held.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= max {
-                        over = true;
-                        return;
+                    let counted = c.exact && counted_first;
+                    if !counted && !take_one() {
+                        // Room may come from dropping what cannot be among the first records.
+                        trim(&mut hits);
+                        if keeper.least.is_none() || !take_one() {
+                            over = true;
+                            return;
+                        }
                     }
                     let at = RecordAt {
                         segment: s as u32,
@@ -463,15 +537,24 @@ pub fn gather<R: HeldRecord>(
                         source: std::sync::Arc::from(""),
                         at,
                     });
+                    if hits.len() >= trim_at {
+                        trim(&mut hits);
+                    }
                 },
             )?;
             if over {
                 return Err(SearchError::TooManyRecords { limit: max });
             }
+            if keeper.least.is_some() {
+                let mut first = first.lock().expect("no panics while locked");
+                first.append(&mut hits);
+                trim(&mut first);
+            }
             Ok(hits)
         })
         .collect::<Result<Vec<_>, SearchError>>()?;
     let mut hits: Vec<Hit<R>> = per_segment.into_iter().flatten().collect();
+    hits.append(&mut first.into_inner().expect("no panics while locked"));
     // Names of the sources the hits came from: one entry of the sources file parsed for each,
     // in id order, so that each compressed chunk of entries is decompressed once.
     let ids: std::collections::BTreeSet<u32> = hits.iter().map(|h| h.record.place().2.source).collect();
