@@ -110,13 +110,14 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
         return Ok(Answer::Rows(total.finish(&bound.rows)));
     }
     let max_records = memory as u64 / RECORD_BYTES;
-    // With a limit after only filters, field lists and sorts, only what can be among the first
-    // records of the order it limits is held: the filters before it run as records are decoded.
+    // Filters before any limit or dedup run as records are decoded: what they drop is never
+    // held. With a limit after only filters, field lists and sorts, only what can be among the
+    // first records of the order it limits is held.
     let first = first_limit(bound);
-    let before_limit: Vec<&crate::query::Filter> = bound
+    let early_filters: Vec<&crate::query::Filter> = bound
         .records
         .iter()
-        .take_while(|s| first.is_some() && !matches!(s, RecordStage::Limit(_)))
+        .take_while(|s| !matches!(s, RecordStage::Limit(_) | RecordStage::Dedup(_)))
         .filter_map(|s| match s {
             RecordStage::Filter(f) => Some(f),
             _ => None,
@@ -135,9 +136,16 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
         }),
         ..Keeper::records()
     };
-    let keep = |r: &FlowRecord| before_limit.iter().all(|f| f.matches(r));
+    let keep = |r: &FlowRecord| early_filters.iter().all(|f| f.matches(r));
     let mut hits = sorted(
-        exec::records(index, &bound.filter, bound.needed_fields(), &keeper, max_records, &keep)?,
+        exec::records(
+            index,
+            &bound.filter,
+            bound.needed_fields(),
+            &keeper,
+            max_records,
+            (!early_filters.is_empty()).then_some(&keep),
+        )?,
         output_order,
     );
     let mut fields = None;
@@ -607,11 +615,13 @@ fn sorted<R>(mut hits: Vec<Hit<R>>, cmp: impl Fn(&Hit<R>, &Hit<R>) -> Ordering) 
     hits
 }
 
-/// Records come out by time, then source, then line.
+/// Records come out by time, then source, then line; then by place in the index (two inputs
+/// may hold sources of the same name).
 pub fn output_order<R: HeldRecord>(a: &Hit<R>, b: &Hit<R>) -> Ordering {
-    let ((a_start, a_end, a_at), (b_start, b_end, b_at)) = (a.record.place(), b.record.place());
+    let ((a_start, a_end, a_from), (b_start, b_end, b_from)) = (a.record.place(), b.record.place());
     (a_start, a_end)
         .cmp(&(b_start, b_end))
         .then_with(|| a.source.cmp(&b.source))
-        .then_with(|| a_at.line.cmp(&b_at.line))
+        .then_with(|| a_from.line.cmp(&b_from.line))
+        .then_with(|| a.at.cmp(&b.at))
 }

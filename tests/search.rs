@@ -414,7 +414,7 @@ fn a_search_refuses_to_hold_more_records_than_its_limit() {
         None,
         &flowdex::exec::Keeper::records(),
         100,
-        &|_| true,
+        None,
     )
     .unwrap_err();
     assert!(
@@ -431,7 +431,7 @@ fn a_search_refuses_to_hold_more_records_than_its_limit() {
         None,
         &flowdex::exec::Keeper::records(),
         100,
-        &|_| true
+        None
     )
     .is_err());
 }
@@ -594,14 +594,14 @@ fn sort_then_limit_holds_only_the_first_records_whatever_matches() {
     // 600 records with many ties in bytes and start, from two sources: more than room for 25.
     let dir = tempfile::tempdir().unwrap();
     let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
-    for name in ["a.log", "b.log"] {
+    for (name, ports) in [("a.log", 40000), ("b.log", 50000)] {
         let mut text = String::from(header);
         for i in 0..300u64 {
             text += &format!(
                 "2 123456789012 eni-{} 10.0.0.{} 10.0.1.1 {} 443 6 1 {} {} 1700000200 {} OK\n",
                 i % 3,
                 i % 50,
-                40000 + i,
+                ports + i,
                 100 * (i % 7),
                 1_700_000_000 + i % 40,
                 if i % 5 == 0 { "REJECT" } else { "ACCEPT" },
@@ -646,6 +646,23 @@ fn sort_then_limit_holds_only_the_first_records_whatever_matches() {
         assert_eq!(small.len(), want, "{text}");
         assert_eq!(small, answer(unlimited, 1 << 30)[..want], "{text}");
     }
+    // Filters before any limit or dedup drop records as they are decoded: 120 REJECTs fit in
+    // room for 150 records where all 600 do not.
+    let roomier = 150 * flowdex::exec::RECORD_BYTES as usize;
+    let rejects = answer("dstport = 443 | filter action = REJECT | sort srcport desc", roomier);
+    assert_eq!(rejects.len(), 120);
+    let text = "dstport = 443 | sort srcport desc | filter action = REJECT";
+    let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+    assert_eq!(
+        search::run_within(&index, &bound, roomier)
+            .map_err(|e| e.to_string())
+            .map(|_| ()),
+        Ok(()),
+        "a filter after a sort runs early too"
+    );
+    let text = "dstport = 443 | sort srcport desc";
+    let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+    assert!(search::run_within(&index, &bound, roomier).is_err());
     // Without the limit, or with a dedup before it, every match is held: refused.
     for text in [
         "dstport = 443 | sort bytes desc",

@@ -430,18 +430,22 @@ pub enum SearchError {
 /// 20 M records peaked at 1.45 GB, about 2.4 KB each over the process's own 100 MB.
 pub const RECORD_BYTES: u64 = 2_400;
 
-/// Every matching record, with its source name, in no particular order. With `only`, records
-/// carry just those fields. Fails rather than hold more than `max` records.
+/// The matching records that pass `keep` (all without it), as [`gather`] holds them for
+/// `keeper`. With `only`, records carry just those fields.
 pub fn records(
     index: &Index,
     filter: &Filter,
     only: Option<crate::record::FieldSet>,
     keeper: &Keeper<'_, Box<FlowRecord>>,
     max: u64,
-    keep: &(dyn Fn(&FlowRecord) -> bool + Sync),
+    keep: Option<&(dyn Fn(&FlowRecord) -> bool + Sync)>,
 ) -> Result<Vec<Hit>, SearchError> {
-    let plans = plan(index, filter)?;
-    gather(index, filter, &plans, only, keeper, max, keep)
+    let mut plans = plan(index, filter)?;
+    if keep.is_some() {
+        // What `keep` drops is not held: exact candidates are no longer the answer's size.
+        plans.iter_mut().for_each(|c| c.exact = false);
+    }
+    gather(index, filter, &plans, only, keeper, max, keep.unwrap_or(&|_| true))
 }
 
 /// The candidates of every segment, segments in parallel: for 1,000 IOC addresses that is
@@ -453,7 +457,9 @@ pub fn plan(index: &Index, filter: &Filter) -> Result<Vec<Candidates>, IndexErro
 /// The records among each segment's candidates (`plans`, one per segment) that match `filter`
 /// and pass `keep`, as `keeper` makes them, with their source names, in no particular order.
 /// `only` limits the fields decoded, unless `keeper` asks for original lines (written from all
-/// fields). Fails rather than hold more than `max` records at once.
+/// fields). With `keeper.least`, only a set that holds the first `n` records of its order.
+/// Fails rather than hold more than `max` records at once (with `least`, when more than `max`
+/// records tie for the first places).
 #[allow(clippy::too_many_arguments)]
 pub fn gather<R: HeldRecord>(
     index: &Index,
@@ -494,12 +500,23 @@ pub fn gather<R: HeldRecord>(
             held.fetch_sub((before - hits.len()) as u64, Relaxed);
         }
     };
-    // With `least`, each segment's first records join these as the segment ends.
+    // With `least`, each segment's first records join these as the segment ends (or when
+    // memory runs short), trimmed again.
     let first = std::sync::Mutex::new(Vec::new());
-    let trim_at = keeper
-        .least
-        .as_ref()
-        .map_or(usize::MAX, |l| l.n.saturating_mul(2).saturating_add(LEAST_SLACK));
+    let join_first = |hits: &mut Vec<Hit<R>>| {
+        let mut first = first.lock().expect("no panics while locked");
+        first.append(hits);
+        trim(&mut first);
+    };
+    // A segment trims its hits when they reach twice `n` and some, or its share of `max`: the
+    // threads' untrimmed hits must leave room for the answer.
+    let share = usize::try_from(max).unwrap_or(usize::MAX) / (2 * (rayon::current_num_threads() + 1));
+    let trim_at = keeper.least.as_ref().map_or(usize::MAX, |l| {
+        l.n.saturating_mul(2)
+            .saturating_add(LEAST_SLACK)
+            .min(share)
+            .max(l.n.saturating_add(1))
+    });
     let per_segment = index
         .segments()
         .par_iter()
@@ -520,8 +537,12 @@ pub fn gather<R: HeldRecord>(
                     }
                     let counted = c.exact && counted_first;
                     if !counted && !take_one() {
-                        // Room may come from dropping what cannot be among the first records.
+                        // Room may come from dropping what cannot be among the first records:
+                        // of this segment's, then of all segments' so far.
                         trim(&mut hits);
+                        if keeper.least.is_some() && !take_one() {
+                            join_first(&mut hits);
+                        }
                         if keeper.least.is_none() || !take_one() {
                             over = true;
                             return;
@@ -546,9 +567,8 @@ pub fn gather<R: HeldRecord>(
                 return Err(SearchError::TooManyRecords { limit: max });
             }
             if keeper.least.is_some() {
-                let mut first = first.lock().expect("no panics while locked");
-                first.append(&mut hits);
-                trim(&mut first);
+                join_first(&mut hits);
+                return Ok(Vec::new());
             }
             Ok(hits)
         })
