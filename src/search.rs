@@ -201,8 +201,9 @@ pub fn shown_fields(bound: &Bound) -> Option<Vec<Field>> {
 
 /// Hands the records of a query that [`answers_in_batches`] to `emit`, as `keeper` makes them
 /// (each counted at `keeper.bytes`; with their original lines read in the same pass when
-/// `keeper.lines`), in output order, in batches that each fit in `memory`: the whole answer at
-/// once when it fits, else slices of time. "All records touching this address" on a busy host of 100 M records is 3.3 million
+/// `keeper.lines`; `keeper.least` must be `None`, as every record is wanted), in output order,
+/// in batches that each fit in `memory`: the whole answer at once when it fits, else slices of
+/// time. "All records touching this address" on a busy host of 100 M records is 3.3 million
 /// records, five times what 1.6 GB holds; sorting them all at once is what made such a search
 /// fail.
 ///
@@ -221,7 +222,7 @@ pub fn records_in_batches<R: HeldRecord>(
     keeper: &Keeper<'_, R>,
     emit: &mut dyn FnMut(Vec<Hit<R>>) -> Result<(), SearchError>,
 ) -> Result<(), SearchError> {
-    debug_assert!(answers_in_batches(bound));
+    debug_assert!(answers_in_batches(bound) && keeper.least.is_none());
     let only = bound.needed_fields();
     let plans = exec::plan(index, &bound.filter)?;
     // The filter stages run while decoding, so what they drop takes no room.
