@@ -223,7 +223,6 @@ pub fn records_in_batches<R: HeldRecord>(
     emit: &mut dyn FnMut(Vec<Hit<R>>) -> Result<(), SearchError>,
 ) -> Result<(), SearchError> {
     debug_assert!(answers_in_batches(bound) && keeper.least.is_none());
-    let only = bound.needed_fields();
     let plans = exec::plan(index, &bound.filter)?;
     // The filter stages run while decoding, so what they drop takes no room.
     let stages: Vec<&crate::query::Filter> = bound
@@ -234,6 +233,15 @@ pub fn records_in_batches<R: HeldRecord>(
             _ => None,
         })
         .collect();
+    // Decoded: the fields the keeper reads, the filters test, and output order sorts by; all
+    // when the keeper reads them all or writes original lines (from every field).
+    let only = keeper.fields.filter(|_| !keeper.lines).map(|mut set| {
+        bound.filter.fields(&mut set);
+        stages.iter().for_each(|f| f.fields(&mut set));
+        set.insert(Field::Start);
+        set.insert(Field::End);
+        set
+    });
     let mut hand_out = |plans: &[exec::Candidates], max: u64, within: &(dyn Fn(Option<u64>) -> bool + Sync)| {
         let keep = |r: &crate::record::FlowRecord| within(r.start) && stages.iter().all(|f| f.matches(r));
         emit(sorted(

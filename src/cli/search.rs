@@ -13,7 +13,7 @@ use flowdex::exec::{HeldRecord, Hit, Keeper, SearchError};
 use flowdex::output::{write_rows, OutputFormat, RecordWriter, SourceRef};
 use flowdex::query::{self, QueryError};
 use flowdex::read::Index;
-use flowdex::record::{FlowRecord, Provenance};
+use flowdex::record::{Field, FieldSet, FlowRecord, Provenance};
 use flowdex::search::{self, Answer};
 use flowdex::time::format_rfc3339;
 
@@ -106,8 +106,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let (empty, matched) = if search::answers_in_batches(&bound) {
         let mut interfaces = BTreeSet::new();
         let mut empty = true;
-        let fields = search::shown_fields(&bound).unwrap_or_default();
-        let mut w = RecordWriter::new(&mut *out, format, fields, args.with_source);
+        let shown = search::shown_fields(&bound);
+        let mut w = RecordWriter::new(&mut *out, format, shown.clone().unwrap_or_default(), args.with_source);
         let record_format = w.format().clone();
         let print = |record: &FlowRecord, line: Option<&[u8]>| {
             let mut text = Vec::with_capacity(line.map_or(PRINTED_GUESS, <[u8]>::len));
@@ -126,6 +126,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             lines: format == OutputFormat::Raw,
             make: &print,
             least: None,
+            // Chosen columns, and the interface for the coverage warning; else every field.
+            fields: shown.map(|columns| {
+                let mut set = FieldSet::EMPTY;
+                columns
+                    .into_iter()
+                    .chain([Field::InterfaceId])
+                    .for_each(|f| set.insert(f));
+                set
+            }),
         };
         search::records_in_batches(&index, &bound, args.memory, &keeper, &mut |hits| {
             empty &= hits.is_empty();

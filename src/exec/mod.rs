@@ -303,6 +303,10 @@ pub struct Keeper<'a, R> {
     pub make: &'a (dyn Fn(&FlowRecord, Option<&[u8]>) -> R + Sync),
     /// Only the first records of an order are wanted (`| sort ... | limit n`).
     pub least: Option<Least<'a, R>>,
+    /// The fields `make` reads (`None`: all of them). Where a search honours it
+    /// ([`crate::search::records_in_batches`]), only these and the fields its filters and
+    /// output order need are decoded.
+    pub fields: Option<crate::record::FieldSet>,
 }
 
 /// The first `n` records of an order are wanted: each segment holds only the records among its
@@ -349,6 +353,7 @@ impl Keeper<'static, Box<FlowRecord>> {
             lines: false,
             make: &boxed,
             least: None,
+            fields: None,
         }
     }
 }
