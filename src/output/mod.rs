@@ -133,6 +133,8 @@ pub struct RecordWriter<W: Write> {
     csv_header_written: bool,
     /// The record being put together, kept between records so that none allocates.
     line: Vec<u8>,
+    /// Its provenance being put together, kept for the same reason.
+    provenance: Vec<u8>,
     table: Option<TableWriter>,
 }
 
@@ -154,6 +156,7 @@ impl<W: Write> RecordWriter<W> {
             with_source,
             csv_header_written: false,
             line: Vec::new(),
+            provenance: Vec::new(),
             table,
         }
     }
@@ -190,18 +193,19 @@ impl<W: Write> RecordWriter<W> {
             }
             OutputFormat::Jsonl => {
                 self.out.write_all(text)?;
+                let keys = &mut self.provenance;
+                keys.clear();
                 if let Some(s) = source {
-                    let mut keys = Vec::with_capacity(s.name.len() + 32);
                     if text != b"{" {
                         keys.push(b',');
                     }
                     keys.extend_from_slice(b"\"_source\":");
-                    push_json_string(&mut keys, s.name);
+                    push_json_string(keys, s.name);
                     keys.extend_from_slice(b",\"_line\":");
                     Value::UInt(s.line).with_text(|t| keys.extend_from_slice(t.as_bytes()));
-                    self.out.write_all(&keys)?;
                 }
-                self.out.write_all(b"}\n")
+                keys.extend_from_slice(b"}\n");
+                self.out.write_all(keys)
             }
             OutputFormat::Csv => {
                 if !self.csv_header_written {
@@ -213,13 +217,15 @@ impl<W: Write> RecordWriter<W> {
                     writeln!(self.out, "{}", names.join(","))?;
                 }
                 self.out.write_all(text)?;
+                let cells = &mut self.provenance;
+                cells.clear();
                 if let Some(s) = source {
-                    let mut cells = vec![b','];
-                    write_csv_cell(&mut cells, s.name)?;
+                    cells.push(b',');
+                    write_csv_cell(cells, s.name)?;
                     write!(cells, ",{}", s.line)?;
-                    self.out.write_all(&cells)?;
                 }
-                self.out.write_all(b"\n")
+                cells.push(b'\n');
+                self.out.write_all(cells)
             }
             OutputFormat::Table => {
                 let mut cells = cells_of(text)?;
