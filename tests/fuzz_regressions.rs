@@ -124,10 +124,7 @@ fn a_column_stated_larger_than_its_zstd_frame_can_hold_is_corrupt_not_allocated(
         .filter_map(|b| seg.read_records(b).err())
         .map(|e| e.to_string())
         .collect();
-    assert!(
-        errors.iter().any(|e| e.contains("more than its zstd frame can hold")),
-        "{errors:?}"
-    );
+    assert!(errors.iter().any(|e| e.contains("zstd frame can hold")), "{errors:?}");
 }
 
 #[test]

@@ -82,6 +82,38 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
 }
 
+thread_local! {
+    /// One zstd decompression context per thread. Making one costs more than decompressing a
+    /// small frame: its 100-odd KiB are mapped, faulted in and unmapped each time (a search
+    /// for an absent address made one per segment for the SKIPDATA section alone).
+    static DECOMPRESSOR: std::cell::RefCell<zstd::bulk::Decompressor<'static>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().expect("a zstd context"));
+}
+
+/// Decompresses `frame`, a zstd frame stated to hold `length` bytes, into `out` (cleared
+/// first). The stated length is checked against what the frame can hold before it is
+/// allocated, and against what the frame gives after.
+pub fn decompress_frame(frame: &[u8], length: usize, out: &mut Vec<u8>) -> Result<(), String> {
+    if length as u64 > frame.len() as u64 * ZSTD_MAX_RATIO {
+        return Err(format!(
+            "a stated size of {length} bytes is more than a {}-byte zstd frame can hold",
+            frame.len()
+        ));
+    }
+    out.clear();
+    out.reserve(length);
+    DECOMPRESSOR
+        .with(|d| d.borrow_mut().decompress_to_buffer(frame, out))
+        .map_err(|e| format!("zstd: {e}"))?;
+    if out.len() != length {
+        return Err(format!(
+            "the zstd frame holds {} bytes, not the {length} stated",
+            out.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Bounds-checked little-endian reads from a byte slice.
 pub struct Bytes<'a, 's> {
     data: &'a [u8],

@@ -5,7 +5,7 @@
 //! for 1,923 records of 20 M), half the time of a needle search. AWS writes SKIPDATA rarely, so the section is
 //! small; it is a zstd frame so that a log made of little else does not double the index.
 
-use super::{Bytes, Corrupt, ZSTD_MAX_RATIO};
+use super::{decompress_frame, Bytes, Corrupt};
 
 /// Bytes before the zstd frame: the entry count and the frame's decompressed length.
 pub const HEADER_SIZE: usize = 8;
@@ -60,19 +60,8 @@ pub fn decode(b: &Bytes<'_, '_>, record_count: u64) -> Result<Vec<SkipRecord>, C
     if count.checked_mul(ENTRY_SIZE) != Some(length) {
         return Err(b.corrupt(4, format!("{length} bytes do not hold {count} entries")));
     }
-    if length as u64 > frame.len() as u64 * ZSTD_MAX_RATIO {
-        return Err(b.corrupt(
-            4,
-            format!("{length} bytes cannot come from a {}-byte frame", frame.len()),
-        ));
-    }
-    let raw = zstd::bulk::decompress(frame, length).map_err(|e| b.corrupt(HEADER_SIZE, format!("zstd frame: {e}")))?;
-    if raw.len() != length {
-        return Err(b.corrupt(
-            HEADER_SIZE,
-            format!("the frame holds {} bytes, not {length}", raw.len()),
-        ));
-    }
+    let mut raw = Vec::new();
+    decompress_frame(frame, length, &mut raw).map_err(|e| b.corrupt(HEADER_SIZE, e))?;
     let entries = Bytes::new(&raw, "skipdata entries", 0);
     let term = |at: usize| -> Result<Option<u32>, Corrupt> { Ok(Some(entries.u32(at)?).filter(|t| *t != NO_TERM)) };
     let mut out = Vec::with_capacity(count);

@@ -6,7 +6,7 @@
 //! microseconds to decompress.
 
 use super::manifest::SourceEntry;
-use super::{crc32, Bytes, Corrupt, FORMAT_VERSION, ZSTD_MAX_RATIO};
+use super::{crc32, decompress_frame, Bytes, Corrupt, FORMAT_VERSION};
 
 pub const SOURCES_MAGIC: [u8; 8] = *b"FDXSRCS\0";
 pub const SOURCES_MAGIC_OFFSET: usize = 0;
@@ -206,16 +206,8 @@ impl<'a> Sources<'a> {
 
     /// A chunk's text, of the length its table states, which the chunk must be able to hold.
     fn decompress(&self, start: usize, stored: &[u8], length: u32) -> Result<Vec<u8>, Corrupt> {
-        if u64::from(length) > stored.len() as u64 * ZSTD_MAX_RATIO {
-            return Err(self
-                .b()
-                .corrupt(start, "chunk's stated size is more than its zstd frame can hold"));
-        }
-        let text = zstd::bulk::decompress(stored, length as usize)
-            .map_err(|e| self.b().corrupt(start, format!("zstd: {e}")))?;
-        if text.len() != length as usize {
-            return Err(self.b().corrupt(start, "chunk decompresses to the wrong size"));
-        }
+        let mut text = Vec::new();
+        decompress_frame(stored, length as usize, &mut text).map_err(|e| self.b().corrupt(start, e))?;
         Ok(text)
     }
 

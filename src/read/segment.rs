@@ -17,9 +17,9 @@ use crate::format::schema::{
 use crate::format::skipdata::{self, SkipRecord};
 use crate::format::slots::{self, RunsBuilder, SlotRuns};
 use crate::format::{
-    check_header, crc32, decode_block_entry, decode_footer, posting, BlockEntry, Bytes, Codec, ColumnRef, Corrupt,
-    DirectoryEntry, HeaderProblem, SectionKind, BIT_PACKED_SINCE, BLOCK_ENTRY_SIZE, COLUMN_REF_SIZE, FORMAT_VERSION,
-    HEADER_SIZE, MINUS_START_SINCE, SKIPDATA_SINCE, TWINS_SINCE, ZSTD_MAX_RATIO,
+    check_header, crc32, decode_block_entry, decode_footer, decompress_frame, posting, BlockEntry, Bytes, Codec,
+    ColumnRef, Corrupt, DirectoryEntry, HeaderProblem, SectionKind, BIT_PACKED_SINCE, BLOCK_ENTRY_SIZE,
+    COLUMN_REF_SIZE, FORMAT_VERSION, HEADER_SIZE, MINUS_START_SINCE, SKIPDATA_SINCE, TWINS_SINCE,
 };
 use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, FormatField, LogStatus, Provenance, Value};
 
@@ -674,24 +674,10 @@ impl Segment {
         if r.codec == Codec::Stored {
             return decode(stored, records, encodings, frame_offset).map_err(named);
         }
-        // The decompressor allocates the stated size up front: refuse one the frame cannot hold.
-        if u64::from(r.raw_length) > u64::from(r.length) * ZSTD_MAX_RATIO {
-            return Err(data.corrupt(
-                r.offset as usize,
-                "column's stated size is more than its zstd frame can hold",
-            ));
-        }
-        FRAME.with(|frame| {
-            let (decompressor, buffer) = &mut *frame.borrow_mut();
-            buffer.clear();
-            buffer.reserve(r.raw_length as usize);
-            // The output is bounded by the size the index says, and checked against it.
-            decompressor
-                .decompress_to_buffer(stored, buffer)
-                .map_err(|e| data.corrupt(r.offset as usize, format!("zstd: {e}")))?;
-            if buffer.len() != r.raw_length as usize {
-                return Err(data.corrupt(r.offset as usize, "column decompresses to the wrong size"));
-            }
+        FRAME.with(|buffer| {
+            let buffer = &mut *buffer.borrow_mut();
+            decompress_frame(stored, r.raw_length as usize, buffer)
+                .map_err(|e| data.corrupt(r.offset as usize, format!("column frame: {e}")))?;
             decode(buffer, records, encodings, frame_offset).map_err(named)
         })
     }
@@ -1193,10 +1179,8 @@ impl<'s> Dictionaries<'s> {
 }
 
 thread_local! {
-    /// One zstd decompression context and output buffer per thread: creating either per column
-    /// costs more than decompressing a small column.
-    static FRAME: std::cell::RefCell<(zstd::bulk::Decompressor<'static>, Vec<u8>)> =
-        std::cell::RefCell::new((zstd::bulk::Decompressor::new().expect("a zstd context"), Vec::new()));
+    /// One output buffer per thread for column frames, kept at the size of the largest.
+    static FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A section as a reader may use it: its directory entry, its bytes, and the checker of its
