@@ -800,7 +800,7 @@ fn scan_segment(
             Some(ids)
         }
     };
-    for (block, b) in seg.blocks().iter().enumerate() {
+    for (block, b) in seg.blocks()?.iter().enumerate() {
         // A record's span runs from the smaller of its times to the larger (`Grid::overlap`).
         if b.start.is_empty()
             || b.end.is_empty()
@@ -1058,15 +1058,15 @@ fn fallback_key(account_id: Option<String>, source: Option<&SourceEntry>) -> Key
 /// The account-id of record `id`: what an interface silent in the window is listed under.
 fn account_of(seg: &Segment, id: u32, accounts: &Option<Dictionary<'_>>) -> Result<Option<String>, IndexError> {
     let Some(dict) = accounts else { return Ok(None) };
-    let Some(block) = seg
-        .blocks()
+    let blocks = seg.blocks()?;
+    let Some(block) = blocks
         .iter()
         .position(|b| (b.first_record..b.first_record + b.record_count).contains(&id))
     else {
         return Ok(None);
     };
     let col = seg.read_column(block, Column::Field(Field::AccountId))?;
-    let i = (id - seg.blocks()[block].first_record) as usize;
+    let i = (id - blocks[block].first_record) as usize;
     match col.and_then(|c| c.get(i)) {
         None => Ok(None),
         Some(t) => match dict.term(usize::try_from(t).unwrap_or(usize::MAX)) {

@@ -273,11 +273,8 @@ pub fn records_in_batches<R: HeldRecord>(
         .zip(plans.par_iter())
         .map(|(seg, c)| {
             let (mut nulls, mut starts) = (RoaringBitmap::new(), Vec::new());
-            for (i, b) in seg.blocks().iter().enumerate() {
+            for (i, b) in seg.blocks_holding(&c.ids)? {
                 let range = b.first_record..b.first_record + b.record_count;
-                if c.ids.range_cardinality(range.clone()) == 0 {
-                    continue;
-                }
                 let column = seg.read_column(i, Column::Field(Field::Start))?;
                 for id in c.ids.range(range) {
                     match column.as_ref().and_then(|v| v.get((id - b.first_record) as usize)) {
@@ -339,18 +336,18 @@ pub fn records_in_batches<R: HeldRecord>(
             .map(|((seg, c), nulls)| {
                 let mut meeting = RoaringBitmap::new();
                 for b in seg
-                    .blocks()
+                    .blocks()?
                     .iter()
                     .filter(|b| !b.start.is_empty() && b.start.min <= hi && b.start.max >= lo)
                 {
                     meeting.insert_range(b.first_record..b.first_record + b.record_count);
                 }
-                exec::Candidates {
+                Ok(exec::Candidates {
                     ids: (&c.ids & &meeting) - &nulls.ids,
                     exact: false,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, IndexError>>()?;
         hand_out(&slice, max, &|start| start.is_some_and(|t| lo <= t && t <= hi))?;
     }
     Ok(())

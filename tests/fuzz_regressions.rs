@@ -120,7 +120,7 @@ fn a_column_stated_larger_than_its_zstd_frame_can_hold_is_corrupt_not_allocated(
     // size check behind them must still hold.
     harness::fix_checksums(&mut data);
     let seg = flowdex::read::Segment::from_bytes(Path::new("seg.fdx"), Box::new(data)).unwrap();
-    let errors: Vec<String> = (0..seg.blocks().len())
+    let errors: Vec<String> = (0..seg.block_count())
         .filter_map(|b| seg.read_records(b).err())
         .map(|e| e.to_string())
         .collect();
@@ -166,7 +166,7 @@ fn a_version_6_segment_relabelled_version_5_is_refused_where_it_uses_version_6_f
     assert!(refused.contains("no version 5 dictionary"), "{refused}");
     // Bit-packed frames: every block reads in version 6; some block fails in version 5.
     let read = |seg: &flowdex::read::Segment| {
-        (0..seg.blocks().len())
+        (0..seg.block_count())
             .map(|b| seg.read_column(b, Column::Line))
             .collect::<Vec<_>>()
     };
@@ -200,4 +200,34 @@ fn the_sections_of_version_7_are_required_from_it_and_refused_before() {
     assert!(missing.contains("skipdata"), "{missing}");
     let missing = relabelled("v6", 7).slot_runs().err().unwrap().to_string();
     assert!(missing.contains("slot runs"), "{missing}");
+}
+
+#[test]
+fn block_entries_that_do_not_cover_the_records_are_corrupt_when_first_used() {
+    // Opening a segment no longer decodes its block entries (a search whose postings find
+    // nothing in it reads none); their checks moved to first use and must still hold there.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/segment/fixtures-v7");
+    let mut data = std::fs::read(path).unwrap()[1..].to_vec();
+    let blocks = section(&data, 2);
+    // The first block now starts at record 1: record 0 is in no block.
+    data[blocks..blocks + 4].copy_from_slice(&1u32.to_le_bytes());
+    harness::fix_checksums(&mut data);
+    let seg = flowdex::read::Segment::from_bytes(Path::new("seg.fdx"), Box::new(data)).unwrap();
+    let error = seg.blocks().unwrap_err().to_string();
+    assert!(error.contains("blocks do not cover the records in order"), "{error}");
+    assert!(seg.read_records(0).is_err());
+    assert!(seg.verify().is_err());
+}
+
+/// The offset of the first section of `kind` in a segment's bytes (`index-format.md`,
+/// "Directory").
+fn section(b: &[u8], kind: u32) -> usize {
+    let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let footer = b.len() - 40;
+    (u64_at(footer)..footer)
+        .step_by(32)
+        .find(|&entry| u32_at(entry) == kind)
+        .map(|entry| u64_at(entry + 8))
+        .expect("the segment has the section")
 }

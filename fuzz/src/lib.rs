@@ -854,7 +854,7 @@ pub fn segment(data: &[u8]) {
         }
     }
     let dicts = seg.dictionaries();
-    for (block, b) in seg.blocks().iter().enumerate().take(8) {
+    for (block, b) in seg.blocks().unwrap_or_default().iter().enumerate().take(8) {
         let _ = seg.read_records(block);
         let offsets: Vec<u32> = (0..b.record_count.min(4096)).collect();
         let _ = seg.read_lines_at(block, &offsets, &dicts);
@@ -1094,7 +1094,7 @@ pub fn differential(data: &[u8]) {
         read.records.iter().map(|e| (e.0.provenance.line, e)).collect();
     let mut id_of_line = BTreeMap::new();
     let dicts = seg.dictionaries();
-    for (block, entry) in seg.blocks().iter().enumerate() {
+    for (block, entry) in seg.blocks().expect("a built segment has blocks").iter().enumerate() {
         let offsets: Vec<u32> = (0..entry.record_count).collect();
         for (i, l) in seg
             .read_lines_at(block, &offsets, &dicts)

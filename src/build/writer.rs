@@ -286,7 +286,7 @@ impl IndexWriter {
         for meta in &self.base.segments {
             let seg = Segment::open(&self.dir.join(&meta.file))?;
             let dicts = seg.dictionaries();
-            for (block, b) in seg.blocks().iter().enumerate() {
+            for (block, b) in seg.blocks()?.iter().enumerate() {
                 for r in seg.read_lines_at(block, &(0..b.record_count).collect::<Vec<_>>(), &dicts)? {
                     builder.push(&r.record, &r.line, &r.format);
                 }

@@ -74,7 +74,7 @@ pub fn scan(
     for &(lo, hi) in &filter.windows {
         // Blocks whose zone maps cannot overlap the window go first.
         let mut keep = RoaringBitmap::new();
-        for b in seg.blocks() {
+        for b in seg.blocks()? {
             if !b.start.is_empty() && b.start.min <= hi && b.end.max >= lo {
                 keep.insert_range(b.first_record..b.first_record + b.record_count);
             }
@@ -82,12 +82,9 @@ pub fn scan(
         ids &= keep;
     }
     let mut values = vec![None; columns.len()];
-    for (i, b) in seg.blocks().iter().enumerate() {
+    for (i, b) in seg.blocks_holding(&ids)? {
         let range = b.first_record..b.first_record + b.record_count;
         let matching = ids.range_cardinality(range.clone());
-        if matching == 0 {
-            continue;
-        }
         let read = |c: Column| seg.read_column(i, c);
         let cols = columns.iter().map(|&c| read(c)).collect::<Result<Vec<_>, _>>()?;
         let (start, end) = (Column::Field(Field::Start), Column::Field(Field::End));

@@ -12,7 +12,7 @@ use roaring::RoaringBitmap;
 
 use crate::format::dictionary::{ip_bytes, ip_from_bytes, Dictionary, Term, TermKind};
 use crate::format::schema::{enum_word, Column, POSTING_FIELDS};
-use crate::format::Range;
+use crate::format::{BlockEntry, Range};
 use crate::query::{Cond, Filter, Test};
 use crate::read::{Index, IndexError, RecordAt, Segment};
 use crate::record::{Field, FieldKind, FlowRecord, Provenance, Value};
@@ -120,22 +120,19 @@ pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexErr
     })
 }
 
-fn block_ids(seg: &Segment, keep: impl Fn(usize) -> bool) -> RoaringBitmap {
+fn block_ids(seg: &Segment, keep: impl Fn(&BlockEntry) -> bool) -> Result<RoaringBitmap, IndexError> {
     let mut ids = RoaringBitmap::new();
-    for (i, b) in seg.blocks().iter().enumerate() {
-        if keep(i) {
+    for b in seg.blocks()? {
+        if keep(b) {
             ids.insert_range(b.first_record..b.first_record + b.record_count);
         }
     }
-    ids
+    Ok(ids)
 }
 
 fn test_candidates(seg: &Segment, t: &Test) -> Result<Candidates, IndexError> {
     if let Cond::TimeOverlap(lo, hi) = t.cond {
-        let ids = block_ids(seg, |i| {
-            let b = &seg.blocks()[i];
-            !b.start.is_empty() && b.start.min <= hi && b.end.max >= lo
-        });
+        let ids = block_ids(seg, |b| !b.start.is_empty() && b.start.min <= hi && b.end.max >= lo)?;
         return Ok(Candidates { ids, exact: false });
     }
     let mut acc = Candidates {
@@ -159,16 +156,18 @@ fn field_candidates(seg: &Segment, field: Field, cond: &Cond, negate: bool) -> R
             exact: true,
         });
     }
-    let everything = || Candidates {
-        ids: block_ids(seg, |_| true),
-        exact: false,
+    let everything = || {
+        Ok(Candidates {
+            ids: block_ids(seg, |_| true)?,
+            exact: false,
+        })
     };
     if negate {
-        return Ok(everything());
+        return everything();
     }
     let dict = match seg.dictionary(column)? {
         Some(d) if POSTING_FIELDS.contains(&field) => d,
-        _ => return Ok(zone_candidates(seg, field, cond).unwrap_or_else(everything)),
+        _ => return zone_candidates(seg, field, cond).unwrap_or_else(everything),
     };
     let terms = matching_terms(&dict, field, cond).map_err(|c| IndexError::corrupt(seg.path(), c))?;
     let mut ids = RoaringBitmap::new();
@@ -179,23 +178,17 @@ fn field_candidates(seg: &Segment, field: Field, cond: &Cond, negate: bool) -> R
 }
 
 /// Blocks whose zone map can hold a matching `start`, `end`, `bytes` or `packets`.
-fn zone_candidates(seg: &Segment, field: Field, cond: &Cond) -> Option<Candidates> {
+fn zone_candidates(seg: &Segment, field: Field, cond: &Cond) -> Option<Result<Candidates, IndexError>> {
     let Cond::Numbers(ranges) = cond else { return None };
-    let zone = |b: &crate::format::BlockEntry| -> Option<Range> {
-        Some(match field {
-            Field::Start => b.start,
-            Field::End => b.end,
-            Field::Bytes => b.bytes,
-            Field::Packets => b.packets,
-            _ => return None,
-        })
+    let zone: fn(&BlockEntry) -> Range = match field {
+        Field::Start => |b| b.start,
+        Field::End => |b| b.end,
+        Field::Bytes => |b| b.bytes,
+        Field::Packets => |b| b.packets,
+        _ => return None,
     };
-    zone(seg.blocks().first()?)?;
-    let ids = block_ids(seg, |i| {
-        let z = zone(&seg.blocks()[i]).expect("checked above");
-        ranges.iter().any(|(lo, hi)| z.overlaps(*lo, *hi))
-    });
-    Some(Candidates { ids, exact: false })
+    let ids = block_ids(seg, |b| ranges.iter().any(|(lo, hi)| zone(b).overlaps(*lo, *hi)));
+    Some(ids.map(|ids| Candidates { ids, exact: false }))
 }
 
 /// Term numbers of a dictionary whose value meets `cond`: ranges by binary search, patterns by
@@ -369,7 +362,7 @@ pub fn explain(index: &Index, filter: &Filter) -> Result<Vec<SegmentPlan>, Index
             let blocks_to_read = if c.exact && c.ids.is_empty() {
                 0
             } else {
-                blocks_touched(seg, &c.ids)
+                blocks_touched(seg, &c.ids)?
             };
             Ok(SegmentPlan {
                 file: meta.file.clone(),
@@ -377,17 +370,14 @@ pub fn explain(index: &Index, filter: &Filter) -> Result<Vec<SegmentPlan>, Index
                 candidates: c.ids.len(),
                 exact: c.exact,
                 blocks_to_read,
-                blocks: seg.blocks().len(),
+                blocks: seg.block_count(),
             })
         })
         .collect()
 }
 
-fn blocks_touched(seg: &Segment, ids: &RoaringBitmap) -> usize {
-    seg.blocks()
-        .iter()
-        .filter(|b| ids.range_cardinality(b.first_record..b.first_record + b.record_count) > 0)
-        .count()
+fn blocks_touched(seg: &Segment, ids: &RoaringBitmap) -> Result<usize, IndexError> {
+    Ok(seg.blocks_holding(ids)?.count())
 }
 
 /// How many records match, from postings alone when they answer the filter exactly.
@@ -635,11 +625,8 @@ fn matching(
     let dicts = seg.dictionaries();
     // Decoded into again for each block: its records' text buffers are reused.
     let mut records = Vec::new();
-    for (i, b) in seg.blocks().iter().enumerate() {
+    for (i, b) in seg.blocks_holding(ids)? {
         let range = b.first_record..b.first_record + b.record_count;
-        if ids.range_cardinality(range.clone()) == 0 {
-            continue;
-        }
         let offsets: Vec<u32> = ids.range(range).map(|id| id - b.first_record).collect();
         // Original lines are written from all of a record's fields.
         let only = if lines { None } else { only };

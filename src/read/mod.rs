@@ -305,7 +305,7 @@ impl Index {
         let mut found = vec![None; wanted.len()];
         let sources: std::collections::BTreeSet<u32> = wanted.iter().map(|p| p.source).collect();
         for (s, seg) in self.segments.iter().enumerate() {
-            for block in 0..seg.blocks().len() {
+            for block in 0..seg.block_count() {
                 let Some(src) = seg.read_column(block, Column::Source)? else {
                     continue;
                 };
@@ -353,7 +353,7 @@ impl Index {
                 });
             }
             seg.verify()?;
-            for block in 0..seg.blocks().len() {
+            for block in 0..seg.block_count() {
                 let col = seg.read_column(block, Column::Source)?;
                 for i in 0..col.as_ref().map_or(0, |c| c.len()) {
                     let id = col.as_ref().and_then(|c| c.get(i)).unwrap_or(u64::MAX);

@@ -155,7 +155,7 @@ pub fn index_records(dir: &Path) -> Vec<(String, FlowRecord)> {
     let names = source_names(&index);
     let mut out = Vec::new();
     for seg in index.segments() {
-        for block in 0..seg.blocks().len() {
+        for block in 0..seg.block_count() {
             for r in seg.read_records(block).unwrap() {
                 out.push((names[&r.provenance.source].clone(), r));
             }
@@ -171,7 +171,7 @@ pub fn index_lines(dir: &Path) -> std::collections::BTreeMap<(String, u64), Vec<
     let mut out = std::collections::BTreeMap::new();
     for seg in index.segments() {
         let dicts = seg.dictionaries();
-        for (block, b) in seg.blocks().iter().enumerate() {
+        for (block, b) in seg.blocks().unwrap().iter().enumerate() {
             for r in seg
                 .read_lines_at(block, &(0..b.record_count).collect::<Vec<_>>(), &dicts)
                 .unwrap()
