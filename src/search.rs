@@ -130,10 +130,24 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
     let by_keys_then_time = |a: &Box<FlowRecord>, b: &Box<FlowRecord>| {
         by_keys(keys, a, b).then_with(|| (a.start, a.end).cmp(&(b.start, b.end)))
     };
+    // The first key: the first sort key, or `start` (output order) without a sort.
+    let (zone_field, desc) = keys.first().copied().unwrap_or((Field::Start, false));
+    #[allow(clippy::borrowed_box)]
+    let zone_value = |r: &Box<FlowRecord>| match r.get(zone_field) {
+        Some(crate::record::Value::UInt(n)) => Some(n),
+        _ => None,
+    };
     let keeper = Keeper {
         least: first.map(|(n, _)| exec::Least {
             n: usize::try_from(n).unwrap_or(usize::MAX),
             cmp: &by_keys_then_time,
+            zone: matches!(zone_field, Field::Start | Field::End | Field::Bytes | Field::Packets).then_some(
+                exec::ZoneKey {
+                    field: zone_field,
+                    desc,
+                    value: &zone_value,
+                },
+            ),
         }),
         ..Keeper::records()
     };

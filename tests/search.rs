@@ -590,6 +590,69 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
 }
 
 #[test]
+fn a_limit_reads_blocks_best_first_and_still_gives_the_first_records() {
+    // 6,000 records in blocks of 1,024, values spread so that blocks' zone maps overlap, and
+    // every 97th record without packets or bytes: a missing value comes first in ascending
+    // order, so a block holding one must be read however large its zone's minimum.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
+    );
+    for i in 0..6_000u64 {
+        let start = 1_700_000_000 + (i * 7_919) % 3_600;
+        let (packets, bytes) = if i % 97 == 0 {
+            ("-".to_owned(), "-".to_owned())
+        } else {
+            ((1 + i % 13).to_string(), (40 + (i * 104_729) % 50_000).to_string())
+        };
+        text += &format!(
+            "2 123456789012 eni-{} 10.0.0.{} 10.0.1.1 {} 443 6 {packets} {bytes} {start} {} {} OK\n",
+            i % 4,
+            i % 200,
+            1024 + i,
+            start + 60 + i % 5,
+            if i % 3 == 0 { "REJECT" } else { "ACCEPT" },
+        );
+    }
+    std::fs::write(dir.path().join("flows.log"), text).unwrap();
+    let idx = tempfile::tempdir().unwrap();
+    build(idx.path(), &[dir.path().to_path_buf()], &ReadOptions::default(), 1);
+    let index = Index::open(idx.path()).unwrap();
+    assert!(index.segments().iter().map(|s| s.block_count()).sum::<usize>() >= 6);
+    let answer = |text: &str| {
+        let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+        match search::run(&index, &bound).unwrap() {
+            Answer::Records { hits, .. } => hits
+                .iter()
+                .map(|h| (h.source.to_string(), h.record.provenance.line))
+                .collect::<Vec<_>>(),
+            Answer::Rows(_) => panic!("records"),
+        }
+    };
+    for (sort, n) in [
+        ("sort bytes", 70),
+        ("sort bytes desc", 5),
+        ("sort packets", 9),
+        ("sort packets desc", 3),
+        ("sort start desc", 3),
+        ("sort end", 4),
+        ("sort bytes desc, start", 20),
+        ("action = REJECT | sort bytes desc", 5),
+        ("action = REJECT | sort start", 8),
+        ("", 6),
+        ("action = ACCEPT", 11),
+    ] {
+        let limited = answer(&if sort.is_empty() {
+            format!("limit {n}")
+        } else {
+            format!("{sort} | limit {n}")
+        });
+        let all = answer(if sort.is_empty() { "limit 100000" } else { sort });
+        assert_eq!(limited, all[..n], "{sort} | limit {n}");
+    }
+}
+
+#[test]
 fn sort_then_limit_holds_only_the_first_records_whatever_matches() {
     // 600 records with many ties in bytes and start, from two sources: more than room for 25.
     let dir = tempfile::tempdir().unwrap();

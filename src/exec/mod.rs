@@ -309,6 +309,49 @@ pub struct Keeper<'a, R> {
 pub struct Least<'a, R> {
     pub n: usize,
     pub cmp: &'a (dyn Fn(&R, &R) -> std::cmp::Ordering + Sync),
+    /// The order's first key, when blocks' zone maps bound it.
+    pub zone: Option<ZoneKey<'a, R>>,
+}
+
+/// The first key of a [`Least`] order when it is a field with zone maps (`start`, `end`,
+/// `bytes`, `packets`; a missing value comes first in ascending order, last in descending).
+/// A segment then reads its candidate blocks best first, and stops at the first block whose
+/// zone map cannot hold a record before its n-th: "the 20 first rejects" or "the 10 largest
+/// flows" read a few blocks per segment, not every block holding a match.
+pub struct ZoneKey<'a, R> {
+    pub field: Field,
+    pub desc: bool,
+    /// A held record's value of `field`.
+    pub value: &'a (dyn Fn(&R) -> Option<u64> + Sync),
+}
+
+impl<R> ZoneKey<'_, R> {
+    /// Compares two values of the key in the order's direction.
+    fn cmp(&self, a: Option<u64>, b: Option<u64>) -> std::cmp::Ordering {
+        if self.desc {
+            b.cmp(&a)
+        } else {
+            a.cmp(&b)
+        }
+    }
+
+    /// The best value a record of block `i` can have.
+    fn best(&self, seg: &Segment, i: usize, b: &BlockEntry) -> Result<Option<u64>, IndexError> {
+        let zone = match self.field {
+            Field::Start => b.start,
+            Field::End => b.end,
+            Field::Bytes => b.bytes,
+            Field::Packets => b.packets,
+            _ => return Ok(None),
+        };
+        Ok(if self.desc {
+            (!zone.is_empty()).then_some(zone.max)
+        } else if seg.has_no_nulls(i, Column::Field(self.field))? {
+            Some(zone.min)
+        } else {
+            None
+        })
+    }
 }
 
 /// Hits a segment gathers beyond twice its `n` before it drops those past its first `n`.
@@ -392,7 +435,16 @@ pub fn count(index: &Index, filter: &Filter) -> Result<u64, IndexError> {
             } else {
                 let mut only = crate::record::FieldSet::EMPTY;
                 filter.fields(&mut only);
-                Ok(matching(seg, filter, &c.ids, Some(only), false, &mut |_, _, _, _| {})?)
+                let blocks = seg.blocks_holding(&c.ids)?;
+                Ok(matching(
+                    seg,
+                    filter,
+                    &c.ids,
+                    blocks,
+                    Some(only),
+                    false,
+                    &mut |_, _, _, _| {},
+                )?)
             }
         })
         .collect::<Result<Vec<u64>, IndexError>>()?;
@@ -518,18 +570,48 @@ pub fn gather<R: HeldRecord>(
         .zip(plans.par_iter())
         .enumerate()
         .map(|(s, (seg, c))| {
-            let mut hits = Vec::new();
+            let hits = std::cell::RefCell::new(Vec::new());
             let mut over = false;
+            let zone = keeper.least.as_ref().and_then(|l| Some((l, l.zone.as_ref()?)));
+            let mut blocks = Vec::new();
+            for (i, b) in seg.blocks_holding(&c.ids)? {
+                let best = match zone {
+                    Some((_, z)) => z.best(seg, i, b)?,
+                    None => None,
+                };
+                blocks.push((i, b, best));
+            }
+            if let Some((_, z)) = zone {
+                blocks.sort_by(|a, b| z.cmp(a.2, b.2));
+            }
+            // Whether a block whose records are at best `best` may hold one of the first records:
+            // not when the segment already holds `n` records all better than it.
+            let may_hold = |best: Option<u64>| {
+                let Some((least, z)) = zone else { return true };
+                let mut hits = hits.borrow_mut();
+                if least.n == 0 || hits.len() < least.n {
+                    return least.n > 0;
+                }
+                trim(&mut hits);
+                let nth = hits.iter().max_by(|a, b| (least.cmp)(&a.record, &b.record));
+                nth.is_none_or(|nth| z.cmp(best, (z.value)(&nth.record)).is_le())
+            };
+            let blocks = blocks
+                .iter()
+                .take_while(|(_, _, best)| may_hold(*best))
+                .map(|&(i, b, _)| (i, b));
             matching(
                 seg,
                 filter,
                 &c.ids,
+                blocks,
                 only,
                 keeper.lines,
                 &mut |r, line, block, offset| {
                     if !keep(r) {
                         return;
                     }
+                    let mut hits = hits.borrow_mut();
                     let counted = c.exact && counted_first;
                     if !counted && !take_one() {
                         // Room may come from dropping what cannot be among the first records:
@@ -561,6 +643,7 @@ pub fn gather<R: HeldRecord>(
             if over {
                 return Err(SearchError::TooManyRecords { limit: max });
             }
+            let mut hits = hits.into_inner();
             if keeper.least.is_some() {
                 join_first(&mut hits);
                 return Ok(Vec::new());
@@ -601,7 +684,10 @@ pub fn fold<T: Send>(
         .map(|seg| {
             let c = candidates(seg, filter)?;
             let mut acc = init();
-            matching(seg, filter, &c.ids, only, false, &mut |r, _, _, _| add(&mut acc, r))?;
+            let blocks = seg.blocks_holding(&c.ids)?;
+            matching(seg, filter, &c.ids, blocks, only, false, &mut |r, _, _, _| {
+                add(&mut acc, r)
+            })?;
             Ok(acc)
         })
         .collect()
@@ -611,12 +697,14 @@ pub fn fold<T: Send>(
 /// its place in the block.
 type Found<'a> = dyn FnMut(&FlowRecord, Option<&[u8]>, u32, u32) + 'a;
 
-/// Decodes the candidate blocks and hands out the records that match, with their original
-/// lines when `lines` asks for them; returns their number.
-fn matching(
-    seg: &Segment,
+/// Decodes `blocks` (those holding candidates `ids`, in the order to read them) and hands out
+/// the records that match, with their original lines when `lines` asks for them; returns their
+/// number.
+fn matching<'s>(
+    seg: &'s Segment,
     filter: &Filter,
     ids: &RoaringBitmap,
+    blocks: impl Iterator<Item = (usize, &'s BlockEntry)>,
     only: Option<crate::record::FieldSet>,
     lines: bool,
     found: &mut Found<'_>,
@@ -625,7 +713,7 @@ fn matching(
     let dicts = seg.dictionaries();
     // Decoded into again for each block: its records' text buffers are reused.
     let mut records = Vec::new();
-    for (i, b) in seg.blocks_holding(ids)? {
+    for (i, b) in blocks {
         let range = b.first_record..b.first_record + b.record_count;
         let offsets: Vec<u32> = ids.range(range).map(|id| id - b.first_record).collect();
         // Original lines are written from all of a record's fields.
