@@ -443,6 +443,9 @@ impl<'q> SegmentAggregation<'q> {
 
     fn place(&mut self, values: &[Option<u64>], budget: &Budget) -> Option<usize> {
         let (aggs, partials) = (self.aggs, &mut self.partials);
+        // The place a new group takes, plus one, as a place by term holds it: checked to fit
+        // before the place is taken.
+        let next_by_term = u32::try_from(partials.len() + 1).ok().and_then(NonZeroU32::new);
         let mut new_place = || {
             budget.take(GROUP_BYTES).then(|| {
                 partials.resize(partials.len() + aggs, agg::Partial::default());
@@ -457,8 +460,9 @@ impl<'q> SegmentAggregation<'q> {
             return match *slot {
                 Some(place) => Some(place.get() as usize - 1),
                 None => {
+                    let next = next_by_term?;
                     let place = new_place()?;
-                    *slot = Some(u32::try_from(place + 1).ok().and_then(NonZeroU32::new)?);
+                    *slot = Some(next);
                     Some(place)
                 }
             };

@@ -219,6 +219,25 @@ fn block_entries_that_do_not_cover_the_records_are_corrupt_when_first_used() {
     assert!(seg.verify().is_err());
 }
 
+#[test]
+fn a_footer_record_count_the_blocks_cannot_hold_is_refused_at_open() {
+    // With the block entries decoded on first use, `verify` sized a vector by the footer's
+    // count before reading them (u64::MAX: a capacity-overflow panic), and a count past 2³²
+    // let block ends overflow 32-bit record ids.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/segment/fixtures-v7");
+    for count in [u64::MAX, 1 << 32, 0] {
+        let mut data = std::fs::read(&path).unwrap()[1..].to_vec();
+        let footer = data.len() - flowdex::format::FOOTER_SIZE + flowdex::format::FOOTER_RECORD_COUNT;
+        data[footer..footer + 8].copy_from_slice(&count.to_le_bytes());
+        harness::fix_checksums(&mut data);
+        let error = flowdex::read::Segment::from_bytes(Path::new("seg.fdx"), Box::new(data))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("cannot hold the footer's"), "{count}: {error:?}");
+    }
+}
+
 /// The offset of the first section of `kind` in a segment's bytes (`index-format.md`,
 /// "Directory").
 fn section(b: &[u8], kind: u32) -> usize {

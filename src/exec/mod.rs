@@ -37,14 +37,17 @@ pub struct SegmentPlan {
 
 /// Candidate ids of one segment for `filter`.
 pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexError> {
-    let all = || {
+    // Every record: an exact answer counts them without reading a block, so the block entries
+    // are checked to hold the footer's count first.
+    let all = || -> Result<RoaringBitmap, IndexError> {
+        seg.blocks()?;
         let mut b = RoaringBitmap::new();
         b.insert_range(0..seg.record_count() as u32);
-        b
+        Ok(b)
     };
     Ok(match filter {
         Filter::All => Candidates {
-            ids: all(),
+            ids: all()?,
             exact: true,
         },
         Filter::And(parts) => {
@@ -80,10 +83,13 @@ pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexErr
             // Smallest first: each intersection is then at most as large as the smallest set.
             parts.sort_by_key(|c| c.ids.len());
             let mut it = parts.into_iter();
-            let mut acc = it.next().unwrap_or(Candidates {
-                ids: all(),
-                exact: true,
-            });
+            let mut acc = match it.next() {
+                Some(first) => first,
+                None => Candidates {
+                    ids: all()?,
+                    exact: true,
+                },
+            };
             for c in it {
                 acc.ids &= c.ids;
                 acc.exact &= c.exact;
@@ -106,12 +112,12 @@ pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexErr
             let c = candidates(seg, inner)?;
             if c.exact {
                 Candidates {
-                    ids: all() - c.ids,
+                    ids: all()? - c.ids,
                     exact: true,
                 }
             } else {
                 Candidates {
-                    ids: all(),
+                    ids: all()?,
                     exact: false,
                 }
             }

@@ -207,7 +207,8 @@ impl<'a> Sources<'a> {
     /// A chunk's text, of the length its table states, which the chunk must be able to hold.
     fn decompress(&self, start: usize, stored: &[u8], length: u32) -> Result<Vec<u8>, Corrupt> {
         let mut text = Vec::new();
-        decompress_frame(stored, length as usize, &mut text).map_err(|e| self.b().corrupt(start, e))?;
+        decompress_frame(stored, length as usize, &mut text)
+            .map_err(|e| self.b().corrupt(start, format!("chunk: {e}")))?;
         Ok(text)
     }
 

@@ -1,5 +1,5 @@
 //! Reading an index: the manifest, and each segment mapped into memory. Opening is cheap
-//! (manifest checksum; per segment its header, footer, directory and small tables);
+//! (manifest checksum; per segment its header, footer, directory and formats table);
 //! [`Index::verify`] walks everything. Damaged bytes give [`IndexError::Corrupt`], never a panic
 //! or a read out of bounds.
 

@@ -1,6 +1,7 @@
 //! A segment file, read in place: typed views of its dictionaries, postings and blocks. Opening
-//! checks only what every read relies on (header, footer, directory, the small tables);
-//! [`Segment::verify`] walks every byte.
+//! checks only what every read relies on (header, footer, directory, the formats table and the
+//! sizes of the others); the block entries are checked on first use, and [`Segment::verify`]
+//! walks every byte.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -145,6 +146,18 @@ impl Segment {
             ));
         }
         self.block_count = (blocks.length / BLOCK_ENTRY_SIZE as u64) as usize;
+        // Record ids are 32 bits, and each block holds at least one record: what the block
+        // entries, decoded later, must then agree with.
+        if self.record_count > u64::from(u32::MAX) || self.block_count as u64 > self.record_count {
+            return Err(Corrupt::new(
+                "blocks",
+                blocks.offset,
+                format!(
+                    "{} blocks cannot hold the footer's {} records",
+                    self.block_count, self.record_count
+                ),
+            ));
+        }
         let ci = self
             .sections
             .iter()
@@ -1005,9 +1018,11 @@ impl Segment {
             }
         }
         // Every record and original line decodes; the time columns give each term's span.
+        // The block entries first: they prove the footer's record count.
+        let blocks = self.blocks()?;
         let mut times = Vec::with_capacity(self.record_count as usize);
         let dicts = self.dictionaries();
-        for (block, b) in self.blocks()?.iter().enumerate() {
+        for (block, b) in blocks.iter().enumerate() {
             self.read_lines_at(block, &(0..b.record_count).collect::<Vec<_>>(), &dicts)?;
             let start = self.read_column(block, Column::Field(Field::Start))?;
             let end = self.read_column(block, Column::Field(Field::End))?;
