@@ -130,10 +130,16 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
     let by_keys_then_time = |a: &Box<FlowRecord>, b: &Box<FlowRecord>| {
         by_keys(keys, a, b).then_with(|| (a.start, a.end).cmp(&(b.start, b.end)))
     };
-    // The first key: the first sort key, or `start` (output order) without a sort.
-    let (zone_field, desc) = keys.first().copied().unwrap_or((Field::Start, false));
+    // The order's first keys that blocks' zone maps bound: the sort keys, then `start` and
+    // `end` (see `by_keys_then_time`), as far as each has zone maps.
+    let zone_keys: Vec<(Field, bool)> = keys
+        .iter()
+        .copied()
+        .chain([(Field::Start, false), (Field::End, false)])
+        .take_while(|(f, _)| matches!(f, Field::Start | Field::End | Field::Bytes | Field::Packets))
+        .collect();
     #[allow(clippy::borrowed_box)]
-    let zone_value = |r: &Box<FlowRecord>| match r.get(zone_field) {
+    let zone_value = |r: &Box<FlowRecord>, f: Field| match r.get(f) {
         Some(crate::record::Value::UInt(n)) => Some(n),
         _ => None,
     };
@@ -141,13 +147,10 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
         least: first.map(|(n, _)| exec::Least {
             n: usize::try_from(n).unwrap_or(usize::MAX),
             cmp: &by_keys_then_time,
-            zone: matches!(zone_field, Field::Start | Field::End | Field::Bytes | Field::Packets).then_some(
-                exec::ZoneKey {
-                    field: zone_field,
-                    desc,
-                    value: &zone_value,
-                },
-            ),
+            zone: (!zone_keys.is_empty()).then(|| exec::ZoneKeys {
+                keys: zone_keys.clone(),
+                value: &zone_value,
+            }),
         }),
         ..Keeper::records()
     };

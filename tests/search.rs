@@ -591,9 +591,11 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
 
 #[test]
 fn a_limit_reads_blocks_best_first_and_still_gives_the_first_records() {
-    // 6,000 records in blocks of 1,024, values spread so that blocks' zone maps overlap, and
-    // every 97th record without packets or bytes: a missing value comes first in ascending
-    // order, so a block holding one must be read however large its zone's minimum.
+    // 6,000 records of two interfaces in blocks of 1,024: each interface's blocks hold
+    // successive times, and packets and bytes spread over all blocks (every block holds a
+    // 1-packet flow: the order's next key, `start`, decides which blocks to read). Every 97th
+    // record has no packets or bytes: a missing value comes first in ascending order, so a
+    // block holding one must be read however large its zone's minimum.
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::from(
         "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
@@ -607,7 +609,7 @@ fn a_limit_reads_blocks_best_first_and_still_gives_the_first_records() {
         };
         text += &format!(
             "2 123456789012 eni-{} 10.0.0.{} 10.0.1.1 {} 443 6 {packets} {bytes} {start} {} {} OK\n",
-            i % 4,
+            i / 3_000,
             i % 200,
             1024 + i,
             start + 60 + i % 5,
@@ -749,7 +751,7 @@ fn a_keeper_that_reads_some_fields_gets_them_and_the_same_matches() {
     for i in 0..400u64 {
         text += &format!(
             "3 123456789012 eni-{} 10.0.0.{} 10.0.1.{} {} {} 6 1 {} {} 1700000200 ACCEPT OK vpc-{}\n",
-            i % 4,
+            i / 3_000,
             i % 50,
             i % 7,
             40000 + i,

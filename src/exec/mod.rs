@@ -315,48 +315,65 @@ pub struct Keeper<'a, R> {
 pub struct Least<'a, R> {
     pub n: usize,
     pub cmp: &'a (dyn Fn(&R, &R) -> std::cmp::Ordering + Sync),
-    /// The order's first key, when blocks' zone maps bound it.
-    pub zone: Option<ZoneKey<'a, R>>,
+    /// The order's first keys, when blocks' zone maps bound them.
+    pub zone: Option<ZoneKeys<'a, R>>,
 }
 
-/// The first key of a [`Least`] order when it is a field with zone maps (`start`, `end`,
-/// `bytes`, `packets`; a missing value comes first in ascending order, last in descending).
-/// A segment then reads its candidate blocks best first, and stops at the first block whose
-/// zone map cannot hold a record before its n-th: "the 20 first rejects" or "the 10 largest
-/// flows" read a few blocks per segment, not every block holding a match.
-pub struct ZoneKey<'a, R> {
-    pub field: Field,
-    pub desc: bool,
-    /// A held record's value of `field`.
-    pub value: &'a (dyn Fn(&R) -> Option<u64> + Sync),
+/// The first keys of a [`Least`] order that have zone maps (`start`, `end`, `bytes`,
+/// `packets`), each ascending or descending (a missing value comes first ascending, last
+/// descending). Each record of a block is, key by key, no better than the block's best values
+/// (zone minima ascending, maxima descending), so it comes no sooner in the order than they
+/// would. A segment reads its candidate blocks best first and stops at the first block whose
+/// best values come after its n-th record: "the 20 first rejects" or "the 10 largest flows"
+/// read a few blocks per segment, not every block holding a match. Keys after the first break
+/// its ties: thousands of blocks hold a 1-packet flow, few of them an early one.
+pub struct ZoneKeys<'a, R> {
+    pub keys: Vec<(Field, bool)>,
+    /// A held record's value of a field.
+    pub value: &'a (dyn Fn(&R, Field) -> Option<u64> + Sync),
 }
 
-impl<R> ZoneKey<'_, R> {
-    /// Compares two values of the key in the order's direction.
-    fn cmp(&self, a: Option<u64>, b: Option<u64>) -> std::cmp::Ordering {
-        if self.desc {
-            b.cmp(&a)
-        } else {
-            a.cmp(&b)
+impl<R> ZoneKeys<'_, R> {
+    /// Compares values of the keys in the order's directions.
+    fn cmp(&self, a: &[Option<u64>], b: &[Option<u64>]) -> std::cmp::Ordering {
+        for ((_, desc), (x, y)) in self.keys.iter().zip(a.iter().zip(b)) {
+            let o = if *desc { y.cmp(x) } else { x.cmp(y) };
+            if o.is_ne() {
+                return o;
+            }
         }
+        std::cmp::Ordering::Equal
     }
 
-    /// The best value a record of block `i` can have.
-    fn best(&self, seg: &Segment, i: usize, b: &BlockEntry) -> Result<Option<u64>, IndexError> {
-        let zone = match self.field {
-            Field::Start => b.start,
-            Field::End => b.end,
-            Field::Bytes => b.bytes,
-            Field::Packets => b.packets,
-            _ => return Ok(None),
-        };
-        Ok(if self.desc {
-            (!zone.is_empty()).then_some(zone.max)
-        } else if seg.has_no_nulls(i, Column::Field(self.field))? {
-            Some(zone.min)
-        } else {
-            None
-        })
+    /// A held record's values of the keys.
+    fn of(&self, record: &R) -> Vec<Option<u64>> {
+        self.keys.iter().map(|(f, _)| (self.value)(record, *f)).collect()
+    }
+
+    /// The best values a record of block `i` can have.
+    fn best(&self, seg: &Segment, i: usize, b: &BlockEntry) -> Result<Vec<Option<u64>>, IndexError> {
+        let mut best = Vec::with_capacity(self.keys.len());
+        for &(field, desc) in &self.keys {
+            let zone = match field {
+                Field::Start => b.start,
+                Field::End => b.end,
+                Field::Bytes => b.bytes,
+                Field::Packets => b.packets,
+                // No zone map: the best value there is.
+                _ => {
+                    best.push(desc.then_some(u64::MAX));
+                    continue;
+                }
+            };
+            best.push(if desc {
+                (!zone.is_empty()).then_some(zone.max)
+            } else if !zone.is_empty() && seg.has_no_nulls(i, Column::Field(field))? {
+                Some(zone.min)
+            } else {
+                None
+            });
+        }
+        Ok(best)
     }
 }
 
@@ -583,16 +600,16 @@ pub fn gather<R: HeldRecord>(
             for (i, b) in seg.blocks_holding(&c.ids)? {
                 let best = match zone {
                     Some((_, z)) => z.best(seg, i, b)?,
-                    None => None,
+                    None => Vec::new(),
                 };
                 blocks.push((i, b, best));
             }
             if let Some((_, z)) = zone {
-                blocks.sort_by(|a, b| z.cmp(a.2, b.2));
+                blocks.sort_by(|a, b| z.cmp(&a.2, &b.2));
             }
             // Whether a block whose records are at best `best` may hold one of the first records:
             // not when the segment already holds `n` records all better than it.
-            let may_hold = |best: Option<u64>| {
+            let may_hold = |best: &[Option<u64>]| {
                 let Some((least, z)) = zone else { return true };
                 let mut hits = hits.borrow_mut();
                 if least.n == 0 || hits.len() < least.n {
@@ -600,11 +617,11 @@ pub fn gather<R: HeldRecord>(
                 }
                 trim(&mut hits);
                 let nth = hits.iter().max_by(|a, b| (least.cmp)(&a.record, &b.record));
-                nth.is_none_or(|nth| z.cmp(best, (z.value)(&nth.record)).is_le())
+                nth.is_none_or(|nth| z.cmp(best, &z.of(&nth.record)).is_le())
             };
             let blocks = blocks
                 .iter()
-                .take_while(|(_, _, best)| may_hold(*best))
+                .take_while(|(_, _, best)| may_hold(best))
                 .map(|&(i, b, _)| (i, b));
             matching(
                 seg,
