@@ -591,35 +591,39 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
 
 #[test]
 fn a_limit_reads_blocks_best_first_and_still_gives_the_first_records() {
-    // 6,000 records of two interfaces in blocks of 1,024: each interface's blocks hold
-    // successive times, and packets and bytes spread over all blocks (every block holds a
-    // 1-packet flow: the order's next key, `start`, decides which blocks to read). Every 97th
-    // record has no packets or bytes: a missing value comes first in ascending order, so a
-    // block holding one must be read however large its zone's minimum.
-    let dir = tempfile::tempdir().unwrap();
-    let mut text = String::from(
-        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
-    );
-    for i in 0..6_000u64 {
-        let start = 1_700_000_000 + (i * 7_919) % 3_600;
-        let (packets, bytes) = if i % 97 == 0 {
-            ("-".to_owned(), "-".to_owned())
-        } else {
-            ((1 + i % 13).to_string(), (40 + (i * 104_729) % 50_000).to_string())
-        };
-        text += &format!(
-            "2 123456789012 eni-{} 10.0.0.{} 10.0.1.1 {} 443 6 {packets} {bytes} {start} {} {} OK\n",
-            i / 3_000,
-            i % 200,
-            1024 + i,
-            start + 60 + i % 5,
-            if i % 3 == 0 { "REJECT" } else { "ACCEPT" },
-        );
-    }
-    std::fs::write(dir.path().join("flows.log"), text).unwrap();
+    // 6,000 records of two interfaces, built one after the other into two segments of three
+    // blocks; the first records of each segment merge into the answer. Each interface's blocks
+    // hold successive times, and bytes grow with time, so blocks' zone maps of bytes barely
+    // overlap; packets spread over all blocks (each holds a 1-packet flow: the order's next key,
+    // `start`, decides which blocks to read). Some records of the last minutes have no packets
+    // or bytes: a missing value comes first in ascending order, so the blocks holding them,
+    // whose zone minima are the largest, must be read first.
+    let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
     let idx = tempfile::tempdir().unwrap();
-    build(idx.path(), &[dir.path().to_path_buf()], &ReadOptions::default(), 1);
+    let inputs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for (interface, dir) in inputs.iter().enumerate() {
+        let mut text = String::from(header);
+        for i in (3_000 * interface as u64)..(3_000 * (interface as u64 + 1)) {
+            let offset = (i * 7_919) % 3_600;
+            let start = 1_700_000_000 + offset;
+            let (packets, bytes) = if offset >= 3_400 && i % 5 == 0 {
+                ("-".to_owned(), "-".to_owned())
+            } else {
+                ((1 + i % 13).to_string(), (40 + 10 * offset + i % 9).to_string())
+            };
+            text += &format!(
+                "2 123456789012 eni-{interface} 10.0.0.{} 10.0.1.1 {} 443 6 {packets} {bytes} {start} {} {} OK\n",
+                i % 200,
+                1024 + i,
+                start + 60 + i % 5,
+                if i % 3 == 0 { "REJECT" } else { "ACCEPT" },
+            );
+        }
+        std::fs::write(dir.path().join(format!("flows-{interface}.log")), text).unwrap();
+        build(idx.path(), &[dir.path().to_path_buf()], &ReadOptions::default(), 1);
+    }
     let index = Index::open(idx.path()).unwrap();
+    assert_eq!(index.segments().len(), 2);
     assert!(index.segments().iter().map(|s| s.block_count()).sum::<usize>() >= 6);
     let answer = |text: &str| {
         let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
