@@ -130,14 +130,7 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
     let by_keys_then_time = |a: &Box<FlowRecord>, b: &Box<FlowRecord>| {
         by_keys(keys, a, b).then_with(|| (a.start, a.end).cmp(&(b.start, b.end)))
     };
-    // The order's first keys that blocks' zone maps bound: the sort keys, then `start` and
-    // `end` (see `by_keys_then_time`), as far as each has zone maps.
-    let zone_keys: Vec<(Field, bool)> = keys
-        .iter()
-        .copied()
-        .chain([(Field::Start, false), (Field::End, false)])
-        .take_while(|(f, _)| matches!(f, Field::Start | Field::End | Field::Bytes | Field::Packets))
-        .collect();
+    let zone_keys = zone_keys(keys);
     #[allow(clippy::borrowed_box)]
     let zone_value = |r: &Box<FlowRecord>, f: Field| match r.get(f) {
         Some(crate::record::Value::UInt(n)) => Some(n),
@@ -626,6 +619,26 @@ fn first_limit(bound: &Bound) -> Option<(u64, &[(Field, bool)])> {
         }
     }
     None
+}
+
+/// The keys of a limit's order (the last sort's keys, then `start` and `end`: see
+/// `by_keys_then_time` in [`run_within`]) that blocks' zone maps bound, as far as each has zone
+/// maps: by these, a limit reads blocks best first and stops early ([`exec::ZoneKeys`]).
+fn zone_keys(sort: &[(Field, bool)]) -> Vec<(Field, bool)> {
+    sort.iter()
+        .copied()
+        .chain([(Field::Start, false), (Field::End, false)])
+        .take_while(|(f, _)| matches!(f, Field::Start | Field::End | Field::Bytes | Field::Packets))
+        .collect()
+}
+
+/// A record query's first limit and the keys by which it reads blocks best first (empty when
+/// its order's first key has no zone maps): what `--explain` says of it.
+pub fn limit_plan(bound: &Bound) -> Option<(u64, Vec<(Field, bool)>)> {
+    if bound.stats.is_some() {
+        return None;
+    }
+    first_limit(bound).map(|(n, sort)| (n, zone_keys(sort)))
 }
 
 /// Compares records by `sort` keys (descending where flagged).

@@ -811,3 +811,39 @@ fn a_keeper_that_reads_some_fields_gets_them_and_the_same_matches() {
         assert!(a.record.get(Field::Dstaddr).is_some());
     }
 }
+
+#[test]
+fn explain_says_how_a_limit_reads_its_blocks() {
+    let (dir, _index) = samples_index();
+    let explain = |query: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .args(["search", "--explain"])
+            .arg(dir.path())
+            .arg(query)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{query}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines().find(|l| l.starts_with("limit ")).map(str::to_owned)
+    };
+    let best_first = explain("action = REJECT | sort bytes desc | limit 5").unwrap();
+    assert!(
+        best_first.starts_with("limit 5: blocks are read best first by their zone maps (bytes desc, start, end)"),
+        "{best_first}"
+    );
+    assert_eq!(
+        explain("limit 3").unwrap(),
+        "limit 3: blocks are read best first by their zone maps (start, end), and each segment stops at the \
+         first block that cannot hold one of its first 3 records: at most the blocks above"
+    );
+    assert_eq!(
+        explain("action = REJECT | sort srcport | limit 5").unwrap(),
+        "limit 5: every block above is read"
+    );
+    assert_eq!(explain("action = REJECT | sort bytes desc"), None);
+    assert_eq!(explain("action = REJECT | stats count() | limit 1"), None);
+}

@@ -93,6 +93,22 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             out,
             "estimated records: at most {candidates}; blocks to read: {blocks} of {total}"
         )?;
+        if let Some((n, keys)) = search::limit_plan(&bound) {
+            let keys: Vec<String> = keys
+                .iter()
+                .map(|(f, desc)| format!("{}{}", f.name(), if *desc { " desc" } else { "" }))
+                .collect();
+            if keys.is_empty() {
+                writeln!(out, "limit {n}: every block above is read")?;
+            } else {
+                writeln!(
+                    out,
+                    "limit {n}: blocks are read best first by their zone maps ({}), and each segment stops \
+                     at the first block that cannot hold one of its first {n} records: at most the blocks above",
+                    keys.join(", ")
+                )?;
+            }
+        }
         out.flush()?;
         return Ok(0);
     }

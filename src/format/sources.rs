@@ -183,7 +183,9 @@ impl<'a> Sources<'a> {
                 cache.text = self.decompress(start, stored, length)?;
                 cache.lines.clear();
                 cache.lines.push(0);
-                cache.lines.extend(memchr::memchr_iter(b'\n', &cache.text).map(|at| at + 1));
+                cache
+                    .lines
+                    .extend(memchr::memchr_iter(b'\n', &cache.text).map(|at| at + 1));
                 let entries = SOURCES_PER_CHUNK.min(self.count - chunk * SOURCES_PER_CHUNK);
                 if cache.lines.len() != entries + 1 || cache.text.last() != Some(&b'\n') {
                     return Err(self.b().corrupt(start, "a chunk holds other entries than its table"));
