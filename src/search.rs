@@ -632,12 +632,9 @@ fn zone_keys(sort: &[(Field, bool)]) -> Vec<(Field, bool)> {
         .collect()
 }
 
-/// A record query's first limit and the keys by which it reads blocks best first (empty when
-/// its order's first key has no zone maps): what `--explain` says of it.
+/// A query's first limit on records (before any `stats`) and the keys by which it reads blocks
+/// best first (empty when its order's first key has no zone maps): what `--explain` says of it.
 pub fn limit_plan(bound: &Bound) -> Option<(u64, Vec<(Field, bool)>)> {
-    if bound.stats.is_some() {
-        return None;
-    }
     first_limit(bound).map(|(n, sort)| (n, zone_keys(sort)))
 }
 

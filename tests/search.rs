@@ -591,35 +591,42 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
 
 #[test]
 fn a_limit_reads_blocks_best_first_and_still_gives_the_first_records() {
-    // 6,000 records of two interfaces, built one after the other into two segments of three
-    // blocks; the first records of each segment merge into the answer. Each interface's blocks
-    // hold successive times, and bytes grow with time, so blocks' zone maps of bytes barely
-    // overlap; packets spread over all blocks (each holds a 1-packet flow: the order's next key,
-    // `start`, decides which blocks to read). Some records of the last minutes have no packets
-    // or bytes: a missing value comes first in ascending order, so the blocks holding them,
-    // whose zone minima are the largest, must be read first.
+    // Two builds, one segment each, of two sources: `b.log` of one interface, `a.log` of
+    // another, their records twins in times, packets and bytes (2,048 each: two blocks). A
+    // segment orders records by interface, so each block holds successive times of one
+    // interface (a time-ordered read takes the earlier block of each first), and a twin sits
+    // in another block than its first twin while coming before it in output order (its source
+    // name is first): a block whose best values tie with the n-th record must be read. Bytes
+    // grow with time, so blocks' zone maps of bytes barely overlap; packets spread over all
+    // blocks (each holds a 1-packet flow: the order's next key, `start`, decides which blocks
+    // to read). Some records of the last minutes have no packets or bytes: a missing value
+    // comes first in ascending order, so the blocks holding them, whose zone minima are the
+    // largest, must be read first.
     let header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
     let idx = tempfile::tempdir().unwrap();
     let inputs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    for (interface, dir) in inputs.iter().enumerate() {
-        let mut text = String::from(header);
-        for i in (3_000 * interface as u64)..(3_000 * (interface as u64 + 1)) {
-            let offset = (i * 7_919) % 3_600;
-            let start = 1_700_000_000 + offset;
-            let (packets, bytes) = if offset >= 3_400 && i % 5 == 0 {
-                ("-".to_owned(), "-".to_owned())
-            } else {
-                ((1 + i % 13).to_string(), (40 + 10 * offset + i % 9).to_string())
-            };
-            text += &format!(
-                "2 123456789012 eni-{interface} 10.0.0.{} 10.0.1.1 {} 443 6 {packets} {bytes} {start} {} {} OK\n",
-                i % 200,
-                1024 + i,
-                start + 60 + i % 5,
-                if i % 3 == 0 { "REJECT" } else { "ACCEPT" },
-            );
+    for (segment, dir) in inputs.iter().enumerate() {
+        for (name, interface) in [("b.log", 2 * segment), ("a.log", 2 * segment + 1)] {
+            let mut text = String::from(header);
+            for k in 0..2_048u64 {
+                let i = 2_048 * segment as u64 + k;
+                let offset = (i * 7_919) % 3_600;
+                let start = 1_700_000_000 + offset;
+                let (packets, bytes) = if offset >= 3_400 && i.is_multiple_of(5) {
+                    ("-".to_owned(), "-".to_owned())
+                } else {
+                    ((1 + i % 13).to_string(), (40 + 10 * offset + i % 9).to_string())
+                };
+                text += &format!(
+                    "2 123456789012 eni-{interface} 10.0.0.{} 10.0.1.1 {} 443 6 {packets} {bytes} {start} {} {} OK\n",
+                    i % 200,
+                    1024 + i,
+                    start + 60,
+                    if i.is_multiple_of(3) { "REJECT" } else { "ACCEPT" },
+                );
+            }
+            std::fs::write(dir.path().join(name), text).unwrap();
         }
-        std::fs::write(dir.path().join(format!("flows-{interface}.log")), text).unwrap();
         build(idx.path(), &[dir.path().to_path_buf()], &ReadOptions::default(), 1);
     }
     let index = Index::open(idx.path()).unwrap();
@@ -645,6 +652,7 @@ fn a_limit_reads_blocks_best_first_and_still_gives_the_first_records() {
         ("sort bytes desc, start", 20),
         ("action = REJECT | sort bytes desc", 5),
         ("action = REJECT | sort start", 8),
+        ("", 1),
         ("", 6),
         ("action = ACCEPT", 11),
     ] {
@@ -755,7 +763,7 @@ fn a_keeper_that_reads_some_fields_gets_them_and_the_same_matches() {
     for i in 0..400u64 {
         text += &format!(
             "3 123456789012 eni-{} 10.0.0.{} 10.0.1.{} {} {} 6 1 {} {} 1700000200 ACCEPT OK vpc-{}\n",
-            i / 3_000,
+            i % 4,
             i % 50,
             i % 7,
             40000 + i,
@@ -843,6 +851,16 @@ fn explain_says_how_a_limit_reads_its_blocks() {
     assert_eq!(
         explain("action = REJECT | sort srcport | limit 5").unwrap(),
         "limit 5: every block above is read"
+    );
+    assert_eq!(
+        explain("action = REJECT | sort bytes desc | limit 0").unwrap(),
+        "limit 0: no block is read"
+    );
+    // A limit before `stats` limits the records it aggregates; one after it, the rows.
+    let before_stats = explain("action = REJECT | sort bytes desc | limit 10 | stats count()").unwrap();
+    assert!(
+        before_stats.starts_with("limit 10: blocks are read best first"),
+        "{before_stats}"
     );
     assert_eq!(explain("action = REJECT | sort bytes desc"), None);
     assert_eq!(explain("action = REJECT | stats count() | limit 1"), None);

@@ -98,7 +98,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 .iter()
                 .map(|(f, desc)| format!("{}{}", f.name(), if *desc { " desc" } else { "" }))
                 .collect();
-            if keys.is_empty() {
+            if n == 0 {
+                writeln!(out, "limit 0: no block is read")?;
+            } else if keys.is_empty() {
                 writeln!(out, "limit {n}: every block above is read")?;
             } else {
                 writeln!(
