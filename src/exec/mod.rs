@@ -345,6 +345,21 @@ impl<R> ZoneKeys<'_, R> {
         std::cmp::Ordering::Equal
     }
 
+    /// Compares a decoded record's values of the keys with `values`.
+    fn cmp_record(&self, record: &FlowRecord, values: &[Option<u64>]) -> std::cmp::Ordering {
+        for ((field, desc), y) in self.keys.iter().zip(values) {
+            let x = match record.get(*field) {
+                Some(Value::UInt(n)) => Some(n),
+                _ => None,
+            };
+            let o = if *desc { y.cmp(&x) } else { x.cmp(y) };
+            if o.is_ne() {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
+    }
+
     /// A held record's values of the keys.
     fn of(&self, record: &R) -> Vec<Option<u64>> {
         self.keys.iter().map(|(f, _)| (self.value)(record, *f)).collect()
@@ -607,6 +622,10 @@ pub fn gather<R: HeldRecord>(
             if let Some((_, z)) = zone {
                 blocks.sort_by(|a, b| z.cmp(&a.2, &b.2));
             }
+            // The keys' values of the segment's n-th record, once it holds `n`: no record after
+            // them can be among the first. Set between blocks; a record of the block being read
+            // is compared with the previous block's, which is no tighter.
+            let nth = std::cell::RefCell::new(None::<Vec<Option<u64>>>);
             // Whether a block whose records are at best `best` may hold one of the first records:
             // not when the segment already holds `n` records all better than it.
             let may_hold = |best: &[Option<u64>]| {
@@ -616,8 +635,11 @@ pub fn gather<R: HeldRecord>(
                     return least.n > 0;
                 }
                 trim(&mut hits);
-                let nth = hits.iter().max_by(|a, b| (least.cmp)(&a.record, &b.record));
-                nth.is_none_or(|nth| z.cmp(best, &z.of(&nth.record)).is_le())
+                let worst = hits.iter().max_by(|a, b| (least.cmp)(&a.record, &b.record));
+                let values = worst.map(|h| z.of(&h.record));
+                let may = values.as_ref().is_none_or(|v| z.cmp(best, v).is_le());
+                *nth.borrow_mut() = values;
+                may
             };
             let blocks = blocks
                 .iter()
@@ -633,6 +655,13 @@ pub fn gather<R: HeldRecord>(
                 &mut |r, line, block, offset| {
                     if !keep(r) {
                         return;
+                    }
+                    // A record after the n-th is not made into a hit at all (a tied block of a
+                    // bare `limit` holds a thousand records, few of them among the first).
+                    if let (Some((_, z)), Some(nth)) = (zone, nth.borrow().as_deref()) {
+                        if z.cmp_record(r, nth).is_gt() {
+                            return;
+                        }
                     }
                     let mut hits = hits.borrow_mut();
                     let counted = c.exact && counted_first;
