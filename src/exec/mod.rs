@@ -345,19 +345,37 @@ impl<R> ZoneKeys<'_, R> {
         std::cmp::Ordering::Equal
     }
 
-    /// Compares a decoded record's values of the keys with `values`.
-    fn cmp_record(&self, record: &FlowRecord, values: &[Option<u64>]) -> std::cmp::Ordering {
-        for ((field, desc), y) in self.keys.iter().zip(values) {
-            let x = match record.get(*field) {
-                Some(Value::UInt(n)) => Some(n),
-                _ => None,
-            };
-            let o = if *desc { y.cmp(&x) } else { x.cmp(y) };
-            if o.is_ne() {
-                return o;
-            }
+    /// Drops from `offsets` (of block `i`) the records whose values of the keys come after
+    /// `nth`, reading only the keys' columns: the rest of a record is rebuilt only if it may
+    /// be among the first.
+    fn narrow(&self, seg: &Segment, i: usize, offsets: &mut Vec<u32>, nth: &[Option<u64>]) -> Result<(), IndexError> {
+        let times = if self.keys.iter().any(|(f, _)| matches!(f, Field::Start | Field::End)) {
+            seg.read_times_at(i, offsets)?
+        } else {
+            (None, None)
+        };
+        let mut columns = Vec::with_capacity(self.keys.len());
+        for &(field, _) in &self.keys {
+            columns.push(match field {
+                Field::Start => times.0.clone(),
+                Field::End => times.1.clone(),
+                _ => seg.read_column_at(i, Column::Field(field), offsets)?,
+            });
         }
-        std::cmp::Ordering::Equal
+        let mut k = 0;
+        offsets.retain(|_| {
+            let mut order = std::cmp::Ordering::Equal;
+            for (((_, desc), column), y) in self.keys.iter().zip(&columns).zip(nth) {
+                let x = column.as_ref().and_then(|c| c[k]);
+                order = if *desc { y.cmp(&x) } else { x.cmp(y) };
+                if order.is_ne() {
+                    break;
+                }
+            }
+            k += 1;
+            order.is_le()
+        });
+        Ok(())
     }
 
     /// A held record's values of the keys.
@@ -479,6 +497,7 @@ pub fn count(index: &Index, filter: &Filter) -> Result<u64, IndexError> {
                     filter,
                     &c.ids,
                     blocks,
+                    None,
                     Some(only),
                     false,
                     &mut |_, _, _, _| {},
@@ -645,23 +664,23 @@ pub fn gather<R: HeldRecord>(
                 .iter()
                 .take_while(|(_, _, best)| may_hold(best))
                 .map(|&(i, b, _)| (i, b));
+            // Records after the n-th are dropped on their keys' columns, before being rebuilt (a
+            // tied block of a bare `limit` holds a thousand records, few of them among the first).
+            let narrow = |i: usize, offsets: &mut Vec<u32>| match (zone, nth.borrow().as_deref()) {
+                (Some((_, z)), Some(nth)) => z.narrow(seg, i, offsets, nth),
+                _ => Ok(()),
+            };
             matching(
                 seg,
                 filter,
                 &c.ids,
                 blocks,
+                Some(&narrow),
                 only,
                 keeper.lines,
                 &mut |r, line, block, offset| {
                     if !keep(r) {
                         return;
-                    }
-                    // A record after the n-th is not made into a hit at all (a tied block of a
-                    // bare `limit` holds a thousand records, few of them among the first).
-                    if let (Some((_, z)), Some(nth)) = (zone, nth.borrow().as_deref()) {
-                        if z.cmp_record(r, nth).is_gt() {
-                            return;
-                        }
                     }
                     let mut hits = hits.borrow_mut();
                     let counted = c.exact && counted_first;
@@ -737,7 +756,7 @@ pub fn fold<T: Send>(
             let c = candidates(seg, filter)?;
             let mut acc = init();
             let blocks = seg.blocks_holding(&c.ids)?;
-            matching(seg, filter, &c.ids, blocks, only, false, &mut |r, _, _, _| {
+            matching(seg, filter, &c.ids, blocks, None, only, false, &mut |r, _, _, _| {
                 add(&mut acc, r)
             })?;
             Ok(acc)
@@ -749,14 +768,20 @@ pub fn fold<T: Send>(
 /// its place in the block.
 type Found<'a> = dyn FnMut(&FlowRecord, Option<&[u8]>, u32, u32) + 'a;
 
+/// Drops from a block's candidate offsets, before their records are rebuilt, those that cannot
+/// be wanted.
+type Narrow<'a> = dyn Fn(usize, &mut Vec<u32>) -> Result<(), IndexError> + 'a;
+
 /// Decodes `blocks` (those holding candidates `ids`, in the order to read them) and hands out
 /// the records that match, with their original lines when `lines` asks for them; returns their
 /// number.
+#[allow(clippy::too_many_arguments)]
 fn matching<'s>(
     seg: &'s Segment,
     filter: &Filter,
     ids: &RoaringBitmap,
     blocks: impl Iterator<Item = (usize, &'s BlockEntry)>,
+    narrow: Option<&Narrow<'_>>,
     only: Option<crate::record::FieldSet>,
     lines: bool,
     found: &mut Found<'_>,
@@ -767,7 +792,13 @@ fn matching<'s>(
     let mut records = Vec::new();
     for (i, b) in blocks {
         let range = b.first_record..b.first_record + b.record_count;
-        let offsets: Vec<u32> = ids.range(range).map(|id| id - b.first_record).collect();
+        let mut offsets: Vec<u32> = ids.range(range).map(|id| id - b.first_record).collect();
+        if let Some(narrow) = narrow {
+            narrow(i, &mut offsets)?;
+            if offsets.is_empty() {
+                continue;
+            }
+        }
         // Original lines are written from all of a record's fields.
         let only = if lines { None } else { only };
         let formats = seg.read_records_into(i, &offsets, only, &dicts, &mut records)?;
