@@ -366,7 +366,7 @@ impl<R> ZoneKeys<'_, R> {
         offsets.retain(|_| {
             let mut order = std::cmp::Ordering::Equal;
             for (((_, desc), column), y) in self.keys.iter().zip(&columns).zip(nth) {
-                let x = column.as_ref().and_then(|c| c[k]);
+                let x = column.as_ref().and_then(|c| c.get(k).copied().flatten());
                 order = if *desc { y.cmp(&x) } else { x.cmp(y) };
                 if order.is_ne() {
                     break;
