@@ -128,10 +128,23 @@ pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexErr
 
 fn block_ids(seg: &Segment, keep: impl Fn(&BlockEntry) -> bool) -> Result<RoaringBitmap, IndexError> {
     let mut ids = RoaringBitmap::new();
+    // Neighbouring blocks kept go in as one range: a window over a whole segment is then one
+    // insertion, not 588.
+    let mut run: Option<std::ops::Range<u32>> = None;
     for b in seg.blocks()? {
-        if keep(b) {
-            ids.insert_range(b.first_record..b.first_record + b.record_count);
+        let (first, end) = (b.first_record, b.first_record + b.record_count);
+        match &mut run {
+            _ if !keep(b) => {}
+            Some(r) if r.end == first => r.end = end,
+            _ => {
+                if let Some(r) = run.replace(first..end) {
+                    ids.insert_range(r);
+                }
+            }
         }
+    }
+    if let Some(r) = run {
+        ids.insert_range(r);
     }
     Ok(ids)
 }

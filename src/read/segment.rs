@@ -224,8 +224,14 @@ impl Segment {
             .ok_or_else(|| missing("blocks"))?;
         let mut next = 0u64;
         let mut blocks = Vec::with_capacity(self.block_count);
-        for at in (0..b.len()).step_by(BLOCK_ENTRY_SIZE) {
-            let e = decode_block_entry(&b, at)?;
+        let entries = b.data().chunks_exact(BLOCK_ENTRY_SIZE);
+        if !entries.remainder().is_empty() {
+            let at = b.len() - entries.remainder().len();
+            return Err(b.corrupt(at, format!("a block entry of {BLOCK_ENTRY_SIZE} bytes is cut short")));
+        }
+        for (i, entry) in entries.enumerate() {
+            let e = decode_block_entry(entry.try_into().expect("a whole entry"));
+            let at = i * BLOCK_ENTRY_SIZE;
             if u64::from(e.first_record) != next || e.record_count == 0 {
                 return Err(b.corrupt(at, "blocks do not cover the records in order"));
             }
