@@ -178,11 +178,7 @@ fn seen_in(seg: &Segment, lookup: &Lookup) -> Result<Seen, IndexError> {
         let union = |field: Field, terms: &[usize]| -> Result<RoaringBitmap, IndexError> {
             let column = Column::Field(field);
             let dict = seg.dictionary(column)?.expect("a side with records has a dictionary");
-            let mut ids = RoaringBitmap::new();
-            for &t in terms {
-                ids |= seg.posting(column, &dict, t)?;
-            }
-            Ok(ids)
+            seg.postings_union(column, &dict, terms)
         };
         (union(lookup.fields.0, &src.terms)? | union(dst_field, &dst.terms)?).len()
     };

@@ -189,11 +189,10 @@ fn field_candidates(seg: &Segment, field: Field, cond: &Cond, negate: bool) -> R
         _ => return zone_candidates(seg, field, cond).unwrap_or_else(everything),
     };
     let terms = matching_terms(&dict, field, cond).map_err(|c| IndexError::corrupt(seg.path(), c))?;
-    let mut ids = RoaringBitmap::new();
-    for t in terms {
-        ids |= seg.posting(column, &dict, t)?;
-    }
-    Ok(Candidates { ids, exact: true })
+    Ok(Candidates {
+        ids: seg.postings_union(column, &dict, &terms)?,
+        exact: true,
+    })
 }
 
 /// Blocks whose zone map can hold a matching `start`, `end`, `bytes` or `packets`.

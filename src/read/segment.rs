@@ -48,6 +48,34 @@ pub struct RecordLine {
     pub line: Vec<u8>,
 }
 
+/// Terms from which [`Segment::postings_union`] gathers postings in a bit per record rather
+/// than in a roaring bitmap.
+const DENSE_UNION_TERMS: usize = 16;
+
+/// Where a term's posting is ([`Segment::posting_place`]).
+struct PostingPlace {
+    kind: PostingKind,
+    /// Ids the dictionary counts for the term.
+    count: u32,
+    /// Offset of the posting in the file, for errors.
+    at: u64,
+}
+
+enum PostingKind {
+    /// Stored as no bytes: the same address's posting in the base column.
+    Twin(Column),
+    /// Stored as no bytes: every id in no other term's posting and not null.
+    Complement(NullPosting),
+    /// Bytes `lo .. hi` of the column's postings section.
+    Stored { lo: u64, hi: u64 },
+}
+
+impl PostingPlace {
+    fn wrong_size(&self) -> Corrupt {
+        Corrupt::new("postings", self.at, "posting size differs from the dictionary's count")
+    }
+}
+
 pub struct Segment {
     path: PathBuf,
     data: SegmentBytes,
@@ -392,6 +420,53 @@ impl Segment {
 
     /// The record ids of term `term` of a field's dictionary.
     pub fn posting(&self, column: Column, dict: &Dictionary<'_>, term: usize) -> Result<RoaringBitmap, IndexError> {
+        let place = self.posting_place(column, dict, term)?;
+        let bitmap = match place.kind {
+            PostingKind::Twin(base) => self.twin_posting(base, dict, term, place.at)?,
+            PostingKind::Complement(nulls) => self.complement_posting(column, dict, term, nulls)?,
+            PostingKind::Stored { lo, hi } => self.stored_posting(column, lo, hi, place.count)?,
+        };
+        if bitmap.len() != u64::from(place.count) {
+            return Err(IndexError::corrupt(&self.path, place.wrong_size()));
+        }
+        Ok(bitmap)
+    }
+
+    /// The record ids of any of `terms` of a field's dictionary. From [`DENSE_UNION_TERMS`]
+    /// terms on, stored postings are read straight into a bit per record
+    /// ([`posting::DenseIds`]), with the same checks as [`Segment::posting`].
+    pub fn postings_union(
+        &self,
+        column: Column,
+        dict: &Dictionary<'_>,
+        terms: &[usize],
+    ) -> Result<RoaringBitmap, IndexError> {
+        if terms.len() < DENSE_UNION_TERMS {
+            let mut ids = RoaringBitmap::new();
+            for &t in terms {
+                ids |= self.posting(column, dict, t)?;
+            }
+            return Ok(ids);
+        }
+        let err = |at: u64| move |what: String| IndexError::corrupt(&self.path, Corrupt::new("postings", at, what));
+        let mut dense = posting::DenseIds::new(self.record_count);
+        for &t in terms {
+            let place = self.posting_place(column, dict, t)?;
+            match place.kind {
+                PostingKind::Stored { lo, hi } => {
+                    let bytes = self.stored_posting_bytes(column, lo, hi)?;
+                    posting::decode_into(bytes, place.count, self.version, &mut dense).map_err(err(place.at))?
+                }
+                _ => dense
+                    .add_bitmap(&self.posting(column, dict, t)?)
+                    .map_err(err(place.at))?,
+            }
+        }
+        Ok(dense.into_bitmap())
+    }
+
+    /// Where term `term`'s posting is, and how many ids it holds.
+    fn posting_place(&self, column: Column, dict: &Dictionary<'_>, term: usize) -> Result<PostingPlace, IndexError> {
         let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
         let count = dict
             .posting_ref(term)
@@ -404,21 +479,16 @@ impl Segment {
             .map_err(err)?
             .ok_or_else(|| err(missing("posting reference")))?;
         let complement = dict.complement_nulls(section.length).map_err(err)?;
-        let bitmap = match (column.twin_base(), complement) {
-            (Some(base), _) if lo == hi && count > 0 && self.version >= TWINS_SINCE => {
-                self.twin_posting(base, dict, term, section.offset + lo)?
-            }
-            (_, Some(nulls)) if lo == hi && count > 0 => self.complement_posting(column, dict, term, nulls)?,
-            _ => self.stored_posting(column, lo, hi, count)?,
+        let kind = match (column.twin_base(), complement) {
+            (Some(base), _) if lo == hi && count > 0 && self.version >= TWINS_SINCE => PostingKind::Twin(base),
+            (_, Some(nulls)) if lo == hi && count > 0 => PostingKind::Complement(nulls),
+            _ => PostingKind::Stored { lo, hi },
         };
-        if bitmap.len() != u64::from(count) {
-            return Err(err(Corrupt::new(
-                "postings",
-                section.offset + lo,
-                "posting size differs from the dictionary's count",
-            )));
-        }
-        Ok(bitmap)
+        Ok(PostingPlace {
+            kind,
+            count,
+            at: section.offset + lo,
+        })
     }
 
     fn postings_section(&self, column: Column) -> Result<SectionRead<'_>, IndexError> {
@@ -430,6 +500,18 @@ impl Segment {
 
     /// The `count` ids stored in bytes `lo .. hi` of a column's postings section.
     fn stored_posting(&self, column: Column, lo: u64, hi: u64, count: u32) -> Result<RoaringBitmap, IndexError> {
+        let bytes = self.stored_posting_bytes(column, lo, hi)?;
+        let start = self.postings_section(column)?.entry.offset + lo;
+        let err = |what| IndexError::corrupt(&self.path, Corrupt::new("postings", start, what));
+        let bitmap = posting::decode(bytes, count, self.version).map_err(err)?;
+        if bitmap.max().is_some_and(|m| u64::from(m) >= self.record_count) {
+            return Err(err("posting holds an id past the record count".into()));
+        }
+        Ok(bitmap)
+    }
+
+    /// Bytes `lo .. hi` of a column's postings section, checked.
+    fn stored_posting_bytes(&self, column: Column, lo: u64, hi: u64) -> Result<&[u8], IndexError> {
         let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
         let SectionRead { entry: s, pages, .. } = self.postings_section(column)?;
         if lo > hi || hi > s.length {
@@ -439,21 +521,10 @@ impl Segment {
                 "a posting lies outside its section",
             )));
         }
-        let (start, end) = (s.offset + lo, s.offset + hi);
         if let Some(p) = pages {
             p.range(lo as usize, (hi - lo) as usize).map_err(err)?;
         }
-        let bytes = &self.bytes()[start as usize..end as usize];
-        let bitmap =
-            posting::decode(bytes, count, self.version).map_err(|what| err(Corrupt::new("postings", start, what)))?;
-        if bitmap.max().is_some_and(|m| u64::from(m) >= self.record_count) {
-            return Err(err(Corrupt::new(
-                "postings",
-                start,
-                "posting holds an id past the record count",
-            )));
-        }
-        Ok(bitmap)
+        Ok(&self.bytes()[(s.offset + lo) as usize..(s.offset + hi) as usize])
     }
 
     /// The ids of a column's complement posting (stored as no bytes): every record id in no
