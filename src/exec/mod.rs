@@ -254,16 +254,21 @@ pub fn matching_terms(dict: &Dictionary<'_>, field: Field, cond: &Cond) -> Resul
                 out.extend(dict.find(&probe)?);
             }
         }
-        Cond::Regex { ipv4: Some(ipv4), .. } if dict.kind() == TermKind::Ip => {
+        Cond::Regex {
+            addresses: Some(addresses),
+            ..
+        } if dict.kind() == TermKind::Ip => {
             let mapped = |n: u32| ip_bytes(std::net::IpAddr::V4(n.into()));
-            for (lo, hi) in ipv4 {
+            for (lo, hi) in &addresses.ipv4 {
                 range(Term::Ip(mapped(*lo)), Term::Ip(mapped(*hi)), &mut out)?;
             }
-            // The IPv6 terms still go through the regex: `^20` matches `2001:db8::1`.
-            let v4 = dict.ipv4_terms();
-            for i in (0..v4.start).chain(v4.end..dict.len()) {
-                if meets(i)? {
-                    out.push(i);
+            // The IPv6 terms go through the regex when one may match: `^20` matches `2001:db8::1`.
+            if addresses.ipv6 {
+                let v4 = dict.ipv4_terms();
+                for i in (0..v4.start).chain(v4.end..dict.len()) {
+                    if meets(i)? {
+                        out.push(i);
+                    }
                 }
             }
         }

@@ -39,12 +39,12 @@ pub enum Cond {
     Numbers(Vec<(u64, u64)>),
     /// Exact words (text fields; enum fields in their AWS spelling).
     Words(Vec<String>),
-    /// `like /regex/`, with the IPv4 addresses it matches when it is a literal prefix
-    /// ([`prefix::ipv4_ranges`](super::prefix::ipv4_ranges)), for searching address
+    /// `like /regex/`, with the addresses it matches when it is a literal prefix
+    /// ([`prefix::address_prefixes`](super::prefix::address_prefixes)), for searching address
     /// dictionaries by range.
     Regex {
         regex: Regex,
-        ipv4: Option<Vec<(u32, u32)>>,
+        addresses: Option<super::prefix::AddressPrefixes>,
     },
     Contains(String),
     /// Every bit of the mask set (`tcp_flags has SYN`).
@@ -414,10 +414,10 @@ impl Binder<'_> {
                 let cond = match pattern {
                     Pattern::Regex(r) => Cond::Regex {
                         regex: Regex::new(r).map_err(|e| self.error(*span, &format!("bad regex: {e}")))?,
-                        ipv4: fields
+                        addresses: fields
                             .iter()
                             .any(|f| f.kind() == FieldKind::Ip)
-                            .then(|| super::prefix::ipv4_ranges(r))
+                            .then(|| super::prefix::address_prefixes(r))
                             .flatten(),
                     },
                     Pattern::Text(t) => Cond::Contains(t.clone()),
