@@ -548,10 +548,11 @@ fn stats_over_columns(
         GroupBy::Field { field, .. } => Column::Field(*field),
         GroupBy::Bin { .. } => Column::Field(Field::Start),
     };
-    let columns: Vec<Column> = by
+    // `count()` counts records, whatever their values: it reads no column.
+    let columns: Vec<Option<Column>> = by
         .iter()
-        .map(key_column)
-        .chain(aggs.iter().map(|a| Column::Field(a.field.unwrap_or(Field::Start))))
+        .map(|g| Some(key_column(g)))
+        .chain(aggs.iter().map(|a| a.field.map(Column::Field)))
         .collect();
     let over_budget = std::sync::atomic::AtomicBool::new(false);
     let per_segment = index

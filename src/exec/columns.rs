@@ -55,12 +55,13 @@ fn answerable(filter: &Filter) -> bool {
     }
 }
 
-/// Calls `found` with the values of `columns` (in order; `None` for null or a column the
-/// segment lacks) of every record of `seg` that matches.
+/// Calls `found` with the values of `columns` (in order; `None` for null, for a column the
+/// segment lacks, and for a `None` column, which is not read) of every record of `seg` that
+/// matches.
 pub fn scan(
     seg: &Segment,
     filter: &ColumnFilter,
-    columns: &[Column],
+    columns: &[Option<Column>],
     found: &mut dyn FnMut(&[Option<u64>]),
 ) -> Result<(), IndexError> {
     let c = candidates(seg, &filter.postings)?;
@@ -85,7 +86,7 @@ pub fn scan(
     for (i, b) in seg.blocks_holding(&ids)? {
         let range = b.first_record..b.first_record + b.record_count;
         let matching = ids.range_cardinality(range.clone());
-        let read = |c: Column| seg.read_column(i, c);
+        let read = |c: Option<Column>| c.map_or(Ok(None), |c| seg.read_column(i, c));
         let cols = columns.iter().map(|&c| read(c)).collect::<Result<Vec<_>, _>>()?;
         let (start, end) = (Column::Field(Field::Start), Column::Field(Field::End));
         // A block whose every record starts and ends inside the windows (its zone maps say so
