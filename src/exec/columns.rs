@@ -91,24 +91,35 @@ pub fn scan(
         let (start, end) = (Column::Field(Field::Start), Column::Field(Field::End));
         // A block whose every record starts and ends inside the windows (its zone maps say so
         // for the values it has, and it has no null time) needs no time checked: a day's
-        // aggregation then reads two columns fewer in all but the blocks at its edges.
-        let inside = filter.windows.is_empty()
-            || (filter
-                .windows
-                .iter()
-                .all(|&(lo, hi)| b.start.max <= hi && b.end.min >= lo)
-                && seg.has_no_nulls(i, start)?
-                && seg.has_no_nulls(i, end)?);
-        let times = if inside { None } else { Some(seg.read_times(i)?) };
+        // aggregation then reads two columns fewer in all but the blocks at its edges. A block
+        // whose every record ends late enough needs only its starts checked: records are in
+        // time order by interface, so half the edge blocks of a day are its last ones.
+        let ends_inside = filter.windows.iter().all(|&(lo, _)| b.end.min >= lo) && seg.has_no_nulls(i, end)?;
+        let starts_inside =
+            filter.windows.iter().all(|&(_, hi)| b.start.max <= hi) && seg.has_no_nulls(i, start)?;
+        let check = match (starts_inside, ends_inside) {
+            _ if filter.windows.is_empty() => TimeCheck::None,
+            (true, true) => TimeCheck::None,
+            (false, true) => TimeCheck::Starts(seg.read_column(i, start)?),
+            _ => {
+                let (starts, ends) = seg.read_times(i)?;
+                TimeCheck::Both(starts, ends)
+            }
+        };
         let mut visit = |at: usize| {
-            if let Some((start, end)) = &times {
-                let value = |c: &Option<crate::format::column::Column>| c.as_ref().and_then(|c| c.get(at));
-                let (Some(s), Some(e)) = (value(start), value(end)) else {
-                    return;
-                };
-                if !filter.windows.iter().all(|&(lo, hi)| s <= hi && e >= lo) {
-                    return;
+            let value = |c: &Option<crate::format::column::Column>| c.as_ref().and_then(|c| c.get(at));
+            let in_windows = match &check {
+                TimeCheck::None => true,
+                TimeCheck::Starts(starts) => {
+                    value(starts).is_some_and(|s| filter.windows.iter().all(|&(_, hi)| s <= hi))
                 }
+                TimeCheck::Both(starts, ends) => match (value(starts), value(ends)) {
+                    (Some(s), Some(e)) => filter.windows.iter().all(|&(lo, hi)| s <= hi && e >= lo),
+                    _ => false,
+                },
+            };
+            if !in_windows {
+                return;
             }
             for (v, col) in values.iter_mut().zip(&cols) {
                 *v = col.as_ref().and_then(|c| c.get(at));
@@ -124,4 +135,13 @@ pub fn scan(
         }
     }
     Ok(())
+}
+
+/// What of a block's times shows which of its records lie in the windows.
+enum TimeCheck {
+    /// Every record does.
+    None,
+    /// Those that start early enough: every record ends late enough.
+    Starts(Option<crate::format::column::Column>),
+    Both(Option<crate::format::column::Column>, Option<crate::format::column::Column>),
 }
