@@ -193,12 +193,15 @@ impl IndexWriter {
         &self,
         items: &[T],
         threads: usize,
-        decoded_size: impl Fn(&T) -> u64,
+        decoded_size: impl Fn(&T) -> u64 + Sync,
         read: impl Fn(&T, &mut Worker<'_>) + Sync,
         done: impl Fn(&T) + Sync,
     ) -> Result<(), IndexError> {
+        use rayon::prelude::*;
         let budget = self.segment_budget();
-        let groups = plan_groups(items.iter().map(decoded_size), budget);
+        // Sizes are read from each file's gzip trailer: 25,920 files took 0.3 s on one thread.
+        let sizes: Vec<u64> = items.par_iter().map(&decoded_size).collect();
+        let groups = plan_groups(sizes.into_iter(), budget);
         let next_group = AtomicUsize::new(0);
         std::thread::scope(|scope| {
             for _ in 0..threads.clamp(1, BUILDERS) {
@@ -478,20 +481,29 @@ impl<'w> Worker<'w> {
         Ok(())
     }
 
-    /// Writes what is left and ends the group's turn.
+    /// Ends the group's turn, then writes what is left. The next group's turn needs only this
+    /// one's numbers (its sources and its last segment's), not its writing: ending the turn
+    /// after writing kept the next worker idle while this one encoded, on a 2 M-record build
+    /// a second of each worker's eight.
     fn finish(mut self) -> Result<(), IndexError> {
-        self.write()?;
-        let base = self.source_base.expect("write took the turn");
+        let mut turn = self.writer.wait_turn(self.group)?;
+        let base = *self.source_base.get_or_insert(turn.next_source);
+        let number = (!self.builder.is_empty()).then(|| {
+            turn.next_segment += 1;
+            turn.next_segment - 1
+        });
+        turn.next_source = base + self.sources;
+        turn.group += 1;
+        self.writer.turn_moved.notify_all();
+        drop(turn);
+        if let Some(number) = number {
+            self.writer.write_segment(&self.builder, number, base)?;
+        }
         let mut added = self.writer.added_sources.lock().expect("no panics while locked");
         for mut entry in self.entries {
             entry.id += base;
             added.push(entry);
         }
-        drop(added);
-        let mut turn = self.writer.turn.lock().expect("no panics while locked");
-        turn.next_source = base + self.sources;
-        turn.group += 1;
-        self.writer.turn_moved.notify_all();
         Ok(())
     }
 
