@@ -95,8 +95,7 @@ pub fn scan(
         // whose every record ends late enough needs only its starts checked: records are in
         // time order by interface, so half the edge blocks of a day are its last ones.
         let ends_inside = filter.windows.iter().all(|&(lo, _)| b.end.min >= lo) && seg.has_no_nulls(i, end)?;
-        let starts_inside =
-            filter.windows.iter().all(|&(_, hi)| b.start.max <= hi) && seg.has_no_nulls(i, start)?;
+        let starts_inside = filter.windows.iter().all(|&(_, hi)| b.start.max <= hi) && seg.has_no_nulls(i, start)?;
         let check = match (starts_inside, ends_inside) {
             _ if filter.windows.is_empty() => TimeCheck::None,
             (true, true) => TimeCheck::None,
@@ -143,5 +142,8 @@ enum TimeCheck {
     None,
     /// Those that start early enough: every record ends late enough.
     Starts(Option<crate::format::column::Column>),
-    Both(Option<crate::format::column::Column>, Option<crate::format::column::Column>),
+    Both(
+        Option<crate::format::column::Column>,
+        Option<crate::format::column::Column>,
+    ),
 }
