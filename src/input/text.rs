@@ -2,11 +2,12 @@
 //! format into a record, a header, or a rejection.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use super::format::{starts_like_header, LogFormat};
 use super::source::{RejectReason, RejectedLine, Rejection, SourceReport};
 use super::RecordSink;
-use crate::record::{ExtraField, FlowRecord, FormatField, Provenance};
+use crate::record::{ExtraField, Field, FlowRecord, FormatField, Provenance, TextSetter};
 
 /// One line as the splitter found it.
 pub(crate) enum LineEvent<'a> {
@@ -106,6 +107,8 @@ pub(crate) struct LineParser {
     fallback: LogFormat,
     prefix: Prefix,
     record: FlowRecord,
+    /// What each column of the current format sets.
+    setters: Vec<ColumnSetter>,
     fields: FieldSpans,
     max_line: usize,
 }
@@ -120,6 +123,7 @@ impl LineParser {
     pub(crate) fn new(fallback: LogFormat, timestamp_prefix: bool, max_line: usize) -> LineParser {
         LineParser {
             header_format: None,
+            setters: setters_of(&fallback),
             fallback,
             prefix: if timestamp_prefix {
                 Prefix::Undecided
@@ -176,6 +180,7 @@ impl LineParser {
             return match LogFormat::parse(body) {
                 Ok(format) => {
                     report.headers += 1;
+                    self.setters = setters_of(&format);
                     self.header_format = Some(format);
                 }
                 Err(e) => self.reject(line, RejectReason::BadHeader { why: e.to_string() }, raw, report, sink),
@@ -227,11 +232,10 @@ impl LineParser {
             record.fields = format.known_fields();
         }
         record.extra.clear();
-        let columns = format.columns();
         // A wrong count is the reason given even when a value is bad too: it usually means a
         // wrong format, and the values' errors would only follow from it.
         let found = self.fields.len();
-        if found != columns.len() {
+        if found != format.len() {
             let hint = if self.header_format.is_none() {
                 "; give the flow log's format with --log-format"
             } else {
@@ -239,16 +243,16 @@ impl LineParser {
             };
             return Err(RejectReason::FieldCount {
                 found,
-                expected: columns.len(),
+                expected: format.len(),
                 hint,
             });
         }
-        for (column, token) in columns.iter().zip(self.fields.fields(body)) {
-            match column {
-                FormatField::Known(field) => record
-                    .set_text(*field, token)
-                    .map_err(|e| RejectReason::bad_value(*field, token, &e))?,
-                FormatField::Unknown(name) => record.extra.push(ExtraField {
+        for (setter, token) in self.setters.iter().zip(self.fields.fields(body)) {
+            match setter {
+                ColumnSetter::Field(field, set) => {
+                    set(record, token).map_err(|e| RejectReason::bad_value(*field, token, &e))?
+                }
+                ColumnSetter::Extra(name) => record.extra.push(ExtraField {
                     name: name.clone(),
                     value: (token != "-").then(|| token.to_owned()),
                 }),
@@ -276,6 +280,25 @@ impl LineParser {
             report.rejects.push(RejectedLine { line, reason });
         }
     }
+}
+
+/// What one column of a format sets in a record.
+enum ColumnSetter {
+    /// A field, with its setter picked once for the format ([`Field::text_setter`]).
+    Field(Field, TextSetter),
+    /// A field this reader does not know, kept as text under its name.
+    Extra(Arc<str>),
+}
+
+fn setters_of(format: &LogFormat) -> Vec<ColumnSetter> {
+    format
+        .columns()
+        .iter()
+        .map(|c| match c {
+            FormatField::Known(field) => ColumnSetter::Field(*field, field.text_setter()),
+            FormatField::Unknown(name) => ColumnSetter::Extra(name.clone()),
+        })
+        .collect()
 }
 
 /// Where a line's fields are. Fields are separated by runs of spaces and tabs (AWS's own examples
