@@ -151,10 +151,16 @@ fn past_records(id: u32) -> String {
 /// Adds the ids of a posting of `count` ids written by format `version` to `dense`, with the
 /// checks [`decode`] makes: a posting that `decode` refuses is refused here too.
 pub fn decode_into(bytes: &[u8], count: u32, version: u32, dense: &mut DenseIds) -> Result<(), String> {
-    if count > MAX_GAPS || version < GAPS_SINCE {
+    // The same forms as `decode`: one id as itself (version 3 too), a few as gaps, else roaring.
+    let few = count == 1 || ((2..=MAX_GAPS).contains(&count) && version >= GAPS_SINCE);
+    if !few {
         return roaring_into(bytes, count, dense);
     }
-    dense.add_bitmap(&decode(bytes, count, version)?)
+    let ids = decode(bytes, count, version)?;
+    if ids.len() != u64::from(count) {
+        return Err(format!("a posting of {count} ids holds {}", ids.len()));
+    }
+    dense.add_bitmap(&ids)
 }
 
 /// Cookies of the portable roaring format: without run containers (then a 32-bit container
@@ -212,12 +218,13 @@ fn roaring_into(mut bytes: &[u8], count: u32, dense: &mut DenseIds) -> Result<()
             for run in take(&mut bytes, n * 4)?.chunks_exact(4) {
                 let (start, len) = (u32::from(u16_at(run, 0)), u32::from(u16_at(run, 2)));
                 let end = start + len;
+                // Runs neither overlap nor touch (roaring-rs refuses both), nor leave the container.
                 if start < next_free || end > 0xffff {
-                    return Err("bad roaring bitmap: runs overlap or leave their container".into());
+                    return Err("bad roaring bitmap: runs overlap, touch or leave their container".into());
                 }
                 dense.insert_range(base + start, base + end)?;
                 held += len + 1;
-                next_free = end + 1;
+                next_free = end + 2;
             }
             if held != cardinality {
                 return Err("bad roaring bitmap: a run container's size differs from its header".into());
@@ -338,6 +345,11 @@ mod tests {
                 let start = (next() % u64::from(records)) as u32;
                 (start..records.min(start + 100_000)).collect()
             }
+            // Many short runs with gaps: run containers of many runs.
+            3 => {
+                let start = (next() % u64::from(records)) as u32;
+                (start..records).filter(|i| (i / 50) % 3 != 0).take(60_000).collect()
+            }
             _ => (0..records).filter(|_| next() % 3 != 0).collect(),
         };
         ids.push(records - 1);
@@ -346,9 +358,61 @@ mod tests {
         ids
     }
 
+    #[test]
+    fn dense_decoding_reads_every_form_of_every_version() {
+        let mut dense = DenseIds::new(100);
+        // Version 3 stored one id as itself, and more as roaring.
+        decode_into(&7u32.to_le_bytes(), 1, 3, &mut dense).unwrap();
+        let mut roaring = Vec::new();
+        RoaringBitmap::from_sorted_iter([3u32, 9, 27])
+            .unwrap()
+            .serialize_into(&mut roaring)
+            .unwrap();
+        decode_into(&roaring, 3, 3, &mut dense).unwrap();
+        assert!(decode_into(&roaring, 4, 3, &mut dense).is_err(), "the count is checked");
+        let mut gaps = Vec::new();
+        encode(&[50, 60, 99], &mut gaps);
+        decode_into(&gaps, 3, GAPS_SINCE, &mut dense).unwrap();
+        assert!(decode_into(&gaps, 4, GAPS_SINCE, &mut dense).is_err());
+        let mut empty = Vec::new();
+        RoaringBitmap::new().serialize_into(&mut empty).unwrap();
+        decode_into(&empty, 0, GAPS_SINCE, &mut dense).unwrap();
+        assert!(
+            decode_into(&roaring, 0, GAPS_SINCE, &mut dense).is_err(),
+            "a count of 0 is checked too"
+        );
+        assert_eq!(
+            dense.into_bitmap().iter().collect::<Vec<_>>(),
+            [3, 7, 9, 27, 50, 60, 99]
+        );
+    }
+
+    #[test]
+    fn runs_that_touch_are_refused_as_roaring_refuses_them() {
+        // One run container holding 0..=99 and 100..=199: two runs that should have been one.
+        // (More than MAX_GAPS ids, or the posting would be stored as gaps.)
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&COOKIE_RUNS.to_le_bytes());
+        bytes.push(1); // the one container is a run container
+        bytes.extend_from_slice(&[0, 0, 199, 0]); // key 0, 200 ids
+        bytes.extend_from_slice(&[2, 0, 0, 0, 99, 0, 100, 0, 99, 0]); // runs (0, +99), (100, +99)
+        assert!(
+            decode(&bytes, 200, GAPS_SINCE).is_err(),
+            "roaring refuses touching runs"
+        );
+        assert!(decode_into(&bytes, 200, GAPS_SINCE, &mut DenseIds::new(1000)).is_err());
+        // A gap of one id between them: two runs, 199 ids.
+        let second = bytes.len() - 4;
+        bytes[second] = 101;
+        bytes[second + 2] = 98;
+        bytes[4 + 1 + 2] = 198;
+        assert_eq!(decode(&bytes, 199, GAPS_SINCE).unwrap().len(), 199);
+        decode_into(&bytes, 199, GAPS_SINCE, &mut DenseIds::new(1000)).unwrap();
+    }
+
     proptest::proptest! {
         #[test]
-        fn dense_decoding_gives_the_ids_of_the_posting(shape in 0..4u8, seed in proptest::prelude::any::<u64>(), records in 70_000..300_000u32) {
+        fn dense_decoding_gives_the_ids_of_the_posting(shape in 0..5u8, seed in proptest::prelude::any::<u64>(), records in 70_000..300_000u32) {
             let ids = shaped_ids(shape, seed, records);
             let mut bytes = Vec::new();
             encode(&ids, &mut bytes);
@@ -359,7 +423,7 @@ mod tests {
         }
 
         #[test]
-        fn dense_decoding_accepts_no_posting_that_decoding_refuses(shape in 0..4u8, seed in proptest::prelude::any::<u64>(), flips in proptest::collection::vec((proptest::prelude::any::<usize>(), 1..=255u8), 1..4), cut in proptest::prelude::any::<bool>()) {
+        fn dense_decoding_accepts_no_posting_that_decoding_refuses(shape in 0..5u8, seed in proptest::prelude::any::<u64>(), flips in proptest::collection::vec((proptest::prelude::any::<usize>(), 1..=255u8), 1..4), cut in proptest::prelude::any::<bool>()) {
             let records = 200_000u32;
             let ids = shaped_ids(shape, seed, records);
             let mut bytes = Vec::new();

@@ -54,9 +54,10 @@ pub fn address_prefixes(pattern: &str) -> Option<AddressPrefixes> {
     Some(AddressPrefixes { ipv4: merged, ipv6 })
 }
 
-/// Whether the text of an IPv6 address may begin with `prefix`. Addresses are written with
-/// lowercase hex digits and colons, and a dotted IPv4 tail only after a colon (`::ffff:1.2.3.4`),
-/// so a prefix with any other character, or with a dot before its first colon, begins none.
+/// Whether the text of an IPv6 address may begin with `prefix`. An address dictionary's IPv6
+/// terms are written by the standard library, in lowercase hex digits and colons; it writes a
+/// dotted IPv4 tail only after a colon (`::ffff:1.2.3.4`, which flowdex reads as IPv4 anyway).
+/// So a prefix with any other character, or with a dot before its first colon, begins none.
 fn ipv6_text_may_start_with(prefix: &str) -> bool {
     let allowed = prefix
         .bytes()

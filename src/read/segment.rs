@@ -252,12 +252,8 @@ impl Segment {
             .ok_or_else(|| missing("blocks"))?;
         let mut next = 0u64;
         let mut blocks = Vec::with_capacity(self.block_count);
-        let entries = b.data().chunks_exact(BLOCK_ENTRY_SIZE);
-        if !entries.remainder().is_empty() {
-            let at = b.len() - entries.remainder().len();
-            return Err(b.corrupt(at, format!("a block entry of {BLOCK_ENTRY_SIZE} bytes is cut short")));
-        }
-        for (i, entry) in entries.enumerate() {
+        // Whole entries: `open` refused a section of any other length.
+        for (i, entry) in b.data().chunks_exact(BLOCK_ENTRY_SIZE).enumerate() {
             let e = decode_block_entry(entry.try_into().expect("a whole entry"));
             let at = i * BLOCK_ENTRY_SIZE;
             if u64::from(e.first_record) != next || e.record_count == 0 {
@@ -454,7 +450,7 @@ impl Segment {
             let place = self.posting_place(column, dict, t)?;
             match place.kind {
                 PostingKind::Stored { lo, hi } => {
-                    let bytes = self.stored_posting_bytes(column, lo, hi)?;
+                    let (bytes, _) = self.stored_posting_bytes(column, lo, hi)?;
                     posting::decode_into(bytes, place.count, self.version, &mut dense).map_err(err(place.at))?
                 }
                 _ => dense
@@ -500,8 +496,7 @@ impl Segment {
 
     /// The `count` ids stored in bytes `lo .. hi` of a column's postings section.
     fn stored_posting(&self, column: Column, lo: u64, hi: u64, count: u32) -> Result<RoaringBitmap, IndexError> {
-        let bytes = self.stored_posting_bytes(column, lo, hi)?;
-        let start = self.postings_section(column)?.entry.offset + lo;
+        let (bytes, start) = self.stored_posting_bytes(column, lo, hi)?;
         let err = |what| IndexError::corrupt(&self.path, Corrupt::new("postings", start, what));
         let bitmap = posting::decode(bytes, count, self.version).map_err(err)?;
         if bitmap.max().is_some_and(|m| u64::from(m) >= self.record_count) {
@@ -510,8 +505,8 @@ impl Segment {
         Ok(bitmap)
     }
 
-    /// Bytes `lo .. hi` of a column's postings section, checked.
-    fn stored_posting_bytes(&self, column: Column, lo: u64, hi: u64) -> Result<&[u8], IndexError> {
+    /// Bytes `lo .. hi` of a column's postings section, checked, with their offset in the file.
+    fn stored_posting_bytes(&self, column: Column, lo: u64, hi: u64) -> Result<(&[u8], u64), IndexError> {
         let err = |c: Corrupt| IndexError::corrupt(&self.path, c);
         let SectionRead { entry: s, pages, .. } = self.postings_section(column)?;
         if lo > hi || hi > s.length {
@@ -524,7 +519,10 @@ impl Segment {
         if let Some(p) = pages {
             p.range(lo as usize, (hi - lo) as usize).map_err(err)?;
         }
-        Ok(&self.bytes()[(s.offset + lo) as usize..(s.offset + hi) as usize])
+        Ok((
+            &self.bytes()[(s.offset + lo) as usize..(s.offset + hi) as usize],
+            s.offset + lo,
+        ))
     }
 
     /// The ids of a column's complement posting (stored as no bytes): every record id in no
