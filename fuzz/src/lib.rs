@@ -851,6 +851,9 @@ pub fn segment(data: &[u8]) {
                 let _ = dict.term(term);
                 let _ = seg.posting(column, &dict, term);
             }
+            // Sixteen terms or more take the dense union, which reads stored postings itself.
+            let terms: Vec<usize> = (0..dict.len().min(64)).collect();
+            let _ = seg.postings_union(column, &dict, &terms);
         }
     }
     let dicts = seg.dictionaries();
