@@ -309,6 +309,11 @@ fn windowed_aggregations_agree_with_a_linear_scan_at_every_edge() {
             "time = {day} and action = ACCEPT | stats count(), sum(bytes), min(start), max(end) by dstport"
         ));
         texts.push(format!("time <= {hi} | stats count() by action"));
+        // Counted apart from aggregations: from postings, time columns or records.
+        texts.push(format!(
+            "time >= {lo} and time <= {hi} and action = ACCEPT | stats count()"
+        ));
+        texts.push(format!("time = {day} | stats count() as n"));
     }
     for text in texts {
         let parsed = query::parse(&text, &|_| Ok(String::new())).unwrap();
