@@ -555,12 +555,20 @@ fn stats_over_columns(
         .chain(aggs.iter().map(|a| a.field.map(Column::Field)))
         .collect();
     let over_budget = std::sync::atomic::AtomicBool::new(false);
-    let per_segment = index
+    // Merging moves the segments' groups: nothing more is taken from the budget.
+    let unlimited = Budget::new(usize::MAX);
+    // Each thread merges the groups of the segments it scanned into its own total, while the
+    // other thread still scans: merged after the scans, 33 segments' groups of a 30-day top
+    // talkers took 28 ms on one core, and freeing them 6 ms more.
+    let threads = rayon::current_num_threads();
+    let totals: Vec<std::sync::Mutex<Option<agg::Aggregator>>> =
+        (0..=threads).map(|_| std::sync::Mutex::new(None)).collect();
+    index
         .segments()
         .par_iter()
         // One segment per task: a day's records can sit mostly in one segment.
         .with_max_len(1)
-        .map(|seg| {
+        .try_for_each(|seg| {
             let dicts = by
                 .iter()
                 .map(|g| match g {
@@ -572,29 +580,43 @@ fn stats_over_columns(
                 .collect::<Result<Vec<_>, _>>()?;
             let Some(mut groups) = SegmentAggregation::new(by, aggs.len(), &dicts, budget) else {
                 over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
-                return Ok(SegmentGroups::default());
+                return Ok(());
             };
             exec::scan_columns(seg, &column_filter, &columns, &mut |values| {
                 if !groups.add(values, budget) {
                     over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             })?;
-            groups.finish(seg, &dicts, budget)
-        })
-        .collect::<Result<Vec<_>, IndexError>>()?;
+            let groups = groups.finish(seg, &dicts, budget)?;
+            // Outside the pool (no index) is a slot of its own.
+            let slot = rayon::current_thread_index().map_or(threads, |i| i.min(threads));
+            let mut total = totals[slot].lock().expect("no panics while locked");
+            let total = total.get_or_insert_with(|| {
+                let mut total = agg::Aggregator::new(by, aggs, &unlimited);
+                // Segments mostly share their groups: the first one's count is a good first size.
+                total.reserve(groups.count);
+                total
+            });
+            for g in 0..groups.count {
+                let key = &groups.keys[g * by.len()..(g + 1) * by.len()];
+                total.add_partials(key, &groups.partials[g * aggs.len()..(g + 1) * aggs.len()]);
+            }
+            Ok::<(), IndexError>(())
+        })?;
     if over_budget.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(SearchError::TooManyGroups { limit: memory });
     }
-    let unlimited = Budget::new(usize::MAX);
-    let mut total = agg::Aggregator::new(by, aggs, &unlimited);
-    // Segments mostly share their groups: the largest one's count is a good first size.
-    total.reserve(per_segment.iter().map(|g| g.count).max().unwrap_or(0));
-    for groups in &per_segment {
-        for g in 0..groups.count {
-            let key = &groups.keys[g * by.len()..(g + 1) * by.len()];
-            total.add_partials(key, &groups.partials[g * aggs.len()..(g + 1) * aggs.len()]);
-        }
-    }
+    let mut totals: Vec<agg::Aggregator> = totals
+        .into_iter()
+        .filter_map(|t| t.into_inner().expect("no panics while locked"))
+        .collect();
+    // The largest total takes in the others.
+    totals.sort_by_key(|t| std::cmp::Reverse(t.group_count()));
+    let mut totals = totals.into_iter();
+    let mut total = totals
+        .next()
+        .unwrap_or_else(|| agg::Aggregator::new(by, aggs, &unlimited));
+    totals.for_each(|t| total.merge(t));
     Ok(Some(total.finish(stages)))
 }
 

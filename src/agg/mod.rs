@@ -302,7 +302,8 @@ impl<'q> Aggregator<'q> {
         self.over_budget
     }
 
-    fn len(&self) -> usize {
+    /// How many groups it holds.
+    pub fn group_count(&self) -> usize {
         self.table.len()
     }
 
@@ -321,7 +322,7 @@ impl<'q> Aggregator<'q> {
 
     /// Adds a group with `key` and `accs`; it must not be there yet.
     fn insert(&mut self, key: &[Key], hash: u64, accs: impl IntoIterator<Item = Acc>) -> usize {
-        let g = self.len();
+        let g = self.group_count();
         let number = u32::try_from(g).expect("fewer than 2^32 groups fit in memory");
         let (keys, w) = (&self.keys, self.by.len());
         self.table
@@ -414,7 +415,7 @@ impl<'q> Aggregator<'q> {
     /// The groups' rows in key order, then the row `stages` after `stats` applied to them.
     pub fn finish(mut self, stages: &[RowStage]) -> Rows {
         // Without groups there is always one row (a count of 0 is an answer).
-        if self.len() == 0 && self.by.is_empty() {
+        if self.group_count() == 0 && self.by.is_empty() {
             let aggs = self.aggs;
             self.insert(&[], hash(&[]), aggs.iter().map(|a| Acc::new(a.function)));
         }
@@ -429,7 +430,7 @@ impl<'q> Aggregator<'q> {
         let (w, n) = (self.by.len(), self.aggs.len());
         let cell = |g: usize, c: usize| self.accs[g * n + c - w].cell();
         let by_key = |a: &usize, b: &usize| self.key_of_group(*a).cmp(self.key_of_group(*b));
-        let mut order: Vec<usize> = (0..self.len()).collect();
+        let mut order: Vec<usize> = (0..self.group_count()).collect();
         // Leading stages that look at aggregates only run on the groups, before any key
         // becomes text (`filter syn_count > 100` or a top 10 of 40,000 addresses).
         let mut stages = stages;
