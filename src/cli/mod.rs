@@ -125,6 +125,9 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Build(_) | Command::Compact(_)) {
+        super::keep_large_allocations_out_of_arenas();
+    }
     let result = match cli.command {
         Command::Cat(args) => cat::run(args),
         Command::Build(args) => build::run(args),
