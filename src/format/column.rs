@@ -542,6 +542,26 @@ mod tests {
         Ok(())
     }
 
+    /// A base that the stored numbers overflow is refused, whether or not the width alone
+    /// could have told that no value overflows.
+    #[test]
+    fn a_base_that_values_overflow_is_refused() {
+        let mut raw = Vec::new();
+        encode(&[0, 200, 7], &[false; 3], &mut raw);
+        assert_eq!(raw[COLUMN_WIDTH], 1, "one byte a value");
+        for (base, overflows) in [(u64::MAX - 255, false), (u64::MAX - 200, false), (u64::MAX - 199, true)] {
+            raw[COLUMN_BASE..COLUMN_BASE + 8].copy_from_slice(&base.to_le_bytes());
+            let all = [0, 1, 2];
+            let whole = decode(&raw, 3, V5, "t", 0);
+            let sparse = decode_at(&raw, 3, &all, V5, "t", 0);
+            assert_eq!(whole.is_err(), overflows, "base {base}");
+            assert_eq!(sparse.is_err(), overflows, "base {base}");
+            if !overflows {
+                assert_eq!(whole.unwrap().get(1), Some(base + 200));
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn round_trips(values in proptest::collection::vec((any::<u64>(), any::<bool>()), 0..300), shape in 0..5u8, bits in 1..64u32, none_null in any::<bool>()) {
