@@ -673,9 +673,10 @@ fn by_keys(keys: &[(Field, bool)], a: &FlowRecord, b: &FlowRecord) -> Ordering {
     Ordering::Equal
 }
 
-/// `hits` in the order of `cmp` (stable).
-fn sorted<R>(mut hits: Vec<Hit<R>>, cmp: impl Fn(&Hit<R>, &Hit<R>) -> Ordering) -> Vec<Hit<R>> {
-    hits.sort_by(cmp);
+/// `hits` in the order of `cmp` (stable), sorted on every core: a hot address's 653,283 hits
+/// took 160 ms to sort on one.
+fn sorted<R: Send>(mut hits: Vec<Hit<R>>, cmp: impl Fn(&Hit<R>, &Hit<R>) -> Ordering + Sync) -> Vec<Hit<R>> {
+    hits.par_sort_by(cmp);
     hits
 }
 
