@@ -314,6 +314,9 @@ fn windowed_aggregations_agree_with_a_linear_scan_at_every_edge() {
             "time >= {lo} and time <= {hi} and action = ACCEPT | stats count()"
         ));
         texts.push(format!("time = {day} | stats count() as n"));
+        texts.push(format!("time != {day} | stats count()"));
+        let other_day = &flowdex::time::format_rfc3339(b as i64)[..10];
+        texts.push(format!("(time = {day} or time = {other_day}) | stats count()"));
     }
     for text in texts {
         let parsed = query::parse(&text, &|_| Ok(String::new())).unwrap();

@@ -496,23 +496,23 @@ fn blocks_touched(seg: &Segment, ids: &RoaringBitmap) -> Result<usize, IndexErro
     Ok(seg.blocks_holding(ids)?.count())
 }
 
-/// How many records match, from postings alone when they answer the filter exactly, else from
-/// the `start` and `end` columns when only time windows are left to check, else from records.
+/// How many records match: from postings alone when they answer the filter exactly, from the
+/// `start` and `end` columns when only top-level time windows are left to check, else from
+/// records.
 pub fn count(index: &Index, filter: &Filter) -> Result<u64, IndexError> {
     let by_columns = ColumnFilter::new(filter);
     let counts = index
         .segments()
         .par_iter()
         .map(|seg| {
+            // `time = 2024-04-28 | stats count()` built every record of the day: 90 ms on 20 M
+            // records, against 7 ms reading times at the day's edges only.
+            if let Some(column_filter) = &by_columns {
+                return columns::count(seg, column_filter);
+            }
             let c = candidates(seg, filter)?;
             if c.exact {
                 Ok(c.ids.len())
-            } else if let Some(column_filter) = &by_columns {
-                // `time = 2024-04-28 | stats count()` built every record of the day: 90 ms on
-                // 20 M records, against 10 ms reading times at the day's edges only.
-                let mut n = 0;
-                scan_columns(seg, column_filter, &[], &mut |_| n += 1)?;
-                Ok(n)
             } else {
                 let mut only = crate::record::FieldSet::EMPTY;
                 filter.fields(&mut only);
