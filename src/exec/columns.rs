@@ -78,7 +78,10 @@ pub fn scan(
     let mut values = vec![None; columns.len()];
     for (i, b) in seg.blocks_holding(&ids)? {
         let range = b.first_record..b.first_record + b.record_count;
-        let matching = ids.range_cardinality(range.clone());
+        // Whether every record of the block is a candidate: a range check, where counting the
+        // range's ids popped every word of its bitmap container below the block (3% of a
+        // 30-day aggregation's instructions).
+        let whole = ids.contains_range(range.clone());
         let read = |c: Option<Column>| c.map_or(Ok(None), |c| seg.read_column(i, c));
         let cols = columns.iter().map(|&c| read(c)).collect::<Result<Vec<_>, _>>()?;
         let (start, end) = (Column::Field(Field::Start), Column::Field(Field::End));
@@ -125,7 +128,7 @@ pub fn scan(
         };
         // A whole block of candidates (a time window's inner blocks) is walked by offset, not
         // through the bitmap's iterator, a tenth of a day's aggregation.
-        if matching == u64::from(b.record_count) {
+        if whole {
             (0..b.record_count as usize).for_each(&mut visit);
         } else {
             ids.range(range).for_each(|id| visit((id - b.first_record) as usize));
