@@ -181,10 +181,11 @@ const GZIP_BUFFER: usize = 32 * 1024;
 /// Whether a file is a bundle (zip, tar, or tar in gzip), by its first bytes.
 fn is_bundle(file: &InputFile) -> io::Result<bool> {
     let mut f = File::open(&file.path)?;
-    Ok(match sniff(&mut f)?.0 {
+    let (kind, head) = sniff(&mut f)?;
+    Ok(match kind {
         Kind::Zip | Kind::Tar => true,
         Kind::Gzip => {
-            let mut decoder = gzip_decoder(File::open(&file.path)?);
+            let mut decoder = gzip_decoder(Cursor::new(head).chain(f));
             // A corrupt stream is not a bundle; reading it as a source reports the damage.
             matches!(sniff(&mut decoder), Ok((Kind::Tar, _)))
         }
