@@ -57,10 +57,9 @@ impl Value<'_> {
 /// Digits go straight to their place: copying them from a scratch array cost a `memmove` call
 /// per number.
 fn write_decimal(n: u64, out: &mut [u8]) -> usize {
-    let mut len = 1;
-    while len < 20 && n >= 10u64.pow(len as u32) {
-        len += 1;
-    }
+    // The length from a table of powers: computing each power again was most of printing a
+    // record's numbers and addresses.
+    let len = 1 + POWERS_OF_TEN[1..].iter().take_while(|&&p| n >= p).count();
     let mut rest = n;
     for slot in out[..len].iter_mut().rev() {
         *slot = b'0' + (rest % 10) as u8;
@@ -68,6 +67,17 @@ fn write_decimal(n: u64, out: &mut [u8]) -> usize {
     }
     len
 }
+
+/// 10⁰ to 10¹⁹: a `u64` of `k` digits is at least `POWERS_OF_TEN[k - 1]`.
+const POWERS_OF_TEN: [u64; 20] = {
+    let mut powers = [1u64; 20];
+    let mut k = 1;
+    while k < 20 {
+        powers[k] = powers[k - 1] * 10;
+        k += 1;
+    }
+    powers
+};
 
 /// Why a field's text is not a valid value for it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -354,6 +364,8 @@ mod tests {
             .into_iter()
             .map(Value::UInt)
             .chain(ips.iter().map(|ip| Value::Ip(ip.parse().unwrap())))
+            // Every octet, in every place.
+            .chain((0..=255u8).map(|o| Value::Ip(std::net::Ipv4Addr::new(o, 255 - o, o / 3, o.wrapping_mul(7)).into())))
             .chain([Value::Str("eni-0abc"), Value::Str("")]);
         for v in values {
             assert_eq!(v.with_text(str::to_owned), v.to_string(), "{v:?}");
