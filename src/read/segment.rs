@@ -977,6 +977,10 @@ impl Segment {
         let loaded: Vec<bool> = self.columns.iter().map(|c| wanted(*c)).collect();
         let slot = |c: Column| self.slot_of[c.id()].ok_or_else(|| err(missing(c.name())));
         let (fmt, src, line) = (slot(Column::Format)?, slot(Column::Source)?, slot(Column::Line)?);
+        // Per dictionary column, the last term looked up and its value: a block's records
+        // mostly repeat their neighbours' interface, subnet, account and one of their
+        // addresses, and each look-up checks pages and (for text) UTF-8.
+        let mut last_terms: Vec<Option<(u64, Value<'_>)>> = vec![None; self.columns.len()];
         for (k, (rec, &offset)) in records.iter_mut().zip(offsets).enumerate() {
             let i = offset as usize;
             let format_no = values[fmt][k].unwrap_or(u64::MAX);
@@ -1005,7 +1009,17 @@ impl Segment {
                 }
                 match (c, values[s][k]) {
                     (Column::Field(f), v) if format.fields.contains(f) => {
-                        let value = v.map(|v| self.value(f, v, column_dicts[s])).transpose().map_err(err)?;
+                        let value = match (v, last_terms[s]) {
+                            (Some(v), Some((term, value))) if term == v => Some(value),
+                            (Some(v), _) => {
+                                let value = self.value(f, v, column_dicts[s]).map_err(err)?;
+                                if column_dicts[s].is_some() {
+                                    last_terms[s] = Some((v, value));
+                                }
+                                Some(value)
+                            }
+                            (None, _) => None,
+                        };
                         rec.set_value(f, value)
                             .map_err(|e| err(Corrupt::new(f.name(), i as u64, e.to_string())))?;
                         assigned.insert(f);
