@@ -827,7 +827,7 @@ fn matching<'s>(
         // Original lines are written from all of a record's fields.
         let only = if lines { None } else { only };
         let formats = seg.read_records_into(i, &offsets, only, &dicts, &mut records)?;
-        let matches: Vec<usize> = (0..records.len()).filter(|&k| filter.matches(&records[k])).collect();
+        let matches: Vec<usize> = (0..offsets.len()).filter(|&k| filter.matches(&records[k])).collect();
         let original = if lines {
             let of_matches = matches.iter().map(|&k| ((&records[k], formats[k]), offsets[k]));
             seg.original_lines(i, of_matches)?

@@ -846,11 +846,12 @@ impl Segment {
         Ok(records)
     }
 
-    /// [`Segment::read_records_at`] into `records`, reusing the records (and their text
-    /// buffers) already there: a search that reads many blocks allocates once, not per record
-    /// and field (a hot address's 650,000 records spent a tenth of their time in malloc).
-    /// Returns the number of each record's format, for [`Segment::original_lines`]. On an
-    /// error `records` is left empty.
+    /// [`Segment::read_records_at`] into the first `offsets.len()` records of `records`,
+    /// reusing the records (and their text buffers) already there, and adding records where
+    /// there are too few; records after those are left as they were. A search that reads many
+    /// blocks allocates once, not per record and field (a hot address's 650,000 records spent a
+    /// tenth of their time in malloc). Returns the number of each record's format, for
+    /// [`Segment::original_lines`]. On an error `records` is left empty.
     pub fn read_records_into(
         &self,
         block: usize,
@@ -945,7 +946,12 @@ impl Segment {
                 "record offset outside the block",
             )));
         }
-        records.resize_with(offsets.len(), FlowRecord::default);
+        // Records past the block's count are kept, with their text buffers, for later blocks:
+        // truncating to each block's count dropped them, and a needle's blocks hold from one to
+        // dozens of matches, so most blocks allocated their records' text again.
+        if records.len() < offsets.len() {
+            records.resize_with(offsets.len(), FlowRecord::default);
+        }
         let mut format_numbers = Vec::with_capacity(offsets.len());
         let mut column_dicts: Vec<Option<&Dictionary<'_>>> = Vec::with_capacity(self.columns.len());
         // Per column, its values at `offsets` (empty for a column not wanted).
