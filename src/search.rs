@@ -364,6 +364,9 @@ pub fn records_in_batches<R: HeldRecord>(
     Ok(())
 }
 
+/// Bytes of a memory page, as far as touching memory goes.
+const PAGE: usize = 4096;
+
 /// Most `by` keys an aggregation over raw columns handles (its group keys are fixed arrays).
 const COLUMN_KEYS: usize = 4;
 
@@ -392,6 +395,11 @@ struct SegmentAggregation<'q> {
     /// vector is allocated zeroed and only the pages of terms met are touched: a dictionary of
     /// 80 K addresses filled with a sentinel faulted in 640 KB per segment.
     by_term: Vec<Option<NonZeroU32>>,
+    /// A bit per memory page of `by_term`: set once the page was first written. The first
+    /// access to a page is made a write: a read maps the shared zero page, and the write
+    /// that follows replaces it, flushing the page tables of every core the process runs on
+    /// (TLB shootdowns were 17% of query 3's time).
+    written_pages: Vec<u64>,
     places: HashMap<RawKey, usize>,
     partials: Vec<agg::Partial>,
 }
@@ -413,6 +421,7 @@ impl<'q> SegmentAggregation<'q> {
             by,
             aggs,
             by_term: vec![None; terms],
+            written_pages: vec![0; (terms * std::mem::size_of::<Option<NonZeroU32>>()).div_ceil(PAGE) / 64 + 2],
             places: HashMap::default(),
             partials: Vec::new(),
         })
@@ -449,7 +458,18 @@ impl<'q> SegmentAggregation<'q> {
             })
         };
         let by_term = match values.first() {
-            Some(Some(term)) if !self.by_term.is_empty() => self.by_term.get_mut(*term as usize),
+            Some(Some(term)) if (*term as usize) < self.by_term.len() => {
+                let term = *term as usize;
+                let start = self.by_term.as_ptr() as usize % PAGE;
+                let page = (start + term * std::mem::size_of::<Option<NonZeroU32>>()) / PAGE;
+                let (word, bit) = (&mut self.written_pages[page / 64], 1u64 << (page % 64));
+                if *word & bit == 0 {
+                    // Never written, so still `None`: written as such.
+                    self.by_term[term] = None;
+                    *word |= bit;
+                }
+                Some(&mut self.by_term[term])
+            }
             _ => None,
         };
         if let Some(slot) = by_term {
