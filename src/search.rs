@@ -421,7 +421,8 @@ impl<'q> SegmentAggregation<'q> {
             by,
             aggs,
             by_term: vec![None; terms],
-            written_pages: vec![0; (terms * std::mem::size_of::<Option<NonZeroU32>>()).div_ceil(PAGE) / 64 + 2],
+            // The vector need not start on a page: it may reach into one page more.
+            written_pages: vec![0; (Self::by_term_bytes(terms).div_ceil(PAGE) + 1).div_ceil(64)],
             places: HashMap::default(),
             partials: Vec::new(),
         })

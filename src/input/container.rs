@@ -168,9 +168,11 @@ pub(crate) fn single_source_hash(file: &InputFile) -> Option<String> {
     Some(hex(&hashing.hasher.finalize()))
 }
 
-/// A decoder of every member of a gzip stream. Through std's buffer, which is not zeroed:
-/// `flate2::read::MultiGzDecoder` zeroes a new 32 KiB for each stream, a twentieth of building
-/// a folder of small S3 objects.
+/// A decoder of every member of a gzip stream, through std's buffer: unlike
+/// `flate2::read::MultiGzDecoder`'s, it is not zeroed when the reader under it fills a buffer
+/// without reading it (`read_buf`: a file, or the sniffed head chained to its file, as when
+/// telling a tar.gz from a .log.gz). Readers of flowdex's own (counting, hashing) still get it
+/// zeroed once per stream.
 fn gzip_decoder<R: Read>(raw: R) -> flate2::bufread::MultiGzDecoder<io::BufReader<R>> {
     flate2::bufread::MultiGzDecoder::new(io::BufReader::with_capacity(GZIP_BUFFER, raw))
 }

@@ -927,8 +927,9 @@ impl Segment {
         Ok(out)
     }
 
-    /// Decodes the records at `offsets` of a block into `records` (one each, reusing those
-    /// there); returns the number of each one's format.
+    /// Decodes the records at `offsets` of a block into the first `offsets.len()` of
+    /// `records` (reusing those there, adding records where too few); returns the number of
+    /// each one's format.
     fn decode_records(
         &self,
         block: usize,

@@ -365,7 +365,9 @@ mod tests {
             .map(Value::UInt)
             .chain(ips.iter().map(|ip| Value::Ip(ip.parse().unwrap())))
             // Every octet, in every place.
-            .chain((0..=255u8).map(|o| Value::Ip(std::net::Ipv4Addr::new(o, 255 - o, o / 3, o.wrapping_mul(7)).into())))
+            .chain(
+                (0..=255u8).map(|o| Value::Ip(std::net::Ipv4Addr::new(o, 255 - o, o ^ 0xa5, o.wrapping_mul(7)).into())),
+            )
             .chain([Value::Str("eni-0abc"), Value::Str("")]);
         for v in values {
             assert_eq!(v.with_text(str::to_owned), v.to_string(), "{v:?}");
