@@ -376,7 +376,6 @@ type RawKey = ([u64; COLUMN_KEYS], u8);
 
 /// One segment's groups, laid out flat (a vector per group made merging 55 segments' groups
 /// allocation-bound): group `g` has keys `g * by.len()..` and partials `g * aggs.len()..`.
-#[derive(Default)]
 struct SegmentGroups {
     count: usize,
     keys: Vec<agg::Key>,
