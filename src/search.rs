@@ -452,7 +452,7 @@ impl<'q> SegmentAggregation<'q> {
         // before the place is taken.
         let next_by_term = u32::try_from(partials.len() + 1).ok().and_then(NonZeroU32::new);
         let mut new_place = || {
-            budget.take(GROUP_BYTES).then(|| {
+            budget.take(SEGMENT_GROUP_BYTES).then(|| {
                 partials.resize(partials.len() + aggs, agg::Partial::default());
                 partials.len() - aggs
             })
@@ -575,8 +575,6 @@ fn stats_over_columns(
         .chain(aggs.iter().map(|a| a.field.map(Column::Field)))
         .collect();
     let over_budget = std::sync::atomic::AtomicBool::new(false);
-    // Merging moves the segments' groups: nothing more is taken from the budget.
-    let unlimited = Budget::new(usize::MAX);
     // Each thread merges the groups of the segments it scanned into its own total, while the
     // other threads still scan: merged after the scans, 33 segments' groups of a 30-day top
     // talkers took 28 ms on one core, and freeing them 6 ms more.
@@ -616,7 +614,7 @@ fn stats_over_columns(
             let slot = rayon::current_thread_index().unwrap_or(threads);
             let mut total = totals[slot].lock().expect("no panics while locked");
             let total = total.get_or_insert_with(|| {
-                let mut total = agg::Aggregator::new(by, aggs, &unlimited);
+                let mut total = agg::Aggregator::new(by, aggs, budget);
                 // Segments mostly share their groups: the first one's count is a good first size.
                 total.reserve(groups.count);
                 total
@@ -624,6 +622,13 @@ fn stats_over_columns(
             for g in 0..groups.count {
                 let key = &groups.keys[g * by.len()..(g + 1) * by.len()];
                 total.add_partials(key, &groups.partials[g * aggs.len()..(g + 1) * aggs.len()]);
+            }
+            // The total took what its new groups cost; the segment's are freed below. Kept,
+            // their bytes summed over segments: 165 segments of 100 M records refused a `stats
+            // by srcaddr` of 182,099 groups under the default 1.6 GB.
+            budget.give(groups.count * SEGMENT_GROUP_BYTES);
+            if total.over_budget() {
+                over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             Ok::<(), IndexError>(())
         })?;
@@ -637,19 +642,19 @@ fn stats_over_columns(
     // The largest total takes in the others.
     totals.sort_by_key(|t| std::cmp::Reverse(t.group_count()));
     let mut totals = totals.into_iter();
-    let mut total = totals
-        .next()
-        .unwrap_or_else(|| agg::Aggregator::new(by, aggs, &unlimited));
+    let mut total = totals.next().unwrap_or_else(|| agg::Aggregator::new(by, aggs, budget));
+    // The others' groups were taken from the budget when they were made: moved, they take
+    // nothing more.
     totals.for_each(|t| total.merge(t));
     Ok(Some(total.finish(stages)))
 }
 
-/// Bytes a group of an aggregation over raw columns costs at its peak: its raw key, partials
-/// and map slot in its segment, then its merged key, accumulators and output row. Measured:
-/// `stats count() by srcaddr, dstaddr, srcport` over 2 M records made 982,314 groups and peaked
-/// at 344 MB (about 300 bytes a group over the process's own 50 MB); 128 let the same query on
-/// 20 M records reach 2.8 GB under a 1.6 GB budget.
-const GROUP_BYTES: usize = 320;
+/// Bytes a group costs in its segment until merged into a thread's total (where it takes
+/// [`agg::Aggregator`]'s own share): its raw key, partials and map slot, then its key as a
+/// value. Measured: `stats count() by srcaddr, dstaddr, srcport` over 2 M records made 982,314
+/// groups and peaked at 344 MB (about 300 bytes a group over the process's own 50 MB), of
+/// which the merged groups hold half.
+const SEGMENT_GROUP_BYTES: usize = 192;
 
 /// The `limit` of a record query and the keys of the last `sort` before it (none: output
 /// order), when only filters, field lists and sorts come before it (a `dedup` needs every

@@ -525,6 +525,39 @@ fn a_search_stays_within_its_memory_or_says_so() {
 }
 
 #[test]
+fn an_aggregation_needs_the_memory_of_its_groups_however_many_segments_hold_them() {
+    // 200 sources, in turn, in each of 40 files: every segment holds every group.
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    for file in 0..40u32 {
+        let mut text = String::from("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n");
+        for i in file * 1000..(file + 1) * 1000 {
+            let (g, t) = (i % 200, 1_714_000_000 + i);
+            text += &format!(
+                "2 123456789012 eni-1 10.0.0.{g} 10.9.9.9 443 {} 6 1 {i} {t} {t} ACCEPT OK\n",
+                1024 + i
+            );
+        }
+        std::fs::write(logs.join(format!("{file:02}.log")), text).unwrap();
+    }
+    let index_dir = dir.path().join("idx");
+    common::build_within(&index_dir, &[logs], &ReadOptions::default(), 2, 1 << 20);
+    let index = Index::open(&index_dir).unwrap();
+    let segments = index.segments().len();
+    assert!(segments >= 10, "{segments} segments");
+    let text = "stats count() as n, sum(bytes) as b by srcaddr";
+    let q = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+    let roomy = search::run(&index, &q).unwrap();
+    let Answer::Rows(rows) = &roomy else { panic!("rows") };
+    assert_eq!(rows.rows.len(), 200);
+    // 3 KB a group is several times what one costs, and less than its copies in ten segments
+    // would take.
+    let within = search::run_within(&index, &q, 200 * 3 * 1024).unwrap();
+    assert!(same(&within, &roomy));
+}
+
+#[test]
 fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
     // Records over a few minutes, several per second, some without a start (they come first),
     // from two sources so that ties in time are broken by source and line.
