@@ -1,4 +1,4 @@
-//! Search: the eight incident-response queries of the searcher's issue, as whole-process
+//! Search: the eight incident-response queries of the searcher's issue (and query 1 for a scattered address), as whole-process
 //! `flowdex search` runs on a synthetic v5 corpus (30 days) with injected incidents, beside three
 //! peers measured in the same run: a tantivy index of the same records (through
 //! `peers/tantivy-peer`, in-process and warm, when that binary is built), DuckDB over a zstd
@@ -67,7 +67,8 @@ fn main() {
         serde_json::from_slice(&std::fs::read(corpus.join("truth.json")).expect("truth.json")).expect("JSON");
     let iocs = root.join(format!("v5-{records}-iocs.txt"));
     write_iocs(&exe, &index, &iocs);
-    let queries = queries(&truth, &iocs);
+    let client = scattered_client(&exe, &index);
+    let queries = queries(&truth, &iocs, &client);
 
     println!("corpus: {records} records, 30 days; flowdex: whole process, median of {runs}");
     let tantivy = tantivy_answers(&corpus, &root.join(format!("v5-{records}-gz6.tantivy")), &queries, runs);
@@ -148,8 +149,9 @@ fn bind(query: &str) -> flowdex::query::Bound {
     flowdex::query::bind(&parsed, query).expect("query binds")
 }
 
-/// The eight queries, in flowdex syntax and as SQL over the Parquet copy (`flows`).
-fn queries(truth: &serde_json::Value, iocs: &Path) -> Vec<Query> {
+/// The eight queries, and query 1 for an address whose records are scattered (`client`), in
+/// flowdex syntax and as SQL over the Parquet copy (`flows`).
+fn queries(truth: &serde_json::Value, iocs: &Path, client: &str) -> Vec<Query> {
     let incident = |kind: &str| {
         truth["incidents"]
             .as_array()
@@ -197,6 +199,18 @@ fn queries(truth: &serde_json::Value, iocs: &Path) -> Vec<Query> {
             sql: format!("SELECT * FROM flows WHERE srcaddr = '{one_ip}' OR dstaddr = '{one_ip}' ORDER BY start"),
             tantivy: twin(
                 json!({ "any": [term("srcaddr", &[&one_ip]), term("dstaddr", &[&one_ip])] }),
+                records(false),
+            ),
+        },
+        // Query 1's address is an application server, a thirtieth of all records, each of its
+        // interface's runs contiguous; the issue's needle is an address with a couple of thousand
+        // records spread over every interface and day, one a block.
+        Query {
+            name: "1b a scattered client, 30 days",
+            flowdex: format!("addr = {client}"),
+            sql: format!("SELECT * FROM flows WHERE srcaddr = '{client}' OR dstaddr = '{client}' ORDER BY start"),
+            tantivy: twin(
+                json!({ "any": [term("srcaddr", &[client]), term("dstaddr", &[client])] }),
                 records(false),
             ),
         },
@@ -282,6 +296,26 @@ fn queries(truth: &serde_json::Value, iocs: &Path) -> Vec<Query> {
 }
 
 /// 1,000 IOC addresses: 100 public addresses the corpus holds, 900 it does not.
+/// The internet address that sent the number of records nearest 1,000 over the whole corpus
+/// (about 2,000 touch it, answers included): the needle of the searcher's issue, an address
+/// seen on many interfaces on every day.
+fn scattered_client(exe: &Path, index: &Path) -> String {
+    let out = Command::new(exe)
+        .args(["search", "--format", "jsonl"])
+        .arg(index)
+        .arg("not srcaddr = 10.0.0.0/8 and type = IPv4 | stats count() as n by srcaddr")
+        .stderr(Stdio::null())
+        .output()
+        .expect("flowdex search");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| Some((v["n"].as_u64()?.abs_diff(1000), v["srcaddr"].as_str()?.to_owned())))
+        .min()
+        .expect("an internet source")
+        .1
+}
+
 fn write_iocs(exe: &Path, index: &Path, path: &Path) {
     let out = Command::new(exe)
         .args(["search", "--format", "jsonl"])
