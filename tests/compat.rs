@@ -9,8 +9,8 @@
 //! replaced 2, before the first release; they are kept only to prove the refusal. Version 4
 //! (postings of a few ids as gaps), version 5 (packed posting references, narrow integer
 //! terms, twins, `end` minus `start`), version 6 (bit-packed column frames, complement
-//! postings, compressed source entries) and version 7 (the SKIPDATA section) are read beside
-//! version 3.
+//! postings, compressed source entries), version 7 (the SKIPDATA section) and version 8 (byte
+//! planes) are read beside version 3.
 
 mod common;
 
@@ -94,6 +94,11 @@ fn version_7_opens_verifies_and_answers_as_it_did() {
     let v7 = found("v7");
     assert!(!v7.is_empty());
     assert_eq!(found("v6"), v7);
+}
+
+#[test]
+fn version_8_opens_verifies_and_answers_as_it_did() {
+    opens_verifies_and_answers_as_it_did(8);
 }
 
 fn opens_verifies_and_answers_as_it_did(version: u32) {

@@ -2,7 +2,8 @@
 //! null bitmap (`index-format.md`, "Column data section"). Every column is stored this way:
 //! numbers, enum codes, dictionary codes, source ids and line numbers. A byte-string column
 //! (original lines) stores its values' lengths so, followed by the bytes. A frame stored
-//! without compression may pack its numbers in fewer bits than whole bytes ([`pack_bits`]).
+//! without compression may pack its numbers in fewer bits than whole bytes ([`pack_bits`]); a
+//! compressed one may hold their bytes in planes ([`to_planes`]).
 
 use super::bits::{read_bits, BitWriter};
 use super::{Bytes, Corrupt};
@@ -24,6 +25,11 @@ const FLAG_MINUS_START: u8 = 8;
 /// The width byte counts bits, not bytes (version 6): line numbers of a few hundred take 9 or
 /// 10 bits, which whole bytes round up to 16, and zstd rarely wins back a quarter of that.
 const FLAG_BITS: u8 = 16;
+/// The stored numbers' bytes are in planes (version 8): the first byte of every number, then
+/// the second, and so on. The high bytes of byte counts and times repeat from number to number,
+/// so as planes zstd's fast levels compress them as small as level 3 compresses the numbers,
+/// and the frames decompress more than twice as fast (`index-format.md`, "Why these choices").
+const FLAG_PLANES: u8 = 32;
 /// The widest bit-packed value. Readers could take 64; 56 leaves room to read a value with one
 /// 8-byte load, whatever its first bit.
 pub const MAX_PACKED_BITS: u8 = 56;
@@ -167,6 +173,25 @@ pub fn pack_bits(raw: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The byte-plane form of a number column encoded by [`encode`] or [`encode_minus_start`], for
+/// zstd's fast levels ([`FLAG_PLANES`]); `None` for byte strings and numbers narrower than two
+/// bytes.
+pub fn to_planes(raw: &[u8]) -> Option<Vec<u8>> {
+    let width = usize::from(raw[COLUMN_WIDTH]);
+    if width < 2 || raw[COLUMN_FLAGS] & (FLAG_BYTES | FLAG_BITS) != 0 {
+        return None;
+    }
+    let n = u32::from_le_bytes(raw[COLUMN_COUNT..COLUMN_BASE].try_into().expect("4 bytes")) as usize;
+    let data = raw.len() - n * width;
+    let mut out = Vec::with_capacity(raw.len());
+    out.extend_from_slice(&raw[..data]);
+    out[COLUMN_FLAGS] |= FLAG_PLANES;
+    for byte in 0..width {
+        out.extend(raw[data..].chunks_exact(width).map(|number| number[byte]));
+    }
+    Some(out)
+}
+
 /// A decoded byte-string column.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BytesColumn {
@@ -229,6 +254,8 @@ pub struct SparseValues {
 pub struct Encodings {
     /// Bit-packed numbers: version 6, in stored (uncompressed) frames.
     pub bit_packed: bool,
+    /// Numbers in byte planes: version 8, in compressed frames.
+    pub planes: bool,
 }
 
 /// Decodes a number column that must hold `expect` values.
@@ -279,6 +306,9 @@ pub fn decode_bytes(raw: &[u8], expect: usize, section: &str, base_offset: u64) 
 struct Layout {
     /// Bits of each stored number: 8 times its bytes, or fewer when bit-packed.
     bits: usize,
+    /// The numbers' bytes are in planes, each `count` bytes long.
+    planes: bool,
+    count: usize,
     delta: bool,
     minus_start: bool,
     base: u64,
@@ -296,7 +326,8 @@ impl Layout {
         let flags = b.u8(COLUMN_FLAGS)?;
         let kind = if numbers.is_none() { FLAG_BYTES } else { 0 };
         let bit_packed = flags & FLAG_BITS != 0;
-        if flags & !(FLAG_NULLS | FLAG_DELTA | FLAG_BYTES | FLAG_MINUS_START | FLAG_BITS) != 0
+        let planes = flags & FLAG_PLANES != 0;
+        if flags & !(FLAG_NULLS | FLAG_DELTA | FLAG_BYTES | FLAG_MINUS_START | FLAG_BITS | FLAG_PLANES) != 0
             || flags & FLAG_BYTES != kind
             || flags & FLAG_BYTES != 0 && flags & FLAG_MINUS_START != 0
             || b.u16(COLUMN_RESERVED)? != 0
@@ -322,6 +353,14 @@ impl Layout {
         } else {
             return Err(b.corrupt(COLUMN_WIDTH, "bad column header"));
         };
+        if planes {
+            if !numbers.is_some_and(|e| e.planes) {
+                return Err(b.corrupt(COLUMN_FLAGS, "byte planes where none may be"));
+            }
+            if bit_packed || bits < 16 {
+                return Err(b.corrupt(COLUMN_FLAGS, "byte planes of numbers narrower than two bytes"));
+            }
+        }
         let n = b.u32(COLUMN_COUNT)? as usize;
         if n != expect {
             return Err(b.corrupt(COLUMN_COUNT, format!("column holds {n} values, the block {expect}")));
@@ -345,6 +384,8 @@ impl Layout {
         }
         Ok(Layout {
             bits,
+            planes,
+            count: n,
             delta: flags & FLAG_DELTA != 0,
             minus_start: flags & FLAG_MINUS_START != 0,
             base,
@@ -361,6 +402,10 @@ impl Layout {
 
     /// The stored (not yet based or summed) number at `i`.
     fn stored(&self, raw: &[u8], i: usize) -> u64 {
+        if self.planes {
+            let at = self.data.start + i;
+            return (0..self.bits / 8).fold(0, |v, byte| v | u64::from(raw[at + byte * self.count]) << (8 * byte));
+        }
         if self.bits.is_multiple_of(8) {
             let width = self.bits / 8;
             let at = self.data.start + i * width;
@@ -390,6 +435,7 @@ fn decode_numbers(
     // decode).
     let minus_start = layout.minus_start;
     let mut values: Vec<u64> = match layout.bits {
+        _ if layout.planes => from_planes(data, expect),
         0 => vec![0; expect],
         8 => data.iter().map(|&b| u64::from(b)).collect(),
         16 => data
@@ -439,6 +485,17 @@ fn decode_numbers(
         },
         layout.data.end,
     ))
+}
+
+/// Numbers from their byte planes, `n` bytes each (least significant first).
+fn from_planes(planes: &[u8], n: usize) -> Vec<u64> {
+    let mut values = vec![0u64; n];
+    for (byte, plane) in planes.chunks_exact(n.max(1)).enumerate() {
+        for (v, &b) in values.iter_mut().zip(plane) {
+            *v |= u64::from(b) << (8 * byte);
+        }
+    }
+    values
 }
 
 /// The values at `offsets` (ascending) of a number column that must hold `expect` values,
@@ -494,8 +551,60 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const V6: Encodings = Encodings { bit_packed: true };
-    const V5: Encodings = Encodings { bit_packed: false };
+    const V8: Encodings = Encodings {
+        bit_packed: false,
+        planes: true,
+    };
+    const V6: Encodings = Encodings {
+        bit_packed: true,
+        planes: false,
+    };
+    const V5: Encodings = Encodings {
+        bit_packed: false,
+        planes: false,
+    };
+
+    /// The byte-plane form of a column decodes to the same values, in full and at offsets,
+    /// only where the version allows it, and no truncation of it decodes.
+    fn check_planes(raw: &[u8], n: usize) -> Result<(), TestCaseError> {
+        let Some(planes) = to_planes(raw) else {
+            prop_assert!(raw[COLUMN_WIDTH] < 2 || raw[COLUMN_FLAGS] & FLAG_BYTES != 0);
+            return Ok(());
+        };
+        prop_assert_eq!(planes.len(), raw.len());
+        let (want, got) = (
+            decode(raw, n, V5, "t", 0).unwrap(),
+            decode(&planes, n, V8, "t", 0).unwrap(),
+        );
+        prop_assert_eq!(&got, &want);
+        let all: Vec<u32> = (0..n as u32).collect();
+        let sparse = decode_at(&planes, n, &all, V8, "t", 0).unwrap();
+        for (i, v) in sparse.values.into_iter().enumerate() {
+            prop_assert_eq!(v, want.get(i));
+        }
+        prop_assert!(decode(&planes, n, V6, "t", 0).is_err());
+        prop_assert!(decode_at(&planes, n, &all, V6, "t", 0).is_err());
+        for cut in 0..planes.len() {
+            prop_assert!(decode(&planes[..cut], n, V8, "t", 0).is_err());
+            prop_assert!(decode_at(&planes[..cut], n, &all, V8, "t", 0).is_err());
+        }
+        // Planes of one-byte numbers, of bit-packed ones, or of byte strings: refused.
+        let mut narrow = planes.clone();
+        narrow[COLUMN_WIDTH] = 1;
+        let mut packed = planes.clone();
+        packed[COLUMN_FLAGS] |= FLAG_BITS;
+        let any = Encodings {
+            bit_packed: true,
+            planes: true,
+        };
+        for bad in [narrow, packed] {
+            prop_assert!(decode(&bad, n, any, "t", 0).is_err());
+        }
+        let mut strings = planes.clone();
+        strings[COLUMN_FLAGS] |= FLAG_BYTES;
+        prop_assert!(decode_bytes(&strings, n, "t", 0).is_err());
+        Ok(())
+    }
 
     /// The bit-packed form of a column decodes to the same values, in full and at offsets,
     /// only where the version allows it, and no truncation of it decodes.
@@ -603,6 +712,7 @@ mod tests {
             }
             prop_assert!(decode_bytes(&raw, vals.len(), "t", 0).is_err());
             check_packed(&raw, vals.len())?;
+            check_planes(&raw, vals.len())?;
         }
 
         #[test]
@@ -623,6 +733,7 @@ mod tests {
             let sparse = decode_at(&raw, ends.len(), &all, V6, "t", 0).unwrap();
             prop_assert!(sparse.minus_start);
             check_packed(&raw, ends.len())?;
+            check_planes(&raw, ends.len())?;
             for i in 0..ends.len() {
                 let want = (!end_nulls[i]).then_some(ends[i]);
                 prop_assert_eq!(col.get(i), want);

@@ -19,12 +19,12 @@ pub mod sources;
 use std::fmt;
 
 /// The format version this code writes (`index-format.md`, "Version history").
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 
-/// The oldest format version this code reads: a reader tells what versions 4 to 7 changed
+/// The oldest format version this code reads: a reader tells what versions 4 to 8 changed
 /// (postings as gaps; packed references, narrow terms, twins, `end` minus `start`; bit-packed
-/// columns; the SKIPDATA section) by the segment's version and by flags that only those
-/// versions may set.
+/// columns; the SKIPDATA section; byte planes) by the segment's version and by flags that only
+/// those versions may set.
 pub const OLDEST_READABLE_VERSION: u32 = 3;
 
 /// The first format version whose `pkt-srcaddr` and `pkt-dstaddr` may share terms and
@@ -43,6 +43,10 @@ pub const BIT_PACKED_SINCE: u32 = 6;
 /// slot runs, in sections of their own (`index-format.md`, "SKIPDATA section", "Slot-runs
 /// section").
 pub const SKIPDATA_SINCE: u32 = 7;
+
+/// The first format version whose compressed column frames may hold their numbers in byte
+/// planes (`index-format.md`, "Column data section").
+pub const PLANES_SINCE: u32 = 8;
 
 /// Most bytes a zstd frame can decompress to per compressed byte: its densest block (RLE) is
 /// 4 bytes (3 of header, 1 repeated) for at most 128 KiB. Readers refuse a stated length
@@ -602,6 +606,7 @@ mod tests {
         assert_eq!(sources::SOURCES_HEADER_SIZE, 24);
         assert_eq!(sources::SOURCE_REF_SIZE, 16);
         let spec = include_str!("../../index-format.md");
+        assert!(spec.starts_with(&format!("# flowdex index format, version {FORMAT_VERSION}\n")));
         for (name, size) in [
             ("Segment header", HEADER_SIZE),
             ("Segment footer", FOOTER_SIZE),

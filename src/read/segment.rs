@@ -20,7 +20,7 @@ use crate::format::slots::{self, RunsBuilder, SlotRuns};
 use crate::format::{
     check_header, crc32, decode_block_entry, decode_footer, decompress_frame, posting, BlockEntry, Bytes, Codec,
     ColumnRef, Corrupt, DirectoryEntry, HeaderProblem, SectionKind, BIT_PACKED_SINCE, BLOCK_ENTRY_SIZE,
-    COLUMN_REF_SIZE, FORMAT_VERSION, HEADER_SIZE, MINUS_START_SINCE, SKIPDATA_SINCE, TWINS_SINCE,
+    COLUMN_REF_SIZE, FORMAT_VERSION, HEADER_SIZE, MINUS_START_SINCE, PLANES_SINCE, SKIPDATA_SINCE, TWINS_SINCE,
 };
 use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, FormatField, LogStatus, Provenance, Value};
 
@@ -800,9 +800,11 @@ impl Segment {
         };
         let records = entry.record_count as usize;
         // Only stored frames may be bit-packed: a compressed frame's stated length then tells
-        // whether it has a null bitmap (`has_no_nulls`).
+        // whether it has a null bitmap (`has_no_nulls`). Only compressed frames hold planes:
+        // a stored one is read a value at a time.
         let encodings = column::Encodings {
             bit_packed: self.version >= BIT_PACKED_SINCE && r.codec == Codec::Stored,
+            planes: self.version >= PLANES_SINCE && r.codec == Codec::Zstd,
         };
         if r.codec == Codec::Stored {
             return decode(stored, records, encodings, frame_offset).map_err(named);
