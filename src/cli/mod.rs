@@ -127,6 +127,8 @@ pub fn run() -> i32 {
     let cli = Cli::parse();
     if matches!(cli.command, Command::Build(_) | Command::Compact(_)) {
         super::keep_large_allocations_out_of_arenas();
+    } else {
+        super::keep_freed_memory_in_arenas();
     }
     let result = match cli.command {
         Command::Cat(args) => cat::run(args),
