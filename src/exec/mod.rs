@@ -652,7 +652,14 @@ pub fn gather<R: HeldRecord>(
         .zip(plans.par_iter())
         .enumerate()
         .map(|(s, (seg, c))| {
-            let hits = std::cell::RefCell::new(Vec::new());
+            // Exact candidates bound the hits: room for them all at once, not grown by copying
+            // (a hot address: 653,283 hits).
+            let room = if c.exact && counted_first {
+                c.ids.len() as usize
+            } else {
+                0
+            };
+            let hits = std::cell::RefCell::new(Vec::with_capacity(room));
             let mut over = false;
             let zone = keeper.least.as_ref().and_then(|l| Some((l, l.zone.as_ref()?)));
             let mut blocks = Vec::new();
@@ -747,8 +754,12 @@ pub fn gather<R: HeldRecord>(
             Ok(hits)
         })
         .collect::<Result<Vec<_>, SearchError>>()?;
-    let mut hits: Vec<Hit<R>> = per_segment.into_iter().flatten().collect();
-    hits.append(&mut first.into_inner().expect("no panics while locked"));
+    let mut first = first.into_inner().expect("no panics while locked");
+    let mut hits: Vec<Hit<R>> = Vec::with_capacity(per_segment.iter().map(Vec::len).sum::<usize>() + first.len());
+    per_segment
+        .into_iter()
+        .for_each(|mut segment| hits.append(&mut segment));
+    hits.append(&mut first);
     // Names of the sources the hits came from: one entry of the sources file parsed for each,
     // in id order, so that each compressed chunk of entries is decompressed once.
     let ids: std::collections::BTreeSet<u32> = hits.iter().map(|h| h.record.place().2.source).collect();
