@@ -487,15 +487,34 @@ fn decode_numbers(
     ))
 }
 
-/// Numbers from their byte planes, `n` bytes each (least significant first).
+/// Numbers from their byte planes (`planes.len() / n` planes of `n` bytes, least significant
+/// first). The planes are zipped whole, one loop per width, which the compiler vectorizes: a
+/// byte at a time, widening took twice as long as decompressing.
 fn from_planes(planes: &[u8], n: usize) -> Vec<u64> {
-    let mut values = vec![0u64; n];
-    for (byte, plane) in planes.chunks_exact(n.max(1)).enumerate() {
-        for (v, &b) in values.iter_mut().zip(plane) {
-            *v |= u64::from(b) << (8 * byte);
+    let p: Vec<&[u8]> = planes.chunks_exact(n.max(1)).collect();
+    match p[..] {
+        [a, b] => a
+            .iter()
+            .zip(b)
+            .map(|(&a, &b)| u64::from(u16::from_le_bytes([a, b])))
+            .collect(),
+        [a, b, c, d] => a
+            .iter()
+            .zip(b)
+            .zip(c)
+            .zip(d)
+            .map(|(((&a, &b), &c), &d)| u64::from(u32::from_le_bytes([a, b, c, d])))
+            .collect(),
+        _ => {
+            let mut values = vec![0u64; n];
+            for (byte, plane) in p.iter().enumerate() {
+                for (v, &b) in values.iter_mut().zip(*plane) {
+                    *v |= u64::from(b) << (8 * byte);
+                }
+            }
+            values
         }
     }
-    values
 }
 
 /// The values at `offsets` (ascending) of a number column that must hold `expect` values,
