@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::agg::Budget;
 use crate::agg::{self, Rows};
 use crate::exec::{self, HeldRecord, Hit, Keeper, SearchError, RECORD_BYTES};
+use crate::format::column::Column as ColumnValues;
 use crate::format::dictionary::Dictionary;
 use crate::format::schema::Column;
 use crate::query::GroupBy;
@@ -431,19 +432,53 @@ impl<'q> SegmentAggregation<'q> {
         terms * std::mem::size_of::<Option<NonZeroU32>>()
     }
 
-    /// Adds a record's values (keys, then one value per aggregate); `false` when a new group
-    /// did not fit in the budget (the record is then left out).
-    fn add(&mut self, values: &[Option<u64>], budget: &Budget) -> bool {
-        let Some(at) = self.place(values, budget) else {
-            return false;
+    /// Adds the records at `offsets` of a block, whose columns `cols` hold the keys, then one
+    /// value per aggregate; `false` when a new group did not fit in the budget (its records
+    /// are then left out).
+    fn add_block(&mut self, cols: &[Option<ColumnValues>], offsets: &[u32], budget: &Budget) -> bool {
+        let mut fits = true;
+        let mut values = vec![None; cols.len()];
+        let value = |c: &Option<ColumnValues>, at: usize| c.as_ref().and_then(|c| c.get(at));
+        let known = |by_term: &[Option<NonZeroU32>], written: &[u64], term: u64| -> Option<usize> {
+            let term = usize::try_from(term).ok().filter(|&t| t < by_term.len())?;
+            let page = (by_term.as_ptr() as usize % PAGE + term * std::mem::size_of::<Option<NonZeroU32>>()) / PAGE;
+            (written[page / 64] & (1 << (page % 64)) != 0)
+                .then(|| by_term[term])
+                .flatten()
+                .map(|place| place.get() as usize - 1)
         };
-        for (p, v) in self.partials[at..at + self.aggs]
-            .iter_mut()
-            .zip(&values[self.by.len()..])
-        {
-            p.add(*v);
+        let by_term = self.by.len() == 1 && !self.by_term.is_empty();
+        for &at in offsets {
+            let at = at as usize;
+            // A term met before in this segment: its place without building the record's
+            // values (most records of a 30-day aggregation).
+            let place = match value(&cols[0], at) {
+                Some(term) if by_term => known(&self.by_term, &self.written_pages, term),
+                _ => None,
+            };
+            let place = match place {
+                Some(place) => place,
+                None => {
+                    for (v, c) in values.iter_mut().zip(cols) {
+                        *v = value(c, at);
+                    }
+                    match self.place(&values, budget) {
+                        Some(place) => place,
+                        None => {
+                            fits = false;
+                            continue;
+                        }
+                    }
+                }
+            };
+            for (p, c) in self.partials[place..place + self.aggs]
+                .iter_mut()
+                .zip(&cols[self.by.len()..])
+            {
+                p.add(value(c, at));
+            }
         }
-        true
+        fits
     }
 
     fn place(&mut self, values: &[Option<u64>], budget: &Budget) -> Option<usize> {
@@ -604,8 +639,8 @@ fn stats_over_columns(
                 over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Ok(());
             };
-            exec::scan_columns(seg, &column_filter, &columns, &mut |values| {
-                if !groups.add(values, budget) {
+            exec::scan_columns(seg, &column_filter, &columns, &mut |cols, offsets| {
+                if !groups.add_block(cols, offsets, budget) {
                     over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             })?;
