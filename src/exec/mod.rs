@@ -760,18 +760,18 @@ pub fn gather<R: HeldRecord>(
         .into_iter()
         .for_each(|mut segment| hits.append(&mut segment));
     hits.append(&mut first);
-    // Names of the sources the hits came from: one entry of the sources file parsed for each,
+    // Names of the sources the hits came from: one entry of the sources file read for each,
     // in id order, so that each compressed chunk of entries is decompressed once.
     let ids: std::collections::BTreeSet<u32> = hits.iter().map(|h| h.record.place().2.source).collect();
-    let mut names: std::collections::HashMap<u32, std::sync::Arc<str>> = std::collections::HashMap::new();
-    for id in ids {
-        let name = index
-            .source(id)?
-            .map_or_else(|| "(unknown source)".into(), |s| s.name.into());
-        names.insert(id, name);
-    }
+    let ids: Vec<u32> = ids.into_iter().collect();
+    let names: std::collections::HashMap<u32, std::sync::Arc<str>> = index
+        .source_names(&ids)?
+        .into_iter()
+        .map(|(id, name)| (id, name.into()))
+        .collect();
+    let unknown: std::sync::Arc<str> = "(unknown source)".into();
     for h in &mut hits {
-        h.source = names[&h.record.place().2.source].clone();
+        h.source = names.get(&h.record.place().2.source).unwrap_or(&unknown).clone();
     }
     Ok(hits)
 }

@@ -20,6 +20,30 @@ pub const SOURCE_REF_CHUNK_LENGTH: usize = SOURCE_REF_ID + 4;
 pub const SOURCE_REF_OFFSET: usize = SOURCE_REF_CHUNK_LENGTH + 4;
 pub const SOURCE_REF_SIZE: usize = SOURCE_REF_OFFSET + 8;
 
+/// An entry's id and name, its other fields skipped unparsed.
+#[derive(serde::Deserialize)]
+struct Named {
+    id: u32,
+    name: String,
+}
+
+/// What an entry parsed in part or whole must hold: the id its table names.
+trait HasId {
+    fn id(&self) -> u32;
+}
+
+impl HasId for Named {
+    fn id(&self) -> u32 {
+        self.id
+    }
+}
+
+impl HasId for SourceEntry {
+    fn id(&self) -> u32 {
+        self.id
+    }
+}
+
 /// Entries per compressed chunk (version 6).
 pub const SOURCES_PER_CHUNK: usize = 64;
 
@@ -174,6 +198,22 @@ impl<'a> Sources<'a> {
 
     /// Entry `i`, parsed; `cache` keeps the last chunk decompressed.
     pub fn entry(&self, i: usize, cache: &mut ChunkCache) -> Result<SourceEntry, Corrupt> {
+        let entry: SourceEntry = self.read_entry(i, cache)?;
+        Ok(entry)
+    }
+
+    /// Entry `i`'s name, the only field parsed: what printing a record's source needs.
+    pub fn name(&self, i: usize, cache: &mut ChunkCache) -> Result<String, Corrupt> {
+        let named: Named = self.read_entry(i, cache)?;
+        Ok(named.name)
+    }
+
+    /// Entry `i`'s JSON read as `T`, whose id must be the table's.
+    fn read_entry<T: serde::de::DeserializeOwned + HasId>(
+        &self,
+        i: usize,
+        cache: &mut ChunkCache,
+    ) -> Result<T, Corrupt> {
         let (id, ..) = self.reference(i)?;
         let (start, stored, length) = self.stored(i)?;
         let json = if self.chunked {
@@ -197,12 +237,12 @@ impl<'a> Sources<'a> {
         } else {
             stored.strip_suffix(b"\n").unwrap_or(stored)
         };
-        let entry: SourceEntry =
+        let parsed: T =
             serde_json::from_slice(json).map_err(|e| self.b().corrupt(start, format!("bad source entry: {e}")))?;
-        if entry.id != id {
+        if parsed.id() != id {
             return Err(self.b().corrupt(start, "entry id differs from the table"));
         }
-        Ok(entry)
+        Ok(parsed)
     }
 
     /// A chunk's text, of the length its table states, which the chunk must be able to hold.

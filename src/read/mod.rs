@@ -239,6 +239,41 @@ impl Index {
             .transpose()
     }
 
+    /// The names of the sources with `ids` (ascending; ids the index lacks are left out),
+    /// parsing only their names, runs of ids on every core: a search printing records from
+    /// 886 sources parsed their whole entries one after another for a tenth of its time.
+    pub fn source_names(&self, ids: &[u32]) -> Result<Vec<(u32, String)>, IndexError> {
+        if let Some(all) = self.all_sources.get() {
+            return Ok(ids
+                .iter()
+                .filter_map(|&id| {
+                    let i = all.binary_search_by_key(&id, |s| s.id).ok()?;
+                    Some((id, all[i].name.clone()))
+                })
+                .collect());
+        }
+        let Some(t) = self.sources_table()? else {
+            return Ok(Vec::new());
+        };
+        let err = |c| self.sources_error(c);
+        // Runs of whole chunks' worth of ids, so that a chunk is mostly decompressed once.
+        let run = ids.len().div_ceil(rayon::current_num_threads() * 4).max(64);
+        let runs = ids
+            .par_chunks(run)
+            .map(|run| {
+                let mut cache = ChunkCache::default();
+                let mut names = Vec::with_capacity(run.len());
+                for &id in run {
+                    if let Some(i) = t.find(id).map_err(err)? {
+                        names.push((id, t.name(i, &mut cache).map_err(err)?));
+                    }
+                }
+                Ok(names)
+            })
+            .collect::<Result<Vec<_>, IndexError>>()?;
+        Ok(runs.into_iter().flatten().collect())
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
