@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::agg::Budget;
 use crate::agg::{self, Rows};
 use crate::exec::{self, HeldRecord, Hit, Keeper, SearchError, RECORD_BYTES};
-use crate::format::column::Column as ColumnValues;
+use crate::format::column::{self, Column as ColumnValues};
 use crate::format::dictionary::Dictionary;
 use crate::format::schema::Column;
 use crate::query::GroupBy;
@@ -211,6 +211,9 @@ pub fn shown_fields(bound: &Bound) -> Option<Vec<Field>> {
     })
 }
 
+/// What [`records_in_batches`] lends each batch of records to.
+pub type Emit<'a, R> = dyn FnMut(&mut Vec<Hit<R>>) -> Result<(), SearchError> + 'a;
+
 /// Hands the records of a query that [`answers_in_batches`] to `emit`, as `keeper` makes them
 /// (each counted at `keeper.bytes`; with their original lines read in the same pass when
 /// `keeper.lines`; `keeper.least` must be `None`, as every record is wanted), in output order,
@@ -227,12 +230,16 @@ pub fn shown_fields(bound: &Bound) -> Option<Vec<Field>> {
 /// second of more records than fit (known from exact postings) writes nothing; with a filter
 /// the postings do not answer exactly, such a second is tried, and refused only if its matches
 /// do not fit.
-pub fn records_in_batches<R: HeldRecord>(
+///
+/// `emit` may take the records out of the batch it is lent; what it leaves is freed here before
+/// the next batch is gathered, and the last batch on an idle core while the caller goes on (a
+/// hot address's 653,283 printed records took 7% of its search to free one by one).
+pub fn records_in_batches<R: HeldRecord + Send + 'static>(
     index: &Index,
     bound: &Bound,
     memory: usize,
     keeper: &Keeper<'_, R>,
-    emit: &mut dyn FnMut(Vec<Hit<R>>) -> Result<(), SearchError>,
+    emit: &mut Emit<'_, R>,
 ) -> Result<(), SearchError> {
     debug_assert!(answers_in_batches(bound) && keeper.least.is_none());
     let plans = exec::plan(index, &bound.filter)?;
@@ -254,13 +261,19 @@ pub fn records_in_batches<R: HeldRecord>(
         set.insert(Field::End);
         set
     });
-    let mut hand_out = |plans: &[exec::Candidates], max: u64, within: &(dyn Fn(Option<u64>) -> bool + Sync)| {
-        let keep = |r: &crate::record::FlowRecord| within(r.start) && stages.iter().all(|f| f.matches(r));
-        emit(sorted(
-            exec::gather(index, &bound.filter, plans, only, keeper, max, &keep)?,
-            output_order,
-        ))
-    };
+    let mut hand_out =
+        |plans: &[exec::Candidates], max: u64, within: &(dyn Fn(Option<u64>) -> bool + Sync), last: bool| {
+            let keep = |r: &crate::record::FlowRecord| within(r.start) && stages.iter().all(|f| f.matches(r));
+            let mut hits = sorted(
+                exec::gather(index, &bound.filter, plans, only, keeper, max, &keep)?,
+                output_order,
+            );
+            let emitted = emit(&mut hits);
+            if last {
+                rayon::spawn(move || drop(hits));
+            }
+            emitted
+        };
     // A keeper that claims to cost nothing is counted at a byte a record.
     let record_bytes = keeper.bytes.max(1);
     let whole = memory as u64 / record_bytes;
@@ -268,7 +281,7 @@ pub fn records_in_batches<R: HeldRecord>(
     let exact = plans.iter().all(|c| c.exact);
     if candidates <= whole || !exact {
         // Inexact candidates may be many more than the matches: try the answer whole first.
-        match hand_out(&plans, whole, &|_| true) {
+        match hand_out(&plans, whole, &|_| true, true) {
             Err(SearchError::TooManyRecords { .. }) if !exact => {}
             done => return done,
         }
@@ -337,9 +350,10 @@ pub fn records_in_batches<R: HeldRecord>(
     }
     drop(starts);
     if without_start.iter().any(|c| !c.ids.is_empty()) {
-        hand_out(&without_start, max, &|start| start.is_none())?;
+        hand_out(&without_start, max, &|start| start.is_none(), slices.is_empty())?;
     }
-    for (lo, hi) in slices {
+    let count = slices.len();
+    for (n, (lo, hi)) in slices.into_iter().enumerate() {
         let slice: Vec<exec::Candidates> = index
             .segments()
             .iter()
@@ -360,7 +374,12 @@ pub fn records_in_batches<R: HeldRecord>(
                 })
             })
             .collect::<Result<_, IndexError>>()?;
-        hand_out(&slice, max, &|start| start.is_some_and(|t| lo <= t && t <= hi))?;
+        hand_out(
+            &slice,
+            max,
+            &|start| start.is_some_and(|t| lo <= t && t <= hi),
+            n + 1 == count,
+        )?;
     }
     Ok(())
 }
@@ -432,35 +451,45 @@ impl<'q> SegmentAggregation<'q> {
         terms * std::mem::size_of::<Option<NonZeroU32>>()
     }
 
+    /// Where `term`'s slot of `by_term` lies in `written_pages`: its word and bit.
+    fn written_bit(by_term: &[Option<NonZeroU32>], term: usize) -> (usize, u64) {
+        let start = by_term.as_ptr() as usize % PAGE;
+        let page = (start + term * std::mem::size_of::<Option<NonZeroU32>>()) / PAGE;
+        (page / 64, 1 << (page % 64))
+    }
+
+    /// The place of `term`'s group when the segment has met the term: read only from a
+    /// written page (see `written_pages`).
+    fn known(&self, term: u64) -> Option<usize> {
+        let term = usize::try_from(term).ok().filter(|&t| t < self.by_term.len())?;
+        let (word, bit) = Self::written_bit(&self.by_term, term);
+        (self.written_pages[word] & bit != 0)
+            .then(|| self.by_term[term])
+            .flatten()
+            .map(|place| place.get() as usize - 1)
+    }
+
     /// Adds the records at `offsets` of a block, whose columns `cols` hold the keys, then one
     /// value per aggregate; `false` when a new group did not fit in the budget (its records
     /// are then left out).
     fn add_block(&mut self, cols: &[Option<ColumnValues>], offsets: &[u32], budget: &Budget) -> bool {
         let mut fits = true;
         let mut values = vec![None; cols.len()];
-        let value = |c: &Option<ColumnValues>, at: usize| c.as_ref().and_then(|c| c.get(at));
-        let known = |by_term: &[Option<NonZeroU32>], written: &[u64], term: u64| -> Option<usize> {
-            let term = usize::try_from(term).ok().filter(|&t| t < by_term.len())?;
-            let page = (by_term.as_ptr() as usize % PAGE + term * std::mem::size_of::<Option<NonZeroU32>>()) / PAGE;
-            (written[page / 64] & (1 << (page % 64)) != 0)
-                .then(|| by_term[term])
-                .flatten()
-                .map(|place| place.get() as usize - 1)
-        };
         let by_term = self.by.len() == 1 && !self.by_term.is_empty();
         for &at in offsets {
             let at = at as usize;
             // A term met before in this segment: its place without building the record's
             // values (most records of a 30-day aggregation).
-            let place = match value(&cols[0], at) {
-                Some(term) if by_term => known(&self.by_term, &self.written_pages, term),
-                _ => None,
+            let place = if by_term {
+                column::value_at(cols[0].as_ref(), at).and_then(|term| self.known(term))
+            } else {
+                None
             };
             let place = match place {
                 Some(place) => place,
                 None => {
                     for (v, c) in values.iter_mut().zip(cols) {
-                        *v = value(c, at);
+                        *v = column::value_at(c.as_ref(), at);
                     }
                     match self.place(&values, budget) {
                         Some(place) => place,
@@ -475,7 +504,7 @@ impl<'q> SegmentAggregation<'q> {
                 .iter_mut()
                 .zip(&cols[self.by.len()..])
             {
-                p.add(value(c, at));
+                p.add(column::value_at(c.as_ref(), at));
             }
         }
         fits
@@ -495,9 +524,8 @@ impl<'q> SegmentAggregation<'q> {
         let by_term = match values.first() {
             Some(Some(term)) if (*term as usize) < self.by_term.len() => {
                 let term = *term as usize;
-                let start = self.by_term.as_ptr() as usize % PAGE;
-                let page = (start + term * std::mem::size_of::<Option<NonZeroU32>>()) / PAGE;
-                let (word, bit) = (&mut self.written_pages[page / 64], 1u64 << (page % 64));
+                let (word, bit) = Self::written_bit(&self.by_term, term);
+                let word = &mut self.written_pages[word];
                 if *word & bit == 0 {
                     // Never written, so still `None`: written as such.
                     self.by_term[term] = None;
@@ -685,10 +713,10 @@ fn stats_over_columns(
 }
 
 /// Bytes a group costs in its segment until merged into a thread's total (where it takes
-/// [`agg::Aggregator`]'s own share): its raw key, partials and map slot, then its key as a
-/// value. Measured: `stats count() by srcaddr, dstaddr, srcport` over 2 M records made 982,314
-/// groups and peaked at 344 MB (about 300 bytes a group over the process's own 50 MB), of
-/// which the merged groups hold half.
+/// [`agg::Aggregator`]'s own share, 320 bytes and its key's): its raw key, partials and map
+/// slot, then its key as a value. Measured: `stats count() by srcaddr, dstaddr, srcport` over
+/// 2 M records (982,314 groups) peaked at 440 bytes a group over the process's own memory, and
+/// is answered from `--memory 450M` up.
 const SEGMENT_GROUP_BYTES: usize = 192;
 
 /// The `limit` of a record query and the keys of the last `sort` before it (none: output
