@@ -26,11 +26,12 @@ fn keep_large_allocations_out_of_arenas() {
 
 /// A search allocates and frees vectors of a segment's groups, megabytes each, once per
 /// segment. glibc maps such blocks fresh until its adaptive threshold has risen past them, and
-/// each mapped page faults and is zeroed; a fixed threshold at that adaptive limit (32 MiB)
-/// takes them from the arenas from the first, where freed ones are reused: on the 20 M-record
-/// bench index one day's top sources faulted 3,336 pages instead of 4,850 and took 22.2
-/// instead of 27.4 ms (`perf stat -r 15`), and `stats count() by srcaddr, dstaddr` peaked at
-/// 720 instead of 778 MB. Raising glibc's trim threshold too kept more: 926 MB.
+/// each mapped page faults and is zeroed; a fixed threshold at that adaptive limit (32 MiB on
+/// 64-bit systems) takes them from the arenas from the first, where freed ones can be reused.
+/// On the 20 M-record bench index one day's top sources faulted 3,336 pages instead of 4,850
+/// (`perf stat -r 15`) and took 21.8 instead of 23.4 ms (medians of 9, in turns), and `stats
+/// count() by srcaddr, dstaddr` peaked at 720 instead of 726 MB. A fixed threshold also keeps
+/// glibc's trim threshold from rising with it; raising that too kept more: 926 MB.
 ///
 /// Call it before any other thread starts.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

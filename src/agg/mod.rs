@@ -212,8 +212,9 @@ impl Partial {
 }
 
 /// Memory an aggregation may hold, shared by the partial aggregators that run at once. What
-/// they take is an upper bound of what they hold (merging drops repeated groups but does not
-/// give memory back), so a query is refused a little early rather than late.
+/// they take is an upper bound of what they hold (a group merged into another aggregator is
+/// counted in both until its first holder is freed), so a query is refused a little early
+/// rather than late.
 #[derive(Debug)]
 pub struct Budget {
     limit: usize,
@@ -237,18 +238,20 @@ impl Budget {
         self.taken.fetch_add(bytes, Ordering::Relaxed) + bytes <= self.limit
     }
 
-    /// Gives back `bytes` taken earlier, for memory that is freed (not for merged groups: the
-    /// budget counts their peak).
+    /// Gives back `bytes` taken earlier, for memory that is freed.
     pub fn give(&self, bytes: usize) {
         self.taken.fetch_sub(bytes, Ordering::Relaxed);
     }
 }
 
 /// Bytes a group costs besides its key's text: its table slot, keys and accumulators, with the
-/// spare room of the vectors that hold them, and its output row. Measured: `stats count() by
-/// srcaddr, dstaddr, srcport` over 2 M records, 982,314 groups, peaked at 440 bytes a group
-/// over the process's own memory, 140 of them the rows (a `limit 10` peaked at 300).
-const GROUP_BYTES: usize = 320;
+/// spare room of the vectors that hold them.
+const GROUP_BYTES: usize = 160;
+/// Bytes a group merged from partials ([`Aggregator::add_partials`]) costs besides its key's
+/// text: a group, and its output row. Measured: `stats count() by srcaddr, dstaddr, srcport`
+/// over 2 M records, 982,314 groups, peaked at 440 bytes a group over the process's own memory,
+/// 140 of them the rows (a `limit 10` peaked at 300).
+const MERGED_GROUP_BYTES: usize = GROUP_BYTES + 160;
 /// Bytes a `count_distinct` value costs besides its text.
 const DISTINCT_BYTES: usize = 48;
 
@@ -391,7 +394,10 @@ impl<'q> Aggregator<'q> {
                     acc.merge(p.acc(a));
                 }
             }
-            None if self.budget.take(GROUP_BYTES + key.iter().map(key_bytes).sum::<usize>()) => {
+            None if self
+                .budget
+                .take(MERGED_GROUP_BYTES + key.iter().map(key_bytes).sum::<usize>()) =>
+            {
                 let aggs = self.aggs;
                 self.insert(key, h, aggs.iter().zip(partials).map(|(a, p)| p.acc(a)));
             }

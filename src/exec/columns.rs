@@ -5,7 +5,7 @@
 use roaring::RoaringBitmap;
 
 use super::candidates;
-use crate::format::column::Column as ColumnValues;
+use crate::format::column::{self, Column as ColumnValues};
 use crate::format::schema::Column;
 use crate::query::{Cond, Filter};
 use crate::read::{IndexError, Segment};
@@ -107,7 +107,7 @@ pub fn scan(
             let ends_inside = filter.windows.iter().all(|&(lo, _)| b.end.min >= lo) && seg.has_no_nulls(i, end)?;
             let starts_inside =
                 filter.windows.iter().all(|&(_, hi)| b.start.max <= hi) && seg.has_no_nulls(i, start)?;
-            let value = |c: &Option<ColumnValues>, at: u32| c.as_ref().and_then(|c| c.get(at as usize));
+            let value = |c: &Option<ColumnValues>, at: u32| column::value_at(c.as_ref(), at as usize);
             match (starts_inside, ends_inside) {
                 (true, true) => {}
                 (false, true) => {

@@ -59,6 +59,11 @@ impl IndexError {
     }
 }
 
+/// The source with `id` among all sources (in id order).
+fn by_id(all: &[SourceEntry], id: u32) -> Option<&SourceEntry> {
+    all.binary_search_by_key(&id, |s| s.id).ok().map(|i| &all[i])
+}
+
 /// Maps a file read-only.
 fn map(file: &File) -> io::Result<memmap2::Mmap> {
     // SAFETY: the mapping is read-only and flowdex never writes a published file: segments and
@@ -223,7 +228,7 @@ impl Index {
     /// The source with `id`, parsing only its entry.
     pub fn source(&self, id: u32) -> Result<Option<SourceEntry>, IndexError> {
         if let Some(all) = self.all_sources.get() {
-            return Ok(all.binary_search_by_key(&id, |s| s.id).ok().map(|i| all[i].clone()));
+            return Ok(by_id(all, id).cloned());
         }
         let Some(t) = self.sources_table()? else {
             return Ok(None);
@@ -246,17 +251,15 @@ impl Index {
         if let Some(all) = self.all_sources.get() {
             return Ok(ids
                 .iter()
-                .filter_map(|&id| {
-                    let i = all.binary_search_by_key(&id, |s| s.id).ok()?;
-                    Some((id, all[i].name.clone()))
-                })
+                .filter_map(|&id| Some((id, by_id(all, id)?.name.clone())))
                 .collect());
         }
         let Some(t) = self.sources_table()? else {
             return Ok(Vec::new());
         };
         let err = |c| self.sources_error(c);
-        // Runs of whole chunks' worth of ids, so that a chunk is mostly decompressed once.
+        // Runs of at least 64 ids (a chunk's entries), one per task: a chunk whose entries fall
+        // in two runs is decompressed by both.
         let run = ids.len().div_ceil(rayon::current_num_threads() * 4).max(64);
         let runs = ids
             .par_chunks(run)

@@ -801,7 +801,7 @@ impl Segment {
         let records = entry.record_count as usize;
         // Only stored frames may be bit-packed: a compressed frame's stated length then tells
         // whether it has a null bitmap (`has_no_nulls`). Only compressed frames hold planes:
-        // a stored one is read a value at a time.
+        // planes help zstd, and a stored frame is packed in bits instead.
         let encodings = column::Encodings {
             bit_packed: self.version >= BIT_PACKED_SINCE && r.codec == Codec::Stored,
             planes: self.version >= PLANES_SINCE && r.codec == Codec::Zstd,
