@@ -592,6 +592,35 @@ mod tests {
         planes: false,
     };
 
+    /// `other`, another form of the column `raw` of `n` values, decodes to the same values in
+    /// full and at every offset under `allowed`, is refused under `refused`, and no truncation
+    /// of it decodes.
+    fn check_same_values(
+        raw: &[u8],
+        other: &[u8],
+        n: usize,
+        allowed: Encodings,
+        refused: Encodings,
+    ) -> Result<(), TestCaseError> {
+        let (want, got) = (
+            decode(raw, n, allowed, "t", 0).unwrap(),
+            decode(other, n, allowed, "t", 0).unwrap(),
+        );
+        prop_assert_eq!(&got, &want);
+        let all: Vec<u32> = (0..n as u32).collect();
+        let sparse = decode_at(other, n, &all, allowed, "t", 0).unwrap();
+        for (i, v) in sparse.values.into_iter().enumerate() {
+            prop_assert_eq!(v, want.get(i));
+        }
+        prop_assert!(decode(other, n, refused, "t", 0).is_err());
+        prop_assert!(decode_at(other, n, &all, refused, "t", 0).is_err());
+        for cut in 0..other.len() {
+            prop_assert!(decode(&other[..cut], n, allowed, "t", 0).is_err());
+            prop_assert!(decode_at(&other[..cut], n, &all, allowed, "t", 0).is_err());
+        }
+        Ok(())
+    }
+
     /// The byte-plane form of a column decodes to the same values, in full and at offsets,
     /// only where the version allows it, and no truncation of it decodes.
     fn check_planes(raw: &[u8], n: usize) -> Result<(), TestCaseError> {
@@ -616,22 +645,7 @@ mod tests {
             return Ok(());
         };
         prop_assert_eq!(planes.len(), raw.len());
-        let (want, got) = (
-            decode(raw, n, V5, "t", 0).unwrap(),
-            decode(&planes, n, V8, "t", 0).unwrap(),
-        );
-        prop_assert_eq!(&got, &want);
-        let all: Vec<u32> = (0..n as u32).collect();
-        let sparse = decode_at(&planes, n, &all, V8, "t", 0).unwrap();
-        for (i, v) in sparse.values.into_iter().enumerate() {
-            prop_assert_eq!(v, want.get(i));
-        }
-        prop_assert!(decode(&planes, n, V6, "t", 0).is_err());
-        prop_assert!(decode_at(&planes, n, &all, V6, "t", 0).is_err());
-        for cut in 0..planes.len() {
-            prop_assert!(decode(&planes[..cut], n, V8, "t", 0).is_err());
-            prop_assert!(decode_at(&planes[..cut], n, &all, V8, "t", 0).is_err());
-        }
+        check_same_values(raw, &planes, n, V8, V6)?;
         let mut strings = planes.clone();
         strings[COLUMN_FLAGS] |= FLAG_BYTES;
         prop_assert!(decode_bytes(&strings, n, "t", 0).is_err());
@@ -645,22 +659,7 @@ mod tests {
             return Ok(());
         };
         prop_assert!(packed.len() < raw.len());
-        let (want, got) = (
-            decode(raw, n, V6, "t", 0).unwrap(),
-            decode(&packed, n, V6, "t", 0).unwrap(),
-        );
-        prop_assert_eq!(&got, &want);
-        let all: Vec<u32> = (0..n as u32).collect();
-        let sparse = decode_at(&packed, n, &all, V6, "t", 0).unwrap();
-        for (i, v) in sparse.values.into_iter().enumerate() {
-            prop_assert_eq!(v, want.get(i));
-        }
-        prop_assert!(decode(&packed, n, V5, "t", 0).is_err());
-        prop_assert!(decode_at(&packed, n, &all, V5, "t", 0).is_err());
-        for cut in 0..packed.len() {
-            prop_assert!(decode(&packed[..cut], n, V6, "t", 0).is_err());
-            prop_assert!(decode_at(&packed[..cut], n, &all, V6, "t", 0).is_err());
-        }
+        check_same_values(raw, &packed, n, V6, V5)?;
         // A set padding bit, a width out of range, a null bitmap or byte strings: refused.
         let used = n * usize::from(packed[COLUMN_WIDTH]) % 8;
         if used != 0 {
