@@ -63,8 +63,9 @@ pub type BlockMatches<'a> = dyn FnMut(&[Option<ColumnValues>], &[u32]) + 'a;
 /// Calls `found` once for each block of `seg` that holds matching records, with the block's
 /// values of `columns` (in order; `None` for a column the segment lacks and for a `None`
 /// column, which is not read) and the offsets in the block of its matching records, ascending.
-/// Per block, not per record: a call per record through `dyn` and a vector of its values were
-/// a third of a 30-day aggregation's work besides decompression.
+/// Per block, not per record: the caller loops over a block's offsets itself, where a call per
+/// record through `dyn` built a vector of each record's values (with the aggregation's path for
+/// terms already met, query 5 went from 3.455 to 3.334 G instructions).
 pub fn scan(
     seg: &Segment,
     filter: &ColumnFilter,

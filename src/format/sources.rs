@@ -198,8 +198,7 @@ impl<'a> Sources<'a> {
 
     /// Entry `i`, parsed; `cache` keeps the last chunk decompressed.
     pub fn entry(&self, i: usize, cache: &mut ChunkCache) -> Result<SourceEntry, Corrupt> {
-        let entry: SourceEntry = self.read_entry(i, cache)?;
-        Ok(entry)
+        self.read_entry(i, cache)
     }
 
     /// Entry `i`'s name, the only field parsed: what printing a record's source needs.
