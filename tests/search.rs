@@ -948,3 +948,36 @@ fn explain_says_how_a_limit_reads_its_blocks() {
     assert_eq!(explain("action = REJECT | sort bytes desc"), None);
     assert_eq!(explain("action = REJECT | stats count() | limit 1"), None);
 }
+
+#[test]
+fn explain_writes_the_filter_back_as_a_query_and_says_how_each_part_is_answered() {
+    let (dir, _index) = samples_index();
+    let iocs = tempfile::NamedTempFile::new().unwrap();
+    // Addresses apart from each other, which no range joins.
+    let list: String = (0..1000).map(|i| format!("10.{}.{}.7\n", i / 250, i % 250)).collect();
+    std::fs::write(iocs.path(), list).unwrap();
+    let query = format!(
+        "addr in @{} and time = 2024-04-28 and bytes > 1000",
+        iocs.path().display()
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args(["search", "--explain"])
+        .arg(dir.path())
+        .arg(&query)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().take(4).collect();
+    let list = "addr in (10.0.0.7, 10.0.1.7, 10.0.2.7, 10.0.3.7, 10.0.4.7, … 995 more)";
+    let day = "time overlaps 2024-04-28T00:00:00Z .. 2024-04-28T23:59:59Z";
+    assert_eq!(
+        lines,
+        [
+            format!("filter: {list} and {day} and bytes >= 1001"),
+            format!("  {list}: postings of srcaddr and dstaddr"),
+            format!("  {day}: zone maps of start and end, then each candidate record's times"),
+            "  bytes >= 1001: zone maps of bytes, then each candidate record".to_string(),
+        ]
+    );
+}

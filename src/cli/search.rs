@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use flowdex::coverage::{self, BlindSpots, Coverage, Scope, State, Subject};
-use flowdex::exec::{HeldRecord, Hit, Keeper, SearchError};
+use flowdex::exec::{HeldRecord, Hit, Keeper, Route, SearchError};
 use flowdex::output::{write_rows, OutputFormat, RecordWriter, SourceRef};
 use flowdex::query::{self, QueryError};
 use flowdex::read::Index;
@@ -72,7 +72,19 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let out = &mut BufWriter::new(io::stdout().lock());
     if args.explain {
         let plans = flowdex::exec::explain(&index, &bound.filter)?;
-        writeln!(out, "filter: {:?}", bound.filter)?;
+        writeln!(out, "filter: {}", bound.filter)?;
+        for (test, route) in flowdex::exec::routes(&bound.filter) {
+            let fields = |fields: &[Field]| fields.iter().map(|f| f.name()).collect::<Vec<_>>().join(" and ");
+            let how = match route {
+                Route::Postings => format!("postings of {}", fields(&test.fields)),
+                Route::ZoneMaps if test.fields.is_empty() => {
+                    "zone maps of start and end, then each candidate record's times".into()
+                }
+                Route::ZoneMaps => format!("zone maps of {}, then each candidate record", fields(&test.fields)),
+                Route::Records => "each candidate record".into(),
+            };
+            writeln!(out, "  {test}: {how}")?;
+        }
         let (mut candidates, mut blocks, mut total) = (0, 0, 0);
         for p in &plans {
             writeln!(

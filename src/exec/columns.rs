@@ -7,7 +7,7 @@ use roaring::RoaringBitmap;
 use super::candidates;
 use crate::format::column::{self, Column as ColumnValues};
 use crate::format::schema::Column;
-use crate::query::{Cond, Filter};
+use crate::query::Filter;
 use crate::read::{IndexError, Segment};
 use crate::record::Field;
 
@@ -42,18 +42,9 @@ impl ColumnFilter {
 /// fields (patterns and flag masks run over the dictionary's distinct values), combined by
 /// and, or and not.
 fn answerable(filter: &Filter) -> bool {
-    match filter {
-        Filter::All => true,
-        Filter::And(v) | Filter::Or(v) => v.iter().all(answerable),
-        Filter::Not(f) => answerable(f),
-        Filter::Test(t) => {
-            !t.negate
-                && t.fields
-                    .iter()
-                    .all(|f| crate::format::schema::POSTING_FIELDS.contains(f))
-                && !matches!(t.cond, Cond::TimeOverlap(..))
-        }
-    }
+    super::routes(filter)
+        .iter()
+        .all(|(_, route)| *route == super::Route::Postings)
 }
 
 /// What [`scan`] hands each block that holds matches: its columns' values, and the offsets of

@@ -35,6 +35,39 @@ pub struct SegmentPlan {
     pub blocks: usize,
 }
 
+/// How the searcher answers one condition of a filter, as `--explain` tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// The postings of its fields' values: exact, no record read.
+    Postings,
+    /// Blocks chosen by their zone maps, then each candidate record's values.
+    ZoneMaps,
+    /// Each candidate record's values.
+    Records,
+}
+
+impl Route {
+    pub fn of(t: &Test) -> Route {
+        match &t.cond {
+            Cond::TimeOverlap(..) => Route::ZoneMaps,
+            _ if t.negate => Route::Records,
+            _ if t.fields.iter().all(|f| POSTING_FIELDS.contains(f)) => Route::Postings,
+            Cond::Numbers(_) if t.fields.iter().all(|&f| zone_of(f).is_some()) => Route::ZoneMaps,
+            _ => Route::Records,
+        }
+    }
+}
+
+/// The conditions of `filter`, in order, each with how it is answered.
+pub fn routes(filter: &Filter) -> Vec<(&Test, Route)> {
+    match filter {
+        Filter::All => Vec::new(),
+        Filter::And(parts) | Filter::Or(parts) => parts.iter().flat_map(routes).collect(),
+        Filter::Not(inner) => routes(inner),
+        Filter::Test(t) => vec![(t, Route::of(t))],
+    }
+}
+
 /// Candidate ids of one segment for `filter`.
 pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexError> {
     // Every record: an exact answer counts them without reading a block, so the block entries
@@ -195,16 +228,21 @@ fn field_candidates(seg: &Segment, field: Field, cond: &Cond, negate: bool) -> R
     })
 }
 
-/// Blocks whose zone map can hold a matching `start`, `end`, `bytes` or `packets`.
-fn zone_candidates(seg: &Segment, field: Field, cond: &Cond) -> Option<Result<Candidates, IndexError>> {
-    let Cond::Numbers(ranges) = cond else { return None };
-    let zone: fn(&BlockEntry) -> Range = match field {
+/// The zone map of `field` in a block entry: `start`, `end`, `bytes` and `packets` have one.
+fn zone_of(field: Field) -> Option<fn(&BlockEntry) -> Range> {
+    Some(match field {
         Field::Start => |b| b.start,
         Field::End => |b| b.end,
         Field::Bytes => |b| b.bytes,
         Field::Packets => |b| b.packets,
         _ => return None,
-    };
+    })
+}
+
+/// Blocks whose zone map can hold a matching `start`, `end`, `bytes` or `packets`.
+fn zone_candidates(seg: &Segment, field: Field, cond: &Cond) -> Option<Result<Candidates, IndexError>> {
+    let Cond::Numbers(ranges) = cond else { return None };
+    let zone = zone_of(field)?;
     let ids = block_ids(seg, |b| ranges.iter().any(|(lo, hi)| zone(b).overlaps(*lo, *hi)));
     Some(ids.map(|ids| Candidates { ids, exact: false }))
 }

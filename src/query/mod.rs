@@ -4,6 +4,7 @@
 mod bind;
 mod parse;
 mod prefix;
+mod show;
 
 pub use bind::{
     bind, bind_time_window, Aggregate, AggregateFn, Bound, Cond, Filter, GroupBy, RecordStage, RowFilter, RowStage,
