@@ -66,10 +66,30 @@ pub enum CoverageError {
     Index(#[from] IndexError),
     #[error("a slot of 0 seconds; give a bin of at least 1 second")]
     ZeroBin,
-    #[error("the window {from}..{to} ends before it starts")]
+    #[error("the window {} .. {} ends before it starts", shown_time(*from), shown_time(*to))]
     EmptyWindow { from: u64, to: u64 },
+    #[error(
+        "no record of the index is in the window {}: its records span {} .. {}",
+        shown_window(*window),
+        shown_time(*first),
+        shown_time(*last)
+    )]
+    OutsideIndex { window: (u64, u64), first: u64, last: u64 },
     #[error("the window has {slots} slots of {bin} s, more than {MAX_SLOTS}; use a wider bin or a shorter window")]
     TooManySlots { slots: u64, bin: u64 },
+}
+
+fn shown_time(secs: u64) -> String {
+    i64::try_from(secs).map_or_else(|_| secs.to_string(), crate::time::format_rfc3339)
+}
+
+/// A window as given: an open end is left open.
+fn shown_window((lo, hi): (u64, u64)) -> String {
+    match (lo, hi) {
+        (0, hi) => format!("up to {}", shown_time(hi)),
+        (lo, u64::MAX) => format!("from {}", shown_time(lo)),
+        (lo, hi) => format!("{} .. {}", shown_time(lo), shown_time(hi)),
+    }
 }
 
 /// What the logs say about one slot (or a range of slots) of one subject.
@@ -308,6 +328,31 @@ pub struct BlindSpots {
     pub unknown_interfaces: Vec<String>,
 }
 
+/// The interfaces of `names` that no segment of `index` holds: a mistyped ID, or one the
+/// inputs never had.
+fn nowhere(index: &Index, names: &[String]) -> Result<Vec<String>, IndexError> {
+    let mut missing = names.to_vec();
+    for seg in index.segments() {
+        let Some(dict) = seg.dictionary(Column::Field(Field::InterfaceId))? else {
+            continue;
+        };
+        let mut kept = Vec::with_capacity(missing.len());
+        for name in missing {
+            let found = dict
+                .find(&Term::Bytes(name.as_bytes()))
+                .map_err(|c| IndexError::corrupt(seg.path(), c))?;
+            if found.is_none() {
+                kept.push(name);
+            }
+        }
+        missing = kept;
+        if missing.is_empty() {
+            break;
+        }
+    }
+    Ok(missing)
+}
+
 /// The blind spots of a search with `filter` whose matching records were on `matched`
 /// interfaces (`None` when the answer did not say, as for `stats`). The window is the one the
 /// filter's time conditions (`time`, `--from`, `--to`) require, with the gap rules of an explicit
@@ -327,23 +372,32 @@ pub fn blind_spots(index: &Index, filter: &Filter, matched: Option<&[String]>) -
         (Some(named), _) => (Scope::Named, named),
         (None, Some(m)) if !m.is_empty() => (Scope::Matched, m.to_vec()),
         _ => {
+            let subjects = match skipdata(index, window, DEFAULT_BIN, None) {
+                // A window beyond the index's records: no SKIPDATA in it.
+                Err(CoverageError::OutsideIndex { .. }) => Vec::new(),
+                r => blind_only(r?),
+            };
             return Ok(BlindSpots {
                 scope: Scope::Everything,
                 window,
-                subjects: blind_only(skipdata(index, window, DEFAULT_BIN, None)?),
+                subjects,
                 unknown_interfaces: Vec::new(),
-            })
+            });
         }
     };
     if window.is_none() {
         // Only these interfaces' SKIPDATA: on 100 M records, reading every interface's to keep
         // a few was most of a needle search's time.
         let subjects = blind_only(skipdata(index, window, DEFAULT_BIN, Some(&interfaces))?);
+        let unknown_interfaces = match scope {
+            Scope::Named => nowhere(index, &interfaces)?,
+            _ => Vec::new(),
+        };
         return Ok(BlindSpots {
             scope,
             window,
             subjects,
-            unknown_interfaces: Vec::new(),
+            unknown_interfaces,
         });
     }
     let options = Options {
@@ -354,7 +408,7 @@ pub fn blind_spots(index: &Index, filter: &Filter, matched: Option<&[String]>) -
     };
     let report = match coverage(index, &options) {
         // A window that ends before the index begins (or the like): nothing to say about it.
-        Err(CoverageError::EmptyWindow { .. }) => {
+        Err(CoverageError::EmptyWindow { .. } | CoverageError::OutsideIndex { .. }) => {
             return Ok(BlindSpots {
                 scope,
                 window,
@@ -440,7 +494,7 @@ impl Grid {
             .zip(segments.iter().filter_map(|s| s.max_end).max())
             .map(|(lo, hi)| (lo, hi.max(lo)));
         // An open end of a window (`time >= T`, `--from` alone) is the index's end.
-        let window = match (window, span) {
+        let clipped = match (window, span) {
             (None, span) => span,
             (Some((0, u64::MAX)), span) => span,
             (Some((0, hi)), Some((lo, _))) => Some((lo, hi)),
@@ -448,11 +502,17 @@ impl Grid {
             (Some((lo, u64::MAX)), None) => Some((lo, lo)),
             (Some(w), _) => Some(w),
         };
-        let Some((lo, hi)) = window else {
+        let Some((lo, hi)) = clipped else {
             return Ok(None);
         };
         if hi < lo {
-            return Err(CoverageError::EmptyWindow { from: lo, to: hi });
+            return Err(match (window, span) {
+                // The user's window is fine; the index has nothing in it.
+                (Some(window @ ((0, _) | (_, u64::MAX))), Some((first, last))) => {
+                    CoverageError::OutsideIndex { window, first, last }
+                }
+                _ => CoverageError::EmptyWindow { from: lo, to: hi },
+            });
         }
         let first = lo / bin;
         let count = hi / bin - first + 1;

@@ -633,3 +633,36 @@ fn a_record_whose_end_is_before_its_start_covers_the_span_between() {
     assert_eq!(report.subjects.len(), 1);
     assert_eq!(report.subjects[0].ranges[0].state, State::SkipData);
 }
+
+#[test]
+fn a_window_beyond_the_index_finds_nothing_and_says_where_the_records_are() {
+    let (_dir, idx) = hand_index();
+    let idx = idx.to_str().unwrap();
+    for window in [["--from", "2024-05-01"], ["--to", "2024-03-01"]] {
+        let mut args = vec!["search", idx, "dstport = 443"];
+        args.extend(window);
+        let (code, out, err) = flowdex(&args);
+        assert_eq!((code, out.as_str(), err.as_str()), (1, "", ""), "{window:?}");
+    }
+    let (code, _, err) = flowdex(&["coverage", idx, "--from", "2024-05-01"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no record of the index is in the window from 2024-05-01T00:00:00Z: its records span 2024-04-28T"),
+        "{err}"
+    );
+    let (code, _, err) = flowdex(&["coverage", idx, "--from", "2024-05-01", "--to", "2024-04-30"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("the window 2024-05-01T00:00:00Z .. 2024-04-30T23:59:59Z ends before it starts"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_search_naming_an_interface_the_index_lacks_says_so_without_a_window_too() {
+    let (_dir, idx) = hand_index();
+    let idx = idx.to_str().unwrap();
+    let (code, out, err) = flowdex(&["search", idx, "interface_id = eni-mistyped"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.contains("eni-mistyped is nowhere in the index"), "{err}");
+}
