@@ -906,6 +906,24 @@ mod tests {
     }
 
     #[test]
+    fn aggregates_are_named_after_stats_as_their_columns_read_and_lists_take_brackets() {
+        let b =
+            bound("stats count(*), sum(bytes) by srcaddr | filter count(*) > 100 | sort sum( bytes ) desc").unwrap();
+        assert_eq!(b.row_columns(), ["srcaddr", "count(*)", "sum(bytes)"]);
+        assert!(
+            matches!(b.rows[0], RowStage::Filter(RowFilter::Compare(1, CmpOp::Gt, RowValue::Number(n))) if n == 100.0)
+        );
+        assert!(matches!(&b.rows[1], RowStage::Sort(keys) if keys[..] == [(2, true)]));
+        assert!(bound("stats count() | sort count(*)")
+            .unwrap_err()
+            .message
+            .contains("not a column"));
+        let brackets = bound("dstport in [22, 443]").unwrap().filter.to_string();
+        assert_eq!(brackets, bound("dstport in (22, 443)").unwrap().filter.to_string());
+        assert!(bound("dstport in [22, 443)").is_err());
+    }
+
+    #[test]
     fn cidr_ranges() {
         let (lo, hi) = ip_range("10.1.0.0/16").unwrap();
         assert_eq!(lo, ip_bytes("10.1.0.0".parse().unwrap()));

@@ -148,7 +148,7 @@ pub fn parse(text: &str, read_file: &FileReader<'_>) -> Result<Query, QueryError
     Ok(Query { stages })
 }
 
-const OPS: &[&str] = &["==", "!=", "<=", ">=", "=", "<", ">", "(", ")", ",", "|"];
+const OPS: &[&str] = &["==", "!=", "<=", ">=", "=", "<", ">", "(", ")", "[", "]", ",", "|"];
 
 fn lex(text: &str) -> Result<Vec<Token>, QueryError> {
     let b = text.as_bytes();
@@ -190,7 +190,7 @@ fn lex(text: &str) -> Result<Vec<Token>, QueryError> {
             continue;
         }
         let word_end = |mut j: usize| {
-            while j < b.len() && !b[j].is_ascii_whitespace() && !b"()|,=!<>\"'".contains(&b[j]) {
+            while j < b.len() && !b[j].is_ascii_whitespace() && !b"()[]|,=!<>\"'".contains(&b[j]) {
                 j += text[j..].chars().next().map_or(1, char::len_utf8);
             }
             j
@@ -328,10 +328,28 @@ impl Parser<'_> {
         }
     }
 
+    /// A field name, or after `stats` an aggregate's column as its default name reads
+    /// (`count()`, `sum(bytes)`), as Insights queries write `sort count(*) desc`.
+    fn column_name(&mut self, what: &str) -> Result<Name, QueryError> {
+        let mut name = self.name(what)?;
+        if self.eat_op("(") {
+            let argument = if self.eat_op(")") {
+                String::new()
+            } else {
+                let argument = self.name("a field name or *")?.text;
+                self.expect_op(")")?;
+                argument
+            };
+            name.text = format!("{}({argument})", name.text);
+            name.span.end = self.tokens[self.at - 1].span.end;
+        }
+        Ok(name)
+    }
+
     fn names(&mut self) -> Result<Vec<Name>, QueryError> {
-        let mut v = vec![self.name("a field name")?];
+        let mut v = vec![self.column_name("a field name")?];
         while self.eat_op(",") {
-            v.push(self.name("a field name")?);
+            v.push(self.column_name("a field name")?);
         }
         Ok(v)
     }
@@ -364,7 +382,7 @@ impl Parser<'_> {
             "sort" => {
                 let mut keys = Vec::new();
                 loop {
-                    let name = self.name("a field or aggregate name to sort by")?;
+                    let name = self.column_name("a field or aggregate name to sort by")?;
                     let desc = if self.eat_word("desc") {
                         true
                     } else {
@@ -511,7 +529,7 @@ impl Parser<'_> {
     }
 
     fn predicate(&mut self) -> Result<Expr, QueryError> {
-        let name = self.name("a field name")?;
+        let name = self.column_name("a field name")?;
         let negated = self.peek_word("not")
             && matches!(self.tokens.get(self.at + 1).map(|t| &t.tok), Some(Tok::Word(w)) if w.eq_ignore_ascii_case("in") || w.eq_ignore_ascii_case("like"));
         if negated {
@@ -535,12 +553,18 @@ impl Parser<'_> {
                     })
                     .collect()
             } else {
-                self.expect_op("(")?;
+                // Insights writes lists in brackets: `in ["a", "b"]`.
+                let close = if self.eat_op("[") {
+                    "]"
+                } else {
+                    self.expect_op("(")?;
+                    ")"
+                };
                 let mut v = vec![self.literal()?];
                 while self.eat_op(",") {
                     v.push(self.literal()?);
                 }
-                self.expect_op(")")?;
+                self.expect_op(close)?;
                 v
             };
             Expr::In { name, values }
