@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 
 use flowdex::coverage::{self, Coverage, Options, Report, Subject};
 use flowdex::output::TableWriter;
-use flowdex::query::{parse_duration, time_range};
+use flowdex::query::{parse_duration, time_range, TIME_FORMS};
 use flowdex::read::Index;
 use flowdex::time::format_rfc3339;
 
@@ -42,11 +42,7 @@ fn parse_bin(text: &str) -> Result<u64, String> {
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let time = |text: &Option<String>, flag: &str| -> anyhow::Result<Option<(u64, u64)>> {
         text.as_deref()
-            .map(|t| {
-                time_range(t).with_context(|| {
-                    format!("{flag} `{t}`: not a time (RFC 3339, 2024-04-28, 2024-04 or Unix seconds)")
-                })
-            })
+            .map(|t| time_range(t).with_context(|| format!("{flag} `{t}`: not a time ({TIME_FORMS})")))
             .transpose()
     };
     let (from, to) = (time(&args.from, "--from")?, time(&args.to, "--to")?);

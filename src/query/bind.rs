@@ -272,15 +272,8 @@ impl Bound {
 
 /// Adds `--from` / `--to` to a bound query: records whose [start, end] overlaps the window.
 pub fn bind_time_window(bound: &mut Bound, from: Option<&str>, to: Option<&str>) -> Result<(), QueryError> {
-    let parse = |t: &str, flag: &str| {
-        time_range(t).ok_or_else(|| {
-            QueryError::at(
-                t,
-                Span::new(0, t.len()),
-                &format!("{flag}: not a time (RFC 3339, 2024-04-28, 2024-04 or Unix seconds)"),
-                None,
-            )
-        })
+    let parse = |t: &str, flag: &'static str| {
+        time_range(t).ok_or_else(|| QueryError::option(flag, t, &format!("not a time ({TIME_FORMS})")))
     };
     let lo = from.map(|t| parse(t, "--from")).transpose()?.map_or(0, |r| r.0);
     let hi = to.map(|t| parse(t, "--to")).transpose()?.map_or(u64::MAX, |r| r.1);
@@ -294,6 +287,9 @@ pub fn bind_time_window(bound: &mut Bound, from: Option<&str>, to: Option<&str>)
     }
     Ok(())
 }
+
+/// The forms a time value takes, for error messages ([`time_range`]).
+pub const TIME_FORMS: &str = "RFC 3339, 2024-04-28T10:05Z, 2024-04-28, 2024-04 or Unix seconds";
 
 /// Binds a parsed query.
 pub fn bind(query: &Query, text: &str) -> Result<Bound, QueryError> {
@@ -360,6 +356,14 @@ const PSEUDO: &[&str] = &["addr", "port", "time"];
 impl Binder<'_> {
     fn error(&self, span: Span, message: &str) -> QueryError {
         QueryError::at(self.text, span, message, None)
+    }
+
+    /// An error about a value: one from a list file names its line there.
+    fn value_error(&self, value: &Literal, message: &str) -> QueryError {
+        match &value.list_line {
+            None => self.error(value.span, message),
+            Some((path, line)) => self.error(value.span, &format!("{path} line {line}: {message}")),
+        }
     }
 
     fn unknown(&self, name: &Name, extra: &[&str]) -> QueryError {
@@ -436,7 +440,7 @@ impl Binder<'_> {
                     return Err(self.error(name.span, "`has` is for tcp_flags (as in tcp_flags has SYN)"));
                 }
                 let mask = tcp_flags(&value.text)
-                    .ok_or_else(|| self.error(value.span, "not a TCP flag (FIN, SYN, RST, SYN-ACK or a number)"))?;
+                    .ok_or_else(|| self.value_error(value, "not a TCP flag (FIN, SYN, RST, SYN-ACK or a number)"))?;
                 Filter::Test(Test {
                     fields,
                     cond: Cond::FlagsAll(mask),
@@ -449,9 +453,8 @@ impl Binder<'_> {
     fn compare(&self, target: &Target, op: CmpOp, value: &Literal) -> Result<Filter, QueryError> {
         let fields = match target {
             Target::Time => {
-                let (lo, hi) = time_range(&value.text).ok_or_else(|| {
-                    self.error(value.span, "not a time (RFC 3339, 2024-04-28, 2024-04 or Unix seconds)")
-                })?;
+                let (lo, hi) = time_range(&value.text)
+                    .ok_or_else(|| self.value_error(value, &format!("not a time ({TIME_FORMS})")))?;
                 let (lo, hi) = match op {
                     CmpOp::Eq => (lo, hi),
                     CmpOp::Lt => (0, lo.saturating_sub(1)),
@@ -477,21 +480,36 @@ impl Binder<'_> {
         };
         let kind = fields[0].kind();
         let bad = |what: &str| {
-            self.error(
-                value.span,
-                &format!("`{}` is not {what} for {}", value.text, fields[0].name()),
+            self.value_error(
+                value,
+                &format!(
+                    "`{}` is not {what} for {}",
+                    value.text,
+                    super::show::target_name(&fields)
+                ),
             )
         };
         let ordered = matches!(op, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge);
         let cond = match kind {
             FieldKind::Ip => {
                 if ordered {
-                    return Err(self.error(value.span, "addresses take =, !=, in and like; use a CIDR for ranges"));
+                    return Err(self.value_error(value, "addresses take =, !=, in and like; use a CIDR for ranges"));
                 }
                 Cond::Ips(vec![ip_range(&value.text).ok_or_else(|| bad("an address or CIDR"))?])
             }
             FieldKind::UInt => {
                 let (lo, hi) = number_range(fields[0], &value.text).ok_or_else(|| bad(expected_number(fields[0])))?;
+                // No record holds more than its type does: `dstport = 70000` is a typo.
+                if let Some(max) = fields[0].max_number().filter(|&max| lo > max) {
+                    return Err(self.value_error(
+                        value,
+                        &format!(
+                            "`{}` is out of range for {} (at most {max})",
+                            value.text,
+                            super::show::target_name(&fields)
+                        ),
+                    ));
+                }
                 let range = match op {
                     CmpOp::Eq | CmpOp::Ne => (lo, hi),
                     CmpOp::Lt => {
@@ -513,14 +531,14 @@ impl Binder<'_> {
             }
             FieldKind::Enum => {
                 if ordered {
-                    return Err(self.error(value.span, "this field takes =, !=, in and like"));
+                    return Err(self.value_error(value, "this field takes =, !=, in and like"));
                 }
                 let word = enum_word(fields[0], &value.text).ok_or_else(|| bad(enum_words(fields[0])))?;
                 Cond::Words(vec![word.to_owned()])
             }
             FieldKind::Text => {
                 if ordered {
-                    return Err(self.error(value.span, "text fields take =, !=, in and like"));
+                    return Err(self.value_error(value, "text fields take =, !=, in and like"));
                 }
                 Cond::Words(vec![value.text.clone()])
             }
@@ -738,6 +756,11 @@ pub fn time_range(text: &str) -> Option<(u64, u64)> {
         let t = u64::try_from(t).ok()?;
         return Some((t, t));
     }
+    // A minute, as warnings and coverage write times (`2024-04-28T10:05Z`): all of it.
+    if let Some(minute) = text.strip_suffix(['Z', 'z']).filter(|m| m.len() == 16) {
+        let t = u64::try_from(crate::time::parse_rfc3339(&format!("{minute}:00Z"))?).ok()?;
+        return Some((t, t + 59));
+    }
     let parts: Vec<&str> = text.split('-').collect();
     let num = |s: &str| s.parse::<u32>().ok();
     match parts.as_slice() {
@@ -785,7 +808,7 @@ fn expected_number(field: Field) -> &'static str {
     match field {
         Field::Protocol => "a protocol number or name (tcp, udp, icmp, icmpv6)",
         Field::TcpFlags => "a TCP flag value or name (FIN, SYN, RST, SYN-ACK)",
-        Field::Start | Field::End => "a time (RFC 3339, 2024-04-28, 2024-04 or Unix seconds)",
+        Field::Start | Field::End => "a time (RFC 3339, 2024-04-28T10:05Z, 2024-04-28, 2024-04 or Unix seconds)",
         _ => "a number",
     }
 }
@@ -921,6 +944,30 @@ mod tests {
         let brackets = bound("dstport in [22, 443]").unwrap().filter.to_string();
         assert_eq!(brackets, bound("dstport in (22, 443)").unwrap().filter.to_string());
         assert!(bound("dstport in [22, 443)").is_err());
+    }
+
+    #[test]
+    fn values_out_of_their_field_s_range_and_bad_list_lines_are_named() {
+        let err = bound("dstport = 70000").unwrap_err();
+        assert_eq!(err.message, "`70000` is out of range for dstport (at most 65535)");
+        assert!(bound("port > 65536")
+            .unwrap_err()
+            .message
+            .contains("for port (at most 65535)"));
+        assert!(bound("dstport = 65535 and protocol = 255").is_ok());
+        let text = "addr in @iocs.txt";
+        let q = super::super::parse(text, &|_| Ok("1.2.3.4\n# comment\n\nnot-an-ip\n".into())).unwrap();
+        let err = bind(&q, text).unwrap_err();
+        assert_eq!(
+            err.message,
+            "iocs.txt line 4: `not-an-ip` is not an address or CIDR for addr"
+        );
+        let mut b = bound("action = ACCEPT").unwrap();
+        let err = bind_time_window(&mut b, Some("yesterday"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--from `yesterday`: not a time ("), "{err}");
+        assert_eq!(time_range("2024-04-28T10:05Z"), Some((1_714_298_700, 1_714_298_759)));
     }
 
     #[test]

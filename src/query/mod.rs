@@ -10,7 +10,7 @@ pub use bind::{
     bind, bind_time_window, Aggregate, AggregateFn, Bound, Cond, Filter, GroupBy, RecordStage, RowFilter, RowStage,
     RowValue, Test,
 };
-pub use bind::{ip_range, time_range};
+pub use bind::{ip_range, time_range, TIME_FORMS};
 pub use parse::{list_values, parse, parse_duration, CmpOp, Expr, FileReader, Query, Stage};
 
 use std::fmt;
@@ -36,6 +36,8 @@ pub struct QueryError {
     /// The query text, to show the line and a caret under the offending column.
     pub text: String,
     pub suggestion: Option<String>,
+    /// The command-line option `text` was given to (`--from`), when it is not the query.
+    pub option: Option<&'static str>,
 }
 
 impl QueryError {
@@ -45,12 +47,24 @@ impl QueryError {
             span,
             text: text.to_owned(),
             suggestion,
+            option: None,
+        }
+    }
+
+    /// A bad value of a command-line option that takes query values (`--from`, `--to`).
+    pub fn option(option: &'static str, text: &str, message: &str) -> QueryError {
+        QueryError {
+            option: Some(option),
+            ..QueryError::at(text, Span::new(0, text.len()), message, None)
         }
     }
 }
 
 impl fmt::Display for QueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(option) = self.option {
+            return write!(f, "{option} `{}`: {}", self.text, self.message);
+        }
         // The line holding the error, and a caret under its column.
         let start = self.span.start.min(self.text.len());
         let line_start = self.text[..start].rfind('\n').map_or(0, |p| p + 1);

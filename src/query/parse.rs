@@ -3,6 +3,8 @@
 //! first stage. Every node keeps its byte span so errors can point at the column. Names and
 //! values stay text here; `bind` gives them meaning.
 
+use std::sync::Arc;
+
 use super::{QueryError, Span};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +36,9 @@ pub struct Literal {
     pub text: String,
     pub quoted: bool,
     pub span: Span,
+    /// For a value of a list file (`in @iocs.txt`), its path and 1-based line: the span is
+    /// then the `@path` of the query.
+    pub list_line: Option<(Arc<str>, usize)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -514,6 +519,7 @@ impl Parser<'_> {
                     text: w,
                     quoted: false,
                     span,
+                    list_line: None,
                 })
             }
             Some(Token { tok: Tok::Str(s), span }) => {
@@ -522,6 +528,7 @@ impl Parser<'_> {
                     text: s,
                     quoted: true,
                     span,
+                    list_line: None,
                 })
             }
             _ => Err(self.error_here("expected a value")),
@@ -545,11 +552,13 @@ impl Parser<'_> {
                 let contents = (self.read_file)(&path).map_err(|e| {
                     QueryError::at(self.text, span, &format!("cannot read the list `{path}`: {e}"), None)
                 })?;
-                list_values(&contents)
-                    .map(|l| Literal {
+                let path: Arc<str> = path.into();
+                list_entries(&contents)
+                    .map(|(line, l)| Literal {
                         text: l.to_owned(),
                         quoted: false,
                         span,
+                        list_line: Some((path.clone(), line)),
                     })
                     .collect()
             } else {
@@ -620,10 +629,16 @@ pub fn parse_duration(text: &str) -> Option<u64> {
 /// The values of a list file (`in @iocs.txt`, `flowdex seen @file`): one per line, `#` starts
 /// a comment, blank lines are skipped.
 pub fn list_values(contents: &str) -> impl Iterator<Item = &str> {
+    list_entries(contents).map(|(_, value)| value)
+}
+
+/// [`list_values`] with the 1-based line of each.
+fn list_entries(contents: &str) -> impl Iterator<Item = (usize, &str)> {
     contents
         .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("").trim()))
+        .filter(|(_, l)| !l.is_empty())
 }
 
 #[cfg(test)]

@@ -103,7 +103,7 @@ fn values(
 }
 
 /// What a test's fields are called in a query: the pseudo-fields for address and port pairs.
-fn target_name(fields: &[Field]) -> String {
+pub(super) fn target_name(fields: &[Field]) -> String {
     match fields {
         [Field::Srcaddr, Field::Dstaddr] => "addr".into(),
         [Field::Srcport, Field::Dstport] => "port".into(),

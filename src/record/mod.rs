@@ -97,6 +97,13 @@ macro_rules! record {
         }
 
         impl Field {
+            /// The largest value of a number field (65,535 for a port); `None` for others.
+            pub fn max_number(self) -> Option<u64> {
+                match self {
+                    $( Field::$variant => <$ty as FieldType>::max_number(), )*
+                }
+            }
+
             /// [`FlowRecord::set_text`] for this field alone: a reader picks each column's
             /// setter once per format, not a field by matching on it for every value (29 a
             /// line, a tenth of parsing a v5 line).

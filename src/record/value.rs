@@ -101,6 +101,11 @@ pub trait FieldType: Sized {
     /// The inverse of [`FieldType::value`].
     fn from_value(value: Value<'_>) -> Result<Self, ValueError>;
 
+    /// The largest value of a number type; `None` for other types.
+    fn max_number() -> Option<u64> {
+        None
+    }
+
     fn assign(slot: &mut Option<Self>, text: &str) -> Result<(), ValueError> {
         *slot = if text == "-" { None } else { Some(Self::parse(text)?) };
         Ok(())
@@ -154,6 +159,9 @@ macro_rules! uint_type {
                     Value::UInt(n) => <$t>::try_from(n).map_err(|_| ValueError::OutOfRange { max: <$t>::MAX as u64 }),
                     _ => Err(ValueError::NotANumber),
                 }
+            }
+            fn max_number() -> Option<u64> {
+                Some(<$t>::MAX as u64)
             }
         }
     )*};
