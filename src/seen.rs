@@ -8,7 +8,7 @@ use roaring::RoaringBitmap;
 
 use crate::exec::matching_terms;
 use crate::format::schema::Column;
-use crate::query::{ip_range, Cond};
+use crate::query::{ip_ranges, Cond};
 use crate::read::{Index, IndexError, Segment};
 use crate::record::Field;
 
@@ -46,10 +46,10 @@ impl Lookup {
     /// Tells what `value` is: an address or CIDR (srcaddr/dstaddr), a port (srcport/dstport),
     /// a 12-digit account id, or an AWS id by its prefix.
     pub fn parse(value: &str) -> Result<Lookup, SeenError> {
-        if let Some(range) = ip_range(value) {
+        if let Some(ranges) = ip_ranges(value) {
             return Ok(Lookup {
                 fields: (Field::Srcaddr, Some(Field::Dstaddr)),
-                cond: Cond::Ips(vec![range]),
+                cond: Cond::Ips(ranges),
             });
         }
         if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {

@@ -18,9 +18,11 @@ fn scan(records: &[&FlowRecord], value: &str) -> Seen {
     let holds = |r: &FlowRecord, f: Field| match r.get(f) {
         None => false,
         Some(Value::Ip(ip)) => {
-            let (lo, hi) = flowdex::query::ip_range(value).unwrap();
             let b = flowdex::format::dictionary::ip_bytes(ip);
-            lo <= b && b <= hi
+            flowdex::query::ip_ranges(value)
+                .unwrap()
+                .iter()
+                .any(|(lo, hi)| *lo <= b && b <= *hi)
         }
         Some(v) => v.to_string() == value,
     };

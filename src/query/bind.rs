@@ -495,7 +495,7 @@ impl Binder<'_> {
                 if ordered {
                     return Err(self.value_error(value, "addresses take =, !=, in and like; use a CIDR for ranges"));
                 }
-                Cond::Ips(vec![ip_range(&value.text).ok_or_else(|| bad("an address or CIDR"))?])
+                Cond::Ips(ip_ranges(&value.text).ok_or_else(|| bad("an address or CIDR"))?)
             }
             FieldKind::UInt => {
                 let (lo, hi) = number_range(fields[0], &value.text).ok_or_else(|| bad(expected_number(fields[0])))?;
@@ -745,6 +745,21 @@ pub fn ip_range(text: &str) -> Option<([u8; 16], [u8; 16])> {
     Some(((base & mask).to_be_bytes(), (base | !mask).to_be_bytes()))
 }
 
+/// The addresses an address or CIDR of a query means: [`ip_range`], less the IPv4-mapped block
+/// (`::ffff:0:0/96`, where IPv4 addresses are kept) when an IPv6 CIDR holds more than it.
+/// `srcaddr = ::/0` means every IPv6 address, as a responder means it, not every address.
+pub fn ip_ranges(text: &str) -> Option<Vec<([u8; 16], [u8; 16])>> {
+    let (lo, hi) = ip_range(text)?;
+    let (l, h) = (u128::from_be_bytes(lo), u128::from_be_bytes(hi));
+    let (mapped_lo, mapped_hi) = (0xffff_u128 << 32, (0xffff_u128 << 32) | 0xffff_ffff);
+    if !(l <= mapped_lo && mapped_hi <= h) || (l, h) == (mapped_lo, mapped_hi) {
+        return Some(vec![(lo, hi)]);
+    }
+    let below = (l < mapped_lo).then(|| (lo, (mapped_lo - 1).to_be_bytes()));
+    let above = (mapped_hi < h).then(|| ((mapped_hi + 1).to_be_bytes(), hi));
+    Some(below.into_iter().chain(above).collect())
+}
+
 /// A time as an inclusive range of Unix seconds: an RFC 3339 instant, a date (the whole UTC
 /// day), a month, or Unix seconds.
 pub fn time_range(text: &str) -> Option<(u64, u64)> {
@@ -968,6 +983,25 @@ mod tests {
             .to_string();
         assert!(err.starts_with("--from `yesterday`: not a time ("), "{err}");
         assert_eq!(time_range("2024-04-28T10:05Z"), Some((1_714_298_700, 1_714_298_759)));
+    }
+
+    #[test]
+    fn wide_ipv6_cidrs_leave_out_the_ipv4_addresses() {
+        let v4 = |a: &str| ip_bytes(a.parse().unwrap());
+        let holds = |cidr: &str, addr: &str| {
+            ip_ranges(cidr)
+                .unwrap()
+                .iter()
+                .any(|(lo, hi)| (*lo..=*hi).contains(&v4(addr)))
+        };
+        assert!(!holds("::/0", "10.1.0.181"));
+        assert!(holds("::/0", "2001:db8::1"));
+        assert!(holds("::/0", "::1"));
+        assert!(!holds("::/64", "10.1.0.181"));
+        assert!(holds("::ffff:0:0/96", "10.1.0.181"));
+        assert!(holds("0.0.0.0/0", "10.1.0.181"));
+        assert!(holds("::ffff:10.1.0.181", "10.1.0.181"));
+        assert!(!holds("0.0.0.0/0", "2001:db8::1"));
     }
 
     #[test]
