@@ -212,3 +212,27 @@ fn show_reads_lines_inside_bundles() {
     assert_eq!(shown[0].lines[0].indexed, Some(quirky_line()));
     assert_eq!(shown[0].lines[0].on_disk, Some(quirky_line()));
 }
+
+#[test]
+fn show_exits_1_for_a_reference_that_holds_no_record() {
+    let (_tmp, src, idx) = evidence();
+    let (first, _) = all_refs(&src).into_iter().next().unwrap();
+    let show = |line: u64| {
+        Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .arg("show")
+            .arg(&idx)
+            .arg(format!("{}:{line}", first.source))
+            .output()
+            .unwrap()
+    };
+    let found = show(first.line);
+    assert_eq!(
+        found.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    let past_the_end = show(1_000_000);
+    assert_eq!(past_the_end.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&past_the_end.stdout).contains("1000000: (no record of the index is at this line)"));
+}

@@ -3,7 +3,8 @@
 //! and checked against the SHA-256 the index recorded; from the index when it is not.
 //!
 //! Exit 0 when every line came from an intact source, 1 when some source is missing or changed
-//! (its lines are then printed from the index), 2 on an error (unknown reference).
+//! (its lines are then printed from the index) or a reference holds no record (a header line,
+//! a line past the end), 2 on an error (unknown reference).
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -39,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let index = Index::open(&args.index)?;
     let shown = recheck::show(&index, &refs)?;
     let out = &mut BufWriter::new(io::stdout().lock());
-    let mut all_intact = true;
+    let (mut all_intact, mut all_found) = (true, true);
     for s in &shown {
         all_intact &= s.state.is_intact();
         if !jsonl {
@@ -55,6 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 (_, _, Some(l)) => (Some(l), "index"),
                 _ => (None, "none"),
             };
+            all_found &= text.is_some();
             if jsonl {
                 let entry = serde_json::json!({
                     "_source": s.source.name,
@@ -91,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
     }
     out.flush()?;
-    Ok(if all_intact { 0 } else { 1 })
+    Ok(if all_intact && all_found { 0 } else { 1 })
 }
 
 fn describe(state: &SourceState, indexed_sha: &str, path: &str) -> String {
