@@ -257,3 +257,39 @@ fn load_test_8_processes_agree_with_one() {
         assert!(std::fs::read(o).unwrap() == expected, "worker {i} answered differently");
     }
 }
+
+#[test]
+fn a_build_takes_only_an_index_or_an_empty_folder_and_leaves_other_files_alone() {
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    write_corpus(&input, 1, 10);
+    let build = |output: &Path| {
+        let mut c = build_cmd(output, &input);
+        c.stderr(Stdio::piped());
+        let out = c.output().unwrap();
+        (out.status.code(), String::from_utf8(out.stderr).unwrap())
+    };
+    let file = work.path().join("a-file");
+    std::fs::write(&file, "notes").unwrap();
+    let (code, err) = build(&file);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("is a file; give the index a folder"), "{err}");
+    // A folder of other files: refused, and nothing in it touched (a `.tmp` file included,
+    // which clearing an interrupted build's leftovers would have removed).
+    let other = work.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.tmp"), "keep me").unwrap();
+    let (code, err) = build(&other);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("holds `notes.tmp` and is not a flowdex index"), "{err}");
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 1);
+    // What a first build killed before its manifest leaves is cleared, and the build runs.
+    let interrupted = work.path().join("interrupted");
+    std::fs::create_dir_all(&interrupted).unwrap();
+    for leftover in ["LOCK", "seg-00000001.fdx.tmp", "sources-00000001.fdx"] {
+        std::fs::write(interrupted.join(leftover), "partial").unwrap();
+    }
+    assert_eq!(build(&interrupted), (Some(0), String::new()));
+    assert_eq!(Index::open(&interrupted).unwrap().manifest().records(), 10);
+}

@@ -92,7 +92,28 @@ impl IndexWriter {
     /// Opens (creating if needed) the index in `dir` for writing. Fails if another build holds
     /// it. `memory_budget` bounds the records each worker holds before writing a segment.
     pub fn open(dir: &Path, memory_budget: usize) -> Result<IndexWriter, IndexError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(IndexError::Other {
+                path: dir.to_path_buf(),
+                what: "is a file; give the index a folder (new, empty, or an index)".into(),
+            });
+        }
         fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
+        // Building into a folder of other files would mix the index with them, and clearing an
+        // interrupted build's leftovers would then touch files that are not the index's.
+        if !dir.join(MANIFEST_FILE).exists() {
+            let mut entries = fs::read_dir(dir).map_err(|e| IndexError::io(dir, e))?;
+            if let Some(other) = entries.find_map(|e| {
+                e.ok()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| !is_index_file(name))
+            }) {
+                return Err(IndexError::Other {
+                    path: dir.to_path_buf(),
+                    what: format!("holds `{other}` and is not a flowdex index; give the index a new or empty folder"),
+                });
+            }
+        }
         let lock_path = dir.join(LOCK_FILE);
         let lock = File::options()
             .create(true)
@@ -390,12 +411,21 @@ fn remove_leftovers(dir: &Path, live: &HashSet<String>) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
-        let ours = (name.starts_with("seg-") || name.starts_with("sources-")) && name.ends_with(".fdx");
-        if name.ends_with(TMP_SUFFIX) || (ours && !live.contains(name)) {
+        let data = (name.starts_with("seg-") || name.starts_with("sources-")) && name.ends_with(".fdx");
+        let tmp = name.strip_suffix(TMP_SUFFIX).is_some_and(is_index_file);
+        if tmp || (data && !live.contains(name)) {
             fs::remove_file(dir.join(name))?;
         }
     }
     Ok(())
+}
+
+/// Whether a file name is one an index folder holds: its lock, manifest, segments and sources
+/// files, and their temporary names while a build writes them.
+fn is_index_file(name: &str) -> bool {
+    let name = name.strip_suffix(TMP_SUFFIX).unwrap_or(name);
+    let data = (name.starts_with("seg-") || name.starts_with("sources-")) && name.ends_with(".fdx");
+    name == LOCK_FILE || name == MANIFEST_FILE || data
 }
 
 /// Cuts items of the given decoded sizes into consecutive groups each expected to fill about

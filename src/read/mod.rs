@@ -24,8 +24,9 @@ pub const MANIFEST_FILE: &str = "MANIFEST";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    // Not `source`: the message already holds it, and a chain would print it twice.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error("{path}: not a flowdex index (no {MANIFEST_FILE}); build one with `flowdex build --output {path} INPUT...`", path = .path.display())]
     NotAnIndex { path: PathBuf },
     #[error("{path}: not a flowdex segment file", path = .path.display())]
@@ -47,7 +48,7 @@ impl IndexError {
     pub fn io(path: &Path, source: io::Error) -> IndexError {
         IndexError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         }
     }
 
@@ -131,8 +132,8 @@ impl Index {
             let manifest = read_manifest(dir)?;
             let generation = manifest.generation;
             match Index::open_files(dir, manifest, &keep) {
-                Err(IndexError::Io { source, .. })
-                    if source.kind() == io::ErrorKind::NotFound
+                Err(IndexError::Io { error, .. })
+                    if error.kind() == io::ErrorKind::NotFound
                         && attempts < OPEN_ATTEMPTS
                         && read_manifest(dir).is_ok_and(|m| m.generation != generation) =>
                 {
