@@ -240,7 +240,12 @@ fn a_second_identical_build_adds_nothing() {
     let manifest = std::fs::read(dir.path().join("MANIFEST")).unwrap();
     let second = build(dir.path(), &inputs(), &options, 2);
     assert_eq!((second.sources_added, second.records_added), (0, 0));
-    assert_eq!(second.duplicate_sources, first.sources_added + first.duplicate_sources);
+    assert_eq!(
+        second.skipped.len() as u64,
+        first.sources_added + first.skipped.len() as u64
+    );
+    // Every input of the second build is a copy of a source the first one indexed.
+    assert!(second.skipped.iter().all(|s| s.in_index), "{:?}", second.skipped);
     assert_eq!(
         std::fs::read(dir.path().join("MANIFEST")).unwrap(),
         manifest,
@@ -415,7 +420,11 @@ fn synth_corpora_round_trip_through_the_index() {
         let paths = [corpus.path().to_path_buf()];
         // A small memory budget makes several segments.
         let writer = flowdex::build::IndexWriter::open(dir.path(), 128 << 10).unwrap();
-        let files = writer.drop_known(flowdex::input::discover(&paths), flowdex::input::single_source_hash);
+        let files = writer.drop_known(
+            flowdex::input::discover(&paths),
+            flowdex::input::single_source_hash,
+            |f| f.name.clone(),
+        );
         writer
             .add_parallel(
                 &files,
@@ -819,4 +828,26 @@ fn original_lines_come_in_the_order_asked_repeats_included() {
         assert_eq!(&one[0].line, line, "{place:?}");
         assert!(!line.is_empty());
     }
+}
+
+#[test]
+fn copies_among_the_inputs_are_listed_with_the_source_they_repeat() {
+    let inputs = tempfile::tempdir().unwrap();
+    let line = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
+                2 123456789012 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 1714000000 1714000060 ACCEPT OK\n";
+    for name in ["a.log", "b.log"] {
+        std::fs::write(inputs.path().join(name), line).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let first = build(dir.path(), &[inputs.path().to_path_buf()], &ReadOptions::default(), 2);
+    assert_eq!(first.sources_added, 1);
+    let name = |f: &str| inputs.path().join(f).to_string_lossy().into_owned();
+    assert_eq!(
+        first.skipped,
+        [flowdex::build::Skipped {
+            name: name("b.log"),
+            same_as: name("a.log"),
+            in_index: false,
+        }]
+    );
 }

@@ -3,12 +3,12 @@
 //! (`index-format.md`, "Publishing"). A build killed at any moment leaves the previous manifest,
 //! and so the previous index, intact; files it left behind are removed by the next build.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::segment::{Mark, SegmentBuilder};
@@ -32,12 +32,14 @@ pub struct IndexWriter {
     base_sources: Vec<SourceEntry>,
     /// Segments of the base manifest that the published manifest drops (compaction).
     dropped: Vec<String>,
-    known: Mutex<HashSet<String>>,
+    /// The SHA-256 of each source held (the base index's and this build's), with its name
+    /// and whether the base index holds it.
+    known: Mutex<HashMap<String, Held>>,
     turn: Mutex<Turn>,
     turn_moved: Condvar,
     added_segments: Mutex<Vec<SegmentMeta>>,
     added_sources: Mutex<Vec<SourceEntry>>,
-    duplicates: AtomicU64,
+    skipped: Mutex<Vec<Skipped>>,
     memory_budget: usize,
     /// Removes this build's files if it ends without publishing.
     cleanup: Cleanup,
@@ -77,11 +79,29 @@ struct Turn {
     failed: Option<IndexError>,
 }
 
+/// A source already held, by its name and whether the base index holds it.
+#[derive(Clone, Debug)]
+struct Held {
+    name: String,
+    in_index: bool,
+}
+
+/// An input not read because a source with the same bytes (SHA-256) is already held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub name: String,
+    /// The source holding those bytes.
+    pub same_as: String,
+    /// Whether that source is in the index already (else it is an input of this build).
+    pub in_index: bool,
+}
+
 /// What a build added.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BuildSummary {
     pub sources_added: u64,
-    pub duplicate_sources: u64,
+    /// Inputs left out as copies of sources already held, by name.
+    pub skipped: Vec<Skipped>,
     pub segments_added: u64,
     pub records_added: u64,
     pub rejected_added: u64,
@@ -151,7 +171,13 @@ impl IndexWriter {
         let known = base_sources
             .iter()
             .filter(|s| !s.sha256.is_empty())
-            .map(|s| s.sha256.clone())
+            .map(|s| {
+                let held = Held {
+                    name: s.name.clone(),
+                    in_index: true,
+                };
+                (s.sha256.clone(), held)
+            })
             .collect();
         let next_source = base.next_source;
         Ok(IndexWriter {
@@ -170,7 +196,7 @@ impl IndexWriter {
             known: Mutex::new(known),
             added_segments: Mutex::new(Vec::new()),
             added_sources: Mutex::new(Vec::new()),
-            duplicates: AtomicU64::new(0),
+            skipped: Mutex::new(Vec::new()),
             memory_budget,
             cleanup: Cleanup {
                 dir: dir.to_path_buf(),
@@ -187,17 +213,36 @@ impl IndexWriter {
     /// Drops the items whose content an index already holds or an earlier item repeats (by
     /// the SHA-256 `hash` gives; `None` means "unknown until read"), keeping the first of equal
     /// items so that which copy is indexed does not depend on thread timing. Returns the items
-    /// to read; the dropped ones count as duplicates in the summary.
-    pub fn drop_known<T: Send + Sync>(&self, items: Vec<T>, hash: impl Fn(&T) -> Option<String> + Sync) -> Vec<T> {
+    /// to read; the dropped ones are listed in the summary, under the `name` given.
+    pub fn drop_known<T: Send + Sync>(
+        &self,
+        items: Vec<T>,
+        hash: impl Fn(&T) -> Option<String> + Sync,
+        name: impl Fn(&T) -> String,
+    ) -> Vec<T> {
         use rayon::prelude::*;
         let hashes: Vec<Option<String>> = items.par_iter().map(&hash).collect();
         let mut seen = self.known.lock().expect("no panics while locked").clone();
+        let mut skipped = self.skipped.lock().expect("no panics while locked");
         let mut keep = Vec::with_capacity(items.len());
         for (item, h) in items.into_iter().zip(hashes) {
-            if h.is_some_and(|h| !seen.insert(h)) {
-                self.duplicates.fetch_add(1, Ordering::SeqCst);
-            } else {
+            let Some(h) = h else {
                 keep.push(item);
+                continue;
+            };
+            match seen.entry(h) {
+                std::collections::hash_map::Entry::Occupied(held) => skipped.push(Skipped {
+                    name: name(&item),
+                    same_as: held.get().name.clone(),
+                    in_index: held.get().in_index,
+                }),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(Held {
+                        name: name(&item),
+                        in_index: false,
+                    });
+                    keep.push(item);
+                }
             }
         }
         keep
@@ -333,7 +378,13 @@ impl IndexWriter {
         added_sources.sort_by_key(|s| s.id);
         let summary = BuildSummary {
             sources_added: added_sources.len() as u64,
-            duplicate_sources: self.duplicates.load(Ordering::SeqCst),
+            skipped: {
+                // Bundle entries are found skipped as workers read them: sorted, the list does
+                // not depend on thread timing.
+                let mut skipped = self.skipped.into_inner().expect("no panics while locked");
+                skipped.sort_by(|a, b| a.name.cmp(&b.name));
+                skipped
+            },
             segments_added: added_segments.len() as u64,
             records_added: added_sources.iter().map(|s| s.records).sum(),
             rejected_added: added_sources.iter().map(|s| s.rejected).sum(),
@@ -581,17 +632,31 @@ impl RecordSink for Worker<'_> {
 
     fn end_source(&mut self, report: SourceReport) {
         let mark = self.current.take().expect("end_source follows begin_source");
-        let duplicate = !report.sha256.is_empty()
-            && !self
-                .writer
-                .known
-                .lock()
-                .expect("no panics while locked")
-                .insert(report.sha256.clone());
-        if duplicate {
-            self.builder.rollback(mark);
-            self.writer.duplicates.fetch_add(1, Ordering::SeqCst);
-            return;
+        if !report.sha256.is_empty() {
+            let mut known = self.writer.known.lock().expect("no panics while locked");
+            match known.entry(report.sha256.clone()) {
+                std::collections::hash_map::Entry::Occupied(held) => {
+                    let skipped = Skipped {
+                        name: report.meta.name.clone(),
+                        same_as: held.get().name.clone(),
+                        in_index: held.get().in_index,
+                    };
+                    drop(known);
+                    self.builder.rollback(mark);
+                    self.writer
+                        .skipped
+                        .lock()
+                        .expect("no panics while locked")
+                        .push(skipped);
+                    return;
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(Held {
+                        name: report.meta.name.clone(),
+                        in_index: false,
+                    });
+                }
+            }
         }
         self.entries.push(Worker::source_entry(&report));
     }

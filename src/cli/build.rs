@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let mut writer = IndexWriter::open(&args.output, args.memory)?;
     let mut files = input::discover(&args.read.inputs);
     input::sort_by_name(&mut files);
-    let files = writer.drop_known(files, input::single_source_hash);
+    let files = writer.drop_known(files, input::single_source_hash, |f| f.name.clone());
     let total_bytes: u64 = files
         .iter()
         .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
@@ -74,10 +74,24 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let index = flowdex::read::read_manifest(&args.output)?;
         let size: u64 = index.segments.iter().map(|s| s.size).sum();
         let secs = started.elapsed().as_secs_f64();
+        const LISTED: usize = 5;
+        for s in summary.skipped.iter().take(LISTED) {
+            let held = if s.in_index {
+                "in the index"
+            } else {
+                "read in this build"
+            };
+            eprintln!("flowdex: skipped {}: the same bytes as {} ({held})", s.name, s.same_as);
+        }
+        if summary.skipped.len() > LISTED {
+            eprintln!("flowdex: skipped {} more copies", summary.skipped.len() - LISTED);
+        }
+        let in_index = summary.skipped.iter().filter(|s| s.in_index).count();
         eprintln!(
-            "flowdex: added {} sources ({} already in the index, {} failed), {} records, {} rejected lines in {:.1} s ({:.2} M records/s)",
+            "flowdex: added {} sources ({} already in the index, {} copies of other inputs, {} failed), {} records, {} rejected lines in {:.1} s ({:.2} M records/s)",
             summary.sources_added,
-            summary.duplicate_sources,
+            in_index,
+            summary.skipped.len() - in_index,
             summary.failed_sources,
             summary.records_added,
             summary.rejected_added,

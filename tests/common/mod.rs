@@ -126,7 +126,7 @@ pub fn build_within(
     let writer = flowdex::build::IndexWriter::open(dir, memory).unwrap();
     let mut files = input::discover(paths);
     input::sort_by_name(&mut files);
-    let files = writer.drop_known(files, input::single_source_hash);
+    let files = writer.drop_known(files, input::single_source_hash, |f| f.name.clone());
     writer
         .add_parallel(
             &files,
