@@ -848,6 +848,29 @@ fn copies_among_the_inputs_are_listed_with_the_source_they_repeat() {
             name: name("b.log"),
             same_as: name("a.log"),
             in_index: false,
+            rejected_in_index: 0,
         }]
     );
+}
+
+#[test]
+fn a_build_names_its_first_rejected_lines_and_info_lists_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = build(dir.path(), &[fixture("rejects.log")], &ReadOptions::default(), 2);
+    assert!(summary.rejected_added > 5, "{summary:?}");
+    assert_eq!(summary.first_problems.len(), 5);
+    assert!(summary
+        .first_problems
+        .iter()
+        .all(|p| p.contains("rejects.log:") && p.contains(": rejected: ")));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args(["info", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rejects = info["sources"][0]["rejects"].as_array().unwrap();
+    assert_eq!(rejects.len() as u64, summary.rejected_added);
+    assert!(rejects[0]["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    assert!(rejects[0]["line"].as_u64().is_some());
 }

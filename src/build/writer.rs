@@ -79,11 +79,24 @@ struct Turn {
     failed: Option<IndexError>,
 }
 
-/// A source already held, by its name and whether the base index holds it.
+/// A source already held, by its name and whether the base index holds it (with the lines it
+/// rejected then).
 #[derive(Clone, Debug)]
 struct Held {
     name: String,
-    in_index: bool,
+    in_index: Option<u64>,
+}
+
+impl Held {
+    /// The input `name`, skipped as a copy of this source.
+    fn skip(&self, name: String) -> Skipped {
+        Skipped {
+            name,
+            same_as: self.name.clone(),
+            in_index: self.in_index.is_some(),
+            rejected_in_index: self.in_index.unwrap_or(0),
+        }
+    }
 }
 
 /// An input not read because a source with the same bytes (SHA-256) is already held.
@@ -94,12 +107,22 @@ pub struct Skipped {
     pub same_as: String,
     /// Whether that source is in the index already (else it is an input of this build).
     pub in_index: bool,
+    /// Lines of that source the index rejected (0 for an input of this build): a copy is not
+    /// read again, under another `--log-format` either.
+    pub rejected_in_index: u64,
 }
+
+/// Problems of a build's sources its summary lists (every rejected line is in the sources
+/// file: `flowdex info --format json`).
+const PROBLEMS_KEPT: usize = 5;
 
 /// What a build added.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BuildSummary {
     pub sources_added: u64,
+    /// The first problems of the added sources, in source order: `NAME:LINE: rejected:
+    /// REASON` for a rejected line, `NAME: ERROR` for a source that failed.
+    pub first_problems: Vec<String>,
     /// Inputs left out as copies of sources already held, by name.
     pub skipped: Vec<Skipped>,
     pub segments_added: u64,
@@ -174,7 +197,7 @@ impl IndexWriter {
             .map(|s| {
                 let held = Held {
                     name: s.name.clone(),
-                    in_index: true,
+                    in_index: Some(s.rejected),
                 };
                 (s.sha256.clone(), held)
             })
@@ -231,15 +254,11 @@ impl IndexWriter {
                 continue;
             };
             match seen.entry(h) {
-                std::collections::hash_map::Entry::Occupied(held) => skipped.push(Skipped {
-                    name: name(&item),
-                    same_as: held.get().name.clone(),
-                    in_index: held.get().in_index,
-                }),
+                std::collections::hash_map::Entry::Occupied(held) => skipped.push(held.get().skip(name(&item))),
                 std::collections::hash_map::Entry::Vacant(v) => {
                     v.insert(Held {
                         name: name(&item),
-                        in_index: false,
+                        in_index: None,
                     });
                     keep.push(item);
                 }
@@ -389,6 +408,18 @@ impl IndexWriter {
             records_added: added_sources.iter().map(|s| s.records).sum(),
             rejected_added: added_sources.iter().map(|s| s.rejected).sum(),
             failed_sources: added_sources.iter().filter(|s| s.error.is_some()).count() as u64,
+            first_problems: added_sources
+                .iter()
+                .flat_map(|s| {
+                    let failure = s.error.iter().map(|e| format!("{}: {e}", s.name));
+                    let rejects = s
+                        .rejects
+                        .iter()
+                        .map(|r| format!("{}:{}: rejected: {}", s.name, r.line, r.reason));
+                    failure.chain(rejects)
+                })
+                .take(PROBLEMS_KEPT)
+                .collect(),
         };
         let mut cleanup = self.cleanup;
         if added_segments.is_empty()
@@ -636,11 +667,7 @@ impl RecordSink for Worker<'_> {
             let mut known = self.writer.known.lock().expect("no panics while locked");
             match known.entry(report.sha256.clone()) {
                 std::collections::hash_map::Entry::Occupied(held) => {
-                    let skipped = Skipped {
-                        name: report.meta.name.clone(),
-                        same_as: held.get().name.clone(),
-                        in_index: held.get().in_index,
-                    };
+                    let skipped = held.get().skip(report.meta.name.clone());
                     drop(known);
                     self.builder.rollback(mark);
                     self.writer
@@ -653,7 +680,7 @@ impl RecordSink for Worker<'_> {
                 std::collections::hash_map::Entry::Vacant(v) => {
                     v.insert(Held {
                         name: report.meta.name.clone(),
-                        in_index: false,
+                        in_index: None,
                     });
                 }
             }

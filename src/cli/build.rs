@@ -74,6 +74,19 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let index = flowdex::read::read_manifest(&args.output)?;
         let size: u64 = index.segments.iter().map(|s| s.size).sum();
         let secs = started.elapsed().as_secs_f64();
+        for problem in &summary.first_problems {
+            eprintln!("flowdex: {problem}");
+        }
+        let problems = summary.rejected_added + summary.failed_sources;
+        if let Some(more) = problems
+            .checked_sub(summary.first_problems.len() as u64)
+            .filter(|&n| n > 0)
+        {
+            eprintln!(
+                "flowdex: and {more} more: `flowdex info {} --format json` lists every rejected line",
+                args.output.display()
+            );
+        }
         const LISTED: usize = 5;
         for s in summary.skipped.iter().take(LISTED) {
             let held = if s.in_index {
@@ -85,6 +98,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         if summary.skipped.len() > LISTED {
             eprintln!("flowdex: skipped {} more copies", summary.skipped.len() - LISTED);
+        }
+        let with_rejects = summary.skipped.iter().filter(|s| s.rejected_in_index > 0).count();
+        if with_rejects > 0 {
+            eprintln!(
+                "flowdex: {with_rejects} skipped sources had rejected lines when the index read them; an index \
+                 keeps a source as first read: to read them again (under another --log-format), build a new index"
+            );
         }
         let in_index = summary.skipped.iter().filter(|s| s.in_index).count();
         eprintln!(

@@ -54,6 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     "id": s.id, "path": s.name, "sha256": s.sha256, "size": s.size, "form": s.form,
                     "records": s.records, "rejected": s.rejected, "lines": s.lines, "headers": s.headers,
                     "s3": s.s3, "error": s.error,
+                    "rejects": s.rejects.iter().map(|r| serde_json::json!({ "line": r.line, "reason": r.reason })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&info)?)?;
