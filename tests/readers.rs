@@ -429,8 +429,8 @@ fn every_bad_line_is_rejected_with_its_reason_and_nothing_else_is_lost() {
     let expect = [
         (3, "wrong field count: 13 fields, the format has 14"),
         (4, "bad srcaddr: `10.0.0.999` is not an IP address"),
-        (5, "bad srcport: `70000` is number out of range (max 65535)"),
-        (6, "bad action: `MAYBE` is not one of ACCEPT REJECT "),
+        (5, "bad srcport: `70000` is out of range (max 65535)"),
+        (6, "bad action: `MAYBE` is not one of ACCEPT REJECT"),
         (7, "bad packets: `-5` is not a number"),
         (8, "wrong field count: 1 fields, the format has 14"),
         (10, "not UTF-8 text"),

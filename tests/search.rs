@@ -86,7 +86,8 @@ fn random_filter(rng: &mut Rng, records: &[&FlowRecord], depth: u32) -> String {
     let Some(v) = r.get(field) else {
         return match field.kind() {
             FieldKind::Ip => format!("{name} = 192.0.2.254"),
-            FieldKind::UInt => format!("{name} = 4242"),
+            // In range for the field (253 for a byte: an experimental protocol number).
+            FieldKind::UInt => format!("{name} = {}", field.max_number().map_or(4242, |max| max.min(4244) - 2)),
             FieldKind::Text => format!("{name} = \"absent-value\""),
             FieldKind::Enum => "action = REJECT".to_owned(),
         };

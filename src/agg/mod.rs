@@ -71,7 +71,8 @@ pub struct Rows {
 
 enum Acc {
     Count(u64),
-    Sum(u128),
+    /// `None` until a value comes: the sum of no values is null, as in SQL.
+    Sum(Option<u128>),
     Min(Option<u64>),
     Max(Option<u64>),
     Avg(u128, u64),
@@ -82,7 +83,7 @@ impl Acc {
     fn new(f: AggregateFn) -> Acc {
         match f {
             AggregateFn::Count => Acc::Count(0),
-            AggregateFn::Sum => Acc::Sum(0),
+            AggregateFn::Sum => Acc::Sum(None),
             AggregateFn::Min => Acc::Min(None),
             AggregateFn::Max => Acc::Max(None),
             AggregateFn::Avg => Acc::Avg(0, 0),
@@ -99,7 +100,11 @@ impl Acc {
         };
         match self {
             Acc::Count(c) => *c += u64::from(a.field.is_none() || v.is_some()),
-            Acc::Sum(s) => *s += u128::from(n.unwrap_or(0)),
+            Acc::Sum(s) => {
+                if let Some(n) = n {
+                    *s = Some(s.unwrap_or(0) + u128::from(n));
+                }
+            }
             Acc::Min(m) => {
                 if let Some(n) = n {
                     *m = Some(m.map_or(n, |x| x.min(n)));
@@ -130,7 +135,12 @@ impl Acc {
     fn merge(&mut self, other: Acc) {
         match (self, other) {
             (Acc::Count(a), Acc::Count(b)) => *a += b,
-            (Acc::Sum(a), Acc::Sum(b)) => *a += b,
+            (Acc::Sum(a), Acc::Sum(b)) => {
+                *a = match (*a, b) {
+                    (Some(x), Some(y)) => Some(x + y),
+                    (x, y) => x.or(y),
+                }
+            }
             (Acc::Min(a), Acc::Min(b)) => {
                 *a = match (*a, b) {
                     (Some(x), Some(y)) => Some(x.min(y)),
@@ -150,7 +160,7 @@ impl Acc {
     fn cell(&self) -> Cell {
         match self {
             Acc::Count(c) => Cell::Int(*c),
-            Acc::Sum(s) => Cell::Int(u64::try_from(*s).unwrap_or(u64::MAX)),
+            Acc::Sum(s) => s.map_or(Cell::Null, |s| Cell::Int(u64::try_from(s).unwrap_or(u64::MAX))),
             Acc::Min(m) | Acc::Max(m) => m.map_or(Cell::Null, Cell::Int),
             Acc::Avg(s, c) if *c > 0 => Cell::Float(*s as f64 / *c as f64),
             Acc::Avg(..) => Cell::Null,
@@ -202,7 +212,7 @@ impl Partial {
         match a.function {
             AggregateFn::Count if a.field.is_none() => Acc::Count(self.records),
             AggregateFn::Count => Acc::Count(self.present),
-            AggregateFn::Sum => Acc::Sum(self.sum),
+            AggregateFn::Sum => Acc::Sum((self.present > 0).then_some(self.sum)),
             AggregateFn::Min => Acc::Min(self.min),
             AggregateFn::Max => Acc::Max(self.max),
             AggregateFn::Avg => Acc::Avg(self.sum, self.present),

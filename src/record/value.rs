@@ -84,11 +84,11 @@ const POWERS_OF_TEN: [u64; 20] = {
 pub enum ValueError {
     #[error("not a number")]
     NotANumber,
-    #[error("number out of range (max {max})")]
+    #[error("out of range (max {max})")]
     OutOfRange { max: u64 },
     #[error("not an IP address")]
     BadIp,
-    #[error("not one of {expected}")]
+    #[error("not one of {}", expected.trim_end())]
     NotInSet { expected: &'static str },
 }
 
