@@ -1005,6 +1005,19 @@ mod tests {
     }
 
     #[test]
+    fn cloudwatch_s_own_fields_get_the_flow_log_field_to_use() {
+        let err = bound("fields @timestamp, srcaddr | sort @timestamp desc").unwrap_err();
+        assert!(
+            err.message
+                .contains("`@timestamp` is a CloudWatch Logs field; here use `start`"),
+            "{}",
+            err.message
+        );
+        let err = bound("fields @message").unwrap_err();
+        assert!(err.message.contains("`--format raw`"), "{}", err.message);
+    }
+
+    #[test]
     fn cidr_ranges() {
         let (lo, hi) = ip_range("10.1.0.0/16").unwrap();
         assert_eq!(lo, ip_bytes("10.1.0.0".parse().unwrap()));

@@ -329,6 +329,15 @@ impl Parser<'_> {
                 self.at += 1;
                 Ok(name)
             }
+            // Insights queries name CloudWatch's own fields; flow logs have their own.
+            Some(Token { tok: Tok::At(w), .. }) => {
+                let instead = match w.to_ascii_lowercase().as_str() {
+                    "timestamp" => "`start` or `end` (and `time = ...` to filter by time)",
+                    "message" => "`--format raw` for the original lines",
+                    _ => "a flow-log field",
+                };
+                Err(self.error_here(&format!("`@{w}` is a CloudWatch Logs field; here use {instead}")))
+            }
             _ => Err(self.error_here(&format!("expected {what}"))),
         }
     }
