@@ -100,7 +100,7 @@ fn random_filter(rng: &mut Rng, records: &[&FlowRecord], depth: u32) -> String {
                 _ => format!("{name} = {s}"),
             }
         }
-        (FieldKind::Ip, 1) => format!("addr = {v}"),
+        (FieldKind::Ip, 1) => format!("{} = {v}", rng.pick(&["addr", "any_addr"])),
         (FieldKind::UInt, 0) => format!("{name} > {v}"),
         (FieldKind::UInt, 1) => format!("{name} <= {v}"),
         (FieldKind::UInt, 2) if field != Field::Start => format!("port = {v}"),

@@ -351,7 +351,7 @@ enum Target {
     Time,
 }
 
-const PSEUDO: &[&str] = &["addr", "port", "time"];
+const PSEUDO: &[&str] = &["addr", "any_addr", "port", "time"];
 
 impl Binder<'_> {
     fn error(&self, span: Span, message: &str) -> QueryError {
@@ -388,6 +388,13 @@ impl Binder<'_> {
     fn target(&self, name: &Name) -> Result<Target, QueryError> {
         Ok(match name.text.to_ascii_lowercase().as_str() {
             "addr" => Target::Fields(vec![Field::Srcaddr, Field::Dstaddr]),
+            // Behind a NAT gateway the far end is only in the packet addresses.
+            "any_addr" | "anyaddr" => Target::Fields(vec![
+                Field::Srcaddr,
+                Field::Dstaddr,
+                Field::PktSrcaddr,
+                Field::PktDstaddr,
+            ]),
             "port" => Target::Fields(vec![Field::Srcport, Field::Dstport]),
             "time" => Target::Time,
             _ => Target::Fields(vec![self.field(name)?]),

@@ -106,6 +106,7 @@ fn values(
 pub(super) fn target_name(fields: &[Field]) -> String {
     match fields {
         [Field::Srcaddr, Field::Dstaddr] => "addr".into(),
+        [Field::Srcaddr, Field::Dstaddr, Field::PktSrcaddr, Field::PktDstaddr] => "any_addr".into(),
         [Field::Srcport, Field::Dstport] => "port".into(),
         _ => fields
             .iter()
