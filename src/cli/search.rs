@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use flowdex::coverage::{self, BlindSpots, Coverage, Scope, State, Subject};
 use flowdex::exec::{HeldRecord, Hit, Keeper, Route, SearchError};
-use flowdex::output::{write_rows, OutputFormat, RecordWriter, SourceRef};
+use flowdex::output::{columns_for, write_rows, OutputFormat, RecordWriter, SourceRef};
 use flowdex::query::{self, QueryError};
 use flowdex::read::Index;
 use flowdex::record::{Field, FieldSet, FlowRecord, Provenance};
@@ -137,7 +137,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let mut interfaces = BTreeSet::new();
         let mut empty = true;
         let shown = search::shown_fields(&bound);
-        let mut w = RecordWriter::new(&mut *out, format, shown.clone().unwrap_or_default(), args.with_source);
+        let columns = shown.clone().unwrap_or_else(|| columns_for(format, index.fields()));
+        let mut w = RecordWriter::new(&mut *out, format, columns, args.with_source);
         let record_format = w.format().clone();
         let print = |record: &FlowRecord, line: Option<&[u8]>| {
             let mut text = Vec::with_capacity(line.map_or(PRINTED_GUESS, <[u8]>::len));
@@ -198,7 +199,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             Answer::Records { hits, fields } => {
                 let interfaces: BTreeSet<&str> = hits.iter().filter_map(|h| h.record.interface_id.as_deref()).collect();
                 let matched = interfaces.into_iter().map(str::to_owned).collect();
-                let mut w = RecordWriter::new(&mut *out, format, fields.unwrap_or_default(), args.with_source);
+                let columns = fields.unwrap_or_else(|| columns_for(format, index.fields()));
+                let mut w = RecordWriter::new(&mut *out, format, columns, args.with_source);
                 write_hits(&mut w, &index, format, &hits)?;
                 w.finish()?;
                 (empty, Some(matched))

@@ -14,7 +14,7 @@ use std::io::{self, Write};
 
 use rayon::prelude::*;
 
-use crate::record::{Field, FlowRecord, Value};
+use crate::record::{Field, FieldSet, FlowRecord, Value};
 
 /// How records are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +42,7 @@ impl OutputFormat {
 pub const TABLE_FIELDS: &[Field] = &[
     Field::Start,
     Field::InterfaceId,
+    Field::TgwAttachmentId,
     Field::Srcaddr,
     Field::Srcport,
     Field::Dstaddr,
@@ -52,6 +53,18 @@ pub const TABLE_FIELDS: &[Field] = &[
     Field::Action,
     Field::LogStatus,
 ];
+
+/// The columns of a CSV or table of records that carry only `present` fields: every field
+/// they carry for CSV, the [`TABLE_FIELDS`] among them for tables (a Transit Gateway index has
+/// attachments, not interfaces). Empty for JSON, which prints each record's own fields.
+pub fn columns_for(format: OutputFormat, present: FieldSet) -> Vec<Field> {
+    let defaults = match format {
+        OutputFormat::Csv => Field::ALL,
+        OutputFormat::Table => TABLE_FIELDS,
+        OutputFormat::Jsonl | OutputFormat::Raw => return Vec::new(),
+    };
+    defaults.iter().copied().filter(|f| present.contains(*f)).collect()
+}
 
 /// Records a parallel writer formats before writing any (about 40 MB of JSON).
 const FORMAT_WINDOW: usize = 65_536;
@@ -484,6 +497,41 @@ fn table_cell(record: &FlowRecord, field: Field) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_columns_are_the_fields_the_index_carries() {
+        let mut tgw = FieldSet::EMPTY;
+        for f in [
+            Field::Start,
+            Field::TgwAttachmentId,
+            Field::Srcaddr,
+            Field::Bytes,
+            Field::LogStatus,
+        ] {
+            tgw.insert(f);
+        }
+        assert_eq!(
+            columns_for(OutputFormat::Table, tgw),
+            [
+                Field::Start,
+                Field::TgwAttachmentId,
+                Field::Srcaddr,
+                Field::Bytes,
+                Field::LogStatus
+            ]
+        );
+        assert_eq!(
+            columns_for(OutputFormat::Csv, tgw),
+            [
+                Field::Srcaddr,
+                Field::Bytes,
+                Field::Start,
+                Field::LogStatus,
+                Field::TgwAttachmentId
+            ]
+        );
+        assert!(columns_for(OutputFormat::Jsonl, tgw).is_empty());
+    }
 
     #[test]
     fn field_keys_need_no_json_escape() {

@@ -17,7 +17,7 @@ use crate::format::manifest::{Manifest, SegmentMeta, SourceEntry};
 use crate::format::schema::Column;
 use crate::format::sources::{ChunkCache, Sources};
 use crate::format::{Corrupt, FORMAT_VERSION};
-use crate::record::Provenance;
+use crate::record::{FieldSet, Provenance};
 
 /// The file that says what the index is.
 pub const MANIFEST_FILE: &str = "MANIFEST";
@@ -289,6 +289,19 @@ impl Index {
     /// The opened segments: all of the manifest's, unless opened for a window.
     pub fn segments(&self) -> &[Segment] {
         &self.segments
+    }
+
+    /// The fields some record of the open segments carries.
+    pub fn fields(&self) -> FieldSet {
+        let mut fields = FieldSet::EMPTY;
+        for seg in &self.segments {
+            for column in seg.columns() {
+                if let Column::Field(f) = column {
+                    fields.insert(*f);
+                }
+            }
+        }
+        fields
     }
 
     /// The manifest's entry of each of [`Index::segments`], in the same order.
