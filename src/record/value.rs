@@ -191,37 +191,40 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
         .or_else(|| text.parse().ok())
 }
 
+/// Dotted-quad IPv4 in one pass over the bytes: four parsed lines of a v5 record hold four
+/// addresses, and a loop per octet with its own bounds checks cost twice as much.
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     if b.len() < 7 || b.len() > 15 {
         return None;
     }
     let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (k, octet) in octets.iter_mut().enumerate() {
-        let start = i;
-        let mut n: u32 = 0;
-        while i < b.len() && b[i].is_ascii_digit() {
-            // No octet has four digits; stopping here also keeps `n` from overflowing.
-            if i - start == 3 {
+    let (mut k, mut n, mut digits) = (0, 0u32, 0);
+    for &c in b {
+        if c == b'.' {
+            if digits == 0 || k == 3 {
                 return None;
             }
-            n = n * 10 + u32::from(b[i] - b'0');
-            i += 1;
+            octets[k] = n as u8;
+            (k, n, digits) = (k + 1, 0, 0);
+            continue;
         }
-        let len = i - start;
-        // Leading zeros are refused, as the standard library does (they read as octal elsewhere).
-        if len == 0 || len > 3 || n > 255 || (len > 1 && b[start] == b'0') {
+        let d = c.wrapping_sub(b'0');
+        // Leading zeros are refused, as the standard library does (they read as octal
+        // elsewhere); no octet has a fourth digit or a value above 255.
+        if d > 9 || (digits == 1 && n == 0) || digits == 3 {
             return None;
         }
-        *octet = n as u8;
-        if k < 3 {
-            if i >= b.len() || b[i] != b'.' {
-                return None;
-            }
-            i += 1;
+        n = n * 10 + u32::from(d);
+        digits += 1;
+        if n > 255 {
+            return None;
         }
     }
-    (i == b.len()).then(|| Ipv4Addr::from(octets))
+    if digits == 0 || k != 3 {
+        return None;
+    }
+    octets[3] = n as u8;
+    Some(Ipv4Addr::from(octets))
 }
 
 impl FieldType for String {
@@ -399,6 +402,19 @@ mod tests {
             "99999999999",
             "1.2.3.4444444",
         ] {
+            assert_eq!(parse_ipv4(s.as_bytes()), s.parse().ok(), "{s}");
+        }
+        // Strings of digits and dots, most of them near-addresses: the same answer as std.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200_000 {
+            let mut s = String::new();
+            let len = 5 + x % 12;
+            for _ in 0..len {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                s.push(b"0123456789.2.5"[(x >> 59) as usize % 14] as char);
+            }
             assert_eq!(parse_ipv4(s.as_bytes()), s.parse().ok(), "{s}");
         }
     }
