@@ -874,3 +874,32 @@ fn a_build_names_its_first_rejected_lines_and_info_lists_them_all() {
     assert!(rejects[0]["reason"].as_str().is_some_and(|r| !r.is_empty()));
     assert!(rejects[0]["line"].as_u64().is_some());
 }
+
+#[test]
+fn a_damaged_sources_file_is_refused_before_any_name_is_read_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &inputs(), &ReadOptions::default(), 2);
+    let name = Index::open(dir.path())
+        .unwrap()
+        .manifest()
+        .sources_file
+        .clone()
+        .unwrap();
+    let path = dir.path().join(name);
+    let clean = std::fs::read(&path).unwrap();
+    // Every byte of the entries' chunks, one at a time, in steps: a name, or the wrong name,
+    // must never come back from a damaged file.
+    let mut checked = 0;
+    for at in (64..clean.len() - 4).step_by(7) {
+        let mut bytes = clean.clone();
+        bytes[at] ^= 8;
+        std::fs::write(&path, &bytes).unwrap();
+        // Damage to the header or the table may already fail the opening.
+        if let Ok(index) = Index::open(dir.path()) {
+            assert!(index.source(0).is_err(), "byte {at}");
+            assert!(index.source_names(&[0, 1]).is_err(), "byte {at}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 10);
+}

@@ -266,13 +266,21 @@ impl<'a> Sources<'a> {
         Ok(None)
     }
 
-    /// Every entry, after checking the file's checksum, that ids strictly increase and that
-    /// every entry parses (each chunk holding exactly its entries).
-    pub fn verify(&self) -> Result<Vec<SourceEntry>, Corrupt> {
+    /// Checks the file's checksum: what a reader does before it uses any entry, since the
+    /// entries' compressed chunks carry no checksum of their own (2.2 MB for 25,921 sources:
+    /// a fraction of a millisecond).
+    pub fn check(&self) -> Result<(), Corrupt> {
         let bytes = self.b().slice(0, self.end + 4)?;
         if self.b().u32(self.end)? != crc32(&bytes[..self.end]) {
             return Err(self.b().corrupt(self.end, "sources checksum mismatch"));
         }
+        Ok(())
+    }
+
+    /// Every entry, after checking the file's checksum, that ids strictly increase and that
+    /// every entry parses (each chunk holding exactly its entries).
+    pub fn verify(&self) -> Result<Vec<SourceEntry>, Corrupt> {
+        self.check()?;
         let mut entries = Vec::with_capacity(self.count);
         let mut cache = ChunkCache::default();
         for i in 0..self.count {

@@ -101,6 +101,8 @@ pub struct Index {
     sources: SegmentBytes,
     /// Every source, parsed on first use.
     all_sources: OnceLock<Vec<SourceEntry>>,
+    /// Set once the sources file's checksum held.
+    sources_checked: OnceLock<()>,
     /// The sources file's last decompressed chunk, for lookups one source at a time.
     source_chunk: Mutex<ChunkCache>,
 }
@@ -178,9 +180,10 @@ impl Index {
             metas,
             sources,
             all_sources: OnceLock::new(),
+            sources_checked: OnceLock::new(),
             source_chunk: Mutex::default(),
         };
-        let count = index.sources_table()?.map_or(0, |t| t.len() as u64);
+        let count = index.sources_header()?.map_or(0, |t| t.len() as u64);
         if count != index.manifest.source_count {
             return Err(index.sources_error(Corrupt::new(
                 "sources",
@@ -199,8 +202,8 @@ impl Index {
         IndexError::corrupt(&self.dir.join(name), corrupt)
     }
 
-    /// The sources file's table; `None` when the index has no source.
-    fn sources_table(&self) -> Result<Option<Sources<'_>>, IndexError> {
+    /// The sources file's header and table, unchecked; `None` when the index has no source.
+    fn sources_header(&self) -> Result<Option<Sources<'_>>, IndexError> {
         let Some(name) = &self.manifest.sources_file else {
             return Ok(None);
         };
@@ -214,13 +217,26 @@ impl Index {
         })
     }
 
+    /// The sources file's table for reading entries, its checksum checked on first use (once
+    /// per process). A name read from an unchecked chunk could be another file's: one flipped
+    /// bit made a search, and an export's manifest, name a file that does not exist.
+    fn sources_table(&self) -> Result<Option<Sources<'_>>, IndexError> {
+        let table = self.sources_header()?;
+        if let (Some(t), None) = (&table, self.sources_checked.get()) {
+            t.check().map_err(|c| self.sources_error(c))?;
+            let _ = self.sources_checked.set(());
+        }
+        Ok(table)
+    }
+
     /// Every source, in id order (parsed and checked on first use).
     pub fn sources(&self) -> Result<&[SourceEntry], IndexError> {
         if let Some(all) = self.all_sources.get() {
             return Ok(all);
         }
-        let all = match self.sources_table()? {
+        let all = match self.sources_header()? {
             None => Vec::new(),
+            // Checks the checksum too.
             Some(t) => t.verify().map_err(|c| self.sources_error(c))?,
         };
         Ok(self.all_sources.get_or_init(|| all))
