@@ -12,7 +12,7 @@ use std::rc::Rc;
 use sha2::{Digest, Sha256};
 
 use super::format::LogFormat;
-use super::json::{walk_values, JsonItem};
+use super::json::{walk_values, JsonItem, WalkError};
 use super::s3key::S3Key;
 use super::source::{Form, SourceError, SourceMeta, SourceReport};
 use super::text::{for_each_line, LineParser};
@@ -532,19 +532,30 @@ impl<'a> SourceState<'a> {
                 self.report.form = form;
                 self.depth -= 1;
             }
-            JsonItem::Payload(_) => {}
+            JsonItem::Payload(_) if nested_error.is_some() => {}
+            JsonItem::Payload(_) => self.reject_event("the payload is nested deeper than flowdex reads".into()),
+            JsonItem::Bad(why) => self.reject_event(why.into()),
         });
         if let Some(e) = nested_error {
             return Err(e);
         }
-        result.map_err(|e| match e.io_error_kind() {
-            Some(_) => self.classify(io::Error::from(e)),
-            None => SourceError::Json {
-                line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            },
+        result.map_err(|e| match e {
+            WalkError::Io(e) => self.classify(e),
+            WalkError::Syntax { line, column, message } => SourceError::Json { line, column, message },
         })
+    }
+
+    /// Counts a log event that carries no record as a rejected line.
+    fn reject_event(&mut self, why: String) {
+        self.report.lines += 1;
+        let line = self.report.lines + self.report.blank_lines;
+        self.parser.reject(
+            line,
+            super::source::RejectReason::BadEvent { why },
+            b"",
+            &mut self.report,
+            &mut *self.sink,
+        );
     }
 
     fn classify(&self, e: io::Error) -> SourceError {

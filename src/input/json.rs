@@ -16,44 +16,112 @@ pub(crate) enum JsonItem {
     Message(String),
     /// A base64 `data` payload, decoded: gzip or text to be read again.
     Payload(Vec<u8>),
+    /// A log event that carries no record: a `message` that is not text, a `data` payload
+    /// that is not base64. It is rejected, not skipped, so that the counts reconcile.
+    Bad(&'static str),
+}
+
+/// Why reading JSON stopped.
+#[derive(Debug)]
+pub(crate) enum WalkError {
+    Io(std::io::Error),
+    /// Not JSON, at a 1-based line and column of the source.
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
 /// Reads every top-level JSON value of `reader` and hands its items to `f`. Stops at the first
 /// syntax error, returning it (items before it were handed out).
-pub(crate) fn walk_values(reader: &mut dyn BufRead, f: &mut dyn FnMut(JsonItem)) -> Result<(), serde_json::Error> {
+pub(crate) fn walk_values(reader: &mut dyn BufRead, f: &mut dyn FnMut(JsonItem)) -> Result<(), WalkError> {
+    // Where the next unread byte is: each value gets a deserializer of its own, which counts
+    // lines and columns from the value's first byte.
+    let mut at = Position { line: 1, column: 0 };
     loop {
         // Skip white space between values; stop at the end.
         loop {
-            let buf = match reader.fill_buf() {
-                Ok(buf) => buf,
-                Err(e) => return Err(serde_json::Error::io(e)),
-            };
+            let buf = reader.fill_buf().map_err(WalkError::Io)?;
             if buf.is_empty() {
                 return Ok(());
             }
             let ws = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            at.pass(&buf[..ws]);
             let done = ws < buf.len();
             reader.consume(ws);
             if done {
                 break;
             }
         }
-        let mut de = serde_json::Deserializer::from_reader(ReadOnly(&mut *reader));
-        Walk { emit: f }.deserialize(&mut de)?;
+        let start = at;
+        let mut counted = Counted {
+            inner: &mut *reader,
+            at: &mut at,
+        };
+        let mut de = serde_json::Deserializer::from_reader(&mut counted);
+        if let Err(e) = (Walk { emit: f, events: false }).deserialize(&mut de) {
+            if e.io_error_kind().is_some() {
+                return Err(WalkError::Io(std::io::Error::from(e)));
+            }
+            let message = e.to_string();
+            // serde_json says where, counted from the value: the source's position is said
+            // apart.
+            let message = match message.rsplit_once(" at line ") {
+                Some((m, _)) => m.to_owned(),
+                None => message,
+            };
+            return Err(WalkError::Syntax {
+                line: start.line + e.line().saturating_sub(1),
+                column: if e.line() <= 1 {
+                    start.column + e.column()
+                } else {
+                    e.column()
+                },
+                message,
+            });
+        }
     }
 }
 
-/// Keeps serde_json's reader from seeing the `BufRead` methods it does not need.
-struct ReadOnly<'a>(&'a mut dyn BufRead);
+/// A line (1-based) and the bytes before it on that line.
+#[derive(Clone, Copy, Debug)]
+struct Position {
+    line: usize,
+    column: usize,
+}
 
-impl Read for ReadOnly<'_> {
+impl Position {
+    fn pass(&mut self, bytes: &[u8]) {
+        match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(last) => {
+                self.line += bytes.iter().filter(|&&b| b == b'\n').count();
+                self.column = bytes.len() - last - 1;
+            }
+            None => self.column += bytes.len(),
+        }
+    }
+}
+
+/// Hands serde_json the bytes of a `BufRead` through `Read` alone, counting their position.
+struct Counted<'a, 'p> {
+    inner: &'a mut dyn BufRead,
+    at: &'p mut Position,
+}
+
+impl Read for Counted<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf)
+        let n = self.inner.read(buf)?;
+        self.at.pass(&buf[..n]);
+        Ok(n)
     }
 }
 
 struct Walk<'a> {
     emit: &'a mut dyn FnMut(JsonItem),
+    /// Whether the value is (in) a list of log events (`events`, `logEvents`), whose objects
+    /// each carry a `message`.
+    events: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Walk<'_> {
@@ -77,25 +145,27 @@ impl<'de> Visitor<'de> for Walk<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let emit = self.emit;
         let mut control = false;
+        let mut message = false;
         while let Some(key) = map.next_key::<String>()? {
+            message |= key == "message";
             match key.as_str() {
-                "message" => {
-                    if let Some(msg) = map.next_value::<Option<StringOrOther>>()?.and_then(|m| m.0) {
-                        if !control && !msg.starts_with(CONTROL_MESSAGE_PREFIX) {
-                            emit(JsonItem::Message(msg));
-                        }
-                    }
-                }
-                "events" | "logEvents" | "records" | "awslogs" if !control => {
-                    map.next_value_seed(Walk { emit: &mut *emit })?
-                }
-                "data" => {
-                    if let Some(data) = map.next_value::<StringOrOther>()?.0 {
-                        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data.trim()) {
-                            emit(JsonItem::Payload(bytes));
-                        }
-                    }
-                }
+                "message" => match map.next_value::<StringOrOther>()?.0 {
+                    Some(msg) if !control && !msg.starts_with(CONTROL_MESSAGE_PREFIX) => emit(JsonItem::Message(msg)),
+                    Some(_) => {}
+                    None if control => {}
+                    None => emit(JsonItem::Bad("the log event's message is not text")),
+                },
+                "events" | "logEvents" | "records" | "awslogs" if !control => map.next_value_seed(Walk {
+                    emit: &mut *emit,
+                    events: matches!(key.as_str(), "events" | "logEvents"),
+                })?,
+                "data" => match map.next_value::<StringOrOther>()?.0 {
+                    Some(data) => match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
+                        Ok(bytes) => emit(JsonItem::Payload(bytes)),
+                        Err(_) => emit(JsonItem::Bad("the data payload is not base64")),
+                    },
+                    None => emit(JsonItem::Bad("the data payload is not text")),
+                },
                 "messageType" => {
                     control = map.next_value::<StringOrOther>()?.0.as_deref() == Some("CONTROL_MESSAGE");
                 }
@@ -104,12 +174,21 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 }
             }
         }
+        if self.events && !message && !control {
+            emit(JsonItem::Bad("the log event has no message"));
+        }
         Ok(())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let emit = self.emit;
-        while seq.next_element_seed(Walk { emit: &mut *emit })?.is_some() {}
+        let (emit, events) = (self.emit, self.events);
+        while seq
+            .next_element_seed(Walk {
+                emit: &mut *emit,
+                events,
+            })?
+            .is_some()
+        {}
         Ok(())
     }
 
@@ -210,18 +289,55 @@ mod tests {
             messages(r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"message":"CWL CONTROL MESSAGE: x"}]}"#),
             Vec::<String>::new()
         );
-        assert_eq!(
-            messages(r#"{"incidents":[{"kind":"scan"}],"message":7}"#),
-            Vec::<String>::new()
-        );
+        assert_eq!(messages(r#"{"incidents":[{"kind":"scan"}],"message":"x"}"#), ["x"]);
     }
 
     #[test]
-    fn syntax_errors_keep_what_came_before() {
+    fn events_without_a_record_are_handed_out_as_bad() {
+        let bad = |json: &str| {
+            let mut out = Vec::new();
+            let mut r = std::io::BufReader::new(json.as_bytes());
+            walk_values(&mut r, &mut |item| match item {
+                JsonItem::Bad(why) => out.push(why),
+                JsonItem::Message(m) => out.push(if m == "ok" { "ok" } else { "?" }),
+                JsonItem::Payload(_) => out.push("payload"),
+            })
+            .unwrap();
+            out
+        };
+        assert_eq!(
+            bad(r#"{"events":[{"message":"ok"},{"message":7},{"message":null},{"message":["a"]},{"id":1}]}"#),
+            [
+                "ok",
+                "the log event's message is not text",
+                "the log event's message is not text",
+                "the log event's message is not text",
+                "the log event has no message"
+            ]
+        );
+        assert_eq!(
+            bad(r#"{"awslogs":{"data":"H4sI!!!"}}"#),
+            ["the data payload is not base64"]
+        );
+        assert_eq!(bad(r#"{"awslogs":{"data":42}}"#), ["the data payload is not text"]);
+        assert_eq!(bad(r#"{"awslogs":{"data":"aGk="}}"#), ["payload"]);
+    }
+
+    #[test]
+    fn syntax_errors_keep_what_came_before_and_say_where_in_the_source() {
         let mut out = 0;
         let mut r = std::io::BufReader::new(r#"{"message":"a"}{"message":"#.as_bytes());
         let res = walk_values(&mut r, &mut |_| out += 1);
         assert_eq!(out, 1);
         assert!(res.is_err());
+        let text = "{\"message\":\"a\"}\n{\"message\":\"b\"}\n   garbage\n";
+        let mut r = std::io::BufReader::new(text.as_bytes());
+        match walk_values(&mut r, &mut |_| {}) {
+            Err(WalkError::Syntax { line, column, message }) => {
+                assert_eq!((line, column), (3, 4), "{message}");
+                assert!(!message.contains("at line"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -66,6 +66,8 @@ pub enum RejectReason {
     BadValue { field: String, text: String, why: String },
     #[error("not UTF-8 text")]
     NonUtf8,
+    #[error("{why}")]
+    BadEvent { why: String },
     #[error("line of {len} bytes is longer than the limit of {limit} bytes")]
     TooLong { len: u64, limit: usize },
     #[error("the source broke off in the middle of this line")]

@@ -281,7 +281,7 @@ impl LineParser {
         Ok(())
     }
 
-    fn reject(
+    pub(crate) fn reject(
         &mut self,
         line: u64,
         reason: RejectReason,
