@@ -982,3 +982,28 @@ fn explain_writes_the_filter_back_as_a_query_and_says_how_each_part_is_answered(
         ]
     );
 }
+
+#[test]
+fn a_record_whose_end_is_before_its_start_is_found_at_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("reversed.log");
+    std::fs::write(
+        &log,
+        "version account-id interface-id srcaddr start end log-status\n\
+         2 123 eni-r 10.9.9.9 1711944000 0 OK\n",
+    )
+    .unwrap();
+    let idx = dir.path().join("idx");
+    build(&idx, &[log], &ReadOptions::default(), 1);
+    let index = Index::open(&idx).unwrap();
+    let found = |query: &str| match run(&index, query) {
+        Answer::Records { hits, .. } => hits.len(),
+        other => panic!("{other:?}"),
+    };
+    // Its start, 2024-04-01T04:00:00Z, is in these windows; the one after it is not.
+    assert_eq!(found("srcaddr = 10.9.9.9 and time = 2024-04-01"), 1);
+    assert_eq!(found("srcaddr = 10.9.9.9 and time >= 2024-04-01T04:00:00Z"), 1);
+    assert_eq!(found("time = 2024-04-01T04:00Z"), 1);
+    assert_eq!(found("srcaddr = 10.9.9.9 and time >= 2024-04-01T04:00:01Z"), 0);
+    assert_eq!(found("srcaddr = 10.9.9.9 and time < 2024-04-01T04:00:00Z"), 0);
+}

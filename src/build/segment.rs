@@ -439,12 +439,15 @@ impl SegmentBuilder {
                 it.min()
             }
         };
+        // The latest second a record covers: its end, or its start when its end is before it
+        // (searches place such a record at its start).
+        let max_end = range(end, true).max(range(start, true).filter(|_| end.is_some()));
         Ok(SegmentMeta {
             file: file_name.to_owned(),
             records: self.len as u64,
             size: bytes.len() as u64,
             min_start: range(start, false),
-            max_end: range(end, true),
+            max_end,
         })
     }
 

@@ -7,7 +7,7 @@ use roaring::RoaringBitmap;
 use super::candidates;
 use crate::format::column::{self, Column as ColumnValues};
 use crate::format::schema::Column;
-use crate::query::Filter;
+use crate::query::{overlaps, Filter};
 use crate::read::{IndexError, Segment};
 use crate::record::Field;
 
@@ -68,7 +68,7 @@ pub fn scan(
         // Blocks whose zone maps cannot overlap the window go first.
         let mut keep = RoaringBitmap::new();
         for b in seg.blocks()? {
-            if !b.start.is_empty() && b.start.min <= hi && b.end.max >= lo {
+            if b.may_overlap(lo, hi) {
                 keep.insert_range(b.first_record..b.first_record + b.record_count);
             }
         }
@@ -111,7 +111,7 @@ pub fn scan(
                 _ => {
                     let (starts, ends) = seg.read_times(i)?;
                     offsets.retain(|&at| match (value(&starts, at), value(&ends, at)) {
-                        (Some(s), Some(e)) => filter.windows.iter().all(|&(lo, hi)| s <= hi && e >= lo),
+                        (Some(s), Some(e)) => filter.windows.iter().all(|&(lo, hi)| overlaps(s, e, lo, hi)),
                         _ => false,
                     });
                 }

@@ -184,7 +184,7 @@ fn block_ids(seg: &Segment, keep: impl Fn(&BlockEntry) -> bool) -> Result<Roarin
 
 fn test_candidates(seg: &Segment, t: &Test) -> Result<Candidates, IndexError> {
     if let Cond::TimeOverlap(lo, hi) = t.cond {
-        let ids = block_ids(seg, |b| !b.start.is_empty() && b.start.min <= hi && b.end.max >= lo)?;
+        let ids = block_ids(seg, |b| b.may_overlap(lo, hi))?;
         return Ok(Candidates { ids, exact: false });
     }
     let mut acc = Candidates {

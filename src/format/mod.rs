@@ -481,6 +481,14 @@ pub struct BlockEntry {
     pub packets: Range,
 }
 
+impl BlockEntry {
+    /// Whether a record of the block may be in the window `lo..=hi` (`query::overlaps`): the
+    /// earliest start is by its end, and the latest end, or start, is no earlier than its start.
+    pub fn may_overlap(&self, lo: u64, hi: u64) -> bool {
+        !self.start.is_empty() && self.start.min <= hi && self.end.max.max(self.start.max) >= lo
+    }
+}
+
 pub fn encode_block_entry(b: &BlockEntry, out: &mut Vec<u8>) {
     out.extend_from_slice(&b.first_record.to_le_bytes());
     out.extend_from_slice(&b.record_count.to_le_bytes());

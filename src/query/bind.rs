@@ -49,7 +49,8 @@ pub enum Cond {
     Contains(String),
     /// Every bit of the mask set (`tcp_flags has SYN`).
     FlagsAll(u64),
-    /// The record's [start, end] overlaps [lo, hi] (the `time` pseudo-field, `--from/--to`).
+    /// The record's [start, end] overlaps [lo, hi] (the `time` pseudo-field, `--from/--to`;
+    /// [`overlaps`]).
     TimeOverlap(u64, u64),
 }
 
@@ -118,13 +119,20 @@ impl Filter {
     }
 }
 
+/// Whether a record of `start` and `end` is in the window `lo..=hi`: its span overlaps it. A
+/// record whose end is before its start (AWS never writes one; a damaged line may) is placed at
+/// its start, not left out of every window.
+pub fn overlaps(start: u64, end: u64, lo: u64, hi: u64) -> bool {
+    start <= hi && end.max(start) >= lo
+}
+
 impl Test {
     pub fn matches(&self, r: &FlowRecord) -> bool {
         if let Cond::TimeOverlap(lo, hi) = self.cond {
             let (Some(s), Some(e)) = (r.start, r.end) else {
                 return false;
             };
-            return s <= hi && e >= lo;
+            return overlaps(s, e, lo, hi);
         }
         self.fields.iter().any(|f| match r.get(*f) {
             None => false,

@@ -10,7 +10,7 @@ pub use bind::{
     bind, bind_time_window, Aggregate, AggregateFn, Bound, Cond, Filter, GroupBy, RecordStage, RowFilter, RowStage,
     RowValue, Test,
 };
-pub use bind::{ip_range, ip_ranges, time_range, TIME_FORMS};
+pub use bind::{ip_range, ip_ranges, overlaps, time_range, TIME_FORMS};
 pub use parse::{list_values, parse, parse_duration, CmpOp, Expr, FileReader, Query, Stage};
 
 use std::fmt;
