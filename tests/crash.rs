@@ -293,3 +293,20 @@ fn a_build_takes_only_an_index_or_an_empty_folder_and_leaves_other_files_alone()
     assert_eq!(build(&interrupted), (Some(0), String::new()));
     assert_eq!(Index::open(&interrupted).unwrap().manifest().records(), 10);
 }
+
+#[test]
+fn an_index_inside_its_own_input_tree_is_not_read_as_evidence() {
+    let work = tempfile::tempdir().unwrap();
+    write_corpus(work.path(), 2, 10);
+    let index = work.path().join("idx");
+    for _ in 0..2 {
+        let mut c = build_cmd(&index, work.path());
+        c.stderr(Stdio::piped());
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let index = Index::open(&index).unwrap();
+    let names: Vec<String> = index.sources().unwrap().iter().map(|s| s.name.clone()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| n.ends_with(".log.gz")), "{names:?}");
+}

@@ -40,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let options = args.read.options()?;
     let threads = args.threads.unwrap_or_else(rayon::current_num_threads).max(1);
     let mut writer = IndexWriter::open(&args.output, args.memory)?;
-    let mut files = input::discover(&args.read.inputs);
+    let mut files = input::discover_outside(&args.read.inputs, Some(&args.output));
     input::sort_by_name(&mut files);
     let files = writer.drop_known(files, input::single_source_hash, |f| f.name.clone());
     let total_bytes: u64 = files

@@ -17,7 +17,7 @@ mod walk;
 pub use format::{FormatError, LogFormat, DEFAULT_TGW, DEFAULT_V2};
 pub use s3key::S3Key;
 pub use source::{Form, RejectReason, RejectedLine, Rejection, SourceError, SourceMeta, SourceReport};
-pub use walk::{discover, sort_by_name, InputFile};
+pub use walk::{discover, discover_outside, sort_by_name, InputFile};
 
 pub(crate) use text::FieldSpans;
 

@@ -27,8 +27,23 @@ const AWS_WRITE_TEST_OBJECT: &str = "aws-logs-write-test";
 /// The files under `paths`, in a deterministic order: the paths in the order given, each folder's
 /// files sorted by name. Symbolic links are followed; a link loop is reported as an error entry.
 pub fn discover(paths: &[PathBuf]) -> Vec<InputFile> {
+    discover_outside(paths, None)
+}
+
+/// [`discover`], leaving out the folder `skipped` wherever it appears (the index a build
+/// writes, when it lies in its own input tree: its files are not evidence).
+pub fn discover_outside(paths: &[PathBuf], skipped: Option<&Path>) -> Vec<InputFile> {
+    let skipped = skipped.and_then(|p| p.canonicalize().ok());
+    let is_skipped = |p: &Path| {
+        skipped
+            .as_ref()
+            .is_some_and(|s| p.canonicalize().is_ok_and(|p| p == *s))
+    };
     let mut files = Vec::new();
     for root in paths {
+        if root.is_dir() && is_skipped(root) {
+            continue;
+        }
         if !root.is_dir() {
             files.push(InputFile {
                 path: root.clone(),
@@ -37,7 +52,11 @@ pub fn discover(paths: &[PathBuf]) -> Vec<InputFile> {
             });
             continue;
         }
-        for entry in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
+        let walk = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name();
+        for entry in walk
+            .into_iter()
+            .filter_entry(|e| !(e.file_type().is_dir() && is_skipped(e.path())))
+        {
             match entry {
                 Ok(e) if e.file_type().is_dir() => {}
                 Ok(e) if e.file_name() == AWS_WRITE_TEST_OBJECT => {}
