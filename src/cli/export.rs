@@ -83,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 /// Binds the query as `search` does, keeping each `@file` list it reads for the bundle.
 fn bind(args: &Args, read: &RefCell<Vec<(String, String)>>) -> Result<query::Bound, QueryError> {
     let read_file = |path: &str| {
-        let text = std::fs::read_to_string(path)?;
+        let text = query::read_list_file(path)?;
         read.borrow_mut().push((path.to_owned(), text.clone()));
         Ok(text)
     };

@@ -358,8 +358,7 @@ fn span(from: u64, to: u64) -> String {
 }
 
 fn bind(args: &Args) -> Result<query::Bound, QueryError> {
-    let read_file = |path: &str| std::fs::read_to_string(path);
-    let parsed = query::parse(&args.query, &read_file)?;
+    let parsed = query::parse(&args.query, &query::read_list_file)?;
     let mut bound = query::bind(&parsed, &args.query)?;
     query::bind_time_window(&mut bound, args.from.as_deref(), args.to.as_deref())?;
     Ok(bound)

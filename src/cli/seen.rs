@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use flowdex::output::TableWriter;
-use flowdex::query::list_values;
+use flowdex::query::{list_values, read_list_file};
 use flowdex::read::Index;
 use flowdex::seen::{self, Lookup, Seen};
 use flowdex::time::format_rfc3339;
@@ -37,7 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     for v in &args.values {
         match v.strip_prefix('@') {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the list `{path}`"))?;
+                let text = read_list_file(path).with_context(|| format!("cannot read the list `{path}`"))?;
                 values.extend(list_values(&text).map(str::to_owned));
             }
             None => values.push(v.clone()),
