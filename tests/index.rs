@@ -903,3 +903,28 @@ fn a_damaged_sources_file_is_refused_before_any_name_is_read_from_it() {
     }
     assert!(checked > 10);
 }
+
+#[test]
+fn verify_finds_a_manifest_whose_counts_and_spans_disagree_with_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &inputs(), &ReadOptions::default(), 2);
+    let clean = flowdex::read::read_manifest(dir.path()).unwrap();
+    type Edit = dyn Fn(&mut flowdex::format::manifest::Manifest);
+    let edits: [(&str, &Edit); 4] = [
+        ("spans", &|m| {
+            m.segments[0].min_start = m.segments[0].min_start.map(|t| t + 1)
+        }),
+        ("spans", &|m| m.segments[0].max_end = None),
+        ("rejected lines", &|m| m.rejected_lines += 1),
+        ("next source id", &|m| m.next_source = 0),
+    ];
+    for (what, edit) in edits {
+        let mut m = clean.clone();
+        edit(&mut m);
+        std::fs::write(dir.path().join("MANIFEST"), m.encode()).unwrap();
+        let err = Index::open(dir.path()).unwrap().verify().unwrap_err().to_string();
+        assert!(err.contains(what), "{what}: {err}");
+    }
+    std::fs::write(dir.path().join("MANIFEST"), clean.encode()).unwrap();
+    Index::open(dir.path()).unwrap().verify().unwrap();
+}

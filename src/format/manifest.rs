@@ -121,13 +121,59 @@ impl Manifest {
         if b.u32(MANIFEST_RESERVED_OFFSET).map_err(Err)? != 0 {
             return Err(Err(b.corrupt(MANIFEST_RESERVED_OFFSET, "reserved bytes are not zero")));
         }
-        serde_json::from_slice(&file[MANIFEST_HEADER_SIZE..end]).map_err(|e| {
+        let manifest: Manifest = serde_json::from_slice(&file[MANIFEST_HEADER_SIZE..end]).map_err(|e| {
             Err(Corrupt::new(
                 "manifest",
                 MANIFEST_HEADER_SIZE as u64,
                 format!("bad payload: {e}"),
             ))
-        })
+        })?;
+        manifest
+            .check_names(version)
+            .map_err(|why| Err(Corrupt::new("manifest", MANIFEST_HEADER_SIZE as u64, why)))?;
+        Ok(manifest)
+    }
+
+    /// Checks what a checksum cannot: that the payload's version is the header's, and that every
+    /// file it names is a file of the index folder, named once. A hand-edited manifest could
+    /// otherwise name `../other/seg-1.fdx`, or one segment twice (doubling its records).
+    fn check_names(&self, version: u32) -> Result<(), String> {
+        if self.format_version != version {
+            return Err(format!(
+                "the payload says version {}, the header {version}",
+                self.format_version
+            ));
+        }
+        let plain = |name: &str, prefix: &str| {
+            name.starts_with(prefix)
+                && name.ends_with(".fdx")
+                && !name.contains(['/', '\\'])
+                && name != "."
+                && name != ".."
+        };
+        let mut seen = std::collections::HashSet::new();
+        for s in &self.segments {
+            if !plain(&s.file, "seg-") {
+                return Err(format!("`{}` is not a segment file name of the index folder", s.file));
+            }
+            if !seen.insert(s.file.as_str()) {
+                return Err(format!("segment `{}` is listed twice", s.file));
+            }
+            // The next build names its segments from `next_segment` on: never an existing one.
+            let number = s.file["seg-".len()..s.file.len() - ".fdx".len()].parse::<u64>();
+            if number.is_ok_and(|n| n >= self.next_segment) {
+                return Err(format!(
+                    "segment `{}` is not below the next segment number {}",
+                    s.file, self.next_segment
+                ));
+            }
+        }
+        match &self.sources_file {
+            Some(name) if !plain(name, "sources-") => {
+                Err(format!("`{name}` is not a sources file name of the index folder"))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn records(&self) -> u64 {
@@ -149,8 +195,9 @@ mod tests {
             min_start: Some(1),
             max_end: Some(2),
         });
+        m.next_segment = 2;
         let bytes = m.encode();
-        assert_eq!(Manifest::decode(&bytes), Ok(m));
+        assert_eq!(Manifest::decode(&bytes), Ok(m.clone()));
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 1;
@@ -159,5 +206,20 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(Manifest::decode(&bytes[..cut]).is_err());
         }
+        // Edits a checksum cannot catch: files outside the folder, a segment twice, a next
+        // segment number already taken, a payload of another version.
+        let refused = |edit: &dyn Fn(&mut Manifest)| {
+            let mut edited = m.clone();
+            edit(&mut edited);
+            Manifest::decode(&edited.encode()).is_err()
+        };
+        assert!(refused(&|m| m.segments[0].file = "../other/seg-1.fdx".into()));
+        assert!(refused(&|m| m.segments[0].file = "/tmp/seg-1.fdx".into()));
+        assert!(refused(&|m| m.segments[0].file = "MANIFEST".into()));
+        assert!(refused(&|m| m.segments.push(m.segments[0].clone())));
+        assert!(refused(&|m| m.next_segment = 1));
+        assert!(refused(&|m| m.sources_file = Some("../sources-1.fdx".into())));
+        assert!(refused(&|m| m.format_version = 3));
+        assert!(!refused(&|m| m.sources_file = Some("sources-00000001.fdx".into())));
     }
 }

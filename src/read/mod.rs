@@ -409,7 +409,33 @@ impl Index {
     /// Walks every segment completely (see [`Segment::verify`]) and the sources file, and
     /// checks that every record's source is in it.
     pub fn verify(&self) -> Result<(), IndexError> {
-        let known: std::collections::BTreeSet<u32> = self.sources()?.iter().map(|s| s.id).collect();
+        let sources = self.sources()?;
+        let known: std::collections::BTreeSet<u32> = sources.iter().map(|s| s.id).collect();
+        // The next build numbers its sources from `next_source` on: never an existing id.
+        if let Some(last) = sources
+            .iter()
+            .map(|s| s.id)
+            .max()
+            .filter(|&id| id >= self.manifest.next_source)
+        {
+            return Err(IndexError::Other {
+                path: self.dir.join(MANIFEST_FILE),
+                what: format!(
+                    "gives {} as the next source id, not above the largest, {last}",
+                    self.manifest.next_source
+                ),
+            });
+        }
+        let rejected: u64 = sources.iter().map(|s| s.rejected).sum();
+        if rejected != self.manifest.rejected_lines {
+            return Err(IndexError::Other {
+                path: self.dir.join(MANIFEST_FILE),
+                what: format!(
+                    "says {} rejected lines, its sources {rejected}",
+                    self.manifest.rejected_lines
+                ),
+            });
+        }
         for (meta, seg) in self.metas.iter().zip(&self.segments) {
             let size = std::fs::metadata(seg.path())
                 .map_err(|e| IndexError::io(seg.path(), e))?
@@ -421,6 +447,25 @@ impl Index {
                 });
             }
             seg.verify()?;
+            // The span the manifest gives prunes segments from time windows: it must be the
+            // blocks' own (`max_end` as a build writes it, or, from builds before a record's
+            // start counted, the latest end alone).
+            let blocks = seg.blocks()?;
+            let starts = || blocks.iter().filter(|b| !b.start.is_empty());
+            let ends = || blocks.iter().filter(|b| !b.end.is_empty());
+            let min_start = starts().map(|b| b.start.min).min();
+            let max_end = ends().map(|b| b.end.max).max();
+            let has_end = seg.columns().contains(&Column::Field(crate::record::Field::End));
+            let max_covered = max_end.max(starts().map(|b| b.start.max).max().filter(|_| has_end));
+            if meta.min_start != min_start || (meta.max_end != max_end && meta.max_end != max_covered) {
+                return Err(IndexError::Other {
+                    path: seg.path().to_path_buf(),
+                    what: format!(
+                        "spans {min_start:?}..{max_covered:?}, the manifest says {:?}..{:?}",
+                        meta.min_start, meta.max_end
+                    ),
+                });
+            }
             for block in 0..seg.block_count() {
                 let col = seg.read_column(block, Column::Source)?;
                 for i in 0..col.as_ref().map_or(0, |c| c.len()) {
