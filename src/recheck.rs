@@ -148,9 +148,11 @@ fn state_at(source: &SourceEntry, found: &[Reread]) -> SourceState {
     }
 }
 
+/// The file at a source's recorded path, when anything is there: what is not a regular file
+/// (a folder, a FIFO, a link to a device) is then reported unreadable, with why, not missing.
 fn recorded_file(source: &SourceEntry) -> Option<InputFile> {
     let path = PathBuf::from(&source.path);
-    path.is_file().then(|| InputFile {
+    path.symlink_metadata().is_ok().then(|| InputFile {
         name: path.to_string_lossy().into_owned(),
         path,
         error: None,

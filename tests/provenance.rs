@@ -236,3 +236,22 @@ fn show_exits_1_for_a_reference_that_holds_no_record() {
     assert_eq!(past_the_end.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&past_the_end.stdout).contains("1000000: (no record of the index is at this line)"));
 }
+
+#[test]
+fn a_folder_where_a_source_was_is_unreadable_not_missing() {
+    let (_tmp, src, idx) = evidence();
+    let index = Index::open(&idx).unwrap();
+    let gone = src.join("own/bare-v5.log");
+    std::fs::remove_file(&gone).unwrap();
+    std::fs::create_dir(&gone).unwrap();
+    let check = recheck::check_sources(index.sources().unwrap(), &[]);
+    let (_, state) = check
+        .sources
+        .iter()
+        .find(|(s, _)| s.name.ends_with("own/bare-v5.log"))
+        .unwrap();
+    assert!(
+        matches!(state, SourceState::Unreadable { why, .. } if why.contains("not a regular file")),
+        "{state:?}"
+    );
+}
