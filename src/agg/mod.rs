@@ -686,6 +686,40 @@ mod tests {
     }
 
     #[test]
+    fn the_sum_of_no_values_is_null_on_both_paths() {
+        let by = [GroupBy::Field {
+            field: Field::LogStatus,
+            name: "log_status".into(),
+        }];
+        let aggs = [Aggregate {
+            function: AggregateFn::Sum,
+            field: Some(Field::Bytes),
+            name: "b".into(),
+        }];
+        let nodata = FlowRecord {
+            log_status: Some(crate::record::LogStatus::NoData),
+            ..FlowRecord::default()
+        };
+        let ok = FlowRecord {
+            log_status: Some(crate::record::LogStatus::Ok),
+            bytes: Some(40),
+            ..FlowRecord::default()
+        };
+        let rows = aggregate([&nodata, &ok], &by, &aggs).rows;
+        assert_eq!(rows[0], [Cell::Text("NODATA".into()), Cell::Null]);
+        assert_eq!(rows[1], [Cell::Text("OK".into()), Cell::Int(40)]);
+        // From partials, as an aggregation over columns merges them.
+        let budget = Budget::new(usize::MAX);
+        let none = Partial {
+            records: 3,
+            ..Partial::default()
+        };
+        let mut total = Aggregator::new(&by, &aggs, &budget);
+        total.insert(&[Key::Null], hash(&[Key::Null]), [none.acc(&aggs[0])]);
+        assert_eq!(total.finish(&[]).rows, [vec![Cell::Null, Cell::Null]]);
+    }
+
+    #[test]
     fn sort_then_limit_keeps_what_a_full_stable_sort_keeps() {
         // Few distinct values in the sort column: ties everywhere, told apart by position.
         let rows: Vec<Vec<Cell>> = (0..500u64)
