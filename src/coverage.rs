@@ -52,6 +52,7 @@ use crate::format::slots::{SLOT_LIMIT, SLOT_SECONDS};
 use crate::query::{Cond, Filter, Test};
 use crate::read::{Index, IndexError, Segment};
 use crate::record::{Field, LogStatus};
+use crate::time::format_seconds as shown_time;
 
 /// Default slot width in seconds: the S3 delivery period.
 pub const DEFAULT_BIN: u64 = 300;
@@ -77,10 +78,6 @@ pub enum CoverageError {
     OutsideIndex { window: (u64, u64), first: u64, last: u64 },
     #[error("the window has {slots} slots of {bin} s, more than {MAX_SLOTS}; use a wider bin or a shorter window")]
     TooManySlots { slots: u64, bin: u64 },
-}
-
-fn shown_time(secs: u64) -> String {
-    i64::try_from(secs).map_or_else(|_| secs.to_string(), crate::time::format_rfc3339)
 }
 
 /// A window as given: an open end is left open.
@@ -407,14 +404,19 @@ pub fn blind_spots(index: &Index, filter: &Filter, matched: Option<&[String]>) -
         counts: false,
     };
     let report = match coverage(index, &options) {
-        // A window that ends before the index begins (or the like): nothing to say about it.
+        // A window that ends before the index begins (or the like): no blind spot in it, but a
+        // named interface the index lacks is still worth saying.
         Err(CoverageError::EmptyWindow { .. } | CoverageError::OutsideIndex { .. }) => {
+            let unknown_interfaces = match scope {
+                Scope::Named => nowhere(index, options.interfaces.as_deref().unwrap_or_default())?,
+                _ => Vec::new(),
+            };
             return Ok(BlindSpots {
                 scope,
                 window,
                 subjects: Vec::new(),
-                unknown_interfaces: Vec::new(),
-            })
+                unknown_interfaces,
+            });
         }
         r => r?,
     };

@@ -150,9 +150,10 @@ fn state_at(source: &SourceEntry, found: &[Reread]) -> SourceState {
 
 /// The file at a source's recorded path, when anything is there: what is not a regular file
 /// (a folder, a FIFO, a link to a device) is then reported unreadable, with why, not missing.
+/// A link whose target is gone is missing.
 fn recorded_file(source: &SourceEntry) -> Option<InputFile> {
     let path = PathBuf::from(&source.path);
-    path.symlink_metadata().is_ok().then(|| InputFile {
+    path.exists().then(|| InputFile {
         name: path.to_string_lossy().into_owned(),
         path,
         error: None,

@@ -61,6 +61,11 @@ pub fn format_rfc3339(secs: i64) -> String {
     )
 }
 
+/// [`format_rfc3339`] of unsigned seconds; past what an `i64` holds, the number itself.
+pub fn format_seconds(secs: u64) -> String {
+    i64::try_from(secs).map_or_else(|_| secs.to_string(), format_rfc3339)
+}
+
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (also with `+00:00` or a space for `T`), the form
 /// CloudWatch exports and people write, to Unix seconds (fractions are dropped).
 pub fn parse_rfc3339(text: &str) -> Option<i64> {

@@ -665,4 +665,8 @@ fn a_search_naming_an_interface_the_index_lacks_says_so_without_a_window_too() {
     let (code, out, err) = flowdex(&["search", idx, "interface_id = eni-mistyped"]);
     assert_eq!((code, out.as_str()), (1, ""));
     assert!(err.contains("eni-mistyped is nowhere in the index"), "{err}");
+    // And with a window the index has no record in.
+    let (code, _, err) = flowdex(&["search", idx, "interface_id = eni-mistyped", "--from", "2024-05-01"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("eni-mistyped is nowhere in the index"), "{err}");
 }

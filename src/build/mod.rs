@@ -5,4 +5,4 @@ mod segment;
 mod writer;
 
 pub use segment::{Mark, SegmentBuilder};
-pub use writer::{BuildSummary, IndexWriter, Skipped, Worker};
+pub use writer::{BuildSummary, IndexWriter, Skipped, Worker, SUMMARY_LISTS};

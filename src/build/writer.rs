@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::segment::{Mark, SegmentBuilder};
-use crate::format::manifest::{Manifest, RejectEntry, SegmentMeta, SourceEntry};
+use crate::format::manifest::{is_segment_file, is_sources_file, Manifest, RejectEntry, SegmentMeta, SourceEntry};
 use crate::format::sources;
 use crate::input::{LogFormat, RecordSink, Rejection, SourceMeta, SourceReport};
 use crate::read::{Index, IndexError, Segment, MANIFEST_FILE};
@@ -112,9 +112,9 @@ pub struct Skipped {
     pub rejected_in_index: u64,
 }
 
-/// Problems of a build's sources its summary lists (every rejected line is in the sources
-/// file: `flowdex info --format json`).
-const PROBLEMS_KEPT: usize = 5;
+/// Problems of a build's sources its summary lists, and skipped inputs its command names (the
+/// sources file keeps up to 100,000 rejected lines a source: `flowdex info --format json`).
+pub const SUMMARY_LISTS: usize = 5;
 
 /// What a build added.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -418,7 +418,7 @@ impl IndexWriter {
                         .map(|r| format!("{}:{}: rejected: {}", s.name, r.line, r.reason));
                     failure.chain(rejects)
                 })
-                .take(PROBLEMS_KEPT)
+                .take(SUMMARY_LISTS)
                 .collect(),
         };
         let mut cleanup = self.cleanup;
@@ -493,21 +493,27 @@ fn remove_leftovers(dir: &Path, live: &HashSet<String>) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
-        let data = (name.starts_with("seg-") || name.starts_with("sources-")) && name.ends_with(".fdx");
-        let tmp = name.strip_suffix(TMP_SUFFIX).is_some_and(is_index_file);
-        if tmp || (data && !live.contains(name)) {
+        if is_temporary(name) || (is_data_file(name) && !live.contains(name)) {
             fs::remove_file(dir.join(name))?;
         }
     }
     Ok(())
 }
 
+fn is_data_file(name: &str) -> bool {
+    is_segment_file(name) || is_sources_file(name)
+}
+
+/// Whether a file name is a build's temporary name for a manifest, segment or sources file.
+fn is_temporary(name: &str) -> bool {
+    name.strip_suffix(TMP_SUFFIX)
+        .is_some_and(|name| name == MANIFEST_FILE || is_data_file(name))
+}
+
 /// Whether a file name is one an index folder holds: its lock, manifest, segments and sources
 /// files, and their temporary names while a build writes them.
 fn is_index_file(name: &str) -> bool {
-    let name = name.strip_suffix(TMP_SUFFIX).unwrap_or(name);
-    let data = (name.starts_with("seg-") || name.starts_with("sources-")) && name.ends_with(".fdx");
-    name == LOCK_FILE || name == MANIFEST_FILE || data
+    name == LOCK_FILE || name == MANIFEST_FILE || is_data_file(name) || is_temporary(name)
 }
 
 /// Cuts items of the given decoded sizes into consecutive groups each expected to fill about

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use flowdex::build::IndexWriter;
+use flowdex::build::{IndexWriter, SUMMARY_LISTS};
 use flowdex::input::{self, InputFile};
 use flowdex::output::human_bytes;
 
@@ -83,12 +83,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             .filter(|&n| n > 0)
         {
             eprintln!(
-                "flowdex: and {more} more: `flowdex info {} --format json` lists every rejected line",
+                "flowdex: and {more} more: `flowdex info {} --format json` lists the rejected lines (up to 100,000 a source)",
                 args.output.display()
             );
         }
-        const LISTED: usize = 5;
-        for s in summary.skipped.iter().take(LISTED) {
+        for s in summary.skipped.iter().take(SUMMARY_LISTS) {
             let held = if s.in_index {
                 "in the index"
             } else {
@@ -96,8 +95,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             };
             eprintln!("flowdex: skipped {}: the same bytes as {} ({held})", s.name, s.same_as);
         }
-        if summary.skipped.len() > LISTED {
-            eprintln!("flowdex: skipped {} more copies", summary.skipped.len() - LISTED);
+        if summary.skipped.len() > SUMMARY_LISTS {
+            eprintln!("flowdex: skipped {} more copies", summary.skipped.len() - SUMMARY_LISTS);
         }
         let with_rejects = summary.skipped.iter().filter(|s| s.rejected_in_index > 0).count();
         if with_rejects > 0 {

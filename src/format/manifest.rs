@@ -73,6 +73,20 @@ pub struct RejectEntry {
     pub reason: String,
 }
 
+/// Whether `name` is a segment file's name (`seg-N.fdx`): a file of the index folder itself.
+pub fn is_segment_file(name: &str) -> bool {
+    is_data_file(name, "seg-")
+}
+
+/// Whether `name` is a sources file's name (`sources-N.fdx`), in the index folder itself.
+pub fn is_sources_file(name: &str) -> bool {
+    is_data_file(name, "sources-")
+}
+
+fn is_data_file(name: &str, prefix: &str) -> bool {
+    name.starts_with(prefix) && name.ends_with(".fdx") && !name.contains(['/', '\\'])
+}
+
 impl Manifest {
     pub fn new() -> Manifest {
         Manifest {
@@ -138,22 +152,17 @@ impl Manifest {
     /// file it names is a file of the index folder, named once. A hand-edited manifest could
     /// otherwise name `../other/seg-1.fdx`, or one segment twice (doubling its records).
     fn check_names(&self, version: u32) -> Result<(), String> {
-        if self.format_version != version {
+        // Builds of version 4 that added to a version 3 index wrote the new header over the old
+        // payload version: a payload older than its header is such an index, not damage.
+        if self.format_version > version {
             return Err(format!(
                 "the payload says version {}, the header {version}",
                 self.format_version
             ));
         }
-        let plain = |name: &str, prefix: &str| {
-            name.starts_with(prefix)
-                && name.ends_with(".fdx")
-                && !name.contains(['/', '\\'])
-                && name != "."
-                && name != ".."
-        };
         let mut seen = std::collections::HashSet::new();
         for s in &self.segments {
-            if !plain(&s.file, "seg-") {
+            if !is_segment_file(&s.file) {
                 return Err(format!("`{}` is not a segment file name of the index folder", s.file));
             }
             if !seen.insert(s.file.as_str()) {
@@ -169,7 +178,7 @@ impl Manifest {
             }
         }
         match &self.sources_file {
-            Some(name) if !plain(name, "sources-") => {
+            Some(name) if !is_sources_file(name) => {
                 Err(format!("`{name}` is not a sources file name of the index folder"))
             }
             _ => Ok(()),
@@ -219,7 +228,8 @@ mod tests {
         assert!(refused(&|m| m.segments.push(m.segments[0].clone())));
         assert!(refused(&|m| m.next_segment = 1));
         assert!(refused(&|m| m.sources_file = Some("../sources-1.fdx".into())));
-        assert!(refused(&|m| m.format_version = 3));
+        assert!(refused(&|m| m.format_version = FORMAT_VERSION + 1));
+        assert!(!refused(&|m| m.format_version = 3));
         assert!(!refused(&|m| m.sources_file = Some("sources-00000001.fdx".into())));
     }
 }

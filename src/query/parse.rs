@@ -643,11 +643,12 @@ const LIST_FILE_LIMIT: u64 = 256 << 20;
 /// and a FIFO without a writer blocks.
 pub fn read_list_file(path: &str) -> std::io::Result<String> {
     use std::io::{Error, Read};
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
+    // Asked before opening: opening a FIFO waits for a writer.
+    if !std::fs::metadata(path)?.is_file() {
         return Err(Error::other("not a regular file"));
     }
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
     if meta.len() > LIST_FILE_LIMIT {
         return Err(Error::other(format!(
             "{} bytes, more than a list may hold ({LIST_FILE_LIMIT} bytes)",
@@ -695,6 +696,13 @@ mod tests {
         let err = read_list_file("/dev/null").unwrap_err().to_string();
         assert_eq!(err, "not a regular file");
         let dir = tempfile::tempdir().unwrap();
+        // A FIFO without a writer: opening it would wait forever.
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let err = read_list_file(fifo.to_str().unwrap()).unwrap_err().to_string();
+            assert_eq!(err, "not a regular file");
+        }
         let path = dir.path().join("iocs.txt");
         std::fs::write(&path, b"1.2.3.4\n# fine\n\xff\xfe\n").unwrap();
         let err = read_list_file(path.to_str().unwrap()).unwrap_err().to_string();

@@ -1,12 +1,15 @@
-//! Bound filters written back in the query language, for `--explain`: the pseudo-fields, CIDRs
-//! and times as a responder writes them, and long value lists (an IOC file) cut short, so that
-//! the plan of `addr in @iocs.txt` is one line rather than a dump of a thousand byte arrays.
+//! Bound filters written out for `--explain`: in the query language where it has a form (the
+//! pseudo-fields, CIDRs and times as a responder writes them), in words where binding made
+//! something it has none for (`time overlaps A .. B`, ranges `lo..hi`), and long value lists (an
+//! IOC file) cut short, so that the plan of `addr in @iocs.txt` is one line rather than a dump
+//! of a thousand byte arrays.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::bind::{Cond, Filter, Test};
 use crate::record::Field;
+use crate::time::format_seconds as time;
 
 /// Values of a list written out before the rest is only counted.
 const LISTED: usize = 5;
@@ -64,8 +67,8 @@ impl fmt::Display for Test {
             Cond::Ips(ranges) => values(f, &target, not, ranges.iter().map(|&(lo, hi)| address_range(lo, hi))),
             Cond::Numbers(ranges) => match ranges[..] {
                 // One open range reads best as a comparison.
-                [(0, hi)] if hi != u64::MAX => write!(f, "{target} <= {}", number(&self.fields, hi)),
-                [(lo, u64::MAX)] if lo != 0 => write!(f, "{target} >= {}", number(&self.fields, lo)),
+                [(0, hi)] if hi != u64::MAX && !self.negate => write!(f, "{target} <= {}", number(&self.fields, hi)),
+                [(lo, u64::MAX)] if lo != 0 && !self.negate => write!(f, "{target} >= {}", number(&self.fields, lo)),
                 _ => values(
                     f,
                     &target,
@@ -125,10 +128,6 @@ fn number(fields: &[Field], n: u64) -> String {
     }
 }
 
-fn time(secs: u64) -> String {
-    i64::try_from(secs).map_or_else(|_| secs.to_string(), crate::time::format_rfc3339)
-}
-
 /// An address, a CIDR, or `lo..hi` for a range that is neither (IPv4 as IPv4).
 fn address_range(lo: [u8; 16], hi: [u8; 16]) -> String {
     let (l, h) = (u128::from_be_bytes(lo), u128::from_be_bytes(hi));
@@ -165,6 +164,8 @@ mod tests {
             "dstport in (22, 443) and action != \"REJECT\""
         );
         assert_eq!(shown("bytes > 1000"), "bytes >= 1001");
+        assert_eq!(shown("dstport != 0"), "dstport != 0");
+        assert_eq!(shown("srcport != 22"), "srcport != 22");
         assert_eq!(
             shown("not (port = 22 or pkt_srcaddr = 1.2.3.4)"),
             "not (port = 22 or pkt_srcaddr = 1.2.3.4)"
