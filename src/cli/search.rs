@@ -137,8 +137,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let mut interfaces = BTreeSet::new();
         let mut empty = true;
         let shown = search::shown_fields(&bound);
+        // Fields a query did not choose: the index's, those flowdex does not know included.
+        let extras = if shown.is_none() {
+            index.extra_fields()
+        } else {
+            Vec::new()
+        };
         let columns = shown.clone().unwrap_or_else(|| columns_for(format, index.fields()));
-        let mut w = RecordWriter::new(&mut *out, format, columns, args.with_source);
+        let mut w = RecordWriter::new(&mut *out, format, columns, args.with_source).with_extra_columns(extras);
         let record_format = w.format().clone();
         let print = |record: &FlowRecord, line: Option<&[u8]>| {
             let mut text = Vec::with_capacity(line.map_or(PRINTED_GUESS, <[u8]>::len));
@@ -199,8 +205,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             Answer::Records { hits, fields } => {
                 let interfaces: BTreeSet<&str> = hits.iter().filter_map(|h| h.record.interface_id.as_deref()).collect();
                 let matched = interfaces.into_iter().map(str::to_owned).collect();
+                let extras = if fields.is_none() {
+                    index.extra_fields()
+                } else {
+                    Vec::new()
+                };
                 let columns = fields.unwrap_or_else(|| columns_for(format, index.fields()));
-                let mut w = RecordWriter::new(&mut *out, format, columns, args.with_source);
+                let mut w = RecordWriter::new(&mut *out, format, columns, args.with_source).with_extra_columns(extras);
                 write_hits(&mut w, &index, format, &hits)?;
                 w.finish()?;
                 (empty, Some(matched))

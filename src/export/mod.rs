@@ -24,6 +24,7 @@ mod timeline;
 pub use bundle::{verify, Bundle, BundleError, BundleFile, Problem, Verification, CREATED_FILE, SUMS_FILE};
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -141,15 +142,29 @@ pub fn export(index: &Index, bound: &Bound, request: &Request<'_>) -> Result<Bun
         },
         BundleFile {
             path: "records.jsonl".into(),
-            bytes: write_records(&hits, OutputFormat::Jsonl, fields.clone().unwrap_or_default()),
+            bytes: write_records(
+                &hits,
+                OutputFormat::Jsonl,
+                fields.clone().unwrap_or_default(),
+                Vec::new(),
+            ),
         },
         BundleFile {
             path: "records.csv".into(),
-            bytes: write_records(
-                &hits,
-                OutputFormat::Csv,
-                fields.unwrap_or_else(|| carried_fields(&hits)),
-            ),
+            bytes: {
+                // Fields flowdex does not know get columns too, unless the query chose its fields.
+                let extras = if fields.is_none() {
+                    carried_extras(&hits)
+                } else {
+                    Vec::new()
+                };
+                write_records(
+                    &hits,
+                    OutputFormat::Csv,
+                    fields.unwrap_or_else(|| carried_fields(&hits)),
+                    extras,
+                )
+            },
         },
         BundleFile {
             path: "original-lines.txt".into(),
@@ -236,8 +251,8 @@ fn query_files(read: &[(String, String)]) -> Vec<(&str, BundleFile)> {
         .collect()
 }
 
-fn write_records(hits: &[Hit], format: OutputFormat, columns: Vec<Field>) -> Vec<u8> {
-    let mut w = RecordWriter::new(Vec::new(), format, columns, true);
+fn write_records(hits: &[Hit], format: OutputFormat, columns: Vec<Field>, extras: Vec<Arc<str>>) -> Vec<u8> {
+    let mut w = RecordWriter::new(Vec::new(), format, columns, true).with_extra_columns(extras);
     for h in hits {
         let source = SourceRef {
             name: &h.source,
@@ -257,6 +272,17 @@ fn carried_fields(hits: &[Hit]) -> Vec<Field> {
         h.record.fields.iter().for_each(|f| carried.insert(f));
     }
     Field::ALL.iter().copied().filter(|f| carried.contains(*f)).collect()
+}
+
+/// The names of the fields flowdex does not know that the hits carry, in the order first met.
+fn carried_extras(hits: &[Hit]) -> Vec<Arc<str>> {
+    let mut names: Vec<Arc<str>> = Vec::new();
+    for e in hits.iter().flat_map(|h| &h.record.extra) {
+        if !names.contains(&e.name) {
+            names.push(e.name.clone());
+        }
+    }
+    names
 }
 
 fn original_lines(hits: &[Hit], lines: &[Vec<u8>], sources: &[Contribution]) -> Vec<u8> {

@@ -11,6 +11,7 @@ mod table;
 pub use table::{human_bytes, TableWriter};
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -91,6 +92,9 @@ pub struct RecordFormat {
     /// these columns when they were chosen.
     columns: Vec<Field>,
     chosen: bool,
+    /// For CSV, columns after `columns` for fields flowdex does not know (a future AWS
+    /// version), by name: JSON prints a record's own.
+    extras: Vec<Arc<str>>,
 }
 
 impl RecordFormat {
@@ -106,6 +110,7 @@ impl RecordFormat {
             format,
             columns,
             chosen,
+            extras: Vec::new(),
         }
     }
 
@@ -125,6 +130,17 @@ impl RecordFormat {
                     }
                     if let Some(v) = record.get(*f) {
                         write_csv_cell(out, &v.to_string())?;
+                    }
+                }
+                for name in &self.extras {
+                    out.push(b',');
+                    let value = record
+                        .extra
+                        .iter()
+                        .find(|e| e.name == *name)
+                        .and_then(|e| e.value.as_deref());
+                    if let Some(v) = value {
+                        write_csv_cell(out, v)?;
                     }
                 }
             }
@@ -172,6 +188,16 @@ impl<W: Write> RecordWriter<W> {
             provenance: Vec::new(),
             table,
         }
+    }
+
+    /// Adds CSV columns, after the known fields, for fields flowdex does not know (by name, as
+    /// the header lines wrote them): CSV has one header for all its rows, so the caller says
+    /// which names its records may carry (an index knows them from its formats).
+    pub fn with_extra_columns(mut self, names: Vec<Arc<str>>) -> RecordWriter<W> {
+        if self.format.format == OutputFormat::Csv {
+            self.format.extras = names;
+        }
+        self
     }
 
     /// How this writer formats a record, for formatting records elsewhere.
@@ -223,9 +249,10 @@ impl<W: Write> RecordWriter<W> {
             OutputFormat::Csv => {
                 if !self.csv_header_written {
                     self.csv_header_written = true;
-                    let mut names: Vec<&str> = self.format.columns.iter().map(|f| f.key()).collect();
+                    let mut names: Vec<String> = self.format.columns.iter().map(|f| f.key().to_owned()).collect();
+                    names.extend(self.format.extras.iter().map(|name| name.replace('-', "_")));
                     if self.with_source {
-                        names.extend(["_source", "_line"]);
+                        names.extend(["_source".into(), "_line".into()]);
                     }
                     writeln!(self.out, "{}", names.join(","))?;
                 }
@@ -497,6 +524,28 @@ fn table_cell(record: &FlowRecord, field: Field) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_gives_fields_flowdex_does_not_know_columns_of_their_own() {
+        let record = FlowRecord {
+            srcaddr: Some("10.0.0.1".parse().unwrap()),
+            extra: vec![crate::record::ExtraField {
+                name: "future-field".into(),
+                value: Some("a,b".into()),
+            }],
+            ..FlowRecord::default()
+        };
+        let extras: Vec<Arc<str>> = vec!["future-field".into(), "other".into()];
+        let mut w = RecordWriter::new(Vec::new(), OutputFormat::Csv, vec![Field::Srcaddr], false)
+            .with_extra_columns(extras.clone());
+        w.write(&record, None, None).unwrap();
+        let text = String::from_utf8(w.finish().unwrap()).unwrap();
+        assert_eq!(text, "srcaddr,future_field,other\n10.0.0.1,\"a,b\",\n");
+        // Other formats print a record's own (JSON) or the chosen columns (tables).
+        let w =
+            RecordWriter::new(Vec::new(), OutputFormat::Table, vec![Field::Srcaddr], false).with_extra_columns(extras);
+        assert!(w.format().extras.is_empty());
+    }
 
     #[test]
     fn default_columns_are_the_fields_the_index_carries() {

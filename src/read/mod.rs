@@ -307,6 +307,20 @@ impl Index {
         &self.segments
     }
 
+    /// The names of fields flowdex does not know that some record of the open segments
+    /// carries, in the order first met.
+    pub fn extra_fields(&self) -> Vec<std::sync::Arc<str>> {
+        let mut names: Vec<std::sync::Arc<str>> = Vec::new();
+        for format in self.segments.iter().flat_map(|s| s.formats()) {
+            for name in &format.extras {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names
+    }
+
     /// The fields some record of the open segments carries.
     pub fn fields(&self) -> FieldSet {
         let mut fields = FieldSet::EMPTY;
