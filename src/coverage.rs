@@ -325,6 +325,14 @@ pub struct BlindSpots {
     pub unknown_interfaces: Vec<String>,
 }
 
+/// The interfaces a search named (`scope` says whether it did) that the index lacks.
+fn named_but_nowhere(index: &Index, scope: Scope, interfaces: &[String]) -> Result<Vec<String>, IndexError> {
+    match scope {
+        Scope::Named => nowhere(index, interfaces),
+        _ => Ok(Vec::new()),
+    }
+}
+
 /// The interfaces of `names` that no segment of `index` holds: a mistyped ID, or one the
 /// inputs never had.
 fn nowhere(index: &Index, names: &[String]) -> Result<Vec<String>, IndexError> {
@@ -386,10 +394,7 @@ pub fn blind_spots(index: &Index, filter: &Filter, matched: Option<&[String]>) -
         // Only these interfaces' SKIPDATA: on 100 M records, reading every interface's to keep
         // a few was most of a needle search's time.
         let subjects = blind_only(skipdata(index, window, DEFAULT_BIN, Some(&interfaces))?);
-        let unknown_interfaces = match scope {
-            Scope::Named => nowhere(index, &interfaces)?,
-            _ => Vec::new(),
-        };
+        let unknown_interfaces = named_but_nowhere(index, scope, &interfaces)?;
         return Ok(BlindSpots {
             scope,
             window,
@@ -407,10 +412,8 @@ pub fn blind_spots(index: &Index, filter: &Filter, matched: Option<&[String]>) -
         // A window that ends before the index begins (or the like): no blind spot in it, but a
         // named interface the index lacks is still worth saying.
         Err(CoverageError::EmptyWindow { .. } | CoverageError::OutsideIndex { .. }) => {
-            let unknown_interfaces = match scope {
-                Scope::Named => nowhere(index, options.interfaces.as_deref().unwrap_or_default())?,
-                _ => Vec::new(),
-            };
+            let interfaces = options.interfaces.as_deref().unwrap_or_default();
+            let unknown_interfaces = named_but_nowhere(index, scope, interfaces)?;
             return Ok(BlindSpots {
                 scope,
                 window,

@@ -137,14 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let mut interfaces = BTreeSet::new();
         let mut empty = true;
         let shown = search::shown_fields(&bound);
-        // Fields a query did not choose: the index's, those flowdex does not know included.
-        let extras = if shown.is_none() {
-            index.extra_fields()
-        } else {
-            Vec::new()
-        };
-        let columns = shown.clone().unwrap_or_else(|| columns_for(format, index.fields()));
-        let mut w = RecordWriter::new(&mut *out, format, columns, args.with_source).with_extra_columns(extras);
+        let mut w = record_writer(&mut *out, &index, format, shown.clone(), args.with_source);
         let record_format = w.format().clone();
         let print = |record: &FlowRecord, line: Option<&[u8]>| {
             let mut text = Vec::with_capacity(line.map_or(PRINTED_GUESS, <[u8]>::len));
@@ -205,13 +198,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             Answer::Records { hits, fields } => {
                 let interfaces: BTreeSet<&str> = hits.iter().filter_map(|h| h.record.interface_id.as_deref()).collect();
                 let matched = interfaces.into_iter().map(str::to_owned).collect();
-                let extras = if fields.is_none() {
-                    index.extra_fields()
-                } else {
-                    Vec::new()
-                };
-                let columns = fields.unwrap_or_else(|| columns_for(format, index.fields()));
-                let mut w = RecordWriter::new(&mut *out, format, columns, args.with_source).with_extra_columns(extras);
+                let mut w = record_writer(&mut *out, &index, format, fields, args.with_source);
                 write_hits(&mut w, &index, format, &hits)?;
                 w.finish()?;
                 (empty, Some(matched))
@@ -366,6 +353,24 @@ fn span(from: u64, to: u64) -> String {
         (Some((da, _)), Some((db, tb))) if da == db => format!("{a}..{tb}"),
         _ => format!("{a}..{b}"),
     }
+}
+
+/// The writer of a search's records: the columns the query chose, or else the fields the index
+/// carries, those flowdex does not know included.
+fn record_writer<W: Write>(
+    out: W,
+    index: &Index,
+    format: OutputFormat,
+    chosen: Option<Vec<Field>>,
+    with_source: bool,
+) -> RecordWriter<W> {
+    let extras = if chosen.is_none() {
+        index.extra_fields()
+    } else {
+        Vec::new()
+    };
+    let columns = chosen.unwrap_or_else(|| columns_for(format, index.fields()));
+    RecordWriter::new(out, format, columns, with_source).with_extra_columns(extras)
 }
 
 fn bind(args: &Args) -> Result<query::Bound, QueryError> {
