@@ -317,6 +317,54 @@ fn fifos_are_refused_without_waiting_for_a_writer() {
     assert_eq!(got.reports[2].records, 7);
 }
 
+#[test]
+fn a_survey_hashes_the_bytes_and_reads_the_decoded_size_from_the_gzip_trailer() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    // Larger than one read, so the trailer's bytes arrive over several writes.
+    let text: Vec<u8> = (0..40_000)
+        .flat_map(|i| format!("{i} {}\n", i * 7919 % 65_536).into_bytes())
+        .collect();
+    let compressed = gzip(&text);
+    assert!(compressed.len() > 3 * 8192, "{}", compressed.len());
+    let plain = write(dir.path(), "plain.log", &text);
+    let gz = write(dir.path(), "flows.log.gz", &compressed);
+    let fifo = dir.path().join("fifo.log");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let survey = |path: &Path| {
+        flowdex::input::survey(&flowdex::input::InputFile {
+            path: path.to_path_buf(),
+            name: path.display().to_string(),
+            error: None,
+        })
+    };
+    let sha = |b: &[u8]| format!("{:x}", Sha256::digest(b));
+    let got = survey(&gz);
+    assert_eq!(
+        (got.size, got.sha256.as_deref(), got.decoded_size),
+        (
+            compressed.len() as u64,
+            Some(sha(&compressed).as_str()),
+            text.len() as u64
+        )
+    );
+    let got = survey(&plain);
+    assert_eq!(
+        (got.size, got.sha256.as_deref(), got.decoded_size),
+        (text.len() as u64, Some(sha(&text).as_str()), text.len() as u64)
+    );
+    // Neither waits for a writer nor hashes anything.
+    assert_eq!(survey(&fifo), flowdex::input::Survey::default());
+    assert_eq!(
+        survey(&dir.path().join("missing.log")),
+        flowdex::input::Survey::default()
+    );
+}
+
 /// Collects like `Collected`, and appends a line to `path` when the first record arrives: the
 /// file changes while it is being read.
 struct Appending {

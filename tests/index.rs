@@ -420,17 +420,17 @@ fn synth_corpora_round_trip_through_the_index() {
         let paths = [corpus.path().to_path_buf()];
         // A small memory budget makes several segments.
         let writer = flowdex::build::IndexWriter::open(dir.path(), 128 << 10).unwrap();
-        let files = writer.drop_known(
-            flowdex::input::discover(&paths),
-            flowdex::input::single_source_hash,
-            |f| f.name.clone(),
-        );
+        let surveyed = flowdex::input::discover(&paths)
+            .into_iter()
+            .map(|f| (flowdex::input::survey(&f), f))
+            .collect();
+        let files = writer.drop_known(surveyed, |(s, _)| s.sha256.clone(), |(_, f)| f.name.clone());
         writer
             .add_parallel(
                 &files,
                 2,
-                flowdex::input::decoded_size_estimate,
-                |f, w| flowdex::input::read_input(f, &options, w),
+                |(s, _)| s.decoded_size,
+                |(_, f), w| flowdex::input::read_input(f, &options, w),
                 |_| {},
             )
             .unwrap();

@@ -8,8 +8,9 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use flowdex::build::{IndexWriter, SUMMARY_LISTS};
-use flowdex::input::{self, InputFile};
+use flowdex::input::{self, InputFile, Survey};
 use flowdex::output::human_bytes;
+use rayon::prelude::*;
 
 use super::ReadArgs;
 
@@ -42,28 +43,38 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let mut writer = IndexWriter::open(&args.output, args.memory)?;
     let mut files = input::discover_outside(&args.read.inputs, Some(&args.output));
     input::sort_by_name(&mut files);
-    let files = writer.drop_known(files, input::single_source_hash, |f| f.name.clone());
-    let total_bytes: u64 = files
-        .iter()
-        .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
-        .sum();
+    // One read of each file before any is parsed: its hash, to leave out what the index holds
+    // or another input repeats, and its sizes, to plan and show the work.
+    let surveyed: Vec<(InputFile, Survey)> = files
+        .into_par_iter()
+        .map(|file| {
+            let survey = input::survey(&file);
+            (file, survey)
+        })
+        .collect();
+    let files = writer.drop_known(
+        surveyed,
+        |(_, survey)| survey.sha256.clone(),
+        |(file, _)| file.name.clone(),
+    );
+    let total_bytes: u64 = files.iter().map(|(_, survey)| survey.size).sum();
     let progress = progress_bar(total_bytes, args.quiet);
     let records = AtomicU64::new(0);
 
-    let read = |file: &InputFile, worker: &mut flowdex::build::Worker<'_>| {
+    let read = |(file, _): &(InputFile, Survey), worker: &mut flowdex::build::Worker<'_>| {
         let mut sink = Counting {
             inner: worker,
             records: &records,
         };
         input::read_input(file, &options, &mut sink);
     };
-    let done = |file: &InputFile| {
-        progress.inc(std::fs::metadata(&file.path).map(|m| m.len()).unwrap_or(0));
+    let done = |(_, survey): &(InputFile, Survey)| {
+        progress.inc(survey.size);
         let n = records.load(Ordering::Relaxed);
         let secs = started.elapsed().as_secs_f64().max(1e-3);
         progress.set_message(format!("{n} records, {:.2} M records/s", n as f64 / secs / 1e6));
     };
-    let result = writer.add_parallel(&files, threads, input::decoded_size_estimate, read, done);
+    let result = writer.add_parallel(&files, threads, |(_, survey)| survey.decoded_size, read, done);
     progress.finish_and_clear();
     result?;
     if args.compact {

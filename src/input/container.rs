@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
@@ -63,20 +63,16 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
     if let Some(error) = &file.error {
         return report_failure(meta, error.clone(), sink);
     }
-    // Opening a FIFO for reading waits for a writer, perhaps forever: only regular files are read.
-    let stamp = match FileStamp::of(&file.path) {
-        Ok(stamp) => stamp,
+    let (opened, stamp) = match open_regular(&file.path) {
+        Ok(opened) => opened,
         Err(error) => return report_failure(meta, error, sink),
     };
     // One pass over the file: the bytes read to tell a bundle from a single source are the
     // first bytes of that source (hashed, decoded once).
-    let mut hashing = match File::open(&file.path) {
-        Ok(f) => Hashing {
-            inner: f,
-            hasher: Sha256::new(),
-            bytes: 0,
-        },
-        Err(e) => return report_failure(meta, SourceError::Io { message: e.to_string() }, sink),
+    let mut hashing = Hashing {
+        inner: &opened,
+        hasher: Sha256::new(),
+        bytes: 0,
     };
     let (kind, head) = match sniff(&mut hashing) {
         Ok(sniffed) => sniffed,
@@ -104,7 +100,7 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
                 }
                 sniffed => {
                     let mut state = SourceState::begin(meta, options, sink);
-                    state.stamp = Some((file.path.clone(), stamp));
+                    state.stamp = Some((&opened, stamp));
                     state.report.gzip = true;
                     state.depth = 1;
                     state.decoding = Some("gzip stream");
@@ -119,53 +115,96 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
         }
         _ => {
             let mut state = SourceState::begin(meta, options, sink);
-            state.stamp = Some((file.path.clone(), stamp));
+            state.stamp = Some((&opened, stamp));
             let result = state.read_kind(kind, head, &mut hashing);
             state.finish(result, hashing);
         }
     }
 }
 
-/// About how many bytes reading `file` decodes: a gzip file's trailer states its decompressed
-/// size (modulo 2³², of the last member); other files count as their size. Zero when unreadable.
-/// Only the file's first and last bytes are read.
-pub(crate) fn decoded_size_estimate(file: &InputFile) -> u64 {
-    use std::io::{Seek, SeekFrom};
-    if FileStamp::of(&file.path).is_err() {
-        return 0;
+/// What planning a build needs of an input file before reading it, from one read of its bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Survey {
+    /// Bytes in the file.
+    pub size: u64,
+    /// SHA-256 of the file's bytes: the hash of the source it is, when it is one source, and a
+    /// name for a bundle's exact bytes. `None` when the file cannot be read.
+    pub sha256: Option<String>,
+    /// About how many bytes reading it decodes: a gzip file's trailer states its decompressed
+    /// size (modulo 2³², of the last member); other files count as their size.
+    pub decoded_size: u64,
+}
+
+/// Surveys `file` (see [`Survey`]); an unreadable file gives the default, empty survey.
+pub(crate) fn survey(file: &InputFile) -> Survey {
+    if file.error.is_some() {
+        return Survey::default();
     }
-    let estimate = || -> io::Result<u64> {
-        let mut f = File::open(&file.path)?;
-        let size = f.metadata()?.len();
-        let mut magic = [0u8; 2];
-        if size < 18 || f.read_exact(&mut magic).is_err() || magic != [0x1f, 0x8b] {
-            return Ok(size);
-        }
-        let mut trailer = [0u8; 4];
-        f.seek(SeekFrom::End(-4))?;
-        f.read_exact(&mut trailer)?;
-        let stated = u64::from(u32::from_le_bytes(trailer));
+    let Ok((mut opened, _)) = open_regular(&file.path) else {
+        return Survey::default();
+    };
+    let mut seen = SurveyWriter {
+        hasher: Sha256::new(),
+        size: 0,
+        magic: Vec::with_capacity(2),
+        trailer: [0; 4],
+    };
+    if io::copy(&mut opened, &mut seen).is_err() {
+        return Survey::default();
+    }
+    let size = seen.size;
+    let decoded_size = if size >= 18 && seen.magic == [0x1f, 0x8b] {
+        let stated = u64::from(u32::from_le_bytes(seen.trailer));
         // Concatenated members or more than 4 GiB: the trailer understates; flow logs
         // compress about 5-15x.
-        Ok(if stated < size { size * 10 } else { stated })
+        if stated < size {
+            size * 10
+        } else {
+            stated
+        }
+    } else {
+        size
     };
-    estimate().unwrap_or(0)
+    Survey {
+        size,
+        sha256: Some(hex(&seen.hasher.finalize())),
+        decoded_size,
+    }
+}
+
+/// Takes a file's bytes for [`survey`]: hashes them, and keeps the first two and the last four.
+struct SurveyWriter {
+    hasher: Sha256,
+    size: u64,
+    magic: Vec<u8>,
+    trailer: [u8; 4],
+}
+
+impl io::Write for SurveyWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.hasher.update(buf);
+        self.size += buf.len() as u64;
+        let wanted = 2 - self.magic.len();
+        self.magic.extend_from_slice(&buf[..wanted.min(buf.len())]);
+        // The last four bytes so far: those of `buf`, after as many earlier ones as it lacks.
+        let kept = 4 - buf.len().min(4);
+        self.trailer.copy_within(4 - kept.., 0);
+        self.trailer[kept..].copy_from_slice(&buf[buf.len() - (4 - kept)..]);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// SHA-256 of a file that is one source (not a bundle): the hash its source report will carry.
-/// `None` for bundles and unreadable files. Lets a build skip files an index already holds
-/// without parsing them.
+/// `None` for bundles and unreadable files.
 pub(crate) fn single_source_hash(file: &InputFile) -> Option<String> {
-    if file.error.is_some() || FileStamp::of(&file.path).is_err() || is_bundle(file).unwrap_or(true) {
+    if is_bundle(file).unwrap_or(true) {
         return None;
     }
-    let mut hashing = Hashing {
-        inner: File::open(&file.path).ok()?,
-        hasher: Sha256::new(),
-        bytes: 0,
-    };
-    io::copy(&mut hashing, &mut io::sink()).ok()?;
-    Some(hex(&hashing.hasher.finalize()))
+    survey(file).sha256
 }
 
 /// A decoder of every member of a gzip stream, through std's buffer: unlike
@@ -180,9 +219,13 @@ fn gzip_decoder<R: Read>(raw: R) -> flate2::bufread::MultiGzDecoder<io::BufReade
 /// Bytes of compressed input read at a time.
 const GZIP_BUFFER: usize = 32 * 1024;
 
-/// Whether a file is a bundle (zip, tar, or tar in gzip), by its first bytes.
+/// Whether a file is a bundle (zip, tar, or tar in gzip), by its first bytes; an error for an
+/// unreadable file or one that is not a regular file.
 fn is_bundle(file: &InputFile) -> io::Result<bool> {
-    let mut f = File::open(&file.path)?;
+    if let Some(error) = &file.error {
+        return Err(io::Error::other(error.to_string()));
+    }
+    let (mut f, _) = open_regular(&file.path).map_err(|e| io::Error::other(e.to_string()))?;
     let (kind, head) = sniff(&mut f)?;
     Ok(match kind {
         Kind::Zip | Kind::Tar => true,
@@ -353,7 +396,6 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
 }
 
 /// Reads one source from its raw bytes: hashes them, peels compression layers, parses.
-/// Reads one source from its raw bytes: hashes them, peels compression layers, parses.
 fn read_source(meta: SourceMeta, raw: &mut dyn Read, options: &ReadOptions, sink: &mut dyn RecordSink) {
     let mut state = SourceState::begin(meta, options, sink);
     let mut hashing = Hashing {
@@ -376,7 +418,7 @@ struct SourceState<'a> {
     decoding: Option<&'static str>,
     /// For a source that is a whole file: the file and its size and time when it was opened,
     /// to tell whether it changed while it was read.
-    stamp: Option<(PathBuf, FileStamp)>,
+    stamp: Option<(&'a File, FileStamp)>,
 }
 
 /// A regular file's size and modification time.
@@ -387,8 +429,12 @@ struct FileStamp {
 }
 
 impl FileStamp {
-    fn of(path: &Path) -> Result<FileStamp, SourceError> {
-        let m = std::fs::metadata(path).map_err(|e| SourceError::Io { message: e.to_string() })?;
+    /// The stamp of an open file, by its descriptor: what was read, whatever its name now
+    /// points to. `NotAFile` for anything but a regular file.
+    fn of(file: &File) -> Result<FileStamp, SourceError> {
+        let m = file
+            .metadata()
+            .map_err(|e| SourceError::Io { message: e.to_string() })?;
         if !m.is_file() {
             return Err(SourceError::NotAFile);
         }
@@ -397,6 +443,25 @@ impl FileStamp {
             modified: m.modified().ok(),
         })
     }
+}
+
+/// Opens `path` for reading when it is a regular file. It is opened without waiting and then
+/// checked by its descriptor: opening a FIFO for reading waits for a writer, perhaps forever, and
+/// checking the name before opening it costs a second walk of the path (a tenth of reading a
+/// 3 KB object) and may see another file than the one opened.
+fn open_regular(path: &Path) -> Result<(File, FileStamp), SourceError> {
+    let mut options = File::options();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options
+        .open(path)
+        .map_err(|e| SourceError::Io { message: e.to_string() })?;
+    let stamp = FileStamp::of(&file)?;
+    Ok((file, stamp))
 }
 
 /// Layers a source may nest: gzip around gzip (Firehose), base64 gzip in JSON (Lambda events).
@@ -431,8 +496,8 @@ impl<'a> SourceState<'a> {
         let _ = io::copy(&mut hashing, &mut io::sink());
         report.size = hashing.bytes;
         report.sha256 = hex(&hashing.hasher.finalize());
-        if let Some((path, before)) = stamp {
-            let after = FileStamp::of(&path).ok();
+        if let Some((file, before)) = stamp {
+            let after = FileStamp::of(file).ok();
             if report.error.is_none() && (after != Some(before) || hashing.bytes != before.len) {
                 report.error = Some(SourceError::ChangedWhileRead);
             }

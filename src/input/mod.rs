@@ -14,6 +14,7 @@ mod source;
 mod text;
 mod walk;
 
+pub use container::Survey;
 pub use format::{FormatError, LogFormat, DEFAULT_TGW, DEFAULT_V2};
 pub use s3key::S3Key;
 pub use source::{Form, RejectReason, RejectedLine, Rejection, SourceError, SourceMeta, SourceReport};
@@ -76,10 +77,10 @@ pub fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn Record
     container::read_input(file, options, sink)
 }
 
-/// About how many bytes reading `file` decodes (a gzip file's trailer, else its size), for
-/// planning work before reading.
-pub fn decoded_size_estimate(file: &InputFile) -> u64 {
-    container::decoded_size_estimate(file)
+/// Surveys `file` before a build reads it: its size, its bytes' SHA-256, and about how many
+/// bytes reading it decodes (see [`Survey`]).
+pub fn survey(file: &InputFile) -> Survey {
+    container::survey(file)
 }
 
 /// SHA-256 of a file that is a single source (not a bundle), as its report will give it; `None`

@@ -126,13 +126,14 @@ pub fn build_within(
     let writer = flowdex::build::IndexWriter::open(dir, memory).unwrap();
     let mut files = input::discover(paths);
     input::sort_by_name(&mut files);
-    let files = writer.drop_known(files, input::single_source_hash, |f| f.name.clone());
+    let surveyed = files.into_iter().map(|f| (input::survey(&f), f)).collect();
+    let files = writer.drop_known(surveyed, |(s, _)| s.sha256.clone(), |(_, f)| f.name.clone());
     writer
         .add_parallel(
             &files,
             threads,
-            input::decoded_size_estimate,
-            |f, w| input::read_input(f, options, w),
+            |(s, _)| s.decoded_size,
+            |(_, f), w| input::read_input(f, options, w),
             |_| {},
         )
         .unwrap();
