@@ -269,6 +269,113 @@ fn truncated_gzip_keeps_what_came_before_and_says_where_it_broke() {
     );
 }
 
+/// `n` v2 lines, the `i`th with source port 1024 + i.
+fn numbered_lines(n: usize) -> Vec<u8> {
+    let mut text = Vec::new();
+    for i in 0..n {
+        writeln!(
+            text,
+            "2 123456789010 eni-1 10.0.0.1 10.9.9.9 {} 443 6 1 40 1418530010 1418530070 ACCEPT OK",
+            1024 + i
+        )
+        .unwrap();
+    }
+    text
+}
+
+/// Gzip with stored (uncompressed) deflate blocks: a flipped data byte then changes a value
+/// without breaking the deflate stream, and only the CRC-32 at the end can tell.
+fn stored_gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// `data` with the byte at `at` changed from the digit it holds to another digit.
+fn flip_digit(mut data: Vec<u8>, at: usize) -> Vec<u8> {
+    let at = at + data[at..].iter().position(u8::is_ascii_digit).unwrap();
+    data[at] = if data[at] == b'9' { b'8' } else { data[at] + 1 };
+    data
+}
+
+#[test]
+fn a_gzip_checksum_that_fails_leaves_every_record_of_the_stream_unverified() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = stored_gzip(&numbered_lines(2000));
+    let p = write(dir.path(), "flipped.log.gz", &flip_digit(gz.clone(), gz.len() / 2));
+    let got = read(&[p], None);
+    let r = &got.reports[0];
+    assert_eq!(r.records, 2000, "every line still reads as a record: {r}");
+    let Some(error @ SourceError::Unverified { after_line, .. }) = &r.error else {
+        panic!("{r}")
+    };
+    assert_eq!(*after_line, Some(2000));
+    assert!(error.to_string().contains("may hold corrupt values"), "{error}");
+
+    // A stored zip entry: the zip's own CRC-32 is the only check.
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    z.start_file("a.log", stored).unwrap();
+    z.write_all(&numbered_lines(2000)).unwrap();
+    let zipped = z.finish().unwrap().into_inner();
+    let p = write(dir.path(), "flipped.zip", &flip_digit(zipped.clone(), zipped.len() / 2));
+    let got = read(&[p], None);
+    let r = &got.reports[0];
+    assert!(
+        matches!(&r.error, Some(SourceError::Unverified { what: "zip entry", after_line: Some(2000), .. })),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_tar_gz_is_read_to_its_gzip_trailer_and_its_checksum_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    for name in ["a.log", "b.log"] {
+        append_raw(&mut b, name, tar::EntryType::Regular, &numbered_lines(500));
+    }
+    let gz = stored_gzip(&b.into_inner().unwrap());
+    let flipped = write(dir.path(), "flipped.tgz", &flip_digit(gz.clone(), gz.len() / 3));
+    let cut = write(dir.path(), "cut.tgz", &gz[..gz.len() - 8]);
+    let sound = write(dir.path(), "sound.tgz", &gz);
+    for (path, fails) in [(flipped, true), (cut, true), (sound, false)] {
+        let got = read(std::slice::from_ref(&path), None);
+        let records: u64 = got.reports.iter().map(|r| r.records).sum();
+        assert_eq!(records, 1000, "{}", path.display());
+        let failed: Vec<&SourceError> = got.reports.iter().filter_map(|r| r.error.as_ref()).collect();
+        if fails {
+            assert!(
+                matches!(failed[..], [SourceError::Unverified { after_line: None, .. }]),
+                "{}: {failed:?}",
+                path.display()
+            );
+        } else {
+            assert!(failed.is_empty(), "{failed:?}");
+        }
+    }
+}
+
+#[test]
+fn a_tar_entry_cut_short_is_reported_not_read_as_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    append_raw(&mut b, "f0.log", tar::EntryType::Regular, &numbered_lines(50));
+    let tar = b.into_inner().unwrap();
+    // The header block, then ten whole lines of the entry.
+    let line = numbered_lines(1).len();
+    let p = write(dir.path(), "cut.tar", &tar[..512 + 10 * line]);
+    let got = read(&[p], None);
+    let r = &got.reports[0];
+    assert_eq!(r.records, 10, "{r}");
+    let Some(error) = &r.error else { panic!("{r}") };
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("after {} of the {} bytes", 10 * line, 50 * line)),
+        "{error}"
+    );
+}
+
 #[test]
 fn garbage_and_over_long_lines() {
     let dir = tempfile::tempdir().unwrap();

@@ -94,8 +94,20 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
             let mut decoded = Expansion::new(gzip_decoder(raw), input, &options.limits);
             match sniff(&mut decoded) {
                 Ok((Kind::Tar, inner)) => {
-                    if let Err(e) = read_tar(&mut Cursor::new(inner).chain(decoded), file, options, sink) {
-                        report_failure(meta, SourceError::Io { message: e.to_string() }, sink);
+                    let mut stream = Cursor::new(inner).chain(decoded);
+                    if let Err(e) = read_tar(&mut stream, file, options, sink) {
+                        return report_failure(meta, SourceError::Io { message: e.to_string() }, sink);
+                    }
+                    // The gzip trailer follows the tar's end blocks: read to it, so that its
+                    // CRC-32 vouches for the entries read. A flipped bit in deflate data can
+                    // give a wrong value rather than an error, and only the check finds it.
+                    if let Err(e) = io::copy(&mut stream, &mut io::sink()) {
+                        let error = SourceError::Unverified {
+                            what: "the bundle's gzip stream",
+                            after_line: None,
+                            message: e.to_string(),
+                        };
+                        report_failure(meta, error, sink);
                     }
                 }
                 sniffed => {
@@ -327,9 +339,45 @@ fn read_tar(
             report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
             continue;
         }
-        read_source(meta, &mut entry, options, sink);
+        let stated = entry.size();
+        read_source(
+            meta,
+            &mut Whole {
+                inner: &mut entry,
+                left: stated,
+                stated,
+            },
+            options,
+            sink,
+        );
     }
     Ok(())
+}
+
+/// A tar entry's bytes, ending in an error when the bundle ends before the size its header
+/// states: the tar reader then just stops, and a cut entry would read as a whole one.
+struct Whole<R> {
+    inner: R,
+    left: u64,
+    stated: u64,
+}
+
+impl<R: Read> Read for Whole<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.left > 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the entry ends after {} of the {} bytes its header states: the bundle is cut short",
+                    self.stated - self.left,
+                    self.stated
+                ),
+            ));
+        }
+        self.left = self.left.saturating_sub(n as u64);
+        Ok(n)
+    }
 }
 
 fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink) {
@@ -629,6 +677,23 @@ impl<'a> SourceState<'a> {
             return SourceError::Bomb {
                 after_line,
                 limit: bomb.0.clone(),
+            };
+        }
+        // The messages flate2 and zip give a checksum that fails at a stream's or entry's end:
+        // the whole stream was read, every record of it unverified, not only the last.
+        let message = e.to_string();
+        let checked = if message.contains("does not have a matching checksum") {
+            Some("gzip stream")
+        } else if message == "Invalid checksum" {
+            Some("zip entry")
+        } else {
+            None
+        };
+        if let Some(what) = checked {
+            return SourceError::Unverified {
+                what,
+                after_line: Some(after_line),
+                message,
             };
         }
         match self.decoding {

@@ -119,6 +119,18 @@ pub enum SourceError {
         after_line: u64,
         message: String,
     },
+    /// A stream or entry whose checksum, at its end, failed or could not be read: its records
+    /// were read, and any of them may hold a corrupt value.
+    #[error(
+        "{what} fails its check at its end{}: {message}; the records read from it may hold corrupt \
+         values (`gzip -t` or `unzip -t` tells whether the file is damaged)",
+        after_line.map(|line| format!(" (after line {line})")).unwrap_or_default()
+    )]
+    Unverified {
+        what: &'static str,
+        after_line: Option<u64>,
+        message: String,
+    },
     #[error(
         "stopped after line {after_line}: it expands beyond {limit} (a decompression bomb?); \
          raise --max-ratio or --max-source-bytes if the source is genuine"
