@@ -1309,6 +1309,8 @@ mod tests {
             "2 10.0.0.1 10.0.0.2 443 1700000000 1700000060 ACCEPT egress 01 x 1",
             "2 2001:DB8::1 10.0.0.2 443 1700000000 1700000060 ACCEPT egress 1 x 1",
             "2 2001:db8:0:0::1 10.0.0.2 443 1700000000 1700000060 ACCEPT egress 1 x 1",
+            // The record holds the IPv4 address it maps, and writes that.
+            "2 ::ffff:10.0.0.1 10.0.0.2 443 1700000000 1700000060 ACCEPT egress 1 x 1",
         ];
         let mut spans = FieldSpans::default();
         for line in written.iter().chain(&not_written) {
@@ -1324,7 +1326,7 @@ mod tests {
             assert_eq!(fast, written.contains(line), "{line:?}");
         }
         // IPv6 in written form is compared, and passes.
-        let line = "2 2001:db8::1 ::ffff:10.0.0.2 1 2 3 REJECT egress 2 - -";
+        let line = "2 2001:db8::1 ::1 1 2 3 REJECT egress 2 - -";
         let record = read(line, &format);
         assert!(is_written_form(line.as_bytes(), &record, format.columns(), &mut spans));
     }

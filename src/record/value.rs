@@ -188,7 +188,9 @@ impl FieldType for IpAddr {
 pub fn parse_ip(text: &str) -> Option<IpAddr> {
     parse_ipv4(text.as_bytes())
         .map(IpAddr::V4)
-        .or_else(|| text.parse().ok())
+        // An IPv4-mapped address (`::ffff:a.b.c.d`) is the IPv4 address it maps, as the index
+        // stores it and a query names it: the record is the same whichever way it is read.
+        .or_else(|| text.parse::<IpAddr>().ok().map(|ip| ip.to_canonical()))
 }
 
 /// Dotted-quad IPv4 in one pass over the bytes: four parsed lines of a v5 record hold four
