@@ -322,7 +322,14 @@ fn a_gzip_checksum_that_fails_leaves_every_record_of_the_stream_unverified() {
     let got = read(&[p], None);
     let r = &got.reports[0];
     assert!(
-        matches!(&r.error, Some(SourceError::Unverified { what: "zip entry", after_line: Some(2000), .. })),
+        matches!(
+            &r.error,
+            Some(SourceError::Unverified {
+                what: "zip entry",
+                after_line: Some(2000),
+                ..
+            })
+        ),
         "{r}"
     );
 }

@@ -444,7 +444,7 @@ fn the_injected_port_scan_is_found_as_truth_json_describes_it() {
     };
     assert_eq!(
         rows.rows[0][0],
-        agg::Cell::Text(scan["src"].as_str().unwrap().to_owned()),
+        agg::Cell::Ip(scan["src"].as_str().unwrap().parse().unwrap()),
         "{rows:?}"
     );
     let Answer::Records { hits, .. } = run(&index, &format!("srcaddr = {}", scan["src"].as_str().unwrap())) else {
@@ -1006,4 +1006,81 @@ fn a_record_whose_end_is_before_its_start_is_found_at_its_start() {
     assert_eq!(found("time = 2024-04-01T04:00Z"), 1);
     assert_eq!(found("srcaddr = 10.9.9.9 and time >= 2024-04-01T04:00:01Z"), 0);
     assert_eq!(found("srcaddr = 10.9.9.9 and time < 2024-04-01T04:00:00Z"), 0);
+}
+
+/// Rows as text, one `a,b,c` string per row.
+fn row_texts(index: &Index, query: &str) -> Vec<String> {
+    let Answer::Rows(rows) = run(index, query) else {
+        panic!("{query}")
+    };
+    rows.rows
+        .iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .map(|c| match c {
+                    agg::Cell::Null => "-".to_owned(),
+                    agg::Cell::Int(n) => n.to_string(),
+                    agg::Cell::Float(x) => x.to_string(),
+                    agg::Cell::Text(t) => t.clone(),
+                    agg::Cell::Ip(ip) => ip.to_string(),
+                })
+                .collect();
+            cells.join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn group_keys_after_stats_mean_what_their_fields_mean_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("keys.log");
+    std::fs::write(
+        &log,
+        "srcaddr dstaddr bytes start end action protocol\n\
+         10.0.0.9 10.0.0.1 5 1714262400 1714262460 REJECT 6\n\
+         10.0.0.10 10.0.0.1 7 1714262400 1714262460 ACCEPT 17\n\
+         192.0.2.1 10.0.0.3 9223372036854775807 1714348800 1714348860 ACCEPT 6\n\
+         192.0.2.1 10.0.0.3 9223372036854775807 1714348800 1714348860 ACCEPT 6\n\
+         192.0.2.1 192.0.2.1 9223372036854775807 1714348800 1714348860 ACCEPT 6\n",
+    )
+    .unwrap();
+    let idx = dir.path().join("idx");
+    build(&idx, &[log], &ReadOptions::default(), 1);
+    let index = Index::open(&idx).unwrap();
+    let rows = |q: &str| row_texts(&index, q);
+    // A CIDR, an action word in any case, a protocol name and a date, as before `stats`.
+    assert_eq!(
+        rows("stats sum(bytes) by srcaddr | filter srcaddr = 10.0.0.0/8"),
+        ["10.0.0.9,5", "10.0.0.10,7"]
+    );
+    assert_eq!(rows("stats count() by action | filter action = reject"), ["REJECT,1"]);
+    assert_eq!(rows("stats count() by protocol | filter protocol = tcp"), ["6,4"]);
+    assert_eq!(
+        rows("stats count() by bin(1d) | filter bin(1d) = 2024-04-29"),
+        ["2024-04-29T00:00:00Z,3"]
+    );
+    assert_eq!(
+        rows("stats count() by dstaddr | filter dstaddr in (10.0.0.1, 192.0.2.0/24)"),
+        ["10.0.0.1,2", "192.0.2.1,1"]
+    );
+    // Addresses sort as addresses, not as text (10.0.0.10 after 10.0.0.9).
+    assert_eq!(
+        rows("stats count() by srcaddr | sort srcaddr desc"),
+        ["192.0.2.1,3", "10.0.0.10,1", "10.0.0.9,1"]
+    );
+    // A sum past 2^64 is exact: three times 2^63 - 1.
+    assert_eq!(
+        rows("srcaddr = 192.0.2.1 | stats sum(bytes), count()"),
+        ["27670116110564327421,3"]
+    );
+    // `addr != X` leaves X out at either end.
+    let Answer::Records { hits, .. } = run(&index, "addr != 10.0.0.1 and addr != 10.0.0.3") else {
+        panic!("records")
+    };
+    assert_eq!(hits.len(), 1, "only 192.0.2.1 to itself: {hits:?}");
+    let Answer::Records { hits, .. } = run(&index, "addr != 192.0.2.1") else {
+        panic!("records")
+    };
+    assert_eq!(hits.len(), 2);
 }

@@ -10,15 +10,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use hashbrown::HashTable;
 
 use crate::query::{Aggregate, AggregateFn, CmpOp, GroupBy, RowFilter, RowStage, RowValue};
-use crate::record::{FlowRecord, Value};
+use crate::record::{Field, FlowRecord, Value};
 
 /// One cell of an aggregate row.
 #[derive(Clone, Debug, PartialEq, PartialOrd)]
 pub enum Cell {
     Null,
-    Int(u64),
+    /// A count, a key number, or a sum (which may pass 2⁶⁴ when byte counts are absurd).
+    Int(u128),
     Float(f64),
     Text(String),
+    /// An address key: ordered as addresses, written as text.
+    Ip(IpAddr),
 }
 
 impl Cell {
@@ -45,8 +48,8 @@ impl From<Key> for Cell {
     fn from(k: Key) -> Cell {
         match k {
             Key::Null => Cell::Null,
-            Key::Int(n) => Cell::Int(n),
-            Key::Ip(ip) => Cell::Text(Value::Ip(ip).with_text(str::to_owned)),
+            Key::Int(n) => Cell::Int(n.into()),
+            Key::Ip(ip) => Cell::Ip(ip),
             Key::Text(t) => Cell::Text(t),
         }
     }
@@ -159,12 +162,12 @@ impl Acc {
 
     fn cell(&self) -> Cell {
         match self {
-            Acc::Count(c) => Cell::Int(*c),
-            Acc::Sum(s) => s.map_or(Cell::Null, |s| Cell::Int(u64::try_from(s).unwrap_or(u64::MAX))),
-            Acc::Min(m) | Acc::Max(m) => m.map_or(Cell::Null, Cell::Int),
+            Acc::Count(c) => Cell::Int((*c).into()),
+            Acc::Sum(s) => s.map_or(Cell::Null, Cell::Int),
+            Acc::Min(m) | Acc::Max(m) => m.map_or(Cell::Null, |m| Cell::Int(m.into())),
             Acc::Avg(s, c) if *c > 0 => Cell::Float(*s as f64 / *c as f64),
             Acc::Avg(..) => Cell::Null,
-            Acc::Distinct(set) => Cell::Int(set.len() as u64),
+            Acc::Distinct(set) => Cell::Int(set.len() as u128),
         }
     }
 }
@@ -586,7 +589,9 @@ fn reads_only_aggregates(f: &RowFilter, group_columns: usize) -> bool {
             reads_only_aggregates(a, group_columns) && reads_only_aggregates(b, group_columns)
         }
         RowFilter::Not(a) => reads_only_aggregates(a, group_columns),
-        RowFilter::Compare(c, ..) | RowFilter::In(c, _) | RowFilter::Like(c, _) => *c >= group_columns,
+        RowFilter::Compare(c, ..) | RowFilter::In(c, _) | RowFilter::Like(c, _) | RowFilter::Key(c, ..) => {
+            *c >= group_columns
+        }
     }
 }
 
@@ -597,6 +602,7 @@ fn row_matches<C: std::borrow::Borrow<Cell>>(f: &RowFilter, cell: &impl Fn(usize
         Cell::Int(n) => n.to_string(),
         Cell::Float(x) => x.to_string(),
         Cell::Text(t) => t.clone(),
+        Cell::Ip(ip) => Value::Ip(*ip).with_text(str::to_owned),
     };
     let equal = |c: &Cell, v: &RowValue| match v {
         RowValue::Number(n) => c.number() == Some(*n),
@@ -606,6 +612,20 @@ fn row_matches<C: std::borrow::Borrow<Cell>>(f: &RowFilter, cell: &impl Fn(usize
         RowFilter::And(a, b) => row_matches(a, cell) && row_matches(b, cell),
         RowFilter::Or(a, b) => row_matches(a, cell) || row_matches(b, cell),
         RowFilter::Not(a) => !row_matches(a, cell),
+        RowFilter::Key(col, field, filter) => {
+            let c = cell(*col);
+            let value = match c.borrow() {
+                Cell::Null | Cell::Float(_) => None,
+                Cell::Int(n) => u64::try_from(*n).ok().map(Value::UInt),
+                Cell::Ip(ip) => Some(Value::Ip(*ip)),
+                // A time bin's key: its first second, written in RFC 3339.
+                Cell::Text(t) if *field == Field::Start => crate::time::parse_rfc3339(t)
+                    .and_then(|s| u64::try_from(s).ok())
+                    .map(Value::UInt),
+                Cell::Text(t) => Some(Value::Str(t)),
+            };
+            filter.holds(&|f| if f == *field { value } else { None })
+        }
         RowFilter::In(col, values) => values.iter().any(|v| equal(cell(*col).borrow(), v)),
         RowFilter::Like(col, re) => re.is_match(&text(cell(*col).borrow())),
         RowFilter::Compare(col, op, v) => {
@@ -680,7 +700,7 @@ mod tests {
         let rows = a.finish(&[]);
         let expected: Vec<Vec<Cell>> = want
             .into_iter()
-            .map(|(k, sum)| k.into_iter().map(Cell::from).chain([Cell::Int(sum as u64)]).collect())
+            .map(|(k, sum)| k.into_iter().map(Cell::from).chain([Cell::Int(sum)]).collect())
             .collect();
         assert_eq!(rows.rows, expected);
     }
@@ -723,7 +743,7 @@ mod tests {
     fn sort_then_limit_keeps_what_a_full_stable_sort_keeps() {
         // Few distinct values in the sort column: ties everywhere, told apart by position.
         let rows: Vec<Vec<Cell>> = (0..500u64)
-            .map(|i| vec![Cell::Int(i * 7919 % 13), Cell::Int(i)])
+            .map(|i| vec![Cell::Int((i * 7919 % 13).into()), Cell::Int(i.into())])
             .collect();
         for keys in [vec![(0, true)], vec![(0, false)], vec![(0, true), (1, false)]] {
             for n in [0, 1, 5, 13, 100, 499, 500, 800] {

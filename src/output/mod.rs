@@ -453,6 +453,7 @@ pub fn write_rows(out: &mut dyn Write, format: OutputFormat, rows: &crate::agg::
         Cell::Int(n) => n.to_string(),
         Cell::Float(x) => format!("{x:.2}"),
         Cell::Text(t) => t.clone(),
+        Cell::Ip(ip) => Value::Ip(*ip).with_text(str::to_owned),
     };
     match format {
         OutputFormat::Jsonl => {
@@ -469,6 +470,7 @@ pub fn write_rows(out: &mut dyn Write, format: OutputFormat, rows: &crate::agg::
                         Cell::Int(n) => write!(out, "{n}")?,
                         Cell::Float(x) => serde_json::to_writer(&mut *out, x).map_err(io::Error::other)?,
                         Cell::Text(t) => write_json_string(out, t)?,
+                        Cell::Ip(ip) => Value::Ip(*ip).with_text(|t| write_json_string(out, t))?,
                     }
                 }
                 out.write_all(b"}\n")?;

@@ -96,8 +96,9 @@ fn write_row(out: &mut dyn Write, widths: &[usize], right: &[bool], cells: &[Str
 }
 
 /// A byte count for people: `512 B`, `1.5 KiB`, `38.2 GiB`.
-pub fn human_bytes(n: u64) -> String {
+pub fn human_bytes(n: impl Into<u128>) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let n: u128 = n.into();
     if n < 1024 {
         return format!("{n} B");
     }
@@ -126,8 +127,8 @@ mod tests {
 
     #[test]
     fn human_units() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(38 * 1024 * 1024 * 1024), "38.0 GiB");
+        assert_eq!(human_bytes(512u64), "512 B");
+        assert_eq!(human_bytes(1536u64), "1.5 KiB");
+        assert_eq!(human_bytes(38 * 1024 * 1024 * 1024u64), "38.0 GiB");
     }
 }

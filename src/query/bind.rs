@@ -57,12 +57,18 @@ pub enum Cond {
 impl Filter {
     /// Evaluates the filter on one record: the definition every index answer must agree with.
     pub fn matches(&self, r: &FlowRecord) -> bool {
+        self.holds(&|f| r.get(f))
+    }
+
+    /// Evaluates the filter on the values `value` gives by field (`None`: null or absent), as
+    /// [`Filter::matches`] does on a record's.
+    pub fn holds<'v>(&self, value: &impl Fn(Field) -> Option<Value<'v>>) -> bool {
         match self {
             Filter::All => true,
-            Filter::And(v) => v.iter().all(|f| f.matches(r)),
-            Filter::Or(v) => v.iter().any(|f| f.matches(r)),
-            Filter::Not(f) => !f.matches(r),
-            Filter::Test(t) => t.matches(r),
+            Filter::And(v) => v.iter().all(|f| f.holds(value)),
+            Filter::Or(v) => v.iter().any(|f| f.holds(value)),
+            Filter::Not(f) => !f.holds(value),
+            Filter::Test(t) => t.holds(value),
         }
     }
 
@@ -128,13 +134,17 @@ pub fn overlaps(start: u64, end: u64, lo: u64, hi: u64) -> bool {
 
 impl Test {
     pub fn matches(&self, r: &FlowRecord) -> bool {
+        self.holds(&|f| r.get(f))
+    }
+
+    fn holds<'v>(&self, value: &impl Fn(Field) -> Option<Value<'v>>) -> bool {
         if let Cond::TimeOverlap(lo, hi) = self.cond {
-            let (Some(s), Some(e)) = (r.start, r.end) else {
+            let (Some(Value::UInt(s)), Some(Value::UInt(e))) = (value(Field::Start), value(Field::End)) else {
                 return false;
             };
             return overlaps(s, e, lo, hi);
         }
-        self.fields.iter().any(|f| match r.get(*f) {
+        self.fields.iter().any(|f| match value(*f) {
             None => false,
             Some(v) => self.cond.matches(v) != self.negate,
         })
@@ -204,6 +214,9 @@ pub enum RowFilter {
     And(Box<RowFilter>, Box<RowFilter>),
     Or(Box<RowFilter>, Box<RowFilter>),
     Not(Box<RowFilter>),
+    /// A condition on a group key column: the record filter on the key's field (`start` for a
+    /// time bin), so that a CIDR, a protocol name or a date means what it means before `stats`.
+    Key(usize, Field, Filter),
     /// Column, operator, number or text.
     Compare(usize, CmpOp, RowValue),
     In(usize, Vec<RowValue>),
@@ -312,7 +325,8 @@ pub fn bind(query: &Query, text: &str) -> Result<Bound, QueryError> {
     for stage in &query.stages {
         if bound.stats.is_some() {
             let columns = bound.row_columns();
-            bound.rows.push(b.row_stage(stage, &columns)?);
+            let by = bound.stats.as_ref().map(|(by, _)| by.clone()).unwrap_or_default();
+            bound.rows.push(b.row_stage(stage, &columns, &by)?);
             continue;
         }
         match stage {
@@ -558,6 +572,18 @@ impl Binder<'_> {
                 Cond::Words(vec![value.text.clone()])
             }
         };
+        if op == CmpOp::Ne && fields.len() > 1 {
+            // `addr != X` excludes X at either end: a responder leaving out a noisy host means
+            // "no end is X", not "some end is not X" (which keeps every record it sent).
+            let each = fields.into_iter().map(|field| {
+                Filter::Test(Test {
+                    fields: vec![field],
+                    cond: cond.clone(),
+                    negate: true,
+                })
+            });
+            return Ok(Filter::And(each.collect()));
+        }
         Ok(Filter::Test(Test {
             fields,
             cond,
@@ -640,9 +666,9 @@ impl Binder<'_> {
         })
     }
 
-    fn row_stage(&self, stage: &Stage, columns: &[String]) -> Result<RowStage, QueryError> {
+    fn row_stage(&self, stage: &Stage, columns: &[String], by: &[GroupBy]) -> Result<RowStage, QueryError> {
         Ok(match stage {
-            Stage::Filter(e) => RowStage::Filter(self.row_filter(e, columns)?),
+            Stage::Filter(e) => RowStage::Filter(self.row_filter(e, columns, by)?),
             Stage::Sort(keys) => RowStage::Sort(
                 keys.iter()
                     .map(|(n, d)| Ok((self.column(n, columns)?, *d)))
@@ -666,23 +692,49 @@ impl Binder<'_> {
         })
     }
 
-    fn row_filter(&self, e: &Expr, columns: &[String]) -> Result<RowFilter, QueryError> {
+    fn row_filter(&self, e: &Expr, columns: &[String], by: &[GroupBy]) -> Result<RowFilter, QueryError> {
         let value = |l: &Literal| match l.text.parse::<f64>() {
             Ok(n) if !l.quoted => RowValue::Number(n),
             _ => RowValue::Text(l.text.clone()),
         };
+        // The field of a group key column; `None` for an aggregate's column.
+        let key_field = |column: usize| {
+            by.get(column).map(|g| match g {
+                GroupBy::Field { field, .. } => *field,
+                GroupBy::Bin { .. } => Field::Start,
+            })
+        };
         Ok(match e {
             Expr::And(a, b) => RowFilter::And(
-                Box::new(self.row_filter(a, columns)?),
-                Box::new(self.row_filter(b, columns)?),
+                Box::new(self.row_filter(a, columns, by)?),
+                Box::new(self.row_filter(b, columns, by)?),
             ),
             Expr::Or(a, b) => RowFilter::Or(
-                Box::new(self.row_filter(a, columns)?),
-                Box::new(self.row_filter(b, columns)?),
+                Box::new(self.row_filter(a, columns, by)?),
+                Box::new(self.row_filter(b, columns, by)?),
             ),
-            Expr::Not(a) => RowFilter::Not(Box::new(self.row_filter(a, columns)?)),
-            Expr::Compare { name, op, value: v } => RowFilter::Compare(self.column(name, columns)?, *op, value(v)),
-            Expr::In { name, values } => RowFilter::In(self.column(name, columns)?, values.iter().map(value).collect()),
+            Expr::Not(a) => RowFilter::Not(Box::new(self.row_filter(a, columns, by)?)),
+            Expr::Compare { name, op, value: v } => {
+                let column = self.column(name, columns)?;
+                match key_field(column) {
+                    Some(field) => RowFilter::Key(column, field, self.compare(&Target::Fields(vec![field]), *op, v)?),
+                    None => RowFilter::Compare(column, *op, value(v)),
+                }
+            }
+            Expr::In { name, values } => {
+                let column = self.column(name, columns)?;
+                match key_field(column) {
+                    Some(field) => {
+                        let target = Target::Fields(vec![field]);
+                        let parts = values
+                            .iter()
+                            .map(|v| self.compare(&target, CmpOp::Eq, v))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        RowFilter::Key(column, field, merge_in(parts))
+                    }
+                    None => RowFilter::In(column, values.iter().map(value).collect()),
+                }
+            }
             Expr::Like { name, pattern, span } => {
                 let re = match pattern {
                     Pattern::Regex(r) => r.clone(),
