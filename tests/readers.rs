@@ -512,3 +512,51 @@ fn parquet_is_refused_clearly() {
     assert!(matches!(e, SourceError::Unsupported { .. }));
     assert!(e.to_string().contains("Parquet delivery is not supported yet"), "{e}");
 }
+
+#[test]
+fn a_header_is_told_from_free_text_that_starts_with_a_field_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    // Tag values `end` and `start` are field names; the lines read as records, not headers.
+    let tags = write(
+        "tags.log",
+        "instance-tag region az-id\nprod us-east-1 use1-az1\nend us-east-1 use1-az2\nweb us-west-2 usw2-az1\n",
+    );
+    let got = read(&[tags], None);
+    assert_eq!(
+        (got.reports[0].headers, got.reports[0].records),
+        (1, 3),
+        "{}",
+        got.reports[0]
+    );
+    assert_eq!(got.records[1].1.instance_tag.as_deref(), Some("end"));
+    let tags = write(
+        "tags2.log",
+        "instance-tag srcaddr dstaddr action\nstart 1.2.3.4 5.6.7.8 ACCEPT\nversion srcaddr instance-tag action\n2 1.2.3.4 x REJECT\n",
+    );
+    let got = read(&[tags], None);
+    assert_eq!(
+        (got.reports[0].headers, got.reports[0].records),
+        (2, 2),
+        "{}",
+        got.reports[0]
+    );
+    assert_eq!(got.records[1].1.action, Some(Action::Reject));
+    // A header whose first name is a field flowdex does not know (yet), on the first line.
+    let future = write(
+        "future.log",
+        "future-field version srcaddr dstaddr\nx 2 1.2.3.4 5.6.7.8\n",
+    );
+    let got = read(&[future], None);
+    assert_eq!(
+        (got.reports[0].headers, got.reports[0].records),
+        (1, 1),
+        "{}",
+        got.reports[0]
+    );
+    assert_eq!(got.records[0].1.extra[0].value.as_deref(), Some("x"));
+}

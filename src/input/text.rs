@@ -196,28 +196,56 @@ impl LineParser {
         let body = self.strip_prefix(text);
         self.fields.split(body.as_bytes());
         let first = self.fields.fields(body).next().unwrap_or("");
-        if starts_like_header(first) {
-            return match LogFormat::parse(body) {
-                Ok(format) => {
-                    report.headers += 1;
-                    self.setters = setters_of(&format);
-                    self.header_format = Some(format);
+        let named_first = starts_like_header(first);
+        // Before a source's first record, a header may start with a name flowdex does not know
+        // (a field a later AWS version adds, first in a custom format).
+        let unknown_first = self.header_format.is_none()
+            && report.records == 0
+            && first.as_bytes().first().is_some_and(u8::is_ascii_lowercase);
+        if named_first || unknown_first {
+            let parsed = LogFormat::parse(body);
+            // Only names flowdex knows: a header, whatever the current format makes of it.
+            if let Ok(format) = &parsed {
+                if format.known_fields().len() == format.len() {
+                    return self.arm(format.clone(), report);
                 }
-                Err(e) => self.reject(line, RejectReason::BadHeader { why: e.to_string() }, raw, report, sink),
+            }
+            // Free text may start with a field's name (an instance tag `end`, a service
+            // `region`): a line that reads as a record under the current format is one.
+            let record = self.fill_record(body);
+            return match (record, parsed) {
+                (Ok(()), _) => self.emit(line, raw, report, sink),
+                (Err(_), Ok(format)) if named_first || format.known_fields().len() * 2 > format.len() => {
+                    self.arm(format, report)
+                }
+                (Err(_), Err(e)) if named_first => {
+                    self.reject(line, RejectReason::BadHeader { why: e.to_string() }, raw, report, sink)
+                }
+                (Err(reason), _) => self.reject(line, reason, raw, report, sink),
             };
         }
         match self.fill_record(body) {
-            Ok(()) => {
-                self.record.provenance = Provenance {
-                    source: report.id,
-                    line,
-                };
-                report.records += 1;
-                let format = self.header_format.as_ref().unwrap_or(&self.fallback);
-                sink.record(&self.record, raw, format);
-            }
+            Ok(()) => self.emit(line, raw, report, sink),
             Err(reason) => self.reject(line, reason, raw, report, sink),
         }
+    }
+
+    /// Takes `format` as the column map of the lines after a header line.
+    fn arm(&mut self, format: LogFormat, report: &mut SourceReport) {
+        report.headers += 1;
+        self.setters = setters_of(&format);
+        self.header_format = Some(format);
+    }
+
+    /// Hands the record just filled, from line `line`, to the sink.
+    fn emit(&mut self, line: u64, raw: &[u8], report: &mut SourceReport, sink: &mut dyn RecordSink) {
+        self.record.provenance = Provenance {
+            source: report.id,
+            line,
+        };
+        report.records += 1;
+        let format = self.header_format.as_ref().unwrap_or(&self.fallback);
+        sink.record(&self.record, raw, format);
     }
 
     fn strip_prefix<'t>(&mut self, text: &'t str) -> &'t str {
