@@ -37,7 +37,7 @@ impl Answer {
     pub fn is_empty(&self) -> bool {
         match self {
             Answer::Records { hits, .. } => hits.is_empty(),
-            Answer::Rows(r) => r.rows.is_empty(),
+            Answer::Rows(r) => r.rows.is_empty() || r.of_no_record,
         }
     }
 }
@@ -67,6 +67,7 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
             let mut rows = Rows {
                 columns: aggs.iter().map(|a| a.name.clone()).collect(),
                 rows: vec![vec![agg::Cell::Int(n.into()); aggs.len()]],
+                of_no_record: n == 0,
             };
             agg::apply(&mut rows, &bound.rows);
             return Ok(Answer::Rows(rows));

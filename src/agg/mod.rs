@@ -70,6 +70,9 @@ pub fn key_of(v: Option<Value<'_>>) -> Key {
 pub struct Rows {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Cell>>,
+    /// No record was aggregated: the row of a `stats` without `by` then says so (a count of
+    /// 0), and the search exits as one that matched nothing.
+    pub of_no_record: bool,
 }
 
 enum Acc {
@@ -442,7 +445,8 @@ impl<'q> Aggregator<'q> {
     /// The groups' rows in key order, then the row `stages` after `stats` applied to them.
     pub fn finish(mut self, stages: &[RowStage]) -> Rows {
         // Without groups there is always one row (a count of 0 is an answer).
-        if self.group_count() == 0 && self.by.is_empty() {
+        let of_no_record = self.group_count() == 0;
+        if of_no_record && self.by.is_empty() {
             let aggs = self.aggs;
             self.insert(&[], hash(&[]), aggs.iter().map(|a| Acc::new(a.function)));
         }
@@ -491,7 +495,11 @@ impl<'q> Aggregator<'q> {
                     .collect()
             })
             .collect();
-        let mut rows = Rows { columns, rows };
+        let mut rows = Rows {
+            columns,
+            rows,
+            of_no_record,
+        };
         apply(&mut rows, stages);
         rows
     }
@@ -753,6 +761,7 @@ mod tests {
                 let mut got = Rows {
                     columns: vec!["k".into(), "i".into()],
                     rows: rows.clone(),
+                    of_no_record: false,
                 };
                 apply(&mut got, &[RowStage::Sort(keys.clone()), RowStage::Limit(n)]);
                 assert_eq!(got.rows, expected, "keys {keys:?}, limit {n}");

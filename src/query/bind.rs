@@ -298,6 +298,13 @@ pub fn bind_time_window(bound: &mut Bound, from: Option<&str>, to: Option<&str>)
     };
     let lo = from.map(|t| parse(t, "--from")).transpose()?.map_or(0, |r| r.0);
     let hi = to.map(|t| parse(t, "--to")).transpose()?.map_or(u64::MAX, |r| r.1);
+    if let (Some(from), Some(to), true) = (from, to, lo > hi) {
+        return Err(QueryError::option(
+            "--to",
+            to,
+            &format!("is before --from `{from}`: the window holds no second (swap them?)"),
+        ));
+    }
     if from.is_some() || to.is_some() {
         let window = Filter::Test(Test {
             fields: Vec::new(),
@@ -404,7 +411,22 @@ impl Binder<'_> {
     }
 
     fn field(&self, name: &Name) -> Result<Field, QueryError> {
-        Field::lookup(&name.text).ok_or_else(|| self.unknown(name, &[]))
+        Field::lookup(&name.text).ok_or_else(|| {
+            let instead = match name.text.to_ascii_lowercase().as_str() {
+                "addr" => "srcaddr or dstaddr",
+                "any_addr" | "anyaddr" => "srcaddr, dstaddr, pkt_srcaddr or pkt_dstaddr",
+                "port" => "srcport or dstport",
+                "time" => "start or end (or bin(5m) in stats by)",
+                _ => return self.unknown(name, &[]),
+            };
+            self.error(
+                name.span,
+                &format!(
+                    "`{}` covers several fields and is for filters only; here use {instead}",
+                    name.text
+                ),
+            )
+        })
     }
 
     fn target(&self, name: &Name) -> Result<Target, QueryError> {
@@ -831,7 +853,9 @@ pub fn ip_ranges(text: &str) -> Option<Vec<([u8; 16], [u8; 16])>> {
 /// day), a month, or Unix seconds.
 pub fn time_range(text: &str) -> Option<(u64, u64)> {
     if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() && text.len() != 4 {
-        let t: u64 = text.parse().ok()?;
+        // Milliseconds are read as the reader reads them in logs, so that a time copied from
+        // a line finds its record.
+        let t = crate::record::unix_seconds(text.parse().ok()?).ok()?;
         return Some((t, t));
     }
     if let Some(t) = crate::time::parse_rfc3339(text) {
@@ -864,8 +888,14 @@ pub fn time_range(text: &str) -> Option<(u64, u64)> {
 }
 
 fn number_range(field: Field, text: &str) -> Option<(u64, u64)> {
+    let time = matches!(field, Field::Start | Field::End);
     if let Ok(n) = text.parse::<u64>() {
+        // Milliseconds are read as the reader reads them in logs.
+        let n = if time { crate::record::unix_seconds(n).ok()? } else { n };
         return Some((n, n));
+    }
+    if time {
+        return time_range(text);
     }
     match field {
         Field::Protocol => {
@@ -881,7 +911,6 @@ fn number_range(field: Field, text: &str) -> Option<(u64, u64)> {
             Some((n, n))
         }
         Field::TcpFlags => tcp_flags(text).map(|n| (n, n)),
-        Field::Start | Field::End => time_range(text),
         _ => None,
     }
 }
@@ -1092,5 +1121,21 @@ mod tests {
         assert!(ip_range("10.0.0.0/33").is_none());
         assert_eq!(time_range("2024-04-28"), Some((1_714_262_400, 1_714_348_799)));
         assert_eq!(time_range("2024-02"), Some((1_706_745_600, 1_709_251_199)));
+    }
+
+    #[test]
+    fn unix_times_in_milliseconds_are_read_as_the_logs_are() {
+        assert_eq!(time_range("1714262700"), Some((1_714_262_700, 1_714_262_700)));
+        assert_eq!(time_range("1714262700123"), Some((1_714_262_700, 1_714_262_700)));
+        assert_eq!(time_range("1714262700123456"), None);
+        let b = bound("start = 1714262700000").unwrap();
+        let Filter::Test(Test {
+            cond: Cond::Numbers(ranges),
+            ..
+        }) = b.filter
+        else {
+            panic!("{:?}", b.filter)
+        };
+        assert_eq!(ranges, [(1_714_262_700, 1_714_262_700)]);
     }
 }

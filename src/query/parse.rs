@@ -562,14 +562,25 @@ impl Parser<'_> {
                     QueryError::at(self.text, span, &format!("cannot read the list `{path}`: {e}"), None)
                 })?;
                 let path: Arc<str> = path.into();
-                list_entries(&contents)
+                let values: Vec<Literal> = list_entries(&contents)
                     .map(|(line, l)| Literal {
                         text: l.to_owned(),
                         quoted: false,
                         span,
                         list_line: Some((path.clone(), line)),
                     })
-                    .collect()
+                    .collect();
+                // A list file cut short or the wrong file would otherwise say "none of these
+                // was seen".
+                if values.is_empty() {
+                    return Err(QueryError::at(
+                        self.text,
+                        span,
+                        &format!("the list `{path}` holds no values (only blank lines and # comments)"),
+                        None,
+                    ));
+                }
+                values
             } else {
                 // Insights writes lists in brackets: `in ["a", "b"]`.
                 let close = if self.eat_op("[") {
@@ -683,7 +694,9 @@ fn list_entries(contents: &str) -> impl Iterator<Item = (usize, &str)> {
     contents
         .lines()
         .enumerate()
-        .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("").trim()))
+        // A byte-order mark (Notepad writes one) is not part of the first value.
+        .map(|(i, l)| (i + 1, l.trim_start_matches('\u{feff}')))
+        .map(|(i, l)| (i, l.split('#').next().unwrap_or("").trim()))
         .filter(|(_, l)| !l.is_empty())
 }
 
@@ -757,5 +770,21 @@ mod tests {
             .unwrap_err()
             .message
             .contains("missing"));
+    }
+
+    #[test]
+    fn a_list_file_needs_a_value_and_may_start_with_a_byte_order_mark() {
+        for contents in ["", "\n\n", "# IOCs from the report\n  # none yet\n"] {
+            let e = parse("srcaddr in @iocs.txt", &|_| Ok(contents.to_owned())).unwrap_err();
+            assert!(e.message.contains("holds no values"), "{contents:?}: {}", e.message);
+        }
+        let query = parse("srcaddr in @iocs.txt", &|_| Ok("\u{feff}10.0.0.3\n10.0.0.4".to_owned())).unwrap();
+        let Stage::Filter(Expr::In { values, .. }) = &query.stages[0] else {
+            panic!()
+        };
+        assert_eq!(
+            values.iter().map(|v| v.text.as_str()).collect::<Vec<_>>(),
+            ["10.0.0.3", "10.0.0.4"]
+        );
     }
 }

@@ -128,8 +128,8 @@ impl FlowRecord {
     #[inline(always)]
     fn after_text(&mut self, field: Field) -> Result<(), ValueError> {
         match field {
-            Field::Start => self.start = self.start.map(normalize_unix_seconds).transpose()?,
-            Field::End => self.end = self.end.map(normalize_unix_seconds).transpose()?,
+            Field::Start => self.start = self.start.map(unix_seconds).transpose()?,
+            Field::End => self.end = self.end.map(unix_seconds).transpose()?,
             _ => {}
         }
         Ok(())
@@ -240,7 +240,7 @@ pub const MILLISECONDS_THRESHOLD: u64 = 100_000_000_000;
 /// Seconds from seconds or milliseconds. A value that is still 10^11 or more after dividing by
 /// 1000 is neither (a microsecond count, or garbage) and is refused: storing it as seconds would
 /// be a wrong value, and writing it back would read as a different one.
-fn normalize_unix_seconds(t: u64) -> Result<u64, ValueError> {
+pub fn unix_seconds(t: u64) -> Result<u64, ValueError> {
     if t < MILLISECONDS_THRESHOLD {
         Ok(t)
     } else if t / 1000 < MILLISECONDS_THRESHOLD {
