@@ -397,6 +397,26 @@ fn garbage_and_over_long_lines() {
     let r = &got.reports[1];
     assert_eq!((r.records, r.rejected), (8, 1), "{r}");
     assert!(matches!(r.rejects[0].reason, RejectReason::TooLong { len, .. } if len == 3 << 20));
+
+    // Every line over the limit is rejected, wherever it falls in the reads, and no other.
+    let lines = numbered_lines(5000);
+    let width = numbered_lines(1).len() - 1;
+    let p = write(dir.path(), "many.log", &lines);
+    for (limit, rejected) in [(width - 1, 5000), (width, 0)] {
+        let options = ReadOptions {
+            limits: Limits {
+                max_line_bytes: limit,
+                ..Limits::default()
+            },
+            ..Default::default()
+        };
+        let r = &read_with(std::slice::from_ref(&p), &options).reports[0];
+        assert_eq!(
+            (r.rejected, r.records),
+            (rejected, 5000 - rejected),
+            "limit {limit}: {r}"
+        );
+    }
 }
 
 #[test]
@@ -541,4 +561,41 @@ fn a_nul_byte_inside_a_line_rejects_that_line_only() {
         "{}",
         r.rejects[0].reason
     );
+}
+
+#[test]
+fn messages_may_end_in_a_line_break_and_reasons_show_control_characters_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let line =
+        "2 633112549318 eni-d68830d4 209.141.42.153 10.155.108.192 54252 8088 6 1 40 1537648094 1537648129 ACCEPT OK";
+    let json = write(
+        dir.path(),
+        "events.json",
+        format!(r#"{{"events":[{{"message":"{line}\n"}},{{"message":"{line}\r\n"}}]}}"#).as_bytes(),
+    );
+    let crcr = write(dir.path(), "crcr.log", format!("{line}\r\r\n").as_bytes());
+    let got = read(&[json, crcr], None);
+    assert_eq!(got.reports[0].records, 2, "{}", got.reports[0]);
+    let reason = got.reports[1].rejects[0].reason.to_string();
+    assert_eq!(reason, "bad log-status: `OK\\r` is not one of OK NODATA SKIPDATA");
+}
+
+#[test]
+fn the_aws_write_test_object_is_left_out_of_bundles_as_out_of_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    append_raw(
+        &mut b,
+        "AWSLogs/aws-logs-write-test",
+        tar::EntryType::Regular,
+        b"Permission Check Successful",
+    );
+    append_raw(&mut b, "AWSLogs/a.log", tar::EntryType::Regular, &quirks());
+    let p = write(dir.path(), "sync.tar", &b.into_inner().unwrap());
+    let got = read(&[p], None);
+    assert_eq!(
+        got.names,
+        ["sync.tar!AWSLogs/a.log".to_owned()].map(|n| format!("{}/{n}", dir.path().display()))
+    );
+    assert_eq!(got.reports[0].rejected, 0);
 }

@@ -16,6 +16,7 @@ use super::json::{walk_values, JsonItem, WalkError};
 use super::s3key::S3Key;
 use super::source::{Form, SourceError, SourceMeta, SourceReport};
 use super::text::{for_each_line, LineParser};
+use super::walk::AWS_WRITE_TEST_OBJECT;
 use super::{InputFile, Limits, ReadOptions, RecordSink};
 
 /// What the first bytes of a stream say it is.
@@ -269,6 +270,12 @@ fn unsafe_entry_name(name: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether a bundle entry is the object AWS writes to test an export destination (a tarred
+/// `aws s3 sync` copy holds it as the folder does, where the walk leaves it out).
+fn is_write_test_object(entry: &str) -> bool {
+    entry.rsplit(['/', '\\']).next() == Some(AWS_WRITE_TEST_OBJECT)
+}
+
 fn entry_meta(bundle: &InputFile, entry: &str) -> SourceMeta {
     SourceMeta {
         name: format!("{}!{}", bundle.name, entry),
@@ -304,6 +311,9 @@ fn read_tar(
             }
         };
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if is_write_test_object(&name) {
+            continue;
+        }
         last.clone_from(&name);
         let meta = entry_meta(bundle, &name);
         use tar::EntryType as T;
@@ -417,7 +427,7 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
                 continue;
             }
         };
-        if entry.is_dir() {
+        if entry.is_dir() || is_write_test_object(entry.name()) {
             continue;
         }
         let name = entry.name().to_owned();
@@ -633,6 +643,9 @@ impl<'a> SourceState<'a> {
                 // line for it.
                 self.report.lines += 1;
                 let line = self.report.lines + self.report.blank_lines;
+                // A message may end in the line break of the text it was read from, as a line
+                // of a file may end in `\r`.
+                let message = message.trim_end_matches(['\n', '\r']);
                 self.parser
                     .line(line, message.as_bytes(), &mut self.report, &mut *self.sink);
             }

@@ -79,10 +79,13 @@ pub enum RejectReason {
 impl RejectReason {
     pub(crate) fn bad_value(field: Field, text: &str, err: &ValueError) -> RejectReason {
         const SHOWN: usize = 64;
-        let text = match text.char_indices().nth(SHOWN) {
-            Some((cut, _)) => format!("{}...", &text[..cut]),
-            None => text.to_owned(),
+        let (shown, cut) = match text.char_indices().nth(SHOWN) {
+            Some((cut, _)) => (&text[..cut], "..."),
+            None => (text, ""),
         };
+        // Control characters written as escapes: a stray `\r` printed raw made the reason
+        // read "`OK` is not one of OK NODATA SKIPDATA".
+        let text = format!("{}{cut}", shown.escape_debug());
         RejectReason::BadValue {
             field: field.name().to_owned(),
             text,

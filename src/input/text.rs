@@ -60,8 +60,11 @@ fn lines_in(
         // Hand out every complete line in the buffer.
         while let Some(pos) = memchr::memchr(b'\n', &buf[start + scanned..end]) {
             let nl = start + scanned + pos;
+            let len = nl - start;
+            // Over the limit whether the line arrived whole or across reads.
             match discarding.take() {
-                Some(len) => f(LineEvent::TooLong(len + (nl - start) as u64)),
+                Some(before) => f(LineEvent::TooLong(before + len as u64)),
+                None if len > max_line => f(LineEvent::TooLong(len as u64)),
                 None => f(LineEvent::Line(&buf[start..nl])),
             }
             start = nl + 1;

@@ -22,7 +22,7 @@ pub fn sort_by_name(files: &mut [InputFile]) {
 }
 
 /// AWS writes this object to test a CloudWatch export destination; it holds no flow logs.
-const AWS_WRITE_TEST_OBJECT: &str = "aws-logs-write-test";
+pub(crate) const AWS_WRITE_TEST_OBJECT: &str = "aws-logs-write-test";
 
 /// The files under `paths`, in a deterministic order: the paths in the order given, each folder's
 /// files sorted by name. Symbolic links are followed; a link loop is reported as an error entry.
