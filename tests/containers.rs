@@ -599,3 +599,29 @@ fn the_aws_write_test_object_is_left_out_of_bundles_as_out_of_folders() {
     );
     assert_eq!(got.reports[0].rejected, 0);
 }
+
+#[test]
+fn zero_filled_blocks_lose_their_lines_only_and_utf16_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = "2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 1418530010 1418530070 ACCEPT OK\n";
+    // A zero-filled block in the first bytes (a copy cut short, a crash), and a NUL in an ID.
+    let mut text = vec![0u8; 4096];
+    text.extend(format!("\n{line}{line}").as_bytes());
+    text.extend(line.replace("eni-1", "eni-\u{0}1").as_bytes());
+    let zeros = write(dir.path(), "zeros.log", &text);
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(line.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let utf16 = write(dir.path(), "powershell.json", &utf16);
+    let got = read(&[zeros, utf16], None);
+    let r = &got.reports[0];
+    assert_eq!((r.error.as_ref(), r.records, r.rejected), (None, 2, 2), "{r}");
+    assert_eq!(r.rejects[0].reason, RejectReason::NulBytes);
+    assert!(
+        r.rejects[1].reason.to_string().contains("`eni-\\01`"),
+        "{}",
+        r.rejects[1].reason
+    );
+    assert_eq!(got.reports[1].error, Some(SourceError::Utf16));
+}

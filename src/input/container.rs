@@ -27,10 +27,22 @@ enum Kind {
     Tar,
     Parquet,
     Binary,
+    Utf16,
     Text,
 }
 
 const SNIFF_BYTES: usize = 512;
+
+/// Whether `head` starts a UTF-16 text (Windows PowerShell writes `aws logs` output so): a
+/// byte-order mark, or ASCII with every other byte NUL.
+fn is_utf16(head: &[u8]) -> bool {
+    if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) {
+        return true;
+    }
+    let pairs = &head[..head.len() & !1];
+    pairs.len() >= 8
+        && (pairs.chunks(2).all(|p| p[1] == 0 && p[0] != 0) || pairs.chunks(2).all(|p| p[0] == 0 && p[1] != 0))
+}
 
 /// Reads up to [`SNIFF_BYTES`] and classifies them. The bytes are returned so the caller can put
 /// them back in front of the stream.
@@ -45,7 +57,15 @@ fn sniff(r: &mut dyn Read) -> io::Result<(Kind, Vec<u8>)> {
         Kind::Tar
     } else if head.starts_with(b"PAR1") {
         Kind::Parquet
-    } else if head.contains(&0) {
+    } else if is_utf16(&head) {
+        Kind::Utf16
+    } else if head
+        .iter()
+        .any(|&b| matches!(b, 1..=8 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f))
+    {
+        // Control bytes text never holds. A NUL alone does not make a file binary: a copy cut
+        // short or a crash leaves zero-filled blocks in text, and the lines around them are
+        // still records (a line holding a NUL is rejected).
         Kind::Binary
     } else {
         Kind::Text
@@ -609,6 +629,7 @@ impl<'a> SourceState<'a> {
                 advice: "; convert the objects to text (for example with DuckDB) meanwhile",
             }),
             Kind::Binary => Err(SourceError::Binary),
+            Kind::Utf16 => Err(SourceError::Utf16),
             Kind::Text => self.read_content(&mut stream),
         }
     }

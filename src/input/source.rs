@@ -66,6 +66,8 @@ pub enum RejectReason {
     BadValue { field: String, text: String, why: String },
     #[error("not UTF-8 text")]
     NonUtf8,
+    #[error("NUL bytes, not text: a zero-filled (damaged or cut short) part of the file")]
+    NulBytes,
     #[error("{why}")]
     BadEvent { why: String },
     #[error("line of {len} bytes is longer than the limit of {limit} bytes")]
@@ -155,6 +157,8 @@ pub enum SourceError {
     },
     #[error("binary data, not flow-log text, gzip, tar or zip")]
     Binary,
+    #[error("UTF-16 text; flowdex reads UTF-8: convert it first (iconv -f UTF-16 -t UTF-8)")]
+    Utf16,
     #[error("not a regular file (a FIFO, socket, device or folder); not read")]
     NotAFile,
     #[error(

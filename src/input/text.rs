@@ -193,6 +193,11 @@ impl LineParser {
     /// Parses one non-blank line numbered `line` (for JSON sources, the event number, past any
     /// lines of text payloads before it).
     pub(crate) fn line(&mut self, line: u64, raw: &[u8], report: &mut SourceReport, sink: &mut dyn RecordSink) {
+        // A zero-filled block starts or ends a line with NULs; inside a value, a NUL is refused
+        // by the value's own check.
+        if raw.first() == Some(&0) || raw.last() == Some(&0) {
+            return self.reject(line, RejectReason::NulBytes, raw, report, sink);
+        }
         let Ok(text) = std::str::from_utf8(raw) else {
             return self.reject(line, RejectReason::NonUtf8, raw, report, sink);
         };

@@ -90,6 +90,8 @@ pub enum ValueError {
     BadIp,
     #[error("not one of {}", expected.trim_end())]
     NotInSet { expected: &'static str },
+    #[error("text holding a control character (a NUL: a zero-filled, damaged part of the file?)")]
+    ControlCharacter,
 }
 
 /// A type a field's text parses into. `assign` and `assign_value` write into an existing slot so
@@ -229,8 +231,19 @@ fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(octets))
 }
 
+/// Text values are IDs, names and tags: a control character (a NUL from a zero-filled part of a
+/// damaged file) is damage, not part of a value a responder could search for.
+fn check_text(text: &str) -> Result<(), ValueError> {
+    // A fold, not `any`: without an early exit the compiler checks many bytes at a time.
+    match text.bytes().fold(false, |seen, b| seen | (b < 0x20) | (b == 0x7f)) {
+        true => Err(ValueError::ControlCharacter),
+        false => Ok(()),
+    }
+}
+
 impl FieldType for String {
     fn parse(text: &str) -> Result<Self, ValueError> {
+        check_text(text)?;
         Ok(text.to_owned())
     }
     fn value(&self) -> Value<'_> {
@@ -250,6 +263,7 @@ impl FieldType for String {
         Ok(())
     }
     fn assign(slot: &mut Option<Self>, text: &str) -> Result<(), ValueError> {
+        check_text(text)?;
         if text == "-" {
             *slot = None;
         } else if let Some(s) = slot {
