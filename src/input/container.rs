@@ -682,13 +682,16 @@ impl<'a> SourceState<'a> {
             JsonItem::Payload(_) if nested_error.is_some() => {}
             JsonItem::Payload(_) => self.reject_event("the payload is nested deeper than flowdex reads".into()),
             JsonItem::Bad(why) => self.reject_event(why.into()),
+            JsonItem::Broken { line, column, message } => self.reject_event(format!(
+                "not JSON, from line {line}, column {column} to the line's end: {message}"
+            )),
         });
         if let Some(e) = nested_error {
             return Err(e);
         }
         result.map_err(|e| match e {
             WalkError::Io(e) => self.classify(e),
-            WalkError::Syntax { line, column, message } => SourceError::Json { line, column, message },
+            WalkError::Truncated { line, column, message } => SourceError::Json { line, column, message },
         })
     }
 

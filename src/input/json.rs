@@ -19,26 +19,43 @@ pub(crate) enum JsonItem {
     /// A log event that carries no record: a `message` that is not text, a `data` payload
     /// that is not base64. It is rejected, not skipped, so that the counts reconcile.
     Bad(&'static str),
-}
-
-/// Why reading JSON stopped.
-#[derive(Debug)]
-pub(crate) enum WalkError {
-    Io(std::io::Error),
-    /// Not JSON, at a 1-based line and column of the source.
-    Syntax {
+    /// Text that is not JSON, from where a value broke to the end of its line (see
+    /// [`walk_values`]): rejected as one event.
+    Broken {
         line: usize,
         column: usize,
         message: String,
     },
 }
 
-/// Reads every top-level JSON value of `reader` and hands its items to `f`. Stops at the first
-/// syntax error, returning it (items before it were handed out).
+/// Why reading JSON stopped.
+#[derive(Debug)]
+pub(crate) enum WalkError {
+    Io(std::io::Error),
+    /// The text ended inside a value (a file cut short), at a 1-based line and column.
+    Truncated {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// Reads every top-level JSON value of `reader` and hands its items to `f`. A value that is
+/// not JSON does not end the source: from where it broke to the end of that line is handed out
+/// as one [`JsonItem::Broken`], and reading goes on at the next line (newline-delimited
+/// Firehose records lose the bad one only). A value that broke on a later line than it began
+/// on goes on at the start of that line: the value before it was left open, and this line may
+/// start the next one. Only text ending inside a value stops the walk.
 pub(crate) fn walk_values(reader: &mut dyn BufRead, f: &mut dyn FnMut(JsonItem)) -> Result<(), WalkError> {
     // Where the next unread byte is: each value gets a deserializer of its own, which counts
     // lines and columns from the value's first byte.
     let mut at = Position { line: 1, column: 0 };
+    let mut reader = Resumed {
+        put_back: Vec::new(),
+        taken: 0,
+        inner: reader,
+    };
+    let mut line_read = Vec::new();
     loop {
         // Skip white space between values; stop at the end.
         loop {
@@ -55,31 +72,105 @@ pub(crate) fn walk_values(reader: &mut dyn BufRead, f: &mut dyn FnMut(JsonItem))
             }
         }
         let start = at;
+        line_read.clear();
         let mut counted = Counted {
-            inner: &mut *reader,
+            inner: &mut reader,
             at: &mut at,
+            line_read: &mut line_read,
         };
         let mut de = serde_json::Deserializer::from_reader(&mut counted);
-        if let Err(e) = (Walk { emit: f, events: false }).deserialize(&mut de) {
-            if e.io_error_kind().is_some() {
-                return Err(WalkError::Io(std::io::Error::from(e)));
-            }
-            let message = e.to_string();
-            // serde_json says where, counted from the value: the source's position is said
-            // apart.
-            let message = match message.rsplit_once(" at line ") {
-                Some((m, _)) => m.to_owned(),
-                None => message,
-            };
-            return Err(WalkError::Syntax {
-                line: start.line + e.line().saturating_sub(1),
-                column: if e.line() <= 1 {
-                    start.column + e.column()
-                } else {
-                    e.column()
-                },
-                message,
-            });
+        let Err(e) = (Walk { emit: f, events: false }).deserialize(&mut de) else {
+            continue;
+        };
+        if e.io_error_kind().is_some() {
+            return Err(WalkError::Io(std::io::Error::from(e)));
+        }
+        let message = e.to_string();
+        // serde_json says where, counted from the value: the source's position is said apart.
+        let message = match message.rsplit_once(" at line ") {
+            Some((m, _)) => m.to_owned(),
+            None => message,
+        };
+        let (line, column) = (
+            start.line + e.line().saturating_sub(1),
+            if e.line() <= 1 {
+                start.column + e.column()
+            } else {
+                e.column()
+            },
+        );
+        if e.is_eof() {
+            return Err(WalkError::Truncated { line, column, message });
+        }
+        f(JsonItem::Broken { line, column, message });
+        if line > start.line {
+            // Read again from the start of the line where it broke.
+            reader.put_back(&line_read);
+            at = Position { line, column: 0 };
+        } else {
+            skip_line(&mut reader, &mut at).map_err(WalkError::Io)?;
+        }
+    }
+}
+
+/// Consumes the rest of the current line, its line break included.
+fn skip_line(reader: &mut dyn BufRead, at: &mut Position) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let (n, done) = match memchr::memchr(b'\n', buf) {
+            Some(p) => (p + 1, true),
+            None => (buf.len(), false),
+        };
+        at.pass(&buf[..n]);
+        reader.consume(n);
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// A `BufRead` with bytes put back in front of it.
+struct Resumed<'a> {
+    put_back: Vec<u8>,
+    /// Bytes of `put_back` already read.
+    taken: usize,
+    inner: &'a mut dyn BufRead,
+}
+
+impl Resumed<'_> {
+    fn put_back(&mut self, bytes: &[u8]) {
+        let mut front = bytes.to_vec();
+        front.extend_from_slice(&self.put_back[self.taken..]);
+        (self.put_back, self.taken) = (front, 0);
+    }
+}
+
+impl Read for Resumed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Resumed<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.taken < self.put_back.len() {
+            return Ok(&self.put_back[self.taken..]);
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        if self.taken < self.put_back.len() {
+            self.taken += n;
+        } else {
+            self.inner.consume(n);
         }
     }
 }
@@ -104,16 +195,25 @@ impl Position {
     }
 }
 
-/// Hands serde_json the bytes of a `BufRead` through `Read` alone, counting their position.
+/// Hands serde_json the bytes of a `BufRead` through `Read` alone, counting their position
+/// and keeping those of the current line (to read it again if a value breaks on it).
 struct Counted<'a, 'p> {
     inner: &'a mut dyn BufRead,
     at: &'p mut Position,
+    line_read: &'p mut Vec<u8>,
 }
 
 impl Read for Counted<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.at.pass(&buf[..n]);
+        match memchr::memrchr(b'\n', &buf[..n]) {
+            Some(p) => {
+                self.line_read.clear();
+                self.line_read.extend_from_slice(&buf[p + 1..n]);
+            }
+            None => self.line_read.extend_from_slice(&buf[..n]),
+        }
         Ok(n)
     }
 }
@@ -302,6 +402,7 @@ mod tests {
                 JsonItem::Bad(why) => out.push(why),
                 JsonItem::Message(m) => out.push(if m == "ok" { "ok" } else { "?" }),
                 JsonItem::Payload(_) => out.push("payload"),
+                JsonItem::Broken { .. } => out.push("broken"),
             })
             .unwrap();
             out
@@ -325,20 +426,45 @@ mod tests {
     }
 
     #[test]
-    fn syntax_errors_keep_what_came_before_and_say_where_in_the_source() {
+    fn a_value_cut_short_stops_the_walk_and_says_where() {
         let mut out = 0;
         let mut r = std::io::BufReader::new(r#"{"message":"a"}{"message":"#.as_bytes());
         let res = walk_values(&mut r, &mut |_| out += 1);
         assert_eq!(out, 1);
-        assert!(res.is_err());
-        let text = "{\"message\":\"a\"}\n{\"message\":\"b\"}\n   garbage\n";
-        let mut r = std::io::BufReader::new(text.as_bytes());
-        match walk_values(&mut r, &mut |_| {}) {
-            Err(WalkError::Syntax { line, column, message }) => {
-                assert_eq!((line, column), (3, 4), "{message}");
+        assert!(matches!(res, Err(WalkError::Truncated { line: 1, .. })), "{res:?}");
+    }
+
+    /// What the walk hands out, as text: messages, and `broken L:C` for text that is not JSON.
+    fn walked(json: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut r = std::io::BufReader::new(json.as_bytes());
+        walk_values(&mut r, &mut |item| match item {
+            JsonItem::Message(m) => out.push(m),
+            JsonItem::Broken { line, column, message } => {
                 assert!(!message.contains("at line"), "{message}");
+                out.push(format!("broken {line}:{column}"))
             }
-            other => panic!("{other:?}"),
-        }
+            _ => out.push("other".into()),
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn text_that_is_not_json_costs_its_line_and_reading_goes_on() {
+        assert_eq!(
+            walked("{\"message\":\"a\"}\n{\"message\":\"b\"}\n   garbage\n{\"message\":\"c\"}\n"),
+            ["a", "b", "broken 3:4", "c"]
+        );
+        // An object left open on line 2 breaks on line 3, which is read again from its start.
+        assert_eq!(
+            walked("{\"message\":\"a\"}\n{\"message\":\"b\"\n{\"message\":\"c\"}\n"),
+            ["a", "b", "broken 3:1", "c"]
+        );
+        // Pretty-printed output damaged in one event: the events after it are still read.
+        let pretty = "{\n  \"events\": [\n    {\"message\": \"a\"},\n    {\"message\": \"b\" ]],\n    {\"message\": \"c\"}\n  ]\n}\n";
+        let got = walked(pretty);
+        assert_eq!(got.first().map(String::as_str), Some("a"));
+        assert_eq!(got.iter().filter(|m| *m == "c").count(), 1, "{got:?}");
     }
 }

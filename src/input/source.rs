@@ -149,7 +149,7 @@ pub enum SourceError {
         #[serde(skip)]
         advice: &'static str,
     },
-    #[error("invalid JSON at line {line}, column {column}: {message}")]
+    #[error("the JSON is cut short: it ends inside a value, at line {line}, column {column}: {message}")]
     Json {
         line: usize,
         column: usize,
