@@ -93,6 +93,19 @@ impl ReadArgs {
             Some(text) => Some(LogFormat::parse(text).map_err(|e| anyhow::anyhow!("--log-format `{text}`: {e}"))?),
             None => None,
         };
+        // A name typed by hand that is no field is most likely a typo, and its column would
+        // be kept as text under that name, out of every search on the real field.
+        for name in log_format.iter().flat_map(LogFormat::unknown_names) {
+            let names = flowdex::record::Field::ALL.iter().map(|f| f.name());
+            let hint = match flowdex::record::nearest_name(name, names) {
+                Some(field) => format!("; did you mean `{field}`?"),
+                None => ".".to_owned(),
+            };
+            eprintln!(
+                "flowdex: warning: --log-format: `{name}` is no flow-log field flowdex knows{hint} \
+                 Its column is kept as text under that name."
+            );
+        }
         Ok(ReadOptions {
             log_format,
             limits: Limits {

@@ -20,8 +20,8 @@ pub enum FormatError {
     Empty,
     #[error("field `{0}` appears twice")]
     Duplicate(String),
-    #[error("`{0}` is not a field name (names are lowercase letters, digits and `-`)")]
-    BadName(String),
+    #[error("`{name}` is not a field name (names are lowercase letters, digits and `-`){hint}")]
+    BadName { name: String, hint: String },
 }
 
 /// The version 2 default format, used for headerless input when no `--log-format` is given.
@@ -53,7 +53,13 @@ impl LogFormat {
         for raw in names {
             let name = strip_format_token(raw);
             if !is_plausible_name(name) {
-                return Err(FormatError::BadName(raw.to_owned()));
+                let hint = crate::record::nearest_name(name, Field::ALL.iter().map(|f| f.name()))
+                    .map(|field| format!("; did you mean `{field}`?"))
+                    .unwrap_or_default();
+                return Err(FormatError::BadName {
+                    name: raw.to_owned(),
+                    hint,
+                });
             }
             match Field::from_name(name) {
                 Some(field) => {
@@ -120,6 +126,14 @@ impl LogFormat {
     pub fn known_fields(&self) -> FieldSet {
         self.known
     }
+
+    /// The names of the format's columns that are no field flowdex knows, in order.
+    pub fn unknown_names(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().filter_map(|c| match c {
+            FormatField::Unknown(name) => Some(&**name),
+            FormatField::Known(_) => None,
+        })
+    }
 }
 
 impl fmt::Display for LogFormat {
@@ -178,7 +192,10 @@ mod tests {
             LogFormat::parse("srcaddr srcaddr"),
             Err(FormatError::Duplicate("srcaddr".into()))
         );
-        assert!(matches!(LogFormat::parse("srcaddr Bad"), Err(FormatError::BadName(_))));
+        assert!(matches!(
+            LogFormat::parse("srcaddr Bad"),
+            Err(FormatError::BadName { .. })
+        ));
         assert_eq!(LogFormat::parse("  "), Err(FormatError::Empty));
     }
 

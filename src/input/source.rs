@@ -161,6 +161,8 @@ pub enum SourceError {
     Utf16,
     #[error("not a regular file (a FIFO, socket, device or folder); not read")]
     NotAFile,
+    #[error("the folder holds no files to read (a wrong path, or a sync that has not run?)")]
+    NoFiles,
     #[error(
         "the file changed while it was read (its size or time differs from when it was opened); \
          its records and hash may mix two versions: read it again when nothing writes to it"

@@ -52,6 +52,7 @@ pub fn discover_outside(paths: &[PathBuf], skipped: Option<&Path>) -> Vec<InputF
             });
             continue;
         }
+        let before = files.len();
         let walk = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name();
         for entry in walk
             .into_iter()
@@ -79,6 +80,14 @@ pub fn discover_outside(paths: &[PathBuf], skipped: Option<&Path>) -> Vec<InputF
                 }
             }
         }
+        // A wrong path to an empty sync folder must not read as a clean run.
+        if files.len() == before {
+            files.push(InputFile {
+                path: root.clone(),
+                name: display(root),
+                error: Some(SourceError::NoFiles),
+            });
+        }
     }
     files
 }
@@ -104,6 +113,17 @@ mod tests {
             .map(|f| f.path.strip_prefix(dir.path()).unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["a/1.log", "a/10.log", "b/2.log", "c.log"]);
+    }
+
+    #[test]
+    fn a_folder_without_files_is_an_input_that_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty/sub");
+        std::fs::create_dir_all(&empty).unwrap();
+        std::fs::write(empty.join("aws-logs-write-test"), "x").unwrap();
+        let found = discover(&[dir.path().to_path_buf()]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].error, Some(SourceError::NoFiles));
     }
 
     #[cfg(unix)]

@@ -401,12 +401,7 @@ impl Binder<'_> {
             .map(|f| f.key())
             .chain(PSEUDO.iter().copied())
             .chain(extra.iter().copied());
-        let folded = fold(&name.text);
-        let best = candidates
-            .map(|c| (edit_distance(&folded, &fold(c)), c))
-            .min_by_key(|(d, _)| *d)
-            .filter(|(d, _)| *d <= 2.max(folded.len() / 4))
-            .map(|(_, c)| c.to_owned());
+        let best = crate::record::nearest_name(&name.text, candidates).map(str::to_owned);
         QueryError::at(self.text, name.span, &format!("unknown field `{}`", name.text), best)
     }
 
@@ -794,26 +789,6 @@ fn merge_in(parts: Vec<Filter>) -> Filter {
     } else {
         Filter::Or(rest)
     }
-}
-
-fn fold(s: &str) -> String {
-    s.chars()
-        .filter(|c| *c != '-' && *c != '_')
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// An address or CIDR as an inclusive range of 16-byte addresses.

@@ -159,11 +159,37 @@ impl Field {
     }
 }
 
+/// A name as field names are compared: case and `-`/`_` ignored.
 fn fold_name(name: &str) -> String {
     name.chars()
         .filter(|c| *c != '-' && *c != '_')
         .map(|c| c.to_ascii_lowercase())
         .collect()
+}
+
+/// The candidate nearest to `name` (a typo of it), compared as field names are; `None` when
+/// none is within a few edits.
+pub fn nearest_name<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    let folded = fold_name(name);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&folded, &fold_name(c)), c))
+        .min_by_key(|(d, _)| *d)
+        .filter(|(d, _)| *d <= 2.max(folded.len() / 4))
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 static FIELD_KEYS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {

@@ -4,7 +4,7 @@
 mod field;
 mod value;
 
-pub use field::{Field, FieldKind, FieldSet};
+pub use field::{nearest_name, Field, FieldKind, FieldSet};
 pub use value::{Action, FieldType, FlowDirection, LogStatus, TrafficPath, TrafficType, Value, ValueError};
 
 use std::net::IpAddr;
