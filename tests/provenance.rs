@@ -255,3 +255,29 @@ fn a_folder_where_a_source_was_is_unreadable_not_missing() {
         "{state:?}"
     );
 }
+
+#[test]
+fn the_rejects_file_keeps_the_bytes_of_a_line_that_is_not_utf8() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let line = b"2 1 eni-\xff\xfe 10.0.0.1 10.0.0.2 1 2 6 1 40 1418530010 1418530070 ACCEPT OK";
+    let log = dir.path().join("bytes.log");
+    std::fs::write(&log, [&line[..], b"\n"].concat()).unwrap();
+    let rejects = dir.path().join("rejects.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args([
+            "cat",
+            "--quiet",
+            "--rejects",
+            rejects.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let entry: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&rejects).unwrap().trim()).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(entry["bytes_base64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(bytes, line);
+}

@@ -25,7 +25,8 @@ pub struct Args {
     /// Columns for csv and table output, comma-separated field names.
     #[arg(long, value_delimiter = ',', value_name = "FIELDS")]
     fields: Vec<String>,
-    /// Write every rejected line (source, line, reason, text) as JSON lines to this file.
+    /// Write every rejected line (source, line, reason, text) as JSON lines to this file; a line
+    /// that is not UTF-8 also has its bytes in base64.
     #[arg(long, value_name = "FILE")]
     rejects: Option<PathBuf>,
     /// Print no summary on stderr.
@@ -158,12 +159,18 @@ impl<W: Write> input::RecordSink for CatSink<W> {
             self.problems.push(format!("{name}:{}: rejected: {}", r.line, r.reason));
         }
         if let Some(out) = self.rejects.as_mut() {
-            let entry = serde_json::json!({
+            let mut entry = serde_json::json!({
                 "_source": name,
                 "_line": r.line,
                 "reason": r.reason.to_string(),
                 "text": String::from_utf8_lossy(r.raw),
             });
+            // The text shows U+FFFD for bytes that are not UTF-8: the bytes themselves are
+            // evidence, kept beside it.
+            if std::str::from_utf8(r.raw).is_err() {
+                use base64::Engine;
+                entry["bytes_base64"] = base64::engine::general_purpose::STANDARD.encode(r.raw).into();
+            }
             if let Err(e) = writeln!(out, "{entry}") {
                 self.error.get_or_insert(e);
             }
