@@ -292,10 +292,10 @@ impl LineParser {
         // wrong format, and the values' errors would only follow from it.
         let found = self.fields.len();
         if found != format.len() {
-            let hint = if self.header_format.is_none() {
-                "; give the flow log's format with --log-format"
-            } else {
-                ""
+            let hint = match &self.header_format {
+                Some(_) => "",
+                None if self.fallback == LogFormat::default_v2() => "; give the flow log's format with --log-format",
+                None => " (the --log-format given)",
             };
             return Err(RejectReason::FieldCount {
                 found,
