@@ -289,7 +289,10 @@ pub fn records_in_batches<R: HeldRecord + Send + 'static>(
     }
     let max = (memory as u64).saturating_sub(16 * candidates) / record_bytes;
     if max == 0 {
-        return Err(SearchError::TooManyRecords { limit: whole });
+        return Err(SearchError::TooManyRecords {
+            limit: whole,
+            candidates,
+        });
     }
     // The candidates' starts, from the `start` column of their blocks: the ids without one,
     // and the start of each of the others.
@@ -339,7 +342,7 @@ pub fn records_in_batches<R: HeldRecord + Send + 'static>(
         }
         if end == at {
             if exact {
-                return Err(SearchError::TooManyRecords { limit: max });
+                return Err(SearchError::TooManyRecords { limit: max, candidates });
             }
             end = at + starts[at..].partition_point(|&t| t == lo);
         }
@@ -347,11 +350,16 @@ pub fn records_in_batches<R: HeldRecord + Send + 'static>(
         at = end;
     }
     if without_start.iter().map(|c| c.ids.len()).sum::<u64>() > max && exact {
-        return Err(SearchError::TooManyRecords { limit: max });
+        return Err(SearchError::TooManyRecords { limit: max, candidates });
     }
+    // A slice refused for holding too many says how the slices were cut.
+    let sliced = |e: SearchError| match e {
+        SearchError::TooManyRecords { limit, .. } => SearchError::TooManyRecords { limit, candidates },
+        e => e,
+    };
     drop(starts);
     if without_start.iter().any(|c| !c.ids.is_empty()) {
-        hand_out(&without_start, max, &|start| start.is_none(), slices.is_empty())?;
+        hand_out(&without_start, max, &|start| start.is_none(), slices.is_empty()).map_err(sliced)?;
     }
     let count = slices.len();
     for (n, (lo, hi)) in slices.into_iter().enumerate() {
@@ -380,7 +388,8 @@ pub fn records_in_batches<R: HeldRecord + Send + 'static>(
             max,
             &|start| start.is_some_and(|t| lo <= t && t <= hi),
             n + 1 == count,
-        )?;
+        )
+        .map_err(sliced)?;
     }
     Ok(())
 }

@@ -470,7 +470,7 @@ fn a_search_refuses_to_hold_more_records_than_its_limit() {
     )
     .unwrap_err();
     assert!(
-        matches!(err, flowdex::exec::SearchError::TooManyRecords { limit: 100 }),
+        matches!(err, flowdex::exec::SearchError::TooManyRecords { limit: 100, .. }),
         "{err}"
     );
     assert!(err.to_string().contains("stats"), "{err}");

@@ -571,17 +571,34 @@ pub fn count(index: &Index, filter: &Filter) -> Result<u64, IndexError> {
     Ok(counts.iter().sum())
 }
 
+/// What a refused search that cut its answer into slices of time spent its memory on.
+fn sliced_note(candidates: u64) -> String {
+    match candidates {
+        0 => String::new(),
+        n => format!(
+            " (after the start times of its {n} candidates, kept to cut the answer into slices of time, \
+             one second's records in one slice)"
+        ),
+    }
+}
+
 /// Why a search stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
     #[error(transparent)]
     Index(#[from] IndexError),
     #[error(
-        "the query matches more than {limit} records, more than a search holds (--memory) to sort \
-         them by time; narrow it (a time window, an address), aggregate with `| stats ...`, or \
-         raise --memory"
+        "the query needs more than {limit} matching records held at once{}, more than a search \
+         holds (--memory) to sort them by time; narrow it (a time window, an address), aggregate \
+         with `| stats ...`, or raise --memory",
+        sliced_note(*candidates)
     )]
-    TooManyRecords { limit: u64 },
+    TooManyRecords {
+        limit: u64,
+        /// Candidates whose start times the search kept (16 bytes each) to cut its answer into
+        /// slices of time, leaving `limit` records a slice; 0 when it did not cut slices.
+        candidates: u64,
+    },
     #[error(
         "the aggregation's groups need more than {limit} bytes (--memory); narrow the query (a time \
          window, fewer or coarser `by` keys) or raise --memory"
@@ -646,7 +663,10 @@ pub fn gather<R: HeldRecord>(
         .map(|c| c.ids.len())
         .sum();
     if exact > max {
-        return Err(SearchError::TooManyRecords { limit: max });
+        return Err(SearchError::TooManyRecords {
+            limit: max,
+            candidates: 0,
+        });
     }
     use std::sync::atomic::Ordering::Relaxed;
     let held = std::sync::atomic::AtomicU64::new(exact);
@@ -782,7 +802,10 @@ pub fn gather<R: HeldRecord>(
                 },
             )?;
             if over {
-                return Err(SearchError::TooManyRecords { limit: max });
+                return Err(SearchError::TooManyRecords {
+                    limit: max,
+                    candidates: 0,
+                });
             }
             let mut hits = hits.into_inner();
             if keeper.least.is_some() {
