@@ -1069,6 +1069,18 @@ fn group_keys_after_stats_mean_what_their_fields_mean_before_it() {
         rows("stats count() by srcaddr | sort srcaddr desc"),
         ["192.0.2.1,3", "10.0.0.10,1", "10.0.0.9,1"]
     );
+    // A time bin is the span it covers; `display` leaves later stages the columns it keeps.
+    assert_eq!(
+        rows("stats count() by bin(1h) | filter bin(1h) = 2024-04-29T00:30Z"),
+        ["2024-04-29T00:00:00Z,3"]
+    );
+    assert_eq!(
+        rows("stats sum(bytes) as s by srcaddr | display s, srcaddr | filter srcaddr = 10.0.0.10 or s = 5"),
+        ["5,10.0.0.9", "7,10.0.0.10"]
+    );
+    let removed = "stats sum(bytes) as s by srcaddr, dstaddr | display s | sort dstaddr";
+    let parsed = query::parse(removed, &|_| Ok(String::new())).unwrap();
+    assert!(query::bind(&parsed, removed).is_err());
     // A sum past 2^64 is exact: three times 2^63 - 1.
     assert_eq!(
         rows("srcaddr = 192.0.2.1 | stats sum(bytes), count()"),
@@ -1080,6 +1092,11 @@ fn group_keys_after_stats_mean_what_their_fields_mean_before_it() {
     };
     assert_eq!(hits.len(), 1, "only 192.0.2.1 to itself: {hits:?}");
     let Answer::Records { hits, .. } = run(&index, "addr != 192.0.2.1") else {
+        panic!("records")
+    };
+    assert_eq!(hits.len(), 2);
+    // The log has no packet addresses: `any_addr` is its two ends.
+    let Answer::Records { hits, .. } = run(&index, "any_addr != 192.0.2.1") else {
         panic!("records")
     };
     assert_eq!(hits.len(), 2);

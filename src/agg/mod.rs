@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hashbrown::HashTable;
 
-use crate::query::{Aggregate, AggregateFn, CmpOp, GroupBy, RowFilter, RowStage, RowValue};
+use crate::query::{Aggregate, AggregateFn, CmpOp, GroupBy, KeyOf, RowFilter, RowStage, RowValue};
 use crate::record::{Field, FlowRecord, Value};
 
 /// One cell of an aggregate row.
@@ -620,19 +620,27 @@ fn row_matches<C: std::borrow::Borrow<Cell>>(f: &RowFilter, cell: &impl Fn(usize
         RowFilter::And(a, b) => row_matches(a, cell) && row_matches(b, cell),
         RowFilter::Or(a, b) => row_matches(a, cell) || row_matches(b, cell),
         RowFilter::Not(a) => !row_matches(a, cell),
-        RowFilter::Key(col, field, filter) => {
+        RowFilter::Key(col, key, filter) => {
             let c = cell(*col);
             let value = match c.borrow() {
                 Cell::Null | Cell::Float(_) => None,
                 Cell::Int(n) => u64::try_from(*n).ok().map(Value::UInt),
                 Cell::Ip(ip) => Some(Value::Ip(*ip)),
                 // A time bin's key: its first second, written in RFC 3339.
-                Cell::Text(t) if *field == Field::Start => crate::time::parse_rfc3339(t)
+                Cell::Text(t) if matches!(key, KeyOf::Bin(_)) => crate::time::parse_rfc3339(t)
                     .and_then(|s| u64::try_from(s).ok())
                     .map(Value::UInt),
                 Cell::Text(t) => Some(Value::Str(t)),
             };
-            filter.holds(&|f| if f == *field { value } else { None })
+            match *key {
+                KeyOf::Field(field) => filter.holds(&|f| if f == field { value } else { None }),
+                // The bin as a record spanning it, for the `time` condition bound on it.
+                KeyOf::Bin(seconds) => filter.holds(&|f| match (f, value) {
+                    (Field::Start, v) => v,
+                    (Field::End, Some(Value::UInt(s))) => Some(Value::UInt(s.saturating_add(seconds - 1))),
+                    _ => None,
+                }),
+            }
         }
         RowFilter::In(col, values) => values.iter().any(|v| equal(cell(*col).borrow(), v)),
         RowFilter::Like(col, re) => re.is_match(&text(cell(*col).borrow())),

@@ -214,9 +214,9 @@ pub enum RowFilter {
     And(Box<RowFilter>, Box<RowFilter>),
     Or(Box<RowFilter>, Box<RowFilter>),
     Not(Box<RowFilter>),
-    /// A condition on a group key column: the record filter on the key's field (`start` for a
+    /// A condition on a group key column: the record filter on the key's field (`time` for a
     /// time bin), so that a CIDR, a protocol name or a date means what it means before `stats`.
-    Key(usize, Field, Filter),
+    Key(usize, KeyOf, Filter),
     /// Column, operator, number or text.
     Compare(usize, CmpOp, RowValue),
     In(usize, Vec<RowValue>),
@@ -280,13 +280,7 @@ impl Bound {
     pub fn row_columns(&self) -> Vec<String> {
         match &self.stats {
             None => Vec::new(),
-            Some((by, aggs)) => by
-                .iter()
-                .map(|g| match g {
-                    GroupBy::Field { name, .. } | GroupBy::Bin { name, .. } => name.clone(),
-                })
-                .chain(aggs.iter().map(|a| a.name.clone()))
-                .collect(),
+            Some((by, aggs)) => RowColumn::of(by, aggs).into_iter().map(|c| c.name).collect(),
         }
     }
 }
@@ -329,11 +323,18 @@ pub fn bind(query: &Query, text: &str) -> Result<Bound, QueryError> {
         rows: Vec::new(),
     };
     let mut leading = true;
+    // The columns of the rows after `stats`, as its stages leave them (`display` picks some).
+    let mut columns: Vec<RowColumn> = Vec::new();
     for stage in &query.stages {
-        if bound.stats.is_some() {
-            let columns = bound.row_columns();
-            let by = bound.stats.as_ref().map(|(by, _)| by.clone()).unwrap_or_default();
-            bound.rows.push(b.row_stage(stage, &columns, &by)?);
+        if let Some((by, aggs)) = &bound.stats {
+            if columns.is_empty() {
+                columns = RowColumn::of(by, aggs);
+            }
+            let stage = b.row_stage(stage, &columns)?;
+            if let RowStage::Columns(kept) = &stage {
+                columns = kept.iter().map(|&c| columns[c].clone()).collect();
+            }
+            bound.rows.push(stage);
             continue;
         }
         match stage {
@@ -374,6 +375,40 @@ struct Binder<'a> {
     text: &'a str,
 }
 
+/// A column of the rows after `stats`: its name, and what a group key column holds.
+#[derive(Clone, Debug)]
+struct RowColumn {
+    name: String,
+    key: Option<KeyOf>,
+}
+
+impl RowColumn {
+    fn of(by: &[GroupBy], aggs: &[Aggregate]) -> Vec<RowColumn> {
+        let keys = by.iter().map(|g| match g {
+            GroupBy::Field { field, name } => RowColumn {
+                name: name.clone(),
+                key: Some(KeyOf::Field(*field)),
+            },
+            GroupBy::Bin { seconds, name } => RowColumn {
+                name: name.clone(),
+                key: Some(KeyOf::Bin(*seconds)),
+            },
+        });
+        let aggregates = aggs.iter().map(|a| RowColumn {
+            name: a.name.clone(),
+            key: None,
+        });
+        keys.chain(aggregates).collect()
+    }
+}
+
+/// What a group key holds: a field's value, or the first second of a time bin this long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyOf {
+    Field(Field),
+    Bin(u64),
+}
+
 /// What a name in a filter stands for.
 enum Target {
     Fields(Vec<Field>),
@@ -395,12 +430,8 @@ impl Binder<'_> {
         }
     }
 
-    fn unknown(&self, name: &Name, extra: &[&str]) -> QueryError {
-        let candidates = Field::ALL
-            .iter()
-            .map(|f| f.key())
-            .chain(PSEUDO.iter().copied())
-            .chain(extra.iter().copied());
+    fn unknown(&self, name: &Name) -> QueryError {
+        let candidates = Field::ALL.iter().map(|f| f.key()).chain(PSEUDO.iter().copied());
         let best = crate::record::nearest_name(&name.text, candidates).map(str::to_owned);
         QueryError::at(self.text, name.span, &format!("unknown field `{}`", name.text), best)
     }
@@ -412,7 +443,7 @@ impl Binder<'_> {
                 "any_addr" | "anyaddr" => "srcaddr, dstaddr, pkt_srcaddr or pkt_dstaddr",
                 "port" => "srcport or dstport",
                 "time" => "start or end (or bin(5m) in stats by)",
-                _ => return self.unknown(name, &[]),
+                _ => return self.unknown(name),
             };
             self.error(
                 name.span,
@@ -591,15 +622,22 @@ impl Binder<'_> {
         };
         if op == CmpOp::Ne && fields.len() > 1 {
             // `addr != X` excludes X at either end: a responder leaving out a noisy host means
-            // "no end is X", not "some end is not X" (which keeps every record it sent).
-            let each = fields.into_iter().map(|field| {
-                Filter::Test(Test {
-                    fields: vec![field],
-                    cond: cond.clone(),
-                    negate: true,
-                })
-            });
-            return Ok(Filter::And(each.collect()));
+            // "no end is X", not "some end is not X" (which keeps every record it sent). Like
+            // any `!=` it needs a value: some field has one, and it is not X. A field the
+            // record lacks (`pkt-srcaddr` in a v2 log, for `any_addr`) is no end.
+            let is_x = Test {
+                fields,
+                cond,
+                negate: false,
+            };
+            let has_other = Test {
+                negate: true,
+                ..is_x.clone()
+            };
+            return Ok(Filter::And(vec![
+                Filter::Not(Box::new(Filter::Test(is_x))),
+                Filter::Test(has_other),
+            ]));
         }
         Ok(Filter::Test(Test {
             fields,
@@ -670,22 +708,23 @@ impl Binder<'_> {
         Ok((by, aggs))
     }
 
-    fn column(&self, name: &Name, columns: &[String]) -> Result<usize, QueryError> {
-        columns.iter().position(|c| c == &name.text).ok_or_else(|| {
-            let extra: Vec<&str> = columns.iter().map(String::as_str).collect();
-            let mut e = self.unknown(name, &extra);
-            e.message = format!(
+    fn column(&self, name: &Name, columns: &[RowColumn]) -> Result<usize, QueryError> {
+        columns.iter().position(|c| c.name == name.text).ok_or_else(|| {
+            let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+            let message = format!(
                 "`{}` is not a column after stats (columns: {})",
                 name.text,
-                columns.join(", ")
+                names.join(", ")
             );
-            e
+            // Only a column may be meant: a field `display` left out is no answer.
+            let nearest = crate::record::nearest_name(&name.text, names.iter().copied()).map(str::to_owned);
+            QueryError::at(self.text, name.span, &message, nearest)
         })
     }
 
-    fn row_stage(&self, stage: &Stage, columns: &[String], by: &[GroupBy]) -> Result<RowStage, QueryError> {
+    fn row_stage(&self, stage: &Stage, columns: &[RowColumn]) -> Result<RowStage, QueryError> {
         Ok(match stage {
-            Stage::Filter(e) => RowStage::Filter(self.row_filter(e, columns, by)?),
+            Stage::Filter(e) => RowStage::Filter(self.row_filter(e, columns)?),
             Stage::Sort(keys) => RowStage::Sort(
                 keys.iter()
                     .map(|(n, d)| Ok((self.column(n, columns)?, *d)))
@@ -709,45 +748,43 @@ impl Binder<'_> {
         })
     }
 
-    fn row_filter(&self, e: &Expr, columns: &[String], by: &[GroupBy]) -> Result<RowFilter, QueryError> {
+    fn row_filter(&self, e: &Expr, columns: &[RowColumn]) -> Result<RowFilter, QueryError> {
         let value = |l: &Literal| match l.text.parse::<f64>() {
             Ok(n) if !l.quoted => RowValue::Number(n),
             _ => RowValue::Text(l.text.clone()),
         };
-        // The field of a group key column; `None` for an aggregate's column.
-        let key_field = |column: usize| {
-            by.get(column).map(|g| match g {
-                GroupBy::Field { field, .. } => *field,
-                GroupBy::Bin { .. } => Field::Start,
-            })
+        // A key is compared as its field is before `stats`; a time bin as the span it covers,
+        // as `time` compares a record's.
+        let target = |key: KeyOf| match key {
+            KeyOf::Field(field) => Target::Fields(vec![field]),
+            KeyOf::Bin(_) => Target::Time,
         };
         Ok(match e {
             Expr::And(a, b) => RowFilter::And(
-                Box::new(self.row_filter(a, columns, by)?),
-                Box::new(self.row_filter(b, columns, by)?),
+                Box::new(self.row_filter(a, columns)?),
+                Box::new(self.row_filter(b, columns)?),
             ),
             Expr::Or(a, b) => RowFilter::Or(
-                Box::new(self.row_filter(a, columns, by)?),
-                Box::new(self.row_filter(b, columns, by)?),
+                Box::new(self.row_filter(a, columns)?),
+                Box::new(self.row_filter(b, columns)?),
             ),
-            Expr::Not(a) => RowFilter::Not(Box::new(self.row_filter(a, columns, by)?)),
+            Expr::Not(a) => RowFilter::Not(Box::new(self.row_filter(a, columns)?)),
             Expr::Compare { name, op, value: v } => {
                 let column = self.column(name, columns)?;
-                match key_field(column) {
-                    Some(field) => RowFilter::Key(column, field, self.compare(&Target::Fields(vec![field]), *op, v)?),
+                match columns[column].key {
+                    Some(key) => RowFilter::Key(column, key, self.compare(&target(key), *op, v)?),
                     None => RowFilter::Compare(column, *op, value(v)),
                 }
             }
             Expr::In { name, values } => {
                 let column = self.column(name, columns)?;
-                match key_field(column) {
-                    Some(field) => {
-                        let target = Target::Fields(vec![field]);
+                match columns[column].key {
+                    Some(key) => {
                         let parts = values
                             .iter()
-                            .map(|v| self.compare(&target, CmpOp::Eq, v))
+                            .map(|v| self.compare(&target(key), CmpOp::Eq, v))
                             .collect::<Result<Vec<_>, _>>()?;
-                        RowFilter::Key(column, field, merge_in(parts))
+                        RowFilter::Key(column, key, merge_in(parts))
                     }
                     None => RowFilter::In(column, values.iter().map(value).collect()),
                 }
@@ -865,8 +902,13 @@ pub fn time_range(text: &str) -> Option<(u64, u64)> {
 fn number_range(field: Field, text: &str) -> Option<(u64, u64)> {
     let time = matches!(field, Field::Start | Field::End);
     if let Ok(n) = text.parse::<u64>() {
-        // Milliseconds are read as the reader reads them in logs.
-        let n = if time { crate::record::unix_seconds(n).ok()? } else { n };
+        // Milliseconds are read as the reader reads them in logs; a number past any time (as
+        // a bound: `start < 18446744073709551615`) stays what it says.
+        let n = if time {
+            crate::record::unix_seconds(n).unwrap_or(n)
+        } else {
+            n
+        };
         return Some((n, n));
     }
     if time {
