@@ -417,6 +417,19 @@ fn garbage_and_over_long_lines() {
             "limit {limit}: {r}"
         );
     }
+    // A JSON event's message is a line too.
+    let text = String::from_utf8(numbered_lines(3)).unwrap();
+    let events: Vec<String> = text.lines().map(|l| format!(r#"{{"message":"{l}"}}"#)).collect();
+    let p = write(dir.path(), "events.json", events.join("\n").as_bytes());
+    let options = ReadOptions {
+        limits: Limits {
+            max_line_bytes: width - 1,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    let r = &read_with(std::slice::from_ref(&p), &options).reports[0];
+    assert_eq!((r.rejected, r.records), (3, 0), "{r}");
 }
 
 #[test]

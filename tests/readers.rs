@@ -546,17 +546,26 @@ fn a_header_is_told_from_free_text_that_starts_with_a_field_name() {
         got.reports[0]
     );
     assert_eq!(got.records[1].1.action, Some(Action::Reject));
-    // A header whose first name is a field flowdex does not know (yet), on the first line.
+    // A header whose first name is a field flowdex does not know (yet), first or merged later.
     let future = write(
         "future.log",
-        "future-field version srcaddr dstaddr\nx 2 1.2.3.4 5.6.7.8\n",
+        "future-x version srcaddr dstaddr\nx 2 10.0.0.1 203.0.113.9\nfuture-x version dstaddr srcaddr\ny 2 10.0.0.1 203.0.113.9\n",
     );
     let got = read(&[future], None);
     assert_eq!(
         (got.reports[0].headers, got.reports[0].records),
-        (1, 1),
+        (2, 2),
         "{}",
         got.reports[0]
     );
     assert_eq!(got.records[0].1.extra[0].value.as_deref(), Some("x"));
+    assert_eq!(got.records[1].1.srcaddr, Some("203.0.113.9".parse().unwrap()));
+    // A damaged record starting with a field's name is rejected, not taken for a header.
+    let damaged = write(
+        "damaged.log",
+        "instance-tag region az-id\nprod us-east-1 use1-az1\nend us-east-1 use1-az2 x\nweb us-west-2 usw2-az1\n",
+    );
+    let got = read(&[damaged], None);
+    let r = &got.reports[0];
+    assert_eq!((r.headers, r.records, r.rejected), (1, 2, 1), "{r}");
 }

@@ -284,7 +284,6 @@ impl IndexWriter {
     ) -> Result<(), IndexError> {
         use rayon::prelude::*;
         let budget = self.segment_budget();
-        // Sizes are read from each file's gzip trailer: 25,920 files took 0.3 s on one thread.
         let sizes: Vec<u64> = items.par_iter().map(&decoded_size).collect();
         let groups = plan_groups(sizes.into_iter(), budget);
         let next_group = AtomicUsize::new(0);

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::format::LogFormat;
 use super::json::{walk_values, JsonItem, WalkError};
 use super::s3key::S3Key;
-use super::source::{Form, SourceError, SourceMeta, SourceReport};
+use super::source::{Form, RejectReason, SourceError, SourceMeta, SourceReport};
 use super::text::{for_each_line, LineParser};
 use super::walk::AWS_WRITE_TEST_OBJECT;
 use super::{InputFile, Limits, ReadOptions, RecordSink};
@@ -61,11 +61,15 @@ fn sniff(r: &mut dyn Read) -> io::Result<(Kind, Vec<u8>)> {
         Kind::Utf16
     } else if head
         .iter()
-        .any(|&b| matches!(b, 1..=8 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f))
+        .filter(|&&b| matches!(b, 1..=8 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f))
+        .count()
+        * 16
+        > head.len()
     {
-        // Control bytes text never holds. A NUL alone does not make a file binary: a copy cut
-        // short or a crash leaves zero-filled blocks in text, and the lines around them are
-        // still records (a line holding a NUL is rejected).
+        // Mostly bytes that text never holds. A few (a stray control character in a damaged
+        // line) or NULs (a zero-filled block a copy cut short or a crash leaves) do not make a
+        // file binary: the lines around them are still records, and a line holding one is
+        // rejected.
         Kind::Binary
     } else {
         Kind::Text
@@ -116,19 +120,26 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
             match sniff(&mut decoded) {
                 Ok((Kind::Tar, inner)) => {
                     let mut stream = Cursor::new(inner).chain(decoded);
-                    if let Err(e) = read_tar(&mut stream, file, options, sink) {
-                        return report_failure(meta, SourceError::Io { message: e.to_string() }, sink);
-                    }
-                    // The gzip trailer follows the tar's end blocks: read to it, so that its
-                    // CRC-32 vouches for the entries read. A flipped bit in deflate data can
-                    // give a wrong value rather than an error, and only the check finds it.
-                    if let Err(e) = io::copy(&mut stream, &mut io::sink()) {
-                        let error = SourceError::Unverified {
-                            what: "the bundle's gzip stream",
-                            after_line: None,
-                            message: e.to_string(),
-                        };
-                        report_failure(meta, error, sink);
+                    match read_tar(&mut stream, file, options, sink) {
+                        Err(e) => report_failure(meta, SourceError::Io { message: e.to_string() }, sink),
+                        // Where the tar broke was reported; nothing after it is read.
+                        Ok(TarEnd::Broken) => {}
+                        // The gzip trailer follows the tar's end blocks: read to it, so that
+                        // its CRC-32 vouches for the entries read. A flipped bit in deflate data
+                        // can give a wrong value rather than an error, and only the check finds
+                        // it. Bytes after the last member that are no gzip header (the zeros
+                        // that pad a tape block) follow a member whose check passed.
+                        Ok(TarEnd::Clean) => match io::copy(&mut stream, &mut io::sink()) {
+                            Err(e) if e.to_string() != "invalid gzip header" => {
+                                let error = SourceError::Unverified {
+                                    what: "the bundle's gzip stream",
+                                    after_line: None,
+                                    message: e.to_string(),
+                                };
+                                report_failure(meta, error, sink);
+                            }
+                            _ => {}
+                        },
                     }
                 }
                 sniffed => {
@@ -305,12 +316,20 @@ fn entry_meta(bundle: &InputFile, entry: &str) -> SourceMeta {
     }
 }
 
+/// How reading a tar stream ended.
+enum TarEnd {
+    /// At its end-of-archive blocks.
+    Clean,
+    /// Where the stream broke (reported as a failed source).
+    Broken,
+}
+
 fn read_tar(
     stream: &mut dyn Read,
     bundle: &InputFile,
     options: &ReadOptions,
     sink: &mut dyn RecordSink,
-) -> io::Result<()> {
+) -> io::Result<TarEnd> {
     let mut archive = tar::Archive::new(stream);
     let mut last = String::from("(start)");
     for entry in archive.entries()? {
@@ -327,7 +346,7 @@ fn read_tar(
                     },
                     sink,
                 );
-                return Ok(());
+                return Ok(TarEnd::Broken);
             }
         };
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -381,7 +400,7 @@ fn read_tar(
             sink,
         );
     }
-    Ok(())
+    Ok(TarEnd::Clean)
 }
 
 /// A tar entry's bytes, ending in an error when the bundle ends before the size its header
@@ -667,6 +686,14 @@ impl<'a> SourceState<'a> {
                 // A message may end in the line break of the text it was read from, as a line
                 // of a file may end in `\r`.
                 let message = message.trim_end_matches(['\n', '\r']);
+                let limit = self.options.limits.max_line_bytes;
+                if message.len() > limit {
+                    let reason = RejectReason::TooLong {
+                        len: message.len() as u64,
+                        limit,
+                    };
+                    return self.parser.reject(line, reason, b"", &mut self.report, &mut *self.sink);
+                }
                 self.parser
                     .line(line, message.as_bytes(), &mut self.report, &mut *self.sink);
             }
@@ -682,9 +709,18 @@ impl<'a> SourceState<'a> {
             JsonItem::Payload(_) if nested_error.is_some() => {}
             JsonItem::Payload(_) => self.reject_event("the payload is nested deeper than flowdex reads".into()),
             JsonItem::Bad(why) => self.reject_event(why.into()),
-            JsonItem::Broken { line, column, message } => self.reject_event(format!(
-                "not JSON, from line {line}, column {column} to the line's end: {message}"
-            )),
+            JsonItem::Broken {
+                line,
+                column,
+                message,
+                unread,
+            } => {
+                let skipped = match unread {
+                    0 => String::new(),
+                    n => format!("; the {n} bytes after it on that line were not read"),
+                };
+                self.reject_event(format!("not JSON at line {line}, column {column}: {message}{skipped}"))
+            }
         });
         if let Some(e) = nested_error {
             return Err(e);
@@ -701,7 +737,7 @@ impl<'a> SourceState<'a> {
         let line = self.report.lines + self.report.blank_lines;
         self.parser.reject(
             line,
-            super::source::RejectReason::BadEvent { why },
+            RejectReason::BadEvent { why },
             b"",
             &mut self.report,
             &mut *self.sink,

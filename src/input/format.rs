@@ -162,9 +162,10 @@ fn is_plausible_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
-/// Whether a line's first token makes it a header line: a known field name, bare or as a
-/// `${...}` token. Records never start with one (they start with a number, an ID, an address, an
-/// upper-case word or `-`), so merged files can re-arm the column map on any line.
+/// Whether a line's first token may start a header line: a known field name, bare or as a
+/// `${...}` token. Records mostly start with a number, an ID, an address, an upper-case word or
+/// `-`, but a free-text field may hold a field's name: the line parser decides
+/// (`LineParser::line`).
 pub fn starts_like_header(first_token: &str) -> bool {
     let first = first_token.as_bytes().first().copied().unwrap_or(b'0');
     (first.is_ascii_lowercase() || first == b'$') && Field::from_name(strip_format_token(first_token)).is_some()

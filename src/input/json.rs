@@ -25,6 +25,8 @@ pub(crate) enum JsonItem {
         line: usize,
         column: usize,
         message: String,
+        /// Bytes after the break, to the end of its line, that were skipped unread.
+        unread: u64,
     },
 }
 
@@ -102,23 +104,34 @@ pub(crate) fn walk_values(reader: &mut dyn BufRead, f: &mut dyn FnMut(JsonItem))
         if e.is_eof() {
             return Err(WalkError::Truncated { line, column, message });
         }
-        f(JsonItem::Broken { line, column, message });
-        if line > start.line {
-            // Read again from the start of the line where it broke.
+        // Broken at the first byte of a later line than the value began on: the value was
+        // left open, and the line may start the next one. Read it again from its start. A
+        // break further into a line skips the rest of it: what it held before the break was
+        // handed out already.
+        let unread = if line > start.line && column <= 1 {
             reader.put_back(&line_read);
             at = Position { line, column: 0 };
+            0
         } else {
-            skip_line(&mut reader, &mut at).map_err(WalkError::Io)?;
-        }
+            skip_line(&mut reader, &mut at).map_err(WalkError::Io)?
+        };
+        f(JsonItem::Broken {
+            line,
+            column,
+            message,
+            unread,
+        });
     }
 }
 
-/// Consumes the rest of the current line, its line break included.
-fn skip_line(reader: &mut dyn BufRead, at: &mut Position) -> std::io::Result<()> {
+/// Consumes the rest of the current line, its line break included; returns how many bytes
+/// came before the line break.
+fn skip_line(reader: &mut dyn BufRead, at: &mut Position) -> std::io::Result<u64> {
+    let mut skipped = 0;
     loop {
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
-            return Ok(());
+            return Ok(skipped);
         }
         let (n, done) = match memchr::memchr(b'\n', buf) {
             Some(p) => (p + 1, true),
@@ -126,8 +139,9 @@ fn skip_line(reader: &mut dyn BufRead, at: &mut Position) -> std::io::Result<()>
         };
         at.pass(&buf[..n]);
         reader.consume(n);
+        skipped += (n - usize::from(done)) as u64;
         if done {
-            return Ok(());
+            return Ok(skipped);
         }
     }
 }
@@ -440,7 +454,9 @@ mod tests {
         let mut r = std::io::BufReader::new(json.as_bytes());
         walk_values(&mut r, &mut |item| match item {
             JsonItem::Message(m) => out.push(m),
-            JsonItem::Broken { line, column, message } => {
+            JsonItem::Broken {
+                line, column, message, ..
+            } => {
                 assert!(!message.contains("at line"), "{message}");
                 out.push(format!("broken {line}:{column}"))
             }
@@ -461,6 +477,10 @@ mod tests {
             walked("{\"message\":\"a\"}\n{\"message\":\"b\"\n{\"message\":\"c\"}\n"),
             ["a", "b", "broken 3:1", "c"]
         );
+        // A break further into a later line: what that line held before it is not read twice.
+        let got = walked("{\"events\":[\n{\"message\":\"a\"},\n{\"message\":\"b\"|,\n{\"message\":\"c\"}\n]}\n");
+        assert_eq!(got.iter().filter(|m| *m == "b").count(), 1, "{got:?}");
+        assert_eq!(got.iter().filter(|m| *m == "c").count(), 1, "{got:?}");
         // Pretty-printed output damaged in one event: the events after it are still read.
         let pretty = "{\n  \"events\": [\n    {\"message\": \"a\"},\n    {\"message\": \"b\" ]],\n    {\"message\": \"c\"}\n  ]\n}\n";
         let got = walked(pretty);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::s3key::S3Key;
-use crate::record::{Field, ValueError};
+use crate::record::ValueError;
 
 /// The identity of one source: a file, or an entry inside a bundle.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -79,7 +79,8 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    pub(crate) fn bad_value(field: Field, text: &str, err: &ValueError) -> RejectReason {
+    /// A value of the field named `field` that `err` refused, shown cut short and escaped.
+    pub(crate) fn bad_value(field: &str, text: &str, err: &ValueError) -> RejectReason {
         const SHOWN: usize = 64;
         let (shown, cut) = match text.char_indices().nth(SHOWN) {
             Some((cut, _)) => (&text[..cut], "..."),
@@ -89,7 +90,7 @@ impl RejectReason {
         // read "`OK` is not one of OK NODATA SKIPDATA".
         let text = format!("{}{cut}", shown.escape_debug());
         RejectReason::BadValue {
-            field: field.name().to_owned(),
+            field: field.to_owned(),
             text,
             why: err.to_string(),
         }
@@ -125,10 +126,11 @@ pub enum SourceError {
         message: String,
     },
     /// A stream or entry whose checksum, at its end, failed or could not be read: its records
-    /// were read, and any of them may hold a corrupt value.
+    /// were read, and any of them may hold a corrupt value; nothing after the check was read.
     #[error(
-        "{what} fails its check at its end{}: {message}; the records read from it may hold corrupt \
-         values (`gzip -t` or `unzip -t` tells whether the file is damaged)",
+        "{what} fails the check at the end of a gzip member or zip entry{}: {message}; the records \
+         read before it may hold corrupt values, and nothing after it was read (`gzip -t` or \
+         `unzip -t` tells whether the file is damaged)",
         after_line.map(|line| format!(" (after line {line})")).unwrap_or_default()
     )]
     Unverified {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::format::{starts_like_header, LogFormat};
 use super::source::{RejectReason, RejectedLine, Rejection, SourceReport};
 use super::RecordSink;
-use crate::record::{ExtraField, Field, FlowRecord, FormatField, Provenance, TextSetter};
+use crate::record::{check_text, ExtraField, Field, FlowRecord, FormatField, Provenance, TextSetter};
 
 /// One line as the splitter found it.
 pub(crate) enum LineEvent<'a> {
@@ -205,35 +205,29 @@ impl LineParser {
         self.fields.split(body.as_bytes());
         let first = self.fields.fields(body).next().unwrap_or("");
         let named_first = starts_like_header(first);
-        // Before a source's first record, a header may start with a name flowdex does not know
-        // (a field a later AWS version adds, first in a custom format).
-        let unknown_first = self.header_format.is_none()
-            && report.records == 0
-            && first.as_bytes().first().is_some_and(u8::is_ascii_lowercase);
-        if named_first || unknown_first {
-            let parsed = LogFormat::parse(body);
-            // Only names flowdex knows: a header, whatever the current format makes of it.
-            if let Ok(format) = &parsed {
+        // Only names flowdex knows: a header, whatever the current format makes of it.
+        if named_first {
+            if let Ok(format) = LogFormat::parse(body) {
                 if format.known_fields().len() == format.len() {
-                    return self.arm(format.clone(), report);
+                    return self.arm(format, report);
                 }
             }
-            // Free text may start with a field's name (an instance tag `end`, a service
-            // `region`): a line that reads as a record under the current format is one.
-            let record = self.fill_record(body);
-            return match (record, parsed) {
-                (Ok(()), _) => self.emit(line, raw, report, sink),
-                (Err(_), Ok(format)) if named_first || format.known_fields().len() * 2 > format.len() => {
-                    self.arm(format, report)
-                }
-                (Err(_), Err(e)) if named_first => {
-                    self.reject(line, RejectReason::BadHeader { why: e.to_string() }, raw, report, sink)
-                }
-                (Err(reason), _) => self.reject(line, reason, raw, report, sink),
-            };
         }
         match self.fill_record(body) {
             Ok(()) => self.emit(line, raw, report, sink),
+            // Free text may start with a field's name (an instance tag `end`, a service
+            // `region`), so only a line that is no record may be a header: one whose names are
+            // mostly fields flowdex knows (a field a later AWS version adds may be among them,
+            // first too). A damaged record is not one.
+            Err(reason) if named_first || first.as_bytes().first().is_some_and(u8::is_ascii_lowercase) => {
+                match LogFormat::parse(body) {
+                    Ok(format) if format.known_fields().len() * 2 > format.len() => self.arm(format, report),
+                    Err(e) if named_first => {
+                        self.reject(line, RejectReason::BadHeader { why: e.to_string() }, raw, report, sink)
+                    }
+                    _ => self.reject(line, reason, raw, report, sink),
+                }
+            }
             Err(reason) => self.reject(line, reason, raw, report, sink),
         }
     }
@@ -306,12 +300,16 @@ impl LineParser {
         for (setter, token) in self.setters.iter().zip(self.fields.fields(body)) {
             match setter {
                 ColumnSetter::Field(field, set) => {
-                    set(record, token).map_err(|e| RejectReason::bad_value(*field, token, &e))?
+                    set(record, token).map_err(|e| RejectReason::bad_value(field.name(), token, &e))?
                 }
-                ColumnSetter::Extra(name) => record.extra.push(ExtraField {
-                    name: name.clone(),
-                    value: (token != "-").then(|| token.to_owned()),
-                }),
+                ColumnSetter::Extra(name) => {
+                    // A field flowdex does not know is text, held to text's rule.
+                    check_text(token).map_err(|e| RejectReason::bad_value(name, token, &e))?;
+                    record.extra.push(ExtraField {
+                        name: name.clone(),
+                        value: (token != "-").then(|| token.to_owned()),
+                    })
+                }
             }
         }
         Ok(())

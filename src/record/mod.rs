@@ -5,7 +5,7 @@ mod field;
 mod value;
 
 pub use field::{nearest_name, Field, FieldKind, FieldSet};
-pub use value::{Action, FieldType, FlowDirection, LogStatus, TrafficPath, TrafficType, Value, ValueError};
+pub use value::{check_text, Action, FieldType, FlowDirection, LogStatus, TrafficPath, TrafficType, Value, ValueError};
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -90,7 +90,7 @@ pub enum ValueError {
     BadIp,
     #[error("not one of {}", expected.trim_end())]
     NotInSet { expected: &'static str },
-    #[error("text holding a control character (a NUL: a zero-filled, damaged part of the file?)")]
+    #[error("text holding a control character (a damaged part of the file?)")]
     ControlCharacter,
 }
 
@@ -233,7 +233,7 @@ fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
 
 /// Text values are IDs, names and tags: a control character (a NUL from a zero-filled part of a
 /// damaged file) is damage, not part of a value a responder could search for.
-fn check_text(text: &str) -> Result<(), ValueError> {
+pub fn check_text(text: &str) -> Result<(), ValueError> {
     // A fold, not `any`: without an early exit the compiler checks many bytes at a time.
     match text.bytes().fold(false, |seen, b| seen | (b < 0x20) | (b == 0x7f)) {
         true => Err(ValueError::ControlCharacter),
