@@ -638,3 +638,19 @@ fn zero_filled_blocks_lose_their_lines_only_and_utf16_is_named() {
     );
     assert_eq!(got.reports[1].error, Some(SourceError::Utf16));
 }
+
+#[test]
+fn zeros_after_the_last_gzip_member_end_the_stream_and_other_bytes_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = gzip(&numbered_lines(100));
+    let padded = [gz.clone(), vec![0u8; 100_000]].concat();
+    let mut garbage = padded.clone();
+    garbage.extend(b"not gzip");
+    let padded = write(dir.path(), "padded.log.gz", &padded);
+    let garbage = write(dir.path(), "garbage.log.gz", &garbage);
+    let got = read(&[padded, garbage], None);
+    let (p, g) = (&got.reports[0], &got.reports[1]);
+    assert_eq!((p.error.as_ref(), p.records), (None, 100), "{p}");
+    assert_eq!(g.records, 100, "{g}");
+    assert!(matches!(g.error, Some(SourceError::Corrupt { .. })), "{g}");
+}

@@ -152,8 +152,16 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
                         Ok((kind, inner)) => state.read_kind(kind, inner, &mut decoded),
                         Err(e) => Err(state.classify(e)),
                     };
+                    // Bytes after a gzip member that are no header end the stream cleanly
+                    // when they are all zeros (a tape or `dd` block's padding, which gzip
+                    // ignores): the member before them passed its check. The zeros left in
+                    // the decoder's buffer are looked at here, the rest of the file as it is
+                    // hashed.
+                    let padded = matches!(&result, Err(SourceError::Corrupt { message, .. }) if message == "invalid gzip header")
+                        && state.report.lines + state.report.blank_lines > 0
+                        && decoded.inner.get_ref().buffer().iter().all(|&b| b == 0);
                     drop(decoded);
-                    state.finish(result, hashing);
+                    state.finish(result, hashing, padded);
                 }
             }
         }
@@ -161,7 +169,7 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
             let mut state = SourceState::begin(meta, options, sink);
             state.stamp = Some((&opened, stamp));
             let result = state.read_kind(kind, head, &mut hashing);
-            state.finish(result, hashing);
+            state.finish(result, hashing, false);
         }
     }
 }
@@ -501,7 +509,7 @@ fn read_source(meta: SourceMeta, raw: &mut dyn Read, options: &ReadOptions, sink
         bytes: 0,
     };
     let result = state.read_layers(&mut hashing);
-    state.finish(result, hashing);
+    state.finish(result, hashing, false);
 }
 
 struct SourceState<'a> {
@@ -581,7 +589,9 @@ impl<'a> SourceState<'a> {
 
     /// Ends the source: hashes every byte of it, also those after a point where decoding broke
     /// off, and hands the report to the sink.
-    fn finish<R: Read>(self, result: Result<(), SourceError>, mut hashing: Hashing<R>) {
+    /// `zeros_end_it`: the source's error is forgiven if every byte left is zero (see the
+    /// gzip padding in [`read_input`]).
+    fn finish<R: Read>(self, result: Result<(), SourceError>, mut hashing: Hashing<R>, zeros_end_it: bool) {
         let SourceState {
             mut report,
             parser,
@@ -589,8 +599,9 @@ impl<'a> SourceState<'a> {
             stamp,
             ..
         } = self;
-        report.error = result.err();
-        let _ = io::copy(&mut hashing, &mut io::sink());
+        let mut rest = ZerosOnly(true);
+        let _ = io::copy(&mut hashing, &mut rest);
+        report.error = result.err().filter(|_| !(zeros_end_it && rest.0));
         report.size = hashing.bytes;
         report.sha256 = hex(&hashing.hasher.finalize());
         if let Some((file, before)) = stamp {
@@ -782,6 +793,20 @@ impl<'a> SourceState<'a> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A sink that tells whether every byte written to it was zero.
+struct ZerosOnly(bool);
+
+impl io::Write for ZerosOnly {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 &= buf.iter().all(|&b| b == 0);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Passes bytes through while hashing and counting them.
