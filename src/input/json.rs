@@ -93,12 +93,13 @@ pub(crate) fn walk_values(reader: &mut dyn BufRead, f: &mut dyn FnMut(JsonItem))
             Some((m, _)) => m.to_owned(),
             None => message,
         };
+        // serde_json's column 0 is just after a line break: the line's first column.
         let (line, column) = (
             start.line + e.line().saturating_sub(1),
             if e.line() <= 1 {
                 start.column + e.column()
             } else {
-                e.column()
+                e.column().max(1)
             },
         );
         if e.is_eof() {
