@@ -306,14 +306,6 @@ pub fn bind_time_window(bound: &mut Bound, from: Option<&str>, to: Option<&str>)
             negate: false,
         });
         bound.filter = std::mem::replace(&mut bound.filter, Filter::All).and(window);
-        if windows_disjoint(&bound.filter) {
-            let given = format!("{} .. {}", from.unwrap_or(""), to.unwrap_or(""));
-            return Err(QueryError::option(
-                "--from/--to",
-                &given,
-                "has no second in common with the query's own time condition",
-            ));
-        }
     }
     Ok(())
 }
@@ -376,26 +368,7 @@ pub fn bind(query: &Query, text: &str) -> Result<Bound, QueryError> {
             Stage::Stats(s) => bound.stats = Some(b.stats(s)?),
         }
     }
-    if windows_disjoint(&bound.filter) {
-        return Err(QueryError::at(
-            text,
-            Span::new(0, text.len()),
-            "the time conditions leave no second to search (is one bound the wrong way round?)",
-            None,
-        ));
-    }
     Ok(bound)
-}
-
-/// Whether the top-level time windows of `filter` (`time = ...`, `time > ...`) have no second
-/// in common: a swapped bound, which would otherwise match nothing in silence.
-fn windows_disjoint(filter: &Filter) -> bool {
-    let (lo, hi) = filter
-        .conjuncts()
-        .iter()
-        .filter_map(|f| f.time_window())
-        .fold((0, u64::MAX), |(lo, hi), (l, h)| (lo.max(l), hi.min(h)));
-    lo > hi
 }
 
 struct Binder<'a> {
@@ -1165,16 +1138,6 @@ mod tests {
         assert!(ip_range("10.0.0.0/33").is_none());
         assert_eq!(time_range("2024-04-28"), Some((1_714_262_400, 1_714_348_799)));
         assert_eq!(time_range("2024-02"), Some((1_706_745_600, 1_709_251_199)));
-    }
-
-    #[test]
-    fn time_conditions_with_no_second_in_common_are_refused() {
-        assert!(bound("time > 2024-04-29 and time < 2024-04-27").is_err());
-        assert!(bound("time > 2024-04-27 and time < 2024-04-29").is_ok());
-        let mut b = bound("time = 2024-04-28").unwrap();
-        assert!(bind_time_window(&mut b, Some("2024-05-01"), None).is_err());
-        let mut b = bound("time = 2024-04-28").unwrap();
-        assert!(bind_time_window(&mut b, Some("2024-04-28T10:00Z"), None).is_ok());
     }
 
     #[test]
