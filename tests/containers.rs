@@ -360,6 +360,23 @@ fn a_tar_gz_is_read_to_its_gzip_trailer_and_its_checksum_checked() {
             assert!(failed.is_empty(), "{failed:?}");
         }
     }
+    // After the tar: zeros are padding; a second archive or other bytes were not read.
+    let padded = write(dir.path(), "padded.tgz", &[gz.clone(), vec![0; 10_000]].concat());
+    let two = write(dir.path(), "two.tgz", &[gz.clone(), gz.clone()].concat());
+    let text = write(
+        dir.path(),
+        "text.tgz",
+        &[gz.clone(), b"hello, not gzip\n".to_vec()].concat(),
+    );
+    for (path, unread) in [(padded, false), (two, true), (text, true)] {
+        let got = read(std::slice::from_ref(&path), None);
+        let failed: Vec<&SourceError> = got.reports.iter().filter_map(|r| r.error.as_ref()).collect();
+        assert_eq!(failed.len(), usize::from(unread), "{}: {failed:?}", path.display());
+        assert!(
+            failed.iter().all(|e| matches!(e, SourceError::Unread { .. })),
+            "{failed:?}"
+        );
+    }
 }
 
 #[test]

@@ -33,6 +33,21 @@ enum Kind {
 
 const SNIFF_BYTES: usize = 512;
 
+/// Whether a file's first bytes are binary data, not text: more than a sixteenth of them are
+/// bytes text never holds (NUL and the control characters but tab, line breaks, form feed and
+/// escape). A run of NULs that starts or ends them is left out: a zero-filled block (a copy
+/// cut short, a crash) in a text file; a few stray control bytes cost only their lines.
+fn looks_binary(head: &[u8]) -> bool {
+    let start = head.iter().position(|&b| b != 0).unwrap_or(head.len());
+    let end = head.iter().rposition(|&b| b != 0).map_or(start, |p| p + 1);
+    let middle = &head[start..end];
+    let controls = middle
+        .iter()
+        .filter(|&&b| matches!(b, 0..=8 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f))
+        .count();
+    controls * 16 > middle.len()
+}
+
 /// Whether `head` starts a UTF-16 text (Windows PowerShell writes `aws logs` output so): a
 /// byte-order mark, or ASCII with every other byte NUL.
 fn is_utf16(head: &[u8]) -> bool {
@@ -59,17 +74,8 @@ fn sniff(r: &mut dyn Read) -> io::Result<(Kind, Vec<u8>)> {
         Kind::Parquet
     } else if is_utf16(&head) {
         Kind::Utf16
-    } else if head
-        .iter()
-        .filter(|&&b| matches!(b, 1..=8 | 0x0e..=0x1a | 0x1c..=0x1f | 0x7f))
-        .count()
-        * 16
-        > head.len()
-    {
-        // Mostly bytes that text never holds. A few (a stray control character in a damaged
-        // line) or NULs (a zero-filled block a copy cut short or a crash leaves) do not make a
-        // file binary: the lines around them are still records, and a line holding one is
-        // rejected.
+    } else if head.starts_with(b"%PDF-") || looks_binary(&head) {
+        // A PDF starts as text; its first bytes do not tell.
         Kind::Binary
     } else {
         Kind::Text
@@ -127,19 +133,34 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
                         // The gzip trailer follows the tar's end blocks: read to it, so that
                         // its CRC-32 vouches for the entries read. A flipped bit in deflate data
                         // can give a wrong value rather than an error, and only the check finds
-                        // it. Bytes after the last member that are no gzip header (the zeros
-                        // that pad a tape block) follow a member whose check passed.
-                        Ok(TarEnd::Clean) => match io::copy(&mut stream, &mut io::sink()) {
-                            Err(e) if e.to_string() != "invalid gzip header" => {
-                                let error = SourceError::Unverified {
-                                    what: "the bundle's gzip stream",
-                                    after_line: None,
-                                    message: e.to_string(),
-                                };
-                                report_failure(meta, error, sink);
+                        // it. What follows the tar's end must be zeros (its own padding), and
+                        // what follows the last gzip member too (a tape block's padding):
+                        // anything else is data that was not read.
+                        Ok(TarEnd::Clean) => {
+                            let mut after_tar = ZerosOnly(true);
+                            let unread = match io::copy(&mut stream, &mut after_tar) {
+                                Ok(_) if after_tar.0 => None,
+                                Ok(_) => Some("data after the tar's end (a second archive appended?)"),
+                                Err(e) if e.to_string() == "invalid gzip header" => {
+                                    let buffered = stream.get_ref().1.inner.get_ref().buffer().iter().all(|&b| b == 0);
+                                    drop(stream);
+                                    let mut rest = ZerosOnly(true);
+                                    let _ = io::copy(&mut hashing, &mut rest);
+                                    (!(buffered && rest.0)).then_some("bytes after the gzip stream that are not gzip")
+                                }
+                                Err(e) => {
+                                    let error = SourceError::Unverified {
+                                        what: "the bundle's gzip stream",
+                                        after_line: None,
+                                        message: e.to_string(),
+                                    };
+                                    return report_failure(meta, error, sink);
+                                }
+                            };
+                            if let Some(what) = unread {
+                                report_failure(meta, SourceError::Unread { what }, sink);
                             }
-                            _ => {}
-                        },
+                        }
                     }
                 }
                 sniffed => {
@@ -703,7 +724,8 @@ impl<'a> SourceState<'a> {
                         len: message.len() as u64,
                         limit,
                     };
-                    return self.parser.reject(line, reason, b"", &mut self.report, &mut *self.sink);
+                    let raw = message.as_bytes();
+                    return self.parser.reject(line, reason, raw, &mut self.report, &mut *self.sink);
                 }
                 self.parser
                     .line(line, message.as_bytes(), &mut self.report, &mut *self.sink);
@@ -910,6 +932,17 @@ mod tests {
         assert_eq!(k(b"PAR1xxxx"), Kind::Parquet);
         assert_eq!(k(b"version srcaddr\n"), Kind::Text);
         assert_eq!(k(b"\x00\x01\x02"), Kind::Binary);
+        // A database page: NULs and small numbers after a text magic.
+        let mut page = b"SQLite format 3\0\x10\0\x01\x01\0@  \0\0\0\x02".to_vec();
+        page.resize(512, 0);
+        page[100] = 0x0d;
+        assert_eq!(k(&page), Kind::Binary);
+        // Text after or before a zero-filled block, and a stray control byte in a line.
+        let line = b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 1418530010 1418530070 ACCEPT OK\n";
+        assert_eq!(k(&[&[0u8; 300][..], line].concat()), Kind::Text);
+        assert_eq!(k(&[&line[..], &[0u8; 300]].concat()), Kind::Text);
+        assert_eq!(k(&[&line[..], b"\x01", line].concat()), Kind::Text);
+        assert_eq!(k(b"%PDF-1.7\n"), Kind::Binary);
         assert_eq!(k(b""), Kind::Text);
     }
 }

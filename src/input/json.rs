@@ -105,11 +105,14 @@ pub(crate) fn walk_values(reader: &mut dyn BufRead, f: &mut dyn FnMut(JsonItem))
         if e.is_eof() {
             return Err(WalkError::Truncated { line, column, message });
         }
-        // Broken at the first byte of a later line than the value began on: the value was
-        // left open, and the line may start the next one. Read it again from its start. A
-        // break further into a line skips the rest of it: what it held before the break was
-        // handed out already.
-        let unread = if line > start.line && column <= 1 {
+        // Broken at the first byte (past indentation) of a later line than the value began
+        // on: the value was left open, and the line may start the next one. Read it again from
+        // its start. A break further into a line skips the rest of it: what it held before the
+        // break was handed out already.
+        let at_line_start = line_read
+            .split_last()
+            .is_some_and(|(_, before)| before.iter().all(u8::is_ascii_whitespace));
+        let unread = if line > start.line && at_line_start {
             reader.put_back(&line_read);
             at = Position { line, column: 0 };
             0
@@ -473,10 +476,15 @@ mod tests {
             walked("{\"message\":\"a\"}\n{\"message\":\"b\"}\n   garbage\n{\"message\":\"c\"}\n"),
             ["a", "b", "broken 3:4", "c"]
         );
-        // An object left open on line 2 breaks on line 3, which is read again from its start.
+        // An object left open on line 2 breaks on line 3, which is read again from its start,
+        // indented or not.
         assert_eq!(
             walked("{\"message\":\"a\"}\n{\"message\":\"b\"\n{\"message\":\"c\"}\n"),
             ["a", "b", "broken 3:1", "c"]
+        );
+        assert_eq!(
+            walked("{\"message\":\"a\"}\n{\"message\":\"b\",\n        {\"message\":\"c\"}\n"),
+            ["a", "b", "broken 3:9", "c"]
         );
         // A break further into a later line: what that line held before it is not read twice.
         let got = walked("{\"events\":[\n{\"message\":\"a\"},\n{\"message\":\"b\"|,\n{\"message\":\"c\"}\n]}\n");

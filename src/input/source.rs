@@ -138,6 +138,9 @@ pub enum SourceError {
         after_line: Option<u64>,
         message: String,
     },
+    /// Data a bundle holds past where flowdex reads it.
+    #[error("the file holds {what}: not read; extract it and give each part")]
+    Unread { what: &'static str },
     #[error(
         "stopped after line {after_line}: it expands beyond {limit} (a decompression bomb?); \
          raise --max-ratio or --max-source-bytes if the source is genuine"

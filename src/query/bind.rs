@@ -867,7 +867,9 @@ pub fn time_range(text: &str) -> Option<(u64, u64)> {
     if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() && text.len() != 4 {
         // Milliseconds are read as the reader reads them in logs, so that a time copied from
         // a line finds its record.
-        let t = crate::record::unix_seconds(text.parse().ok()?).ok()?;
+        let t: u64 = text.parse().ok()?;
+        // A number past any time (a bound: `time < 18446744073709551615`) stays what it says.
+        let t = crate::record::unix_seconds(t).unwrap_or(t);
         return Some((t, t));
     }
     if let Some(t) = crate::time::parse_rfc3339(text) {
@@ -1144,7 +1146,7 @@ mod tests {
     fn unix_times_in_milliseconds_are_read_as_the_logs_are() {
         assert_eq!(time_range("1714262700"), Some((1_714_262_700, 1_714_262_700)));
         assert_eq!(time_range("1714262700123"), Some((1_714_262_700, 1_714_262_700)));
-        assert_eq!(time_range("1714262700123456"), None);
+        assert_eq!(time_range("18446744073709551615"), Some((u64::MAX, u64::MAX)));
         let b = bound("start = 1714262700000").unwrap();
         let Filter::Test(Test {
             cond: Cond::Numbers(ranges),
