@@ -361,8 +361,12 @@ fn read_tar(
 ) -> io::Result<TarEnd> {
     let mut archive = tar::Archive::new(stream);
     let mut last = String::from("(start)");
+    // Whether the bundle's stream ended or failed inside the last entry: reported with that
+    // entry, not again as a source of its own.
+    let mut broken = false;
     for entry in archive.entries()? {
         let mut entry = match entry {
+            Ok(_) | Err(_) if broken => return Ok(TarEnd::Broken),
             Ok(e) => e,
             Err(e) => {
                 let meta = entry_meta(bundle, &format!("(after {last})"));
@@ -418,16 +422,14 @@ fn read_tar(
             continue;
         }
         let stated = entry.size();
-        read_source(
-            meta,
-            &mut Whole {
-                inner: &mut entry,
-                left: stated,
-                stated,
-            },
-            options,
-            sink,
-        );
+        let mut whole = Whole {
+            inner: &mut entry,
+            left: stated,
+            stated,
+            broken: false,
+        };
+        read_source(meta, &mut whole, options, sink);
+        broken = whole.broken;
     }
     Ok(TarEnd::Clean)
 }
@@ -438,12 +440,15 @@ struct Whole<R> {
     inner: R,
     left: u64,
     stated: u64,
+    /// Whether the bundle's stream ended or failed inside the entry.
+    broken: bool,
 }
 
 impl<R: Read> Read for Whole<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(buf).inspect_err(|_| self.broken = true)?;
         if n == 0 && self.left > 0 && !buf.is_empty() {
+            self.broken = true;
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!(
