@@ -480,14 +480,7 @@ impl Binder<'_> {
                 let target = self.target(name)?;
                 self.compare(&target, *op, value)?
             }
-            Expr::In { name, values } => {
-                let target = self.target(name)?;
-                let parts = values
-                    .iter()
-                    .map(|v| self.compare(&target, CmpOp::Eq, v))
-                    .collect::<Result<Vec<_>, _>>()?;
-                merge_in(parts)
-            }
+            Expr::In { name, values } => self.in_list(&self.target(name)?, values)?,
             Expr::Like { name, pattern, span } => {
                 let Target::Fields(fields) = self.target(name)? else {
                     return Err(self.error(name.span, "`time` takes comparisons, not like"));
@@ -525,6 +518,15 @@ impl Binder<'_> {
                 })
             }
         })
+    }
+
+    /// `target in (values)`: one test for them all where they share a condition kind.
+    fn in_list(&self, target: &Target, values: &[Literal]) -> Result<Filter, QueryError> {
+        let parts = values
+            .iter()
+            .map(|v| self.compare(target, CmpOp::Eq, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(merge_in(parts))
     }
 
     fn compare(&self, target: &Target, op: CmpOp, value: &Literal) -> Result<Filter, QueryError> {
@@ -779,13 +781,7 @@ impl Binder<'_> {
             Expr::In { name, values } => {
                 let column = self.column(name, columns)?;
                 match columns[column].key {
-                    Some(key) => {
-                        let parts = values
-                            .iter()
-                            .map(|v| self.compare(&target(key), CmpOp::Eq, v))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        RowFilter::Key(column, key, merge_in(parts))
-                    }
+                    Some(key) => RowFilter::Key(column, key, self.in_list(&target(key), values)?),
                     None => RowFilter::In(column, values.iter().map(value).collect()),
                 }
             }
