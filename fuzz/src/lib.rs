@@ -1089,7 +1089,7 @@ pub fn differential(data: &[u8]) {
     for (record, raw, format) in &read.records {
         builder.push(record, raw, format.columns());
     }
-    let seg = Segment::from_bytes(Path::new("fuzz.fdx"), Box::new(builder.encode(0))).expect("a built segment opens");
+    let seg = Segment::from_bytes(Path::new("fuzz.fdx"), Box::new(builder.to_bytes(0))).expect("a built segment opens");
     seg.verify().expect("a built segment verifies");
 
     // Every record and line comes back; ids are positions in the segment.

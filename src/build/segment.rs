@@ -1,7 +1,7 @@
 //! Accumulating records column by column, then writing them as one immutable segment file:
-//! records sorted by time, cut into blocks of compressed columns with zone maps, every text and
-//! address field dictionary-coded, and a roaring posting per distinct value of the indexed
-//! fields. The byte layout is `format`'s; this module decides what goes into it.
+//! records sorted by interface and time, cut into blocks of compressed columns with zone
+//! maps, every text and address field dictionary-coded, and a roaring posting per distinct value
+//! of the indexed fields. The byte layout is `format`'s; this module decides what goes into it.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::format::dictionary::{self, ip_bytes, PostingRef, Term, TermKind};
 use crate::format::manifest::SegmentMeta;
@@ -97,13 +97,10 @@ impl Widths {
         }
     }
 
-    fn capacity_bytes(&self) -> usize {
-        match self {
-            Widths::U8(x) => x.capacity(),
-            Widths::U16(x) => x.capacity() * 2,
-            Widths::U32(x) => x.capacity() * 4,
-            Widths::U64(x) => x.capacity() * 8,
-        }
+    /// Bytes the values take: their count, not the vector's capacity, which the allocator
+    /// reserves but the process does not touch until it pushes there.
+    fn bytes(&self) -> usize {
+        self.len() * self.width()
     }
 
     fn get(&self, i: usize) -> u64 {
@@ -163,7 +160,7 @@ impl ColumnBuf {
     }
 
     fn memory(&self) -> usize {
-        self.values.capacity_bytes() + self.nulls.capacity() * 8
+        self.values.bytes() + self.nulls.len() * 8
     }
 }
 
@@ -258,7 +255,7 @@ impl SegmentBuilder {
         let cols: usize = self.columns.iter().flatten().map(ColumnBuf::memory).sum();
         let ips = self.ips.bytes;
         let texts: usize = self.texts.values().map(|i| i.bytes).sum();
-        cols + ips + texts + self.extras.bytes + self.originals.capacity() * 16 + self.original_bytes.capacity()
+        cols + ips + texts + self.extras.bytes + self.originals.len() * 16 + self.original_bytes.len()
     }
 
     pub fn mark(&self) -> Mark {
@@ -423,9 +420,8 @@ impl SegmentBuilder {
     /// Writes the segment to `path` (fsynced), with `source_base` added to every record's
     /// source id, and returns what the manifest records of it.
     pub fn write(&self, path: &Path, file_name: &str, source_base: u32) -> io::Result<SegmentMeta> {
-        let bytes = self.encode(source_base);
         let mut f = BufWriter::new(File::create(path)?);
-        f.write_all(&bytes)?;
+        let size = self.encode(source_base, &mut f)?;
         let f = f.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         let start = self.columns[Column::Field(Field::Start).id()].as_ref();
@@ -445,15 +441,23 @@ impl SegmentBuilder {
         Ok(SegmentMeta {
             file: file_name.to_owned(),
             records: self.len as u64,
-            size: bytes.len() as u64,
+            size,
             min_start: range(start, false),
             max_end,
         })
     }
 
-    /// The segment's bytes (`index-format.md`, "Segment files"), with `source_base` added to
-    /// every record's source id.
-    pub fn encode(&self, source_base: u32) -> Vec<u8> {
+    /// The segment's bytes in memory, as [`SegmentBuilder::encode`] writes them.
+    pub fn to_bytes(&self, source_base: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        self.encode(source_base, &mut bytes)
+            .expect("writing to a vector cannot fail");
+        bytes
+    }
+
+    /// Writes the segment's bytes (`index-format.md`, "Segment files") to `out`, with
+    /// `source_base` added to every record's source id; returns how many were written.
+    pub fn encode<W: Write>(&self, source_base: u32, out: W) -> io::Result<u64> {
         let n = self.len;
         let order = self.segment_order();
         let present: Vec<Column> = Column::all()
@@ -479,35 +483,11 @@ impl SegmentBuilder {
             (plan.codes == base_plan.codes).then_some(base)
         };
 
-        let mut out = encode_header().to_vec();
-        let mut directory = Vec::new();
-        let mut section = |out: &mut Vec<u8>, kind: SectionKind, param: u32, bytes: &[u8]| {
-            // Sections that queries read in place get a checksum per page, right after them.
-            let paged = matches!(
-                kind,
-                SectionKind::Dictionary | SectionKind::Postings | SectionKind::ColumnIndex
-            );
-            let page_crcs = paged.then(|| pages::encode(bytes));
-            let covered = directory.len() as u32;
-            for (kind, param, bytes) in [(kind, param, bytes)]
-                .into_iter()
-                .chain(page_crcs.as_deref().map(|c| (SectionKind::PageChecksums, covered, c)))
-            {
-                while !out.len().is_multiple_of(SECTION_ALIGN) {
-                    out.push(0);
-                }
-                directory.push(DirectoryEntry {
-                    kind,
-                    param,
-                    offset: out.len() as u64,
-                    length: bytes.len() as u64,
-                    crc: crc32(bytes),
-                });
-                out.extend_from_slice(bytes);
-            }
-        };
-
-        section(&mut out, SectionKind::Formats, NO_PARAM, &self.encode_formats(&present));
+        let mut out = SectionWriter::new(out)?;
+        out.section(SectionKind::Formats, NO_PARAM, &self.encode_formats(&present))?;
+        // Column data goes out frame by frame as it is compressed: held, with the whole file,
+        // it was a third of what writing a segment took (index-format.md, "Sections").
+        out.begin_section(SectionKind::ColumnData)?;
 
         // Column by column: gather the values once in segment order, cut them into blocks,
         // encode and compress each block; build the column's postings from the same values.
@@ -530,12 +510,11 @@ impl SegmentBuilder {
             codec: Codec::Stored,
         };
         let mut refs = vec![empty; n_blocks * present.len()];
-        let mut data = Vec::new();
         let mut postings: Vec<(Column, ColumnPostings)> = Vec::new();
         let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL).expect("zstd level is valid");
         let mut planes_compressor = zstd::bulk::Compressor::new(PLANES_ZSTD_LEVEL).expect("zstd level is valid");
         let mut raw = Vec::new();
-        let mut compress = |raw: &[u8], data: &mut Vec<u8>| -> ColumnRef {
+        let mut compress = |raw: &[u8], out: &mut SectionWriter<W>| -> io::Result<ColumnRef> {
             let mut compressed = compressor
                 .compress(raw)
                 .expect("zstd compresses into a growable buffer");
@@ -560,15 +539,13 @@ impl SegmentBuilder {
                 } else {
                     (Codec::Stored, stored, stored)
                 };
-            let frame = ColumnRef {
-                offset: data.len() as u64,
+            Ok(ColumnRef {
+                offset: out.append(bytes)?,
                 length: bytes.len() as u32,
                 raw_length: decoded.len() as u32,
                 crc: crc32(bytes),
                 codec,
-            };
-            data.extend_from_slice(bytes);
-            frame
+            })
         };
         // Each term's time span goes into its posting reference.
         let times = |f: Field| {
@@ -583,7 +560,7 @@ impl SegmentBuilder {
                 for (b, block) in lines.chunks(BLOCK_RECORDS).enumerate() {
                     raw.clear();
                     column::encode_bytes(block, &mut raw);
-                    refs[b * present.len() + slot] = compress(&raw, &mut data);
+                    refs[b * present.len() + slot] = compress(&raw, &mut out)?;
                 }
                 continue;
             }
@@ -639,7 +616,7 @@ impl SegmentBuilder {
                     }
                     _ => column::encode(vals, nls, &mut raw),
                 }
-                refs[b * present.len() + slot] = compress(&raw, &mut data);
+                refs[b * present.len() + slot] = compress(&raw, &mut out)?;
             }
             if let (Some(plan), Column::Field(f)) = (plan, c) {
                 if POSTING_FIELDS.contains(&f) {
@@ -660,13 +637,13 @@ impl SegmentBuilder {
         for r in &refs {
             r.encode(&mut column_index);
         }
-        section(&mut out, SectionKind::Blocks, NO_PARAM, &block_bytes);
-        section(&mut out, SectionKind::ColumnIndex, NO_PARAM, &column_index);
-        section(&mut out, SectionKind::ColumnData, NO_PARAM, &data);
+        out.end_section()?;
+        out.section(SectionKind::Blocks, NO_PARAM, &block_bytes)?;
+        out.section(SectionKind::ColumnIndex, NO_PARAM, &column_index)?;
         let skipped = self.skipdata_records(&order, &dict_of, source_base);
-        section(&mut out, SectionKind::SkipData, NO_PARAM, &skipdata::encode(&skipped));
+        out.section(SectionKind::SkipData, NO_PARAM, &skipdata::encode(&skipped))?;
         let runs = self.slot_runs(&order, &dict_of);
-        section(&mut out, SectionKind::SlotRuns, NO_PARAM, &slots::encode(&runs));
+        out.section(SectionKind::SlotRuns, NO_PARAM, &slots::encode(&runs))?;
 
         // Dictionaries, each followed by its postings for the indexed fields.
         for (c, plan) in &dicts {
@@ -701,25 +678,12 @@ impl SegmentBuilder {
                     );
                 }
             }
-            section(&mut out, SectionKind::Dictionary, c.id() as u32, &dict);
+            out.section(SectionKind::Dictionary, c.id() as u32, &dict)?;
             if let Some((bytes, _)) = &column_postings {
-                section(&mut out, SectionKind::Postings, c.id() as u32, bytes);
+                out.section(SectionKind::Postings, c.id() as u32, bytes)?;
             }
         }
-
-        while !out.len().is_multiple_of(SECTION_ALIGN) {
-            out.push(0);
-        }
-        let dir = encode_directory(&directory);
-        let footer = Footer {
-            directory_offset: out.len() as u64,
-            directory_count: directory.len() as u32,
-            directory_crc: crc32(&dir),
-            record_count: n as u64,
-        };
-        out.extend_from_slice(&dir);
-        out.extend_from_slice(&encode_footer(&footer));
-        out
+        out.finish(n as u64)
     }
 
     /// The SKIPDATA records that have both times, in segment order, with their values as the
@@ -955,10 +919,13 @@ impl SegmentBuilder {
             }
             Column::Field(f) if POSTING_FIELDS.contains(&f) => {
                 // Numbers and enums keep their values in the column; the dictionary lists the
-                // distinct values so each gets a posting.
-                let mut values: Vec<u64> = (0..self.len).filter_map(|i| buf.get(i)).collect();
+                // distinct values so each gets a posting. Gathered through a set, not sorted
+                // and deduplicated in place: the plans of a dozen columns are held while the
+                // segment is written, and each kept a vector of all its records' values (71 MB
+                // of a 750 K-record segment, more than the records themselves).
+                let distinct: HashSet<u64> = (0..self.len).filter_map(|i| buf.get(i)).collect();
+                let mut values: Vec<u64> = distinct.into_iter().collect();
                 values.sort_unstable();
-                values.dedup();
                 Some(DictionaryPlan {
                     kind: TermKind::UInt,
                     codes: values,
@@ -970,11 +937,110 @@ impl SegmentBuilder {
     }
 }
 
-/// Transient bytes per record while a segment is written: a 40-byte sort key, a gathered column
-/// (9 bytes), the gathered start and end (18 bytes), posting terms and ids (8 bytes; the counting
-/// sort adds 8 bytes a term, fewer than the records but for ports) and the encoded segment (about
-/// 40 bytes). Measured: a 20 M-record build under the default budget peaked at 298 MiB.
-const FLUSH_BYTES_PER_RECORD: usize = 118;
+/// Writes a segment's sections one after another, each aligned and entered in the directory;
+/// a section read in place is followed by its page checksums. A section may also be written
+/// piece by piece ([`SectionWriter::begin_section`]), its checksum kept as it goes.
+struct SectionWriter<W: Write> {
+    out: W,
+    written: u64,
+    directory: Vec<DirectoryEntry>,
+    /// The section being written piece by piece: its kind, start and checksum so far.
+    open: Option<(SectionKind, u64, crc32fast::Hasher)>,
+}
+
+impl<W: Write> SectionWriter<W> {
+    fn new(mut out: W) -> io::Result<SectionWriter<W>> {
+        let header = encode_header();
+        out.write_all(&header)?;
+        Ok(SectionWriter {
+            out,
+            written: header.len() as u64,
+            directory: Vec::new(),
+            open: None,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn align(&mut self) -> io::Result<()> {
+        let pad = self.written.next_multiple_of(SECTION_ALIGN as u64) - self.written;
+        self.write(&[0; SECTION_ALIGN][..pad as usize])
+    }
+
+    fn section(&mut self, kind: SectionKind, param: u32, bytes: &[u8]) -> io::Result<()> {
+        debug_assert!(self.open.is_none(), "sections do not nest");
+        let covered = self.directory.len() as u32;
+        self.align()?;
+        self.directory.push(DirectoryEntry {
+            kind,
+            param,
+            offset: self.written,
+            length: bytes.len() as u64,
+            crc: crc32(bytes),
+        });
+        self.write(bytes)?;
+        if matches!(
+            kind,
+            SectionKind::Dictionary | SectionKind::Postings | SectionKind::ColumnIndex
+        ) {
+            self.section(SectionKind::PageChecksums, covered, &pages::encode(bytes))?;
+        }
+        Ok(())
+    }
+
+    fn begin_section(&mut self, kind: SectionKind) -> io::Result<()> {
+        self.align()?;
+        self.open = Some((kind, self.written, crc32fast::Hasher::new()));
+        Ok(())
+    }
+
+    /// Appends to the open section; returns where the bytes start within it.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<u64> {
+        let (_, start, crc) = self.open.as_mut().expect("a section is open");
+        let at = self.written - *start;
+        crc.update(bytes);
+        self.write(bytes)?;
+        Ok(at)
+    }
+
+    fn end_section(&mut self) -> io::Result<()> {
+        let (kind, offset, crc) = self.open.take().expect("a section is open");
+        self.directory.push(DirectoryEntry {
+            kind,
+            param: NO_PARAM,
+            offset,
+            length: self.written - offset,
+            crc: crc.finalize(),
+        });
+        Ok(())
+    }
+
+    /// Writes the directory and the footer; returns the file's length.
+    fn finish(mut self, records: u64) -> io::Result<u64> {
+        self.align()?;
+        let dir = encode_directory(&self.directory);
+        let footer = Footer {
+            directory_offset: self.written,
+            directory_count: self.directory.len() as u32,
+            directory_crc: crc32(&dir),
+            record_count: records,
+        };
+        self.write(&dir)?;
+        self.write(&encode_footer(&footer))?;
+        Ok(self.written)
+    }
+}
+
+/// Transient bytes per record while a segment is written, beyond the records held: a 40-byte
+/// sort key, then gathered columns, the gathered start and end, posting terms and ids, and the
+/// postings held until the dictionaries are written. Measured, not summed (those parts do not
+/// all live at once): a one-thread build of the bench corpus grew by 113 bytes of resident
+/// memory per record of its segment, which held 58 bytes a record before writing.
+const FLUSH_BYTES_PER_RECORD: usize = 55;
 
 /// zstd level for column blocks: level 3 is zstd's default, and measured (index-format.md,
 /// "Why these choices") close to higher levels in size at a fraction of the time.
@@ -1353,7 +1419,7 @@ mod tests {
             };
             builder.push(&record, line.as_bytes(), format.columns());
         }
-        let bytes = builder.encode(10);
+        let bytes = builder.to_bytes(10);
         let open = |bytes: Vec<u8>| Segment::from_bytes(Path::new("t.fdx"), Box::new(bytes)).unwrap();
         let seg = open(bytes.clone());
         seg.verify().unwrap();
