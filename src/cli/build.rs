@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let threads = args.threads.unwrap_or_else(rayon::current_num_threads).max(1);
     let mut writer = IndexWriter::open(&args.output, args.memory)?;
     let mut files = input::discover_outside(&args.read.inputs, Some(&args.output));
-    input::sort_by_name(&mut files);
+    input::sort_for_build(&mut files);
     // One read of each file before any is parsed: its hash, to leave out what the index holds
     // or another input repeats, and its sizes, to plan and show the work.
     let surveyed: Vec<(InputFile, Survey)> = files

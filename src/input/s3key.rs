@@ -38,6 +38,17 @@ impl S3Key {
         out
     }
 
+    /// When the object's records were written, as far as the key tells: its file-name time
+    /// stamp, else the start of its partition's day or hour (Unix seconds).
+    pub fn time(&self) -> Option<i64> {
+        self.file_time.or_else(|| {
+            let p = self.partition.as_deref()?;
+            let n = |r: std::ops::Range<usize>| p.get(r)?.parse::<u32>().ok();
+            let hour = if p.len() > 10 { n(11..13)? } else { 0 };
+            crate::time::unix_seconds(i64::from(n(0..4)?), n(5..7)?, n(8..10)?, hour, 0, 0)
+        })
+    }
+
     fn read_file_name(&mut self, name: &str) {
         let pieces: Vec<&str> = name.split('_').collect();
         let Some(svc) = pieces.iter().position(|p| *p == "vpcflowlogs") else {
@@ -127,6 +138,7 @@ mod tests {
         assert_eq!(k.flow_log_id.as_deref(), Some("fl-1234abcd"));
         assert_eq!(k.file_time, Some(1_529_511_600));
         assert_eq!(k.partition.as_deref(), Some("2018-06-20"));
+        assert_eq!(k.time(), k.file_time);
     }
 
     #[test]
@@ -138,6 +150,7 @@ mod tests {
         assert_eq!(k.account_id.as_deref(), Some("111122223333"));
         assert_eq!(k.region.as_deref(), Some("eu-west-1"));
         assert_eq!(k.partition.as_deref(), Some("2024-04-28T13"));
+        assert_eq!(k.time(), Some(1_714_309_200));
         assert_eq!(k.flow_log_id, None);
     }
 

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::s3key::S3Key;
 use super::source::SourceError;
 
 /// One file to read: a flow-log file or a bundle.
@@ -15,10 +16,12 @@ pub struct InputFile {
     pub error: Option<SourceError>,
 }
 
-/// Sorts files by name (bytewise): the order a build reads them in, so that the index does not
-/// depend on the order in which paths were given.
-pub fn sort_by_name(files: &mut [InputFile]) {
-    files.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+/// Sorts files into the order a build reads them in: by the time their S3 object key names
+/// (files without one first), then by name (bytewise). The index then does not depend on the
+/// order in which paths were given, and each segment holds a stretch of time rather than one
+/// account's month, so a time window reads few segments (index-format.md, "Record order").
+pub fn sort_for_build(files: &mut [InputFile]) {
+    files.sort_by_cached_key(|f| (S3Key::from_key(&f.name).time(), f.name.as_bytes().to_vec()));
 }
 
 /// AWS writes this object to test a CloudWatch export destination; it holds no flow logs.
@@ -99,6 +102,40 @@ fn display(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_build_reads_files_in_the_time_order_of_their_keys_then_by_name() {
+        let file = |name: &str| InputFile {
+            path: PathBuf::from(name),
+            name: name.to_owned(),
+            error: None,
+        };
+        let key = |account: &str, stamp: &str| {
+            format!(
+                "AWSLogs/{account}/vpcflowlogs/us-east-1/2024/04/28/\
+                 {account}_vpcflowlogs_us-east-1_fl-1_{stamp}_ab.log.gz"
+            )
+        };
+        let hive = "AWSLogs/aws-account-id=2/aws-service=vpcflowlogs/aws-region=eu-west-1/\
+                    year=2024/month=04/day=28/hour=00/x.log.gz";
+        let mut files = vec![
+            file(&key("1", "20240428T0005Z")),
+            file(&key("1", "20240428T0000Z")),
+            file(hive),
+            file("b.log"),
+            file(&key("3", "20240428T0000Z")),
+            file("a.log"),
+        ];
+        sort_for_build(&mut files);
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        let (k1, k3, k1later) = (
+            key("1", "20240428T0000Z"),
+            key("3", "20240428T0000Z"),
+            key("1", "20240428T0005Z"),
+        );
+        // Midnight: two file stamps and the hive partition's hour, by name; then five past.
+        assert_eq!(names, ["a.log", "b.log", &k1, &k3, hive, &k1later]);
+    }
 
     #[test]
     fn walks_in_name_order_and_skips_the_write_test_object() {

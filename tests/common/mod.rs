@@ -125,7 +125,7 @@ pub fn build_within(
 ) -> flowdex::build::BuildSummary {
     let writer = flowdex::build::IndexWriter::open(dir, memory).unwrap();
     let mut files = input::discover(paths);
-    input::sort_by_name(&mut files);
+    input::sort_for_build(&mut files);
     let surveyed = files.into_iter().map(|f| (input::survey(&f), f)).collect();
     let files = writer.drop_known(surveyed, |(s, _)| s.sha256.clone(), |(_, f)| f.name.clone());
     writer
