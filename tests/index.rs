@@ -65,16 +65,19 @@ fn every_record_comes_back_identical_to_the_reader() {
 }
 
 #[test]
-fn records_are_in_interface_then_time_order_within_a_segment() {
+fn records_are_in_day_then_interface_then_time_order_within_a_segment() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path(), &inputs(), &ReadOptions::default(), 1);
     let index = Index::open(dir.path()).unwrap();
+    let mut days = std::collections::HashSet::new();
     for seg in index.segments() {
-        let mut last = (false, String::new(), 0, 0, 0);
+        let mut last = (0, false, String::new(), 0, 0, 0);
         for block in 0..seg.block_count() {
             for r in seg.read_records(block).unwrap() {
                 let eni = r.interface_id.clone();
+                days.insert(r.start.unwrap_or(0) / 86_400);
                 let key = (
+                    r.start.unwrap_or(0) / 86_400,
                     eni.is_none(),
                     eni.unwrap_or_default(),
                     r.start.unwrap_or(0),
@@ -86,6 +89,7 @@ fn records_are_in_interface_then_time_order_within_a_segment() {
             }
         }
     }
+    assert!(days.len() > 1, "the inputs span days");
 }
 
 #[test]

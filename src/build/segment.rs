@@ -1,5 +1,5 @@
 //! Accumulating records column by column, then writing them as one immutable segment file:
-//! records sorted by interface and time, cut into blocks of compressed columns with zone
+//! records sorted by day, interface and time, cut into blocks of compressed columns with zone
 //! maps, every text and address field dictionary-coded, and a roaring posting per distinct value
 //! of the indexed fields. The byte layout is `format`'s; this module decides what goes into it.
 
@@ -797,11 +797,15 @@ impl SegmentBuilder {
         order.iter().map(|&i| by_record[i as usize]).collect()
     }
 
-    /// Record numbers in segment order: by interface, then start time, then source and line.
-    /// Keeping an interface's records together turns the postings of every per-interface field
-    /// (interface, instance, subnet, VPC, account, region) into a few runs and halves the cost
-    /// of the interface's own address in `srcaddr`/`dstaddr`; each interface's records stay in
-    /// time order, and zone maps prune blocks by time (index-format.md, "Record order").
+    /// Record numbers in segment order: by the UTC day of the start time, then interface, then
+    /// start time, then source and line. Keeping an interface's records together turns the
+    /// postings of every per-interface field (interface, instance, subnet, VPC, account,
+    /// region) into a few runs and halves the cost of the interface's own address in
+    /// `srcaddr`/`dstaddr`. Days first, because a segment holds about a day of a time-sorted
+    /// build: a day's records are then one stretch of blocks, where interface runs spanning
+    /// midnight made nearly every block an edge block of a day's window, read and checked
+    /// record by record (819 K candidates for 515 K records). Each interface's records stay in
+    /// time order (index-format.md, "Record order").
     fn segment_order(&self) -> Vec<u32> {
         let col = |c: Column| self.columns[c.id()].as_ref();
         let interface = col(Column::Field(Field::InterfaceId));
@@ -814,12 +818,15 @@ impl SegmentBuilder {
             .and_then(|p| p.rank);
         let mut keys: Vec<(u64, u64, u64, u64, u32)> = (0..self.len)
             .map(|i| {
-                let eni = interface.and_then(|c| c.get(i)).map_or(u64::MAX, |code| {
+                // Term numbers fit in 32 bits (u32::MAX: no interface), so the day and the
+                // interface share a word of the key.
+                let eni = interface.and_then(|c| c.get(i)).map_or(u64::from(u32::MAX), |code| {
                     rank.as_ref().map_or(code, |r| u64::from(r[code as usize]))
                 });
+                let start = start.and_then(|s| s.get(i)).unwrap_or(0);
                 (
-                    eni,
-                    start.and_then(|s| s.get(i)).unwrap_or(0),
+                    (start / SECONDS_PER_DAY) << 32 | eni,
+                    start,
                     source.values.get(i),
                     line.values.get(i),
                     i as u32,
@@ -1034,6 +1041,9 @@ impl<W: Write> SectionWriter<W> {
         Ok(self.written)
     }
 }
+
+/// The span of the first key of the record order.
+const SECONDS_PER_DAY: u64 = 86_400;
 
 /// Transient bytes per record while a segment is written, beyond the records held: a 40-byte
 /// sort key, then gathered columns, the gathered start and end, posting terms and ids, and the

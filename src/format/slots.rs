@@ -108,7 +108,11 @@ impl RunsBuilder {
         }
     }
 
-    pub fn finish(self) -> Vec<SubjectRuns> {
+    /// The subjects in the order the section keeps them: by interface, then account (records
+    /// come by day, then interface, so an interface first met on a later day may come first).
+    pub fn finish(mut self) -> Vec<SubjectRuns> {
+        self.subjects
+            .sort_unstable_by_key(|(interface, account, _)| (*interface, *account));
         self.subjects
             .into_iter()
             .map(|(interface, account, mut spans)| {
@@ -368,18 +372,19 @@ mod tests {
     }
 
     #[test]
-    fn subjects_keep_the_order_of_their_first_record() {
+    fn subjects_are_ordered_by_interface_then_account() {
         let mut b = RunsBuilder::default();
+        // A later day's records of interface 5 come before the next day's of interface 3.
+        b.add(5, None, Some((0, 9000)), SKIPDATA);
         b.add(3, Some(9), None, OK);
         b.add(3, Some(2), Some((600, 600)), OK);
         b.add(3, Some(9), Some((0, 0)), NODATA);
-        b.add(5, None, Some((0, 9000)), SKIPDATA);
         let subjects = b.finish();
         let heads: Vec<(u32, Option<u32>, usize)> = subjects
             .iter()
             .map(|s| (s.interface, s.account, s.runs.len()))
             .collect();
-        assert_eq!(heads, [(3, Some(9), 1), (3, Some(2), 1), (5, None, 1)]);
+        assert_eq!(heads, [(3, Some(2), 1), (3, Some(9), 1), (5, None, 1)]);
         let bytes = encode(&subjects);
         assert_eq!(parsed(&bytes, 4).unwrap(), subjects);
         let view = SlotRuns::parse(Bytes::new(&bytes, "slot runs", 0), 4).unwrap();
