@@ -648,19 +648,42 @@ fn stats_over_columns(
         .chain(aggs.iter().map(|a| a.field.map(Column::Field)))
         .collect();
     let over_budget = std::sync::atomic::AtomicBool::new(false);
-    // Each thread merges the groups of the segments it scanned into its own total, while the
+    // Each thread merges the groups of the parts it scanned into its own total, while the
     // other threads still scan: merged after the scans, 33 segments' groups of a 30-day top
     // talkers took 28 ms on one core, and freeing them 6 ms more.
     let threads = rayon::current_num_threads();
     let totals: Vec<std::sync::Mutex<Option<agg::Aggregator>>> =
         (0..=threads).map(|_| std::sync::Mutex::new(None)).collect();
-    index
+    let candidates = index
         .segments()
         .par_iter()
-        // One segment per task: a day's records can sit mostly in one segment.
+        .map(|seg| exec::candidates_of(seg, &column_filter))
+        .collect::<Result<Vec<_>, _>>()?;
+    // A segment with more than its share of the candidates is scanned in parts, a thread
+    // each: a day's records lie in two or three segments, unevenly (one thread scanned 487
+    // blocks of a day while the other was done with 314). Each part's groups are merged like a
+    // segment's, so no more parts than that: half a thread's share each.
+    let share = candidates
+        .iter()
+        .map(RoaringBitmap::len)
+        .sum::<u64>()
+        .div_ceil(2 * threads as u64);
+    let mut parts = Vec::new();
+    for (seg, ids) in index.segments().iter().zip(candidates) {
+        if !ids.is_empty() {
+            parts.extend(
+                exec::split_at_blocks(seg, ids, share)?
+                    .into_iter()
+                    .map(|ids| (seg, ids)),
+            );
+        }
+    }
+    parts
+        .par_iter()
+        // One part per task: they are few, and of about equal size.
         .with_max_len(1)
-        .try_for_each(|seg| {
-            // The answer is already refused: no more segments to scan.
+        .try_for_each(|(seg, ids)| {
+            // The answer is already refused: no more parts to scan.
             if over_budget.load(std::sync::atomic::Ordering::Relaxed) {
                 return Ok(());
             }
@@ -677,7 +700,7 @@ fn stats_over_columns(
                 over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Ok(());
             };
-            exec::scan_columns(seg, &column_filter, &columns, &mut |cols, offsets| {
+            exec::scan_columns(seg, &column_filter, ids, &columns, &mut |cols, offsets| {
                 if !groups.add_block(cols, offsets, budget) {
                     over_budget.store(true, std::sync::atomic::Ordering::Relaxed);
                 }

@@ -329,6 +329,49 @@ fn windowed_aggregations_agree_with_a_linear_scan_at_every_edge() {
     }
 }
 
+/// An aggregation scans a segment holding more than its share of the candidates in parts, a
+/// thread each: the parts are the candidates exactly, apart, in order and cut between blocks.
+#[test]
+fn a_segment_with_many_candidates_is_cut_into_parts_between_blocks() {
+    let corpus = common::synth_corpus(30_000, 3, 43, "v5");
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &[corpus.path().to_path_buf()], &ReadOptions::default(), 1);
+    let index = Index::open(dir.path()).unwrap();
+    let text = "action = ACCEPT and time >= 2024-04-01T06:00:00Z";
+    let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+    let filter = flowdex::exec::ColumnFilter::new(&bound.filter).expect("postings and a window");
+    let mut split = false;
+    for seg in index.segments() {
+        let ids = flowdex::exec::candidates_of(seg, &filter).unwrap();
+        let share = ids.len() / 5 + 1;
+        let parts = flowdex::exec::split_at_blocks(seg, ids.clone(), share).unwrap();
+        split |= parts.len() > 1;
+        let starts: BTreeSet<u32> = seg.blocks().unwrap().iter().map(|b| b.first_record).collect();
+        let mut union = roaring::RoaringBitmap::new();
+        for (k, part) in parts.iter().enumerate() {
+            assert!(!part.is_empty());
+            assert!(
+                union.max() < part.min(),
+                "parts {} and {k} overlap or are out of order",
+                k - 1
+            );
+            if k > 0 {
+                // The first block a part reads starts it: no block is read by two parts.
+                let first = *starts.range(..=part.min().unwrap()).next_back().unwrap();
+                assert!(union.max().unwrap() < first, "part {k} begins inside a block");
+            }
+            assert!(
+                part.len() <= share + 1024,
+                "part {k} holds {} of a share of {share}",
+                part.len()
+            );
+            union |= part;
+        }
+        assert_eq!(union, ids);
+    }
+    assert!(split, "some segment was cut");
+}
+
 #[test]
 fn an_index_opened_for_a_window_answers_like_the_whole_index() {
     let corpus = common::synth_corpus(30_000, 6, 41, "v5");

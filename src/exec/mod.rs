@@ -5,7 +5,7 @@
 
 mod columns;
 
-pub use columns::{scan as scan_columns, ColumnFilter};
+pub use columns::{candidates_of, scan as scan_columns, split_at_blocks, ColumnFilter};
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
