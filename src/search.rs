@@ -662,12 +662,16 @@ fn stats_over_columns(
     // A segment with more than its share of the candidates is scanned in parts, a thread
     // each: a day's records lie in two or three segments, unevenly (one thread scanned 487
     // blocks of a day while the other was done with 314). Each part's groups are merged like a
-    // segment's, so no more parts than that: half a thread's share each.
-    let share = candidates
-        .iter()
-        .map(RoaringBitmap::len)
-        .sum::<u64>()
-        .div_ceil(2 * threads as u64);
+    // segment's, so no more parts than that: half a thread's share each, and none on one
+    // thread.
+    let share = match threads {
+        1 => u64::MAX,
+        _ => candidates
+            .iter()
+            .map(RoaringBitmap::len)
+            .sum::<u64>()
+            .div_ceil(2 * threads as u64),
+    };
     let mut parts = Vec::new();
     for (seg, ids) in index.segments().iter().zip(candidates) {
         if !ids.is_empty() {

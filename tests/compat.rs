@@ -2,15 +2,16 @@
 //! verify and give the same answers with every later flowdex that reads that version (tantivy
 //! keeps such tests), and be refused clearly by one that does not. `tests/compat/vN` was built
 //! with `flowdex build --threads 1 --output tests/compat/vN tests/fixtures/` from the fixtures
-//! as they were then; those fixture files must not change.
+//! as they were then (`v9` from the eleven files `v8` holds, named one by one); those fixture
+//! files must not change.
 //!
 //! Versions 1 and 2 were never released: version 2 (original lines, field order, term time
 //! spans) replaced 1, and version 3 (page checksums, stored column frames with checksums)
 //! replaced 2, before the first release; they are kept only to prove the refusal. Version 4
 //! (postings of a few ids as gaps), version 5 (packed posting references, narrow integer
 //! terms, twins, `end` minus `start`), version 6 (bit-packed column frames, complement
-//! postings, compressed source entries), version 7 (the SKIPDATA section) and version 8 (byte
-//! planes) are read beside version 3.
+//! postings, compressed source entries), version 7 (the SKIPDATA section), version 8 (byte
+//! planes) and version 9 (records by day first) are read beside version 3.
 
 mod common;
 
@@ -99,6 +100,11 @@ fn version_7_opens_verifies_and_answers_as_it_did() {
 #[test]
 fn version_8_opens_verifies_and_answers_as_it_did() {
     opens_verifies_and_answers_as_it_did(8);
+}
+
+#[test]
+fn version_9_opens_verifies_and_answers_as_it_did() {
+    opens_verifies_and_answers_as_it_did(9);
 }
 
 fn opens_verifies_and_answers_as_it_did(version: u32) {

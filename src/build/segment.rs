@@ -246,7 +246,7 @@ impl SegmentBuilder {
     }
 
     /// Approximate heap bytes held, plus what writing the segment will take (sort keys,
-    /// gathered columns, posting terms and ids, the encoded file), for the build's memory budget.
+    /// gathered columns, posting terms and ids), for the build's memory budget.
     pub fn memory(&self) -> usize {
         self.held_memory() + self.len * FLUSH_BYTES_PER_RECORD
     }
@@ -819,13 +819,14 @@ impl SegmentBuilder {
         let mut keys: Vec<(u64, u64, u64, u64, u32)> = (0..self.len)
             .map(|i| {
                 // Term numbers fit in 32 bits (u32::MAX: no interface), so the day and the
-                // interface share a word of the key.
+                // interface share a word of the key. Readers take times below 10^11 seconds;
+                // a later day (a library caller's record) counts as the last one.
                 let eni = interface.and_then(|c| c.get(i)).map_or(u64::from(u32::MAX), |code| {
                     rank.as_ref().map_or(code, |r| u64::from(r[code as usize]))
                 });
                 let start = start.and_then(|s| s.get(i)).unwrap_or(0);
                 (
-                    (start / SECONDS_PER_DAY) << 32 | eni,
+                    (start / SECONDS_PER_DAY).min(u64::from(u32::MAX)) << 32 | eni,
                     start,
                     source.values.get(i),
                     line.values.get(i),

@@ -536,8 +536,8 @@ fn plan_groups(decoded_sizes: impl Iterator<Item = u64>, budget: usize) -> Vec<R
 }
 
 /// Bytes a segment builder accounts per decoded input byte, as a fraction: measured on the
-/// bench corpus, 598,111 records of 240 decoded bytes each (newlines and headers counted) took
-/// 171 bytes each of columns, interned terms and write-time buffers ([`SegmentBuilder::memory`])
+/// bench corpus, records of 240 decoded bytes each (newlines and headers counted) took 113
+/// bytes each of columns, interned terms and write-time buffers ([`SegmentBuilder::memory`])
 /// when their segment was written. A higher guess cuts segments smaller than the budget allows,
 /// and every segment repeats its dictionaries.
 const MEMORY_PER_DECODED_BYTE: (u64, u64) = (47, 100);

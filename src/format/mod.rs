@@ -19,12 +19,12 @@ pub mod sources;
 use std::fmt;
 
 /// The format version this code writes (`index-format.md`, "Version history").
-pub const FORMAT_VERSION: u32 = 8;
+pub const FORMAT_VERSION: u32 = 9;
 
 /// The oldest format version this code reads: a reader tells what versions 4 to 8 changed
 /// (postings as gaps; packed references, narrow terms, twins, `end` minus `start`; bit-packed
 /// columns; the SKIPDATA section; byte planes) by the segment's version and by flags that only
-/// those versions may set.
+/// those versions may set. Version 9 changed only the record order, which readers need not know.
 pub const OLDEST_READABLE_VERSION: u32 = 3;
 
 /// The first format version whose `pkt-srcaddr` and `pkt-dstaddr` may share terms and

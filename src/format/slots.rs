@@ -108,11 +108,13 @@ impl RunsBuilder {
         }
     }
 
-    /// The subjects in the order the section keeps them: by interface, then account (records
-    /// come by day, then interface, so an interface first met on a later day may come first).
+    /// The subjects in the order the section keeps them: by interface, and an interface's in the
+    /// order of their first records. Records come by day, then interface, so an interface met
+    /// first on a later day may have come first; the sort is stable, so the subjects of one
+    /// interface keep their order (and segments of versions before 9, whose records came by
+    /// interface, are rebuilt exactly as they were written when verified).
     pub fn finish(mut self) -> Vec<SubjectRuns> {
-        self.subjects
-            .sort_unstable_by_key(|(interface, account, _)| (*interface, *account));
+        self.subjects.sort_by_key(|(interface, _, _)| *interface);
         self.subjects
             .into_iter()
             .map(|(interface, account, mut spans)| {
@@ -372,9 +374,9 @@ mod tests {
     }
 
     #[test]
-    fn subjects_are_ordered_by_interface_then_account() {
+    fn subjects_are_ordered_by_interface_then_by_their_first_record() {
         let mut b = RunsBuilder::default();
-        // A later day's records of interface 5 come before the next day's of interface 3.
+        // One day's records of interface 5 come before the next day's of interface 3.
         b.add(5, None, Some((0, 9000)), SKIPDATA);
         b.add(3, Some(9), None, OK);
         b.add(3, Some(2), Some((600, 600)), OK);
@@ -384,7 +386,7 @@ mod tests {
             .iter()
             .map(|s| (s.interface, s.account, s.runs.len()))
             .collect();
-        assert_eq!(heads, [(3, Some(2), 1), (3, Some(9), 1), (5, None, 1)]);
+        assert_eq!(heads, [(3, Some(9), 1), (3, Some(2), 1), (5, None, 1)]);
         let bytes = encode(&subjects);
         assert_eq!(parsed(&bytes, 4).unwrap(), subjects);
         let view = SlotRuns::parse(Bytes::new(&bytes, "slot runs", 0), 4).unwrap();

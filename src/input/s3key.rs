@@ -42,10 +42,14 @@ impl S3Key {
     /// stamp, else the start of its partition's day or hour (Unix seconds).
     pub fn time(&self) -> Option<i64> {
         self.file_time.or_else(|| {
-            let p = self.partition.as_deref()?;
-            let n = |r: std::ops::Range<usize>| p.get(r)?.parse::<u32>().ok();
-            let hour = if p.len() > 10 { n(11..13)? } else { 0 };
-            crate::time::unix_seconds(i64::from(n(0..4)?), n(5..7)?, n(8..10)?, hour, 0, 0)
+            // Hive-style folders may leave out the leading zeros (`month=4`).
+            let (date, hour) = match self.partition.as_deref()?.split_once('T') {
+                Some((date, hour)) => (date, hour.parse().ok()?),
+                None => (self.partition.as_deref()?, 0),
+            };
+            let mut ymd = date.splitn(3, '-').map(|n| n.parse::<u32>().ok());
+            let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
+            crate::time::unix_seconds(i64::from(y), m, d, hour, 0, 0)
         })
     }
 
@@ -151,6 +155,18 @@ mod tests {
         assert_eq!(k.region.as_deref(), Some("eu-west-1"));
         assert_eq!(k.partition.as_deref(), Some("2024-04-28T13"));
         assert_eq!(k.time(), Some(1_714_309_200));
+        let unpadded = S3Key::from_key(
+            "AWSLogs/aws-account-id=1/aws-service=vpcflowlogs/aws-region=eu-west-1/\
+             year=2024/month=4/day=28/hour=3/x.log.gz",
+        );
+        assert_eq!(unpadded.time(), Some(1_714_309_200 - 10 * 3600));
+        for partition in ["2024-04", "2024-04-28T", "2024-13-01", "x-04-28"] {
+            let k = S3Key {
+                partition: Some(partition.into()),
+                ..S3Key::default()
+            };
+            assert_eq!(k.time(), None, "{partition}");
+        }
         assert_eq!(k.flow_log_id, None);
     }
 

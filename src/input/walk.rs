@@ -19,7 +19,8 @@ pub struct InputFile {
 /// Sorts files into the order a build reads them in: by the time their S3 object key names
 /// (files without one first), then by name (bytewise). The index then does not depend on the
 /// order in which paths were given, and each segment holds a stretch of time rather than one
-/// account's month, so a time window reads few segments (index-format.md, "Record order").
+/// account's month, so a time window reads few segments (index-format.md, "Reproducible
+/// builds").
 pub fn sort_for_build(files: &mut [InputFile]) {
     files.sort_by_cached_key(|f| (S3Key::from_key(&f.name).time(), f.name.as_bytes().to_vec()));
 }
