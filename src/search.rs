@@ -684,7 +684,7 @@ fn stats_over_columns(
     }
     parts
         .par_iter()
-        // One part per task: they are few, and of about equal size.
+        // One part per task: a part is a segment, or a thread's share of one.
         .with_max_len(1)
         .try_for_each(|(seg, ids)| {
             // The answer is already refused: no more parts to scan.

@@ -97,20 +97,13 @@ fn records_are_in_day_then_interface_then_time_order_within_a_segment() {
 /// order of their first records whatever their account terms; the segment verifies.
 #[test]
 fn slot_runs_are_by_interface_whatever_the_day_order_of_records() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("days.log");
-    std::fs::write(
-        &log,
+    let (_dir, index) = common::index_of_text(
         "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
          2 222222222222 eni-b 10.0.0.1 10.0.0.2 1 2 6 1 40 1714262400 1714262460 ACCEPT OK\n\
          2 111111111111 eni-b 10.0.0.1 10.0.0.2 1 2 6 1 40 1714263000 1714263060 ACCEPT OK\n\
          2 222222222222 eni-b - - - - - - - 1714348800 1714348860 - SKIPDATA\n\
          2 333333333333 eni-a 10.0.0.3 10.0.0.2 1 2 6 1 40 1714349000 1714349060 ACCEPT OK\n",
-    )
-    .unwrap();
-    let idx = dir.path().join("idx");
-    build(&idx, std::slice::from_ref(&log), &ReadOptions::default(), 1);
-    let index = Index::open(&idx).unwrap();
+    );
     index.verify().unwrap();
     let seg = &index.segments()[0];
     // Day one holds eni-b's first two records, day two eni-b's SKIPDATA record and eni-a's.

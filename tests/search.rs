@@ -1028,17 +1028,10 @@ fn explain_writes_the_filter_back_as_a_query_and_says_how_each_part_is_answered(
 
 #[test]
 fn a_record_whose_end_is_before_its_start_is_found_at_its_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("reversed.log");
-    std::fs::write(
-        &log,
+    let (_dir, index) = common::index_of_text(
         "version account-id interface-id srcaddr start end log-status\n\
          2 123 eni-r 10.9.9.9 1711944000 0 OK\n",
-    )
-    .unwrap();
-    let idx = dir.path().join("idx");
-    build(&idx, &[log], &ReadOptions::default(), 1);
-    let index = Index::open(&idx).unwrap();
+    );
     let found = |query: &str| match run(&index, query) {
         Answer::Records { hits, .. } => hits.len(),
         other => panic!("{other:?}"),
@@ -1076,21 +1069,14 @@ fn row_texts(index: &Index, query: &str) -> Vec<String> {
 
 #[test]
 fn group_keys_after_stats_mean_what_their_fields_mean_before_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("keys.log");
-    std::fs::write(
-        &log,
+    let (_dir, index) = common::index_of_text(
         "srcaddr dstaddr bytes start end action protocol\n\
          10.0.0.9 10.0.0.1 5 1714262400 1714262460 REJECT 6\n\
          10.0.0.10 10.0.0.1 7 1714262400 1714262460 ACCEPT 17\n\
          192.0.2.1 10.0.0.3 9223372036854775807 1714348800 1714348860 ACCEPT 6\n\
          192.0.2.1 10.0.0.3 9223372036854775807 1714348800 1714348860 ACCEPT 6\n\
          192.0.2.1 192.0.2.1 9223372036854775807 1714348800 1714348860 ACCEPT 6\n",
-    )
-    .unwrap();
-    let idx = dir.path().join("idx");
-    build(&idx, &[log], &ReadOptions::default(), 1);
-    let index = Index::open(&idx).unwrap();
+    );
     let rows = |q: &str| row_texts(&index, q);
     // A CIDR, an action word in any case, a protocol name and a date, as before `stats`.
     assert_eq!(

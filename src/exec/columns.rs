@@ -136,7 +136,7 @@ pub fn scan(
 
 /// `ids` of `seg` cut at block boundaries into pieces of about `share` records each (at least
 /// one), so that a segment holding most of a query's records is scanned by several threads: a
-/// day's records lie in two or three segments.
+/// day's records lie in one or two segments.
 pub fn split_at_blocks(seg: &Segment, ids: RoaringBitmap, share: u64) -> Result<Vec<RoaringBitmap>, IndexError> {
     let parts = ids.len().div_ceil(share.max(1));
     if parts <= 1 {

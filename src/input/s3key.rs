@@ -42,10 +42,11 @@ impl S3Key {
     /// stamp, else the start of its partition's day or hour (Unix seconds).
     pub fn time(&self) -> Option<i64> {
         self.file_time.or_else(|| {
+            let partition = self.partition.as_deref()?;
             // Hive-style folders may leave out the leading zeros (`month=4`).
-            let (date, hour) = match self.partition.as_deref()?.split_once('T') {
+            let (date, hour) = match partition.split_once('T') {
                 Some((date, hour)) => (date, hour.parse().ok()?),
-                None => (self.partition.as_deref()?, 0),
+                None => (partition, 0),
             };
             let mut ymd = date.splitn(3, '-').map(|n| n.parse::<u32>().ok());
             let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);

@@ -22,7 +22,8 @@ pub struct InputFile {
 /// account's month, so a time window reads few segments (index-format.md, "Reproducible
 /// builds").
 pub fn sort_for_build(files: &mut [InputFile]) {
-    files.sort_by_cached_key(|f| (S3Key::from_key(&f.name).time(), f.name.as_bytes().to_vec()));
+    // `str` orders bytewise.
+    files.sort_by_cached_key(|f| (S3Key::from_key(&f.name).time(), f.name.clone()));
 }
 
 /// AWS writes this object to test a CloudWatch export destination; it holds no flow logs.

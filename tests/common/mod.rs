@@ -110,6 +110,18 @@ pub fn synth_corpus(records: u64, days: u32, seed: u64, format: &str) -> tempfil
     corpus
 }
 
+/// The index of one log file holding `text`, built on one thread; both live in the returned
+/// folder.
+pub fn index_of_text(text: &str) -> (tempfile::TempDir, flowdex::read::Index) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("flows.log");
+    std::fs::write(&log, text).unwrap();
+    let idx = dir.path().join("idx");
+    build(&idx, &[log], &ReadOptions::default(), 1);
+    let index = flowdex::read::Index::open(&idx).unwrap();
+    (dir, index)
+}
+
 /// Builds (or extends) the index in `dir` from `paths`, as `flowdex build` does.
 pub fn build(dir: &Path, paths: &[PathBuf], options: &ReadOptions, threads: usize) -> flowdex::build::BuildSummary {
     build_within(dir, paths, options, threads, 64 << 20)
