@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hashbrown::HashTable;
 
-use crate::query::{Aggregate, AggregateFn, CmpOp, GroupBy, KeyOf, RowFilter, RowStage, RowValue};
+use crate::query::{Aggregate, AggregateFn, CmpOp, GroupBy, KeyOf, RowFilter, RowNumber, RowStage, RowValue};
 use crate::record::{Field, FlowRecord, Value};
 
 /// One cell of an aggregate row.
@@ -25,13 +25,35 @@ pub enum Cell {
 }
 
 impl Cell {
-    fn number(&self) -> Option<f64> {
-        match self {
-            Cell::Int(n) => Some(*n as f64),
-            Cell::Float(f) => Some(*f),
+    /// How the cell's number compares with `n`, exactly; `None` when it holds no number.
+    fn compare_number(&self, n: RowNumber) -> Option<std::cmp::Ordering> {
+        match (self, n) {
+            (Cell::Int(a), RowNumber::Int(b)) => Some(a.cmp(&b)),
+            (Cell::Int(a), RowNumber::Float(x)) => integer_against_float(*a, x),
+            (Cell::Float(f), RowNumber::Int(b)) => integer_against_float(b, *f).map(std::cmp::Ordering::reverse),
+            (Cell::Float(f), RowNumber::Float(x)) => f.partial_cmp(&x),
             _ => None,
         }
     }
+}
+
+/// How `n` compares with `x`, without rounding `n` to a float; `None` against NaN.
+fn integer_against_float(n: u128, x: f64) -> Option<std::cmp::Ordering> {
+    use std::cmp::Ordering;
+    if x.is_nan() {
+        return None;
+    }
+    if x < 0.0 {
+        return Some(Ordering::Greater);
+    }
+    // `u128::MAX as f64` is 2^128, above every u128 (infinity included).
+    if x >= u128::MAX as f64 {
+        return Some(Ordering::Less);
+    }
+    let whole = x.trunc();
+    // `whole` is an integer below 2^128: the cast is exact.
+    let by_whole = n.cmp(&(whole as u128));
+    Some(by_whole.then(if x > whole { Ordering::Less } else { Ordering::Equal }))
 }
 
 /// A group key cell: what rows are grouped and ordered by. Addresses stay addresses (no text
@@ -613,7 +635,7 @@ fn row_matches<C: std::borrow::Borrow<Cell>>(f: &RowFilter, cell: &impl Fn(usize
         Cell::Ip(ip) => Value::Ip(*ip).with_text(str::to_owned),
     };
     let equal = |c: &Cell, v: &RowValue| match v {
-        RowValue::Number(n) => c.number() == Some(*n),
+        RowValue::Number(n) => c.compare_number(*n) == Some(std::cmp::Ordering::Equal),
         RowValue::Text(t) => text(c) == *t,
     };
     match f {
@@ -648,10 +670,7 @@ fn row_matches<C: std::borrow::Borrow<Cell>>(f: &RowFilter, cell: &impl Fn(usize
             let c = cell(*col);
             let c = c.borrow();
             let ord = match v {
-                RowValue::Number(n) => match c.number() {
-                    Some(x) => x.partial_cmp(n),
-                    None => return false,
-                },
+                RowValue::Number(n) => c.compare_number(*n),
                 RowValue::Text(t) => Some(text(c).as_str().cmp(t.as_str())),
             };
             let Some(ord) = ord else { return false };
@@ -775,5 +794,37 @@ mod tests {
                 assert_eq!(got.rows, expected, "keys {keys:?}, limit {n}");
             }
         }
+    }
+
+    #[test]
+    fn row_filters_compare_numbers_exactly_past_two_to_the_53() {
+        use std::cmp::Ordering::*;
+        let big = (1u128 << 53) + 1;
+        // As floats, 2^53 + 1 and 2^53 are the same number.
+        assert_eq!(Cell::Int(big).compare_number(RowNumber::Int(big - 1)), Some(Greater));
+        assert_eq!(Cell::Int(big).compare_number(RowNumber::Int(big)), Some(Equal));
+        assert_eq!(
+            Cell::Int(big).compare_number(RowNumber::Float((1u64 << 53) as f64)),
+            Some(Greater)
+        );
+        assert_eq!(Cell::Int(5).compare_number(RowNumber::Float(5.5)), Some(Less));
+        assert_eq!(Cell::Int(6).compare_number(RowNumber::Float(5.5)), Some(Greater));
+        assert_eq!(Cell::Int(0).compare_number(RowNumber::Float(-0.5)), Some(Greater));
+        assert_eq!(
+            Cell::Int(u128::MAX).compare_number(RowNumber::Float(f64::INFINITY)),
+            Some(Less)
+        );
+        assert_eq!(Cell::Int(1).compare_number(RowNumber::Float(f64::NAN)), None);
+        assert_eq!(Cell::Float(2.5).compare_number(RowNumber::Int(2)), Some(Greater));
+        assert_eq!(Cell::Float(2.0).compare_number(RowNumber::Int(2)), Some(Equal));
+        assert_eq!(Cell::Text("7".into()).compare_number(RowNumber::Int(7)), None);
+        let mut rows = Rows {
+            columns: vec!["total".into()],
+            rows: vec![vec![Cell::Int(big - 1)], vec![Cell::Int(big)], vec![Cell::Int(big + 1)]],
+            of_no_record: false,
+        };
+        let filter = RowFilter::Compare(0, CmpOp::Gt, RowValue::Number(RowNumber::Int(big)));
+        apply(&mut rows, &[RowStage::Filter(filter)]);
+        assert_eq!(rows.rows, [vec![Cell::Int(big + 1)]]);
     }
 }

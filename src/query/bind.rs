@@ -225,8 +225,16 @@ pub enum RowFilter {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum RowValue {
-    Number(f64),
+    Number(RowNumber),
     Text(String),
+}
+
+/// A number in a row filter. An integer stays exact: sums of bytes pass 2^53, beyond which an
+/// `f64` no longer tells neighbouring integers apart.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RowNumber {
+    Int(u128),
+    Float(f64),
 }
 
 /// Stages applied to aggregate rows, in order.
@@ -751,9 +759,15 @@ impl Binder<'_> {
     }
 
     fn row_filter(&self, e: &Expr, columns: &[RowColumn]) -> Result<RowFilter, QueryError> {
-        let value = |l: &Literal| match l.text.parse::<f64>() {
-            Ok(n) if !l.quoted => RowValue::Number(n),
-            _ => RowValue::Text(l.text.clone()),
+        let value = |l: &Literal| {
+            let number = match l.text.parse::<u128>() {
+                Ok(n) => Some(RowNumber::Int(n)),
+                Err(_) => l.text.parse::<f64>().ok().map(RowNumber::Float),
+            };
+            match number {
+                Some(n) if !l.quoted => RowValue::Number(n),
+                _ => RowValue::Text(l.text.clone()),
+            }
         };
         // A key is compared as its field is before `stats`; a time bin as the span it covers,
         // as `time` compares a record's.
@@ -1044,9 +1058,10 @@ mod tests {
     fn stats_and_rows() {
         let b = bound("tcp_flags = 2 and action = REJECT | stats count() as syn_count by srcaddr | filter syn_count > 100 | sort syn_count desc").unwrap();
         assert_eq!(b.row_columns(), ["srcaddr", "syn_count"]);
-        assert!(
-            matches!(b.rows[0], RowStage::Filter(RowFilter::Compare(1, CmpOp::Gt, RowValue::Number(n))) if n == 100.0)
-        );
+        assert!(matches!(
+            b.rows[0],
+            RowStage::Filter(RowFilter::Compare(1, CmpOp::Gt, RowValue::Number(RowNumber::Int(100))))
+        ));
         assert!(bound("stats sum(action)").is_err());
         assert!(bound("stats count() | sort nope")
             .unwrap_err()
@@ -1059,9 +1074,10 @@ mod tests {
         let b =
             bound("stats count(*), sum(bytes) by srcaddr | filter count(*) > 100 | sort sum( bytes ) desc").unwrap();
         assert_eq!(b.row_columns(), ["srcaddr", "count(*)", "sum(bytes)"]);
-        assert!(
-            matches!(b.rows[0], RowStage::Filter(RowFilter::Compare(1, CmpOp::Gt, RowValue::Number(n))) if n == 100.0)
-        );
+        assert!(matches!(
+            b.rows[0],
+            RowStage::Filter(RowFilter::Compare(1, CmpOp::Gt, RowValue::Number(RowNumber::Int(100))))
+        ));
         assert!(matches!(&b.rows[1], RowStage::Sort(keys) if keys[..] == [(2, true)]));
         assert!(bound("stats count() | sort count(*)")
             .unwrap_err()

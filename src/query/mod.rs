@@ -8,7 +8,7 @@ mod show;
 
 pub use bind::{
     bind, bind_time_window, Aggregate, AggregateFn, Bound, Cond, Filter, GroupBy, KeyOf, RecordStage, RowFilter,
-    RowStage, RowValue, Test,
+    RowNumber, RowStage, RowValue, Test,
 };
 pub use bind::{ip_range, ip_ranges, overlaps, time_range, TIME_FORMS};
 pub use parse::{list_values, parse, parse_duration, read_list_file, CmpOp, Expr, FileReader, Query, Stage};
