@@ -13,6 +13,8 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::input::hex;
+
 /// The list of the other files' SHA-256.
 pub const SUMS_FILE: &str = "SHA256SUMS";
 /// When the bundle was written: outside `SHA256SUMS`, so that the rest is byte-identical.
@@ -200,10 +202,6 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn sha256_of_reader(mut r: impl Read) -> io::Result<String> {

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::format::LogFormat;
 use super::json::{walk_values, JsonItem, WalkError};
 use super::s3key::S3Key;
-use super::source::{Form, RejectReason, SourceError, SourceMeta, SourceReport};
+use super::source::{hex, Form, RejectReason, SourceError, SourceMeta, SourceReport};
 use super::text::{for_each_line, LineParser};
 use super::walk::AWS_WRITE_TEST_OBJECT;
 use super::{InputFile, Limits, ReadOptions, RecordSink};
@@ -828,10 +828,6 @@ impl<'a> SourceState<'a> {
             None => SourceError::Io { message: e.to_string() },
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A sink that tells whether every byte written to it was zero.
