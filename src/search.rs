@@ -816,7 +816,7 @@ pub fn output_order<R: HeldRecord>(a: &Hit<R>, b: &Hit<R>) -> Ordering {
     let ((a_start, a_end, a_from), (b_start, b_end, b_from)) = (a.record.place(), b.record.place());
     (a_start, a_end)
         .cmp(&(b_start, b_end))
-        .then_with(|| a.source.cmp(&b.source))
+        .then_with(|| a.source.name.cmp(&b.source.name))
         .then_with(|| a_from.line.cmp(&b_from.line))
         .then_with(|| a.at.cmp(&b.at))
 }

@@ -335,6 +335,60 @@ fn a_gzip_checksum_that_fails_leaves_every_record_of_the_stream_unverified() {
 }
 
 #[test]
+fn a_search_warns_of_records_shown_from_a_source_that_failed_its_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = stored_gzip(&numbered_lines(2000));
+    let flipped = write(dir.path(), "in/flipped.log.gz", &flip_digit(gz.clone(), gz.len() / 2));
+    let clean = numbered_lines(3)
+        .iter()
+        .map(|&b| if b == b'6' { b'1' } else { b })
+        .collect::<Vec<u8>>();
+    write(dir.path(), "in/clean.log", &clean);
+    let idx = dir.path().join("idx");
+    let flowdex = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let built = flowdex(&[
+        "build",
+        "--output",
+        idx.to_str().unwrap(),
+        dir.path().join("in").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        built.status.code(),
+        Some(1),
+        "a source failed: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let search = |query: &str| {
+        let out = flowdex(&["search", "--format", "jsonl", idx.to_str().unwrap(), query]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    // The clean file's records are protocol 1, the flipped file's 6.
+    let (shown, warned) = search("protocol = 6 and srcport < 1030");
+    assert_eq!(shown.lines().count(), 6, "{shown}");
+    let name = flipped.display().to_string();
+    assert!(
+        warned.contains(&format!("6 records shown come from {name}, which failed while read:"))
+            && warned.contains("may hold corrupt values"),
+        "{warned}"
+    );
+    let (shown, warned) = search("protocol = 1");
+    assert_eq!(shown.lines().count(), 3, "{shown}");
+    assert!(!warned.contains("failed while read"), "{warned}");
+    // Stats do not name sources: their answer is rows, not records.
+    let (_, warned) = search("protocol = 6 | stats count()");
+    assert!(!warned.contains("failed while read"), "{warned}");
+}
+
+#[test]
 fn a_tar_gz_is_read_to_its_gzip_trailer_and_its_checksum_checked() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = tar::Builder::new(Vec::new());

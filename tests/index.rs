@@ -936,7 +936,7 @@ fn a_damaged_sources_file_is_refused_before_any_name_is_read_from_it() {
         // Damage to the header or the table may already fail the opening.
         if let Ok(index) = Index::open(dir.path()) {
             assert!(index.source(0).is_err(), "byte {at}");
-            assert!(index.source_names(&[0, 1]).is_err(), "byte {at}");
+            assert!(index.source_labels(&[0, 1]).is_err(), "byte {at}");
             checked += 1;
         }
     }

@@ -150,7 +150,11 @@ fn oracle(bound: &query::Bound, read: &Collected) -> Answer {
         .filter(|(_, r, _)| bound.filter.matches(r))
         .map(|(name, r, _)| flowdex::exec::Hit {
             record: Box::new(r.clone()),
-            source: name.as_str().into(),
+            source: std::sync::Arc::new(flowdex::format::sources::SourceLabel {
+                id: 0,
+                name: name.clone(),
+                error: None,
+            }),
             // A scan has no place in an index; `same` does not compare it.
             at: flowdex::read::RecordAt {
                 segment: u32::MAX,
@@ -203,7 +207,7 @@ fn same(a: &Answer, b: &Answer) -> bool {
                 && x.iter().zip(y).all(|(p, q)| {
                     let mut pr = p.record.clone();
                     pr.provenance.source = q.record.provenance.source;
-                    p.source == q.source && pr == q.record
+                    p.source.name == q.source.name && pr == q.record
                 })
         }
         (Answer::Rows(x), Answer::Rows(y)) => x == y,
@@ -267,7 +271,7 @@ fn check_corpus(paths: &[PathBuf], seed: u64, queries: usize) {
             let at: Vec<_> = hits.iter().map(|h| h.at).collect();
             for (h, l) in hits.iter().zip(index.original_lines(&at).unwrap()) {
                 assert_eq!(
-                    *raw[&(h.source.to_string(), h.record.provenance.line)],
+                    *raw[&(h.source.name.clone(), h.record.provenance.line)],
                     l,
                     "#{i} {text}"
                 );
@@ -637,7 +641,7 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
     let idx = tempfile::tempdir().unwrap();
     build(idx.path(), &[dir.path().to_path_buf()], &ReadOptions::default(), 1);
     let index = Index::open(idx.path()).unwrap();
-    let key = |h: &flowdex::exec::Hit| (h.source.to_string(), h.record.provenance.line, h.record.start);
+    let key = |h: &flowdex::exec::Hit| (h.source.name.clone(), h.record.provenance.line, h.record.start);
     for text in [
         "dstaddr = 10.0.1.1",
         "srcaddr = 10.0.0.0/28 | fields srcaddr, start",
@@ -817,7 +821,7 @@ fn sort_then_limit_holds_only_the_first_records_whatever_matches() {
     build(idx.path(), &[dir.path().to_path_buf()], &ReadOptions::default(), 1);
     let index = Index::open(idx.path()).unwrap();
     let room = 25 * flowdex::exec::RECORD_BYTES as usize;
-    let key = |h: &flowdex::exec::Hit| (h.source.to_string(), h.record.provenance.line);
+    let key = |h: &flowdex::exec::Hit| (h.source.name.clone(), h.record.provenance.line);
     // Each answer, held in room for 25 records, is the first records of the same query without
     // its limit (answered with ample room, every match held).
     let answer = |text: &str, memory: usize| {

@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use flowdex::coverage::{self, BlindSpots, Coverage, Scope, State, Subject};
 use flowdex::exec::{HeldRecord, Hit, Keeper, Route, SearchError};
+use flowdex::format::sources::SourceLabel;
 use flowdex::output::{columns_for, write_rows, OutputFormat, RecordWriter, SourceRef};
 use flowdex::query::{self, QueryError};
 use flowdex::read::Index;
@@ -132,10 +133,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         );
         return Ok(2);
     }
+    // The sources of the records shown that failed while read, for a warning after them.
+    let mut failed = FailedSources::default();
     // The interfaces of the matches, for the coverage warning; known only when records come back.
     let (empty, matched) = if search::answers_in_batches(&bound) {
         let mut interfaces = BTreeSet::new();
         let mut empty = true;
+        let failed = &mut failed;
         let shown = search::shown_fields(&bound);
         let mut w = record_writer(&mut *out, &index, format, shown.clone(), args.with_source);
         let record_format = w.format().clone();
@@ -177,10 +181,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     .as_ref()
                     .map_err(|e| SearchError::Output(io::Error::new(e.kind(), e.to_string())))?;
                 let source = SourceRef {
-                    name: &h.source,
+                    name: &h.source.name,
                     line: h.record.provenance.line,
                 };
                 w.write_formatted(text, Some(source)).map_err(SearchError::Output)?;
+                failed.note(&h.source);
                 if let Some(interface) = &h.record.interface_id {
                     if !interfaces.contains(interface) {
                         interfaces.insert(interface.clone());
@@ -196,6 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let empty = answer.is_empty();
         match answer {
             Answer::Records { hits, fields } => {
+                hits.iter().for_each(|h| failed.note(&h.source));
                 let interfaces: BTreeSet<&str> = hits.iter().filter_map(|h| h.record.interface_id.as_deref()).collect();
                 let matched = interfaces.into_iter().map(str::to_owned).collect();
                 let mut w = record_writer(&mut *out, &index, format, fields, args.with_source);
@@ -210,6 +216,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
     };
     out.flush()?;
+    failed.warn(&args.index);
     let blind = coverage::blind_spots(&index, &bound.filter, matched.as_deref())
         .with_context(|| format!("{}: checking coverage", args.index.display()))?;
     warn_blind_spots(&blind, &args.index);
@@ -270,7 +277,7 @@ fn write_hits<W: Write>(
                 &h.record,
                 lines.get(i).map(Vec::as_slice),
                 Some(SourceRef {
-                    name: &h.source,
+                    name: &h.source.name,
                     line: h.record.provenance.line,
                 }),
             )
@@ -278,6 +285,44 @@ fn write_hits<W: Write>(
         .map_err(SearchError::Output)?;
     }
     Ok(())
+}
+
+/// The sources of records shown whose reading failed (a gzip checksum, a truncated stream, a
+/// file changed while read): their records are in the index, and any of them may hold a corrupt
+/// value, so a responder must hear it where the records are used, not only at build time.
+#[derive(Default)]
+struct FailedSources {
+    /// Per source name: its error and the records shown from it.
+    by_name: std::collections::BTreeMap<String, (String, u64)>,
+}
+
+impl FailedSources {
+    fn note(&mut self, source: &SourceLabel) {
+        let Some(error) = &source.error else { return };
+        if let Some((_, shown)) = self.by_name.get_mut(&source.name) {
+            *shown += 1;
+        } else {
+            self.by_name.insert(source.name.clone(), (error.clone(), 1));
+        }
+    }
+
+    fn warn(&self, index: &Path) {
+        for (name, (error, shown)) in self.by_name.iter().take(WARN_SUBJECTS) {
+            let records = if *shown == 1 {
+                "record shown comes"
+            } else {
+                "records shown come"
+            };
+            eprintln!("flowdex: warning: {shown} {records} from {name}, which failed while read: {error}");
+        }
+        if self.by_name.len() > WARN_SUBJECTS {
+            eprintln!(
+                "flowdex: warning: and records from {} more sources that failed while read; see `flowdex info {}`",
+                self.by_name.len() - WARN_SUBJECTS,
+                index.display()
+            );
+        }
+    }
 }
 
 /// Subjects and ranges per subject a warning shows before it counts the rest.

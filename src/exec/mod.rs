@@ -12,6 +12,7 @@ use roaring::RoaringBitmap;
 
 use crate::format::dictionary::{ip_bytes, ip_from_bytes, Dictionary, Term, TermKind};
 use crate::format::schema::{enum_word, Column, POSTING_FIELDS};
+use crate::format::sources::SourceLabel;
 use crate::format::{BlockEntry, Range};
 use crate::query::{Cond, Filter, Test};
 use crate::read::{Index, IndexError, RecordAt, Segment};
@@ -331,7 +332,7 @@ pub struct Hit<R = Box<FlowRecord>> {
     /// sorted (66,000 hits: most of a search's time was memmove).
     pub record: R,
     /// Shared by the hits of one source: a hot address has tens of thousands of hits.
-    pub source: std::sync::Arc<str>,
+    pub source: std::sync::Arc<SourceLabel>,
     pub at: RecordAt,
 }
 
@@ -669,6 +670,8 @@ pub fn gather<R: HeldRecord>(
         });
     }
     use std::sync::atomic::Ordering::Relaxed;
+    // Until the sources are looked up, after the records are gathered.
+    let unknown = std::sync::Arc::new(SourceLabel::unknown());
     let held = std::sync::atomic::AtomicU64::new(exact);
     // Takes one more record unless `max` are held.
     let take_one = || {
@@ -793,7 +796,7 @@ pub fn gather<R: HeldRecord>(
                     };
                     hits.push(Hit {
                         record: (keeper.make)(r, line),
-                        source: std::sync::Arc::from(""),
+                        source: unknown.clone(),
                         at,
                     });
                     if hits.len() >= trim_at {
@@ -821,18 +824,19 @@ pub fn gather<R: HeldRecord>(
         .into_iter()
         .for_each(|mut segment| hits.append(&mut segment));
     hits.append(&mut first);
-    // Names of the sources the hits came from: one entry of the sources file read for each,
+    // Labels of the sources the hits came from: one entry of the sources file read for each,
     // in id order, so that each compressed chunk of entries is decompressed once.
     let ids: std::collections::BTreeSet<u32> = hits.iter().map(|h| h.record.place().2.source).collect();
     let ids: Vec<u32> = ids.into_iter().collect();
-    let names: std::collections::HashMap<u32, std::sync::Arc<str>> = index
-        .source_names(&ids)?
+    let labels: std::collections::HashMap<u32, std::sync::Arc<SourceLabel>> = index
+        .source_labels(&ids)?
         .into_iter()
-        .map(|(id, name)| (id, name.into()))
+        .map(|(id, label)| (id, label.into()))
         .collect();
-    let unknown: std::sync::Arc<str> = "(unknown source)".into();
     for h in &mut hits {
-        h.source = names.get(&h.record.place().2.source).unwrap_or(&unknown).clone();
+        if let Some(label) = labels.get(&h.record.place().2.source) {
+            h.source = label.clone();
+        }
     }
     Ok(hits)
 }

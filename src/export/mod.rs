@@ -255,7 +255,7 @@ fn write_records(hits: &[Hit], format: OutputFormat, columns: Vec<Field>, extras
     let mut w = RecordWriter::new(Vec::new(), format, columns, true).with_extra_columns(extras);
     for h in hits {
         let source = SourceRef {
-            name: &h.source,
+            name: &h.source.name,
             line: h.record.provenance.line,
         };
         w.write(&h.record, None, Some(source))

@@ -20,11 +20,32 @@ pub const SOURCE_REF_CHUNK_LENGTH: usize = SOURCE_REF_ID + 4;
 pub const SOURCE_REF_OFFSET: usize = SOURCE_REF_CHUNK_LENGTH + 4;
 pub const SOURCE_REF_SIZE: usize = SOURCE_REF_OFFSET + 8;
 
-/// An entry's id and name, its other fields skipped unparsed.
-#[derive(serde::Deserialize)]
-struct Named {
-    id: u32,
-    name: String,
+/// What printing a record needs of its source: its name, and whether reading it failed (its
+/// records may then hold corrupt values). The entry's other fields are skipped unparsed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct SourceLabel {
+    pub id: u32,
+    pub name: String,
+    pub error: Option<String>,
+}
+
+impl SourceLabel {
+    pub fn of(source: &SourceEntry) -> SourceLabel {
+        SourceLabel {
+            id: source.id,
+            name: source.name.clone(),
+            error: source.error.clone(),
+        }
+    }
+
+    /// The label of a record whose source the index lacks.
+    pub fn unknown() -> SourceLabel {
+        SourceLabel {
+            id: u32::MAX,
+            name: "(unknown source)".into(),
+            error: None,
+        }
+    }
 }
 
 /// What an entry parsed in part or whole must hold: the id its table names.
@@ -32,7 +53,7 @@ trait HasId {
     fn id(&self) -> u32;
 }
 
-impl HasId for Named {
+impl HasId for SourceLabel {
     fn id(&self) -> u32 {
         self.id
     }
@@ -201,10 +222,9 @@ impl<'a> Sources<'a> {
         self.read_entry(i, cache)
     }
 
-    /// Entry `i`'s name, the only field parsed: what printing a record's source needs.
-    pub fn name(&self, i: usize, cache: &mut ChunkCache) -> Result<String, Corrupt> {
-        let named: Named = self.read_entry(i, cache)?;
-        Ok(named.name)
+    /// Entry `i`'s name and error, the only fields parsed: what printing a record needs.
+    pub fn label(&self, i: usize, cache: &mut ChunkCache) -> Result<SourceLabel, Corrupt> {
+        self.read_entry(i, cache)
     }
 
     /// Entry `i`'s JSON read as `T`, whose id must be the table's.
