@@ -389,6 +389,59 @@ fn a_search_warns_of_records_shown_from_a_source_that_failed_its_check() {
 }
 
 #[test]
+fn failures_are_not_added_again_by_a_rebuild_and_a_failed_tar_gz_marks_its_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let mut tar = tar::Builder::new(Vec::new());
+    let lines = numbered_lines(10);
+    let mut h = tar::Header::new_gnu();
+    h.set_size(lines.len() as u64);
+    h.set_cksum();
+    tar.append_data(&mut h, "a.log", &lines[..]).unwrap();
+    let mut tgz = stored_gzip(&tar.into_inner().unwrap());
+    // The gzip trailer's CRC-32 no longer matches.
+    let crc = tgz.len() - 8;
+    tgz[crc] ^= 1;
+    write(&input, "b.tar.gz", &tgz);
+    std::fs::create_dir_all(input.join("empty")).unwrap();
+    let fifo = input.join("pipe");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let idx = dir.path().join("idx");
+    let inputs = [input.join("b.tar.gz"), input.join("empty"), fifo];
+    let first = common::build(&idx, &inputs, &ReadOptions::default(), 1);
+    assert_eq!(
+        (first.sources_added, first.failed_sources, first.records_added),
+        (4, 4, 10),
+        "{first:?}"
+    );
+    let sources = flowdex::read::Index::open(&idx).unwrap().sources().unwrap().to_vec();
+    let entry = sources.iter().find(|s| s.entry.is_some()).unwrap();
+    assert!(
+        entry
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("read from the bundle") && e.contains("may hold corrupt values")),
+        "{entry:?}"
+    );
+
+    let again = common::build(&idx, &inputs, &ReadOptions::default(), 1);
+    assert_eq!((again.sources_added, again.failed_sources), (0, 3), "{again:?}");
+    assert!(
+        again
+            .first_problems
+            .iter()
+            .all(|p| p.ends_with("(the index records this failure already)")),
+        "{again:?}"
+    );
+    let index = flowdex::read::Index::open(&idx).unwrap();
+    assert_eq!(index.sources().unwrap(), &sources[..], "nothing added");
+}
+
+#[test]
 fn a_tar_gz_is_read_to_its_gzip_trailer_and_its_checksum_checked() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = tar::Builder::new(Vec::new());

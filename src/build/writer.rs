@@ -14,7 +14,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use super::segment::{Mark, SegmentBuilder};
 use crate::format::manifest::{is_segment_file, is_sources_file, Manifest, RejectEntry, SegmentMeta, SourceEntry};
 use crate::format::sources;
-use crate::input::{LogFormat, RecordSink, Rejection, SourceMeta, SourceReport};
+use crate::input::{LogFormat, RecordSink, Rejection, SourceError, SourceMeta, SourceReport};
 use crate::read::{Index, IndexError, Segment, MANIFEST_FILE};
 use crate::record::FlowRecord;
 
@@ -35,6 +35,11 @@ pub struct IndexWriter {
     /// The SHA-256 of each source held (the base index's and this build's), with its name
     /// and whether the base index holds it.
     known: Mutex<HashMap<String, Held>>,
+    /// The base index's failures with nothing read (a FIFO, an empty folder, a bundle's failed
+    /// check), by name and error: met again, they are reported and not added once more.
+    failures_in_index: HashSet<(String, String)>,
+    /// Failures of this build's inputs that the base index already records: `NAME: ERROR`.
+    repeated_failures: Mutex<Vec<String>>,
     turn: Mutex<Turn>,
     turn_moved: Condvar,
     added_segments: Mutex<Vec<SegmentMeta>>,
@@ -202,6 +207,11 @@ impl IndexWriter {
                 (s.sha256.clone(), held)
             })
             .collect();
+        let failures_in_index = base_sources
+            .iter()
+            .filter(|s| is_failure_alone(s))
+            .filter_map(|s| Some((s.name.clone(), s.error.clone()?)))
+            .collect();
         let next_source = base.next_source;
         Ok(IndexWriter {
             dir: dir.to_path_buf(),
@@ -217,6 +227,8 @@ impl IndexWriter {
             base_sources,
             dropped: Vec::new(),
             known: Mutex::new(known),
+            failures_in_index,
+            repeated_failures: Mutex::new(Vec::new()),
             added_segments: Mutex::new(Vec::new()),
             added_sources: Mutex::new(Vec::new()),
             skipped: Mutex::new(Vec::new()),
@@ -394,6 +406,8 @@ impl IndexWriter {
         let mut added_sources = self.added_sources.into_inner().expect("no panics while locked");
         added_segments.sort_by(|a, b| a.file.cmp(&b.file));
         added_sources.sort_by_key(|s| s.id);
+        let mut repeated_failures = self.repeated_failures.into_inner().expect("no panics while locked");
+        repeated_failures.sort();
         let summary = BuildSummary {
             sources_added: added_sources.len() as u64,
             skipped: {
@@ -406,7 +420,8 @@ impl IndexWriter {
             segments_added: added_segments.len() as u64,
             records_added: added_sources.iter().map(|s| s.records).sum(),
             rejected_added: added_sources.iter().map(|s| s.rejected).sum(),
-            failed_sources: added_sources.iter().filter(|s| s.error.is_some()).count() as u64,
+            failed_sources: (added_sources.iter().filter(|s| s.error.is_some()).count() + repeated_failures.len())
+                as u64,
             first_problems: added_sources
                 .iter()
                 .flat_map(|s| {
@@ -417,6 +432,11 @@ impl IndexWriter {
                         .map(|r| format!("{}:{}: rejected: {}", s.name, r.line, r.reason));
                     failure.chain(rejects)
                 })
+                .chain(
+                    repeated_failures
+                        .iter()
+                        .map(|f| format!("{f} (the index records this failure already)")),
+                )
                 .take(SUMMARY_LISTS)
                 .collect(),
         };
@@ -669,6 +689,34 @@ impl RecordSink for Worker<'_> {
 
     fn end_source(&mut self, report: SourceReport) {
         let mark = self.current.take().expect("end_source follows begin_source");
+        let entry = Worker::source_entry(&report);
+        if is_failure_alone(&entry) {
+            let error = entry.error.clone().unwrap_or_default();
+            if self
+                .writer
+                .failures_in_index
+                .contains(&(entry.name.clone(), error.clone()))
+            {
+                self.writer
+                    .repeated_failures
+                    .lock()
+                    .expect("no panics while locked")
+                    .push(format!("{}: {error}", entry.name));
+                return;
+            }
+        }
+        // A `.tar.gz` whose gzip check fails at its end fails as the bundle, after its entries
+        // were read: any of them may hold a corrupt value, so each says so, and a search
+        // showing their records warns.
+        if let (None, Some(error @ SourceError::Unverified { .. })) = (&report.meta.entry, &report.error) {
+            for read in self
+                .entries
+                .iter_mut()
+                .filter(|e| e.path == entry.path && e.entry.is_some() && e.error.is_none())
+            {
+                read.error = Some(format!("read from the bundle {}, which failed: {error}", entry.name));
+            }
+        }
         if !report.sha256.is_empty() {
             let mut known = self.writer.known.lock().expect("no panics while locked");
             match known.entry(report.sha256.clone()) {
@@ -691,6 +739,11 @@ impl RecordSink for Worker<'_> {
                 }
             }
         }
-        self.entries.push(Worker::source_entry(&report));
+        self.entries.push(entry);
     }
+}
+
+/// Whether a source is a failure with nothing read: no bytes hashed, no line.
+fn is_failure_alone(s: &SourceEntry) -> bool {
+    s.error.is_some() && s.sha256.is_empty() && s.lines == 0 && s.blank_lines == 0
 }
