@@ -471,6 +471,24 @@ fn cloudwatch_and_firehose_forms() {
 }
 
 #[test]
+fn a_cloudwatch_time_stamp_that_is_no_time_is_named_as_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(fixture("cloudwatch-export.txt")).unwrap();
+    // Month 13 on the second line.
+    let text = good.replacen("2018-09-22T20:29:12.000Z", "2018-13-22T20:29:12.000Z", 1);
+    let p = dir.path().join("export.txt");
+    std::fs::write(&p, text).unwrap();
+    let got = read(&[p], None);
+    let r = &got.reports[0];
+    assert_eq!((r.records, r.rejected), (2, 1), "{r}");
+    assert_eq!(r.rejects[0].line, 2);
+    assert_eq!(
+        r.rejects[0].reason.to_string(),
+        "bad time stamp: `2018-13-22T20:29:12.000Z` is not a valid RFC 3339 time"
+    );
+}
+
+#[test]
 fn transit_gateway_and_custom_formats() {
     let got = read(&[fixture("tgw-s3.log")], None);
     assert_eq!(got.records.len(), 2);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::format::{starts_like_header, LogFormat};
 use super::source::{RejectReason, RejectedLine, Rejection, SourceReport};
 use super::RecordSink;
-use crate::record::{check_text, ExtraField, Field, FlowRecord, FormatField, Provenance, TextSetter};
+use crate::record::{check_text, ExtraField, Field, FlowRecord, FormatField, Provenance, TextSetter, ValueError};
 
 /// One line as the splitter found it.
 pub(crate) enum LineEvent<'a> {
@@ -201,7 +201,10 @@ impl LineParser {
         let Ok(text) = std::str::from_utf8(raw) else {
             return self.reject(line, RejectReason::NonUtf8, raw, report, sink);
         };
-        let body = self.strip_prefix(text);
+        let body = match self.strip_prefix(text) {
+            Ok(body) => body,
+            Err(reason) => return self.reject(line, reason, raw, report, sink),
+        };
         self.fields.split(body.as_bytes());
         let first = self.fields.fields(body).next().unwrap_or("");
         let named_first = starts_like_header(first);
@@ -250,16 +253,19 @@ impl LineParser {
         sink.record(&self.record, raw, format);
     }
 
-    fn strip_prefix<'t>(&mut self, text: &'t str) -> &'t str {
+    /// The record after a CloudWatch export's time stamp, or the whole line when it has none;
+    /// an error for a time stamp that is no time (a damaged line would otherwise read as a
+    /// record with one field too many).
+    fn strip_prefix<'t>(&mut self, text: &'t str) -> Result<&'t str, RejectReason> {
         if self.prefix == Prefix::Undecided {
             self.prefix = detect_prefix(text);
         }
         if self.prefix == Prefix::None {
-            return text;
+            return Ok(text);
         }
         let (head, rest) = match text.split_once(' ') {
             Some(split) => split,
-            None => return text,
+            None => return Ok(text),
         };
         let strip = match self.prefix {
             Prefix::Rfc3339 => crate::time::parse_rfc3339(head).is_some(),
@@ -267,9 +273,11 @@ impl LineParser {
             Prefix::None | Prefix::Undecided => false,
         };
         if strip {
-            rest
+            Ok(rest)
+        } else if self.prefix == Prefix::Rfc3339 && looks_like_rfc3339(head) {
+            Err(RejectReason::bad_value("time stamp", head, &ValueError::NotATime))
         } else {
-            text
+            Ok(text)
         }
     }
 
@@ -436,9 +444,15 @@ fn separator_bits(chunk: &[u8; 64]) -> u64 {
     lane(0) | lane(16) << 16 | lane(32) << 32 | lane(48) << 48
 }
 
+/// Whether `head` has the shape of an RFC 3339 time (`dddd-dd-ddT...`), valid or not.
+fn looks_like_rfc3339(head: &str) -> bool {
+    let b = head.as_bytes();
+    b.len() >= 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T'
+}
+
 fn detect_prefix(text: &str) -> Prefix {
     let head = text.split(' ').next().unwrap_or("");
-    if head.len() >= 20 && head.as_bytes()[10] == b'T' && crate::time::parse_rfc3339(head).is_some() {
+    if looks_like_rfc3339(head) && crate::time::parse_rfc3339(head).is_some() {
         Prefix::Rfc3339
     } else if head.len() == 13 && head.bytes().all(|b| b.is_ascii_digit()) {
         Prefix::EpochMillis

@@ -92,6 +92,8 @@ pub enum ValueError {
     NotInSet { expected: &'static str },
     #[error("text holding a control character (a damaged part of the file?)")]
     ControlCharacter,
+    #[error("not a valid RFC 3339 time")]
+    NotATime,
 }
 
 /// A type a field's text parses into. `assign` and `assign_value` write into an existing slot so
