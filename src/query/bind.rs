@@ -352,9 +352,9 @@ pub fn bind(query: &Query, text: &str) -> Result<Bound, QueryError> {
             }
             Stage::Filter(e) => bound.records.push(RecordStage::Filter(b.filter(e)?)),
             // A projection does not change which records pass; later filters stay on the index.
-            Stage::Fields(names) | Stage::Display(names) => bound.records.push(RecordStage::Fields(
+            Stage::Fields(names) | Stage::Display(names) => bound.records.push(RecordStage::Fields(first_of_each(
                 names.iter().map(|n| b.field(n)).collect::<Result<_, _>>()?,
-            )),
+            ))),
             Stage::Dedup(names) => {
                 leading = false;
                 bound.records.push(RecordStage::Dedup(
@@ -741,12 +741,12 @@ impl Binder<'_> {
                     .collect::<Result<_, QueryError>>()?,
             ),
             Stage::Limit(n) => RowStage::Limit(*n),
-            Stage::Fields(names) | Stage::Display(names) => RowStage::Columns(
+            Stage::Fields(names) | Stage::Display(names) => RowStage::Columns(first_of_each(
                 names
                     .iter()
                     .map(|n| self.column(n, columns))
                     .collect::<Result<_, _>>()?,
-            ),
+            )),
             Stage::Stats(_) | Stage::Dedup(_) => {
                 return Err(QueryError::at(
                     self.text,
@@ -986,6 +986,18 @@ fn enum_words(field: Field) -> &'static str {
     }
 }
 
+/// `items` without repeats, each where it first appears: a field listed twice is shown once
+/// (twice, a JSON object would hold the key twice).
+fn first_of_each<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+    let mut kept: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !kept.contains(&item) {
+            kept.push(item);
+        }
+    }
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1052,6 +1064,15 @@ mod tests {
         for q in no {
             assert!(!bound(q).unwrap().filter.matches(&r), "{q}");
         }
+    }
+
+    #[test]
+    fn a_field_listed_twice_is_shown_once() {
+        let b = bound("fields srcaddr, dstport, srcAddr | display dstport, dstport").unwrap();
+        assert!(matches!(&b.records[0], RecordStage::Fields(f) if f[..] == [Field::Srcaddr, Field::Dstport]));
+        assert!(matches!(&b.records[1], RecordStage::Fields(f) if f[..] == [Field::Dstport]));
+        let b = bound("stats count() as s by srcaddr | display s, srcaddr, s").unwrap();
+        assert!(matches!(&b.rows[0], RowStage::Columns(c) if c[..] == [1, 0]));
     }
 
     #[test]
