@@ -376,6 +376,32 @@ fn a_segment_with_many_candidates_is_cut_into_parts_between_blocks() {
     assert!(split, "some segment was cut");
 }
 
+/// With more threads than segments, each segment is scanned in parts whose groups merge by
+/// raw key before their keys are resolved: the answers are the linear scan's, for keys of terms,
+/// numbers, enums, time bins and nulls.
+#[test]
+fn parts_of_a_segment_merge_their_groups_like_a_linear_scan() {
+    let corpus = common::synth_corpus(30_000, 3, 47, "v5");
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &[corpus.path().to_path_buf()], &ReadOptions::default(), 1);
+    let index = Index::open(dir.path()).unwrap();
+    assert!(index.segments().len() < 4, "{} segments", index.segments().len());
+    let read = read_with(&[corpus.path().to_path_buf()], &ReadOptions::default()).without_duplicate_sources();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+    for text in [
+        "stats count() as n, sum(bytes) as b, min(bytes), max(packets), avg(bytes) by srcaddr",
+        "action = ACCEPT | stats count() by dstport, bin(1h)",
+        "stats sum(bytes) by flow_direction, pkt_srcaddr",
+        "time >= 2024-04-01T06:00:00Z | stats count() by tcp_flags",
+    ] {
+        let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+        let got = pool.install(|| search::run(&index, &bound)).unwrap();
+        let want = oracle(&bound, &read);
+        assert!(!want.is_empty(), "{text}: nothing to compare");
+        assert!(same(&got, &want), "{text}\n index:  {got:?}\n oracle: {want:?}");
+    }
+}
+
 #[test]
 fn an_index_opened_for_a_window_answers_like_the_whole_index() {
     let corpus = common::synth_corpus(30_000, 6, 41, "v5");

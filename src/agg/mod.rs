@@ -230,6 +230,18 @@ impl Partial {
         }
     }
 
+    /// Adds the records of `other`, a partial of the same group.
+    pub fn merge(&mut self, other: &Partial) {
+        self.records += other.records;
+        self.present += other.present;
+        self.sum += other.sum;
+        self.min = match (self.min, other.min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.max = self.max.max(other.max);
+    }
+
     /// Whether `function` can be computed from partials.
     pub fn supports(function: AggregateFn) -> bool {
         !matches!(function, AggregateFn::CountDistinct)
