@@ -335,6 +335,38 @@ fn a_gzip_checksum_that_fails_leaves_every_record_of_the_stream_unverified() {
 }
 
 #[test]
+fn a_name_a_tar_holds_twice_names_two_sources_that_recheck_tells_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let old = numbered_lines(2);
+    let new = numbered_lines(3);
+    // `tar -r` appends a newer copy under the same name; a real entry may even look renamed.
+    append_raw(&mut b, "a.log", tar::EntryType::Regular, &old);
+    append_raw(&mut b, "a.log#2", tar::EntryType::Regular, &numbered_lines(1));
+    append_raw(&mut b, "a.log", tar::EntryType::Regular, &new);
+    let tar = write(dir.path(), "in/b.tar", &b.into_inner().unwrap());
+    let got = read(std::slice::from_ref(&tar), None);
+    let names: Vec<String> = got.reports.iter().map(|r| r.meta.name.clone()).collect();
+    let bundle = tar.display().to_string();
+    assert_eq!(
+        names,
+        [
+            format!("{bundle}!a.log"),
+            format!("{bundle}!a.log#2"),
+            format!("{bundle}!a.log#3")
+        ]
+    );
+    assert_eq!(got.reports.iter().map(|r| r.records).collect::<Vec<_>>(), [2, 1, 3]);
+    // Re-read from the bundle, each source is found as the one its name says.
+    let idx = dir.path().join("idx");
+    common::build(&idx, &[tar], &ReadOptions::default(), 1);
+    let index = flowdex::read::Index::open(&idx).unwrap();
+    let check = flowdex::recheck::check_sources(index.sources().unwrap(), &[]);
+    assert_eq!(check.sources.len(), 3);
+    assert!(check.all_intact(), "{:?}", check.sources);
+}
+
+#[test]
 fn a_search_warns_of_records_shown_from_a_source_that_failed_its_check() {
     let dir = tempfile::tempdir().unwrap();
     let gz = stored_gzip(&numbered_lines(2000));

@@ -357,6 +357,33 @@ fn entry_meta(bundle: &InputFile, entry: &str) -> SourceMeta {
     }
 }
 
+/// The names a bundle's entries are known by, each once. A tar may hold one name twice (`tar
+/// -r` appends a newer copy and keeps the old), and two sources of one name would make
+/// `bundle!name` point at either: a repeat is named `name#2` (or the next free number), which
+/// every read of the same bundle gives the same entry, as the entries come in order.
+#[derive(Default)]
+struct EntryNames(std::collections::HashSet<String>);
+
+impl EntryNames {
+    fn meta(&mut self, bundle: &InputFile, name: &str) -> SourceMeta {
+        let unique = if self.0.insert(name.to_owned()) {
+            name.to_owned()
+        } else {
+            let unique = (2u64..)
+                .map(|k| format!("{name}#{k}"))
+                .find(|n| !self.0.contains(n))
+                .expect("a free number");
+            self.0.insert(unique.clone());
+            unique
+        };
+        SourceMeta {
+            // The object key is the name as written.
+            s3: S3Key::from_key(name),
+            ..entry_meta(bundle, &unique)
+        }
+    }
+}
+
 /// How reading a tar stream ended.
 enum TarEnd {
     /// At its end-of-archive blocks.
@@ -372,6 +399,7 @@ fn read_tar(
     sink: &mut dyn RecordSink,
 ) -> io::Result<TarEnd> {
     let mut archive = tar::Archive::new(stream);
+    let mut names = EntryNames::default();
     let mut last = String::from("(start)");
     // Whether the bundle's stream ended or failed inside the last entry: reported with that
     // entry, not again as a source of its own.
@@ -399,7 +427,7 @@ fn read_tar(
             continue;
         }
         last.clone_from(&name);
-        let meta = entry_meta(bundle, &name);
+        let meta = names.meta(bundle, &name);
         use tar::EntryType as T;
         match entry.header().entry_type() {
             T::Regular | T::Continuous | T::GNUSparse => {}
@@ -495,6 +523,7 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
         Ok(a) => a,
         Err(e) => return report_failure(bundle_meta(), e, sink),
     };
+    let mut names = EntryNames::default();
     for i in 0..archive.len() {
         let mut entry = match archive.by_index(i) {
             Ok(e) => e,
@@ -516,7 +545,7 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
             continue;
         }
         let name = entry.name().to_owned();
-        let meta = entry_meta(bundle, &name);
+        let meta = names.meta(bundle, &name);
         if let Some(why) = unsafe_entry_name(&name).or(entry.enclosed_name().is_none().then_some("leaves the bundle")) {
             report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
             continue;
