@@ -406,7 +406,8 @@ fn a_search_warns_of_records_shown_from_a_source_that_failed_its_check() {
     // The clean file's records are protocol 1, the flipped file's 6.
     let (shown, warned) = search("protocol = 6 and srcport < 1030");
     assert_eq!(shown.lines().count(), 6, "{shown}");
-    let name = flipped.display().to_string();
+    let name_of_flipped = flipped.display().to_string();
+    let name = &name_of_flipped;
     assert!(
         warned.contains(&format!("6 records shown come from {name}, which failed while read:"))
             && warned.contains("may hold corrupt values"),
@@ -418,6 +419,31 @@ fn a_search_warns_of_records_shown_from_a_source_that_failed_its_check() {
     // Stats do not name sources: their answer is rows, not records.
     let (_, warned) = search("protocol = 6 | stats count()");
     assert!(!warned.contains("failed while read"), "{warned}");
+    // An evidence bundle of the records says it in its manifest.
+    let bundle = dir.path().join("bundle");
+    let out = flowdex(&[
+        "export",
+        idx.to_str().unwrap(),
+        "srcport < 1030",
+        "--output",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let errors: Vec<(String, bool)> = manifest["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_owned(), s["error"].is_string()))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|(name, failed)| *failed == (*name == name_of_flipped)),
+        "{errors:?}"
+    );
 }
 
 #[test]

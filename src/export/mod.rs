@@ -125,6 +125,7 @@ pub fn export(index: &Index, bound: &Bound, request: &Request<'_>) -> Result<Bun
                 records_matched: c.hits.len() as u64,
                 first_line: c.hits.first().map_or(0, |&i| hits[i].record.provenance.line),
                 last_line: c.hits.last().map_or(0, |&i| hits[i].record.provenance.line),
+                error: c.entry.error.as_deref(),
             })
             .collect(),
     };
@@ -396,6 +397,8 @@ struct ContributingSource<'a> {
     records_matched: u64,
     first_line: u64,
     last_line: u64,
+    /// Why reading the source failed, when it did: its records may hold corrupt values.
+    error: Option<&'a str>,
 }
 
 const README: &str = "\
@@ -404,7 +407,8 @@ This is a flowdex evidence bundle: the flow-log records one query matched in one
 manifest.json       the query, its time window and the analyst's note; flowdex version; the
                     index (id = SHA-256 of its MANIFEST file, format version); counts; every
                     source that contributed: name, path, size, SHA-256, S3 key fields, records
-                    matched, first and last line
+                    matched, first and last line, and the error if reading it failed (its
+                    records may then hold corrupt values)
 records.jsonl       the matching records, one JSON object per line, with _source and _line
 records.csv         the same records as CSV
 original-lines.txt  each record's line exactly as the source held it, grouped by source, in
