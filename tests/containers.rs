@@ -497,6 +497,31 @@ fn failures_are_not_added_again_by_a_rebuild_and_a_failed_tar_gz_marks_its_entri
     );
     let index = flowdex::read::Index::open(&idx).unwrap();
     assert_eq!(index.sources().unwrap(), &sources[..], "nothing added");
+
+    // The same bundle again with other entries, failing its check the same way: the bundle's
+    // failure is the one recorded, and the new entries still carry it.
+    let mut tar = tar::Builder::new(Vec::new());
+    let lines = numbered_lines(4);
+    let mut h = tar::Header::new_gnu();
+    h.set_size(lines.len() as u64);
+    h.set_cksum();
+    tar.append_data(&mut h, "c.log", &lines[..]).unwrap();
+    let mut tgz = stored_gzip(&tar.into_inner().unwrap());
+    let crc = tgz.len() - 8;
+    tgz[crc] ^= 1;
+    write(&input, "b.tar.gz", &tgz);
+    let changed = common::build(&idx, &inputs[..1], &ReadOptions::default(), 1);
+    assert_eq!((changed.sources_added, changed.failed_sources), (1, 2), "{changed:?}");
+    let index = flowdex::read::Index::open(&idx).unwrap();
+    let new = index.sources().unwrap().last().unwrap();
+    assert!(
+        new.entry.as_deref() == Some("c.log")
+            && new
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("read from the bundle")),
+        "{new:?}"
+    );
 }
 
 #[test]

@@ -36,7 +36,8 @@ pub struct IndexWriter {
     /// and whether the base index holds it.
     known: Mutex<HashMap<String, Held>>,
     /// The base index's failures with nothing read (a FIFO, an empty folder, a bundle's failed
-    /// check), by name and error: met again, they are reported and not added once more.
+    /// check), by name and error: met again, they are reported and not added once more (the id
+    /// they were handed is not reused, as for a copy).
     failures_in_index: HashSet<(String, String)>,
     /// Failures of this build's inputs that the base index already records: `NAME: ERROR`.
     repeated_failures: Mutex<Vec<String>>,
@@ -126,13 +127,15 @@ pub const SUMMARY_LISTS: usize = 5;
 pub struct BuildSummary {
     pub sources_added: u64,
     /// The first problems of the added sources, in source order: `NAME:LINE: rejected:
-    /// REASON` for a rejected line, `NAME: ERROR` for a source that failed.
+    /// REASON` for a rejected line, `NAME: ERROR` for a source that failed; then the failures
+    /// the index already recorded, which were not added again.
     pub first_problems: Vec<String>,
     /// Inputs left out as copies of sources already held, by name.
     pub skipped: Vec<Skipped>,
     pub segments_added: u64,
     pub records_added: u64,
     pub rejected_added: u64,
+    /// Sources that failed, added or already recorded.
     pub failed_sources: u64,
 }
 
@@ -209,7 +212,7 @@ impl IndexWriter {
             .collect();
         let failures_in_index = base_sources
             .iter()
-            .filter(|s| is_failure_alone(s))
+            .filter(|s| nothing_read(&s.sha256, s.lines, s.blank_lines))
             .filter_map(|s| Some((s.name.clone(), s.error.clone()?)))
             .collect();
         let next_source = base.next_source;
@@ -689,32 +692,32 @@ impl RecordSink for Worker<'_> {
 
     fn end_source(&mut self, report: SourceReport) {
         let mark = self.current.take().expect("end_source follows begin_source");
-        let entry = Worker::source_entry(&report);
-        if is_failure_alone(&entry) {
-            let error = entry.error.clone().unwrap_or_default();
-            if self
-                .writer
-                .failures_in_index
-                .contains(&(entry.name.clone(), error.clone()))
-            {
-                self.writer
-                    .repeated_failures
-                    .lock()
-                    .expect("no panics while locked")
-                    .push(format!("{}: {error}", entry.name));
-                return;
-            }
-        }
         // A `.tar.gz` whose gzip check fails at its end fails as the bundle, after its entries
         // were read: any of them may hold a corrupt value, so each says so, and a search
-        // showing their records warns.
+        // showing their records warns. Done first: the bundle's own failure may be one the
+        // index already records, while these entries are new.
         if let (None, Some(error @ SourceError::Unverified { .. })) = (&report.meta.entry, &report.error) {
             for read in self
                 .entries
                 .iter_mut()
-                .filter(|e| e.path == entry.path && e.entry.is_some() && e.error.is_none())
+                .filter(|e| e.path == report.meta.path.to_string_lossy() && e.entry.is_some() && e.error.is_none())
             {
-                read.error = Some(format!("read from the bundle {}, which failed: {error}", entry.name));
+                read.error = Some(format!(
+                    "read from the bundle {}, which failed: {error}",
+                    report.meta.name
+                ));
+            }
+        }
+        let read_nothing = nothing_read(&report.sha256, report.lines, report.blank_lines);
+        if let Some(error) = report.error.as_ref().filter(|_| read_nothing) {
+            let failure = (report.meta.name.clone(), error.to_string());
+            if self.writer.failures_in_index.contains(&failure) {
+                self.writer
+                    .repeated_failures
+                    .lock()
+                    .expect("no panics while locked")
+                    .push(format!("{}: {}", failure.0, failure.1));
+                return;
             }
         }
         if !report.sha256.is_empty() {
@@ -739,11 +742,12 @@ impl RecordSink for Worker<'_> {
                 }
             }
         }
-        self.entries.push(entry);
+        self.entries.push(Worker::source_entry(&report));
     }
 }
 
-/// Whether a source is a failure with nothing read: no bytes hashed, no line.
-fn is_failure_alone(s: &SourceEntry) -> bool {
-    s.error.is_some() && s.sha256.is_empty() && s.lines == 0 && s.blank_lines == 0
+/// Whether a source read nothing (no byte hashed, no line): its failure says all there is of
+/// it, and is recorded once however often builds meet it.
+fn nothing_read(sha256: &str, lines: u64, blank_lines: u64) -> bool {
+    sha256.is_empty() && lines == 0 && blank_lines == 0
 }
