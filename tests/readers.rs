@@ -478,7 +478,7 @@ fn a_cloudwatch_time_stamp_that_is_no_time_is_named_as_the_reason() {
     let text = good.replacen("2018-09-22T20:29:12.000Z", "2018-13-22T20:29:12.000Z", 1);
     let p = dir.path().join("export.txt");
     std::fs::write(&p, text).unwrap();
-    let got = read(&[p], None);
+    let got = read(std::slice::from_ref(&p), None);
     let r = &got.reports[0];
     assert_eq!((r.records, r.rejected), (2, 1), "{r}");
     assert_eq!(r.rejects[0].line, 2);
@@ -486,6 +486,12 @@ fn a_cloudwatch_time_stamp_that_is_no_time_is_named_as_the_reason() {
         r.rejects[0].reason.to_string(),
         "bad time stamp: `2018-13-22T20:29:12.000Z` is not a valid RFC 3339 time"
     );
+    // The first line's stamp damaged: the lines after it are still read.
+    let text = good.replacen("2018-09-22T20:28:14.000Z", "2018-09-22T25:28:14.000Z", 1);
+    std::fs::write(&p, text).unwrap();
+    let got = read(&[p], None);
+    let r = &got.reports[0];
+    assert_eq!((r.records, r.rejected, r.rejects[0].line), (2, 1, 1), "{r}");
 }
 
 #[test]
