@@ -381,7 +381,7 @@ enum Entry<'a> {
     /// Regular content: reads as the same bytes read as a file, or is refused for its name.
     File(&'a str, Vec<u8>),
     /// A link: refused, not followed.
-    Link,
+    Link(&'a str),
     /// A folder: no source at all.
     Folder,
 }
@@ -408,15 +408,37 @@ fn bundle_entries(data: &[u8], kinds: usize) -> Vec<(usize, &'static str, &[u8])
 fn check_bundle(sink: &Sink, entries: &[Entry<'_>]) {
     let sources: Vec<&Entry<'_>> = entries.iter().filter(|e| !matches!(e, Entry::Folder)).collect();
     assert_eq!(sink.reports.len(), sources.len(), "one source per file or link entry");
-    for (r, entry) in sink.reports.iter().zip(sources) {
+    // A name taken by an earlier entry is followed by the first free number from 2.
+    let mut taken = std::collections::HashSet::new();
+    let names: Vec<String> = sources
+        .iter()
+        .map(|e| {
+            let (Entry::File(name, _) | Entry::Link(name)) = e else {
+                unreachable!()
+            };
+            let unique = (1..)
+                .map(|k| {
+                    if k == 1 {
+                        name.to_string()
+                    } else {
+                        format!("{name}#{k}")
+                    }
+                })
+                .find(|n| !taken.contains(n))
+                .expect("a free name");
+            taken.insert(unique.clone());
+            unique
+        })
+        .collect();
+    for ((r, entry), name) in sink.reports.iter().zip(sources).zip(&names) {
+        assert_eq!(r.meta.entry.as_ref(), Some(name), "{r}");
         match entry {
-            Entry::Link => assert!(
+            Entry::Link(_) => assert!(
                 r.lines == 0 && matches!(r.error, Some(SourceError::UnsafeEntry { .. })),
                 "a link was followed: {r}"
             ),
             Entry::File(name, _) if hostile_name(name) => {} // read_bytes checked it
-            Entry::File(name, content) => {
-                assert_eq!(r.meta.entry.as_deref(), Some(*name), "{r}");
+            Entry::File(_, content) => {
                 let alone = read_bytes(content, &ReadOptions::default());
                 let [a] = alone.reports.as_slice() else { continue };
                 if a.meta.entry.is_some() {
@@ -503,12 +525,12 @@ pub fn tar(data: &[u8]) {
         let entry = match kind {
             0 => Entry::File(name, content.to_vec()),
             1 => Entry::File(name, gzip_whole(content)),
-            2 => Entry::Link,
+            2 => Entry::Link(name),
             _ => Entry::Folder,
         };
         match &entry {
             Entry::File(_, bytes) => append_tar(&mut out, name, tar::EntryType::Regular, bytes),
-            Entry::Link => append_tar(&mut out, name, tar::EntryType::Symlink, b""),
+            Entry::Link(_) => append_tar(&mut out, name, tar::EntryType::Symlink, b""),
             Entry::Folder => append_tar(&mut out, &format!("{name}/"), tar::EntryType::Directory, b""),
         }
         entries.push(entry);
@@ -551,7 +573,7 @@ pub fn zip(data: &[u8]) {
                 .start_file(name, if kind == 0 { stored } else { deflated })
                 .and_then(|()| Ok(out.write_all(content)?))
                 .map(|()| Entry::File(name, content.to_vec())),
-            2 => out.add_symlink(name, "a.log", stored).map(|()| Entry::Link),
+            2 => out.add_symlink(name, "a.log", stored).map(|()| Entry::Link(name)),
             _ => out.add_directory(name, stored).map(|()| Entry::Folder),
         };
         if let Ok(entry) = written {

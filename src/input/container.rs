@@ -359,21 +359,31 @@ fn entry_meta(bundle: &InputFile, entry: &str) -> SourceMeta {
 
 /// The names a bundle's entries are known by, each once. A tar may hold one name twice (`tar
 /// -r` appends a newer copy and keeps the old), and two sources of one name would make
-/// `bundle!name` point at either: a repeat is named `name#2` (or the next free number), which
-/// every read of the same bundle gives the same entry, as the entries come in order.
+/// `bundle!name` point at either: a repeat is named `name#2` (or the next number no name has
+/// taken), which every read of the same bundle gives the same entry, as entries come in order.
 #[derive(Default)]
-struct EntryNames(std::collections::HashSet<String>);
+struct EntryNames {
+    taken: std::collections::HashSet<String>,
+    /// Per repeated name, the number its next repeat tries first: a bundle of thousands of
+    /// copies of one name must not try every number from 2 for each.
+    next: std::collections::HashMap<String, u64>,
+}
 
 impl EntryNames {
     fn meta(&mut self, bundle: &InputFile, name: &str) -> SourceMeta {
-        let unique = if self.0.insert(name.to_owned()) {
+        let unique = if self.taken.insert(name.to_owned()) {
             name.to_owned()
         } else {
-            let unique = (2u64..)
-                .map(|k| format!("{name}#{k}"))
-                .find(|n| !self.0.contains(n))
-                .expect("a free number");
-            self.0.insert(unique.clone());
+            // Names are never given back: the numbers before `next` stay taken.
+            let next = self.next.entry(name.to_owned()).or_insert(2);
+            let unique = loop {
+                let candidate = format!("{name}#{next}");
+                *next += 1;
+                if !self.taken.contains(&candidate) {
+                    break candidate;
+                }
+            };
+            self.taken.insert(unique.clone());
             unique
         };
         SourceMeta {
@@ -426,12 +436,20 @@ fn read_tar(
         if is_write_test_object(&name) {
             continue;
         }
-        last.clone_from(&name);
-        let meta = names.meta(bundle, &name);
         use tar::EntryType as T;
-        match entry.header().entry_type() {
+        let kind = entry.header().entry_type();
+        // No source: no name taken.
+        if matches!(
+            kind,
+            T::Directory | T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink
+        ) {
+            continue;
+        }
+        let meta = names.meta(bundle, &name);
+        // The name it is known by, for a break after it.
+        last.clone_from(meta.entry.as_ref().expect("an entry's meta names it"));
+        match kind {
             T::Regular | T::Continuous | T::GNUSparse => {}
-            T::Directory | T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => continue,
             T::Symlink | T::Link => {
                 let target = entry
                     .link_name_bytes()
@@ -964,6 +982,21 @@ mod tests {
         assert!(unsafe_entry_name("C:\\x").is_some());
         assert!(unsafe_entry_name("a\\..\\b").is_some());
         assert!(unsafe_entry_name("AWSLogs/1/x..log.gz").is_none());
+    }
+
+    #[test]
+    fn a_repeated_entry_name_takes_the_next_number_no_entry_has() {
+        let bundle = InputFile {
+            path: "b.tar".into(),
+            name: "b.tar".into(),
+            error: None,
+        };
+        let mut names = EntryNames::default();
+        let got: Vec<String> = ["a", "a", "a#3", "a", "b", "a", "a#2"]
+            .iter()
+            .map(|n| names.meta(&bundle, n).entry.unwrap())
+            .collect();
+        assert_eq!(got, ["a", "a#2", "a#3", "a#4", "b", "a#5", "a#2#2"]);
     }
 
     #[test]
