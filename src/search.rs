@@ -412,7 +412,8 @@ struct SegmentGroups {
     partials: Vec<agg::Partial>,
 }
 
-/// The groups of one segment while its matching records are scanned. Each group's partials sit
+/// The groups of one segment, or of a part of one, while its matching records are scanned
+/// (parts of a segment merge by raw key: [`SegmentAggregation::absorb`]). Each group's partials sit
 /// in one vector, at the place its key maps to. A single key of term numbers (an address or
 /// text field) finds that place in a vector indexed by term: hashing every record's key was the
 /// largest cost after decompression. Other keys, nulls, and term numbers past the dictionary
@@ -434,8 +435,9 @@ struct SegmentAggregation<'q> {
 }
 
 impl<'q> SegmentAggregation<'q> {
-    /// `None` when the budget cannot hold the vector of places by term (given back by
-    /// [`SegmentAggregation::finish`]).
+    /// `None` when the budget cannot hold the vector of places by term (given back when the
+    /// groups are resolved or taken in by another part). A part waiting for the others keeps
+    /// it: a segment in parts can hold a vector per part at once.
     fn new(
         by: &'q [GroupBy],
         aggs: usize,
@@ -573,16 +575,16 @@ impl<'q> SegmentAggregation<'q> {
     /// Takes in the groups of another part of the same segment, by their raw keys (term
     /// numbers are the segment's): cheaper than resolving both parts' keys and merging them
     /// by value. `false` when a new group did not fit in the budget.
-    fn absorb(&mut self, other: SegmentAggregation<'q>, budget: &Budget) -> bool {
+    fn absorb(&mut self, mut other: SegmentAggregation<'q>, budget: &Budget) -> bool {
+        // The larger takes in the smaller: fewer groups to place, under the segment's lock.
+        if other.partials.len() > self.partials.len() {
+            std::mem::swap(self, &mut other);
+        }
         let aggs = self.aggs;
-        let by_term = other
-            .by_term
-            .iter()
-            .enumerate()
-            .filter_map(|(term, at)| at.map(|at| (([term as u64, 0, 0, 0], 0), at.get() as usize - 1)));
+        let (places, partials) = other.into_places(budget);
         let mut fits = true;
         let mut values = vec![None; self.by.len()];
-        for ((raw, nulls), at) in by_term.chain(other.places) {
+        for ((raw, nulls), at) in places {
             for (k, v) in values.iter_mut().enumerate() {
                 *v = (nulls & (1 << k) == 0).then_some(raw[k]);
             }
@@ -592,13 +594,27 @@ impl<'q> SegmentAggregation<'q> {
             };
             for (mine, theirs) in self.partials[place..place + aggs]
                 .iter_mut()
-                .zip(&other.partials[at..at + aggs])
+                .zip(&partials[at..at + aggs])
             {
                 mine.merge(theirs);
             }
         }
-        budget.give(Self::by_term_bytes(other.by_term.len()) + other.partials.len() / aggs * SEGMENT_GROUP_BYTES);
+        budget.give(partials.len() / aggs * SEGMENT_GROUP_BYTES);
         fits
+    }
+
+    /// Each group's raw key and place, and the partials the places index; the vector of places
+    /// by term is freed, and its bytes given back.
+    fn into_places(self, budget: &Budget) -> (Vec<(RawKey, usize)>, Vec<agg::Partial>) {
+        let places = self
+            .by_term
+            .iter()
+            .enumerate()
+            .filter_map(|(term, at)| at.map(|at| (([term as u64, 0, 0, 0], 0), at.get() as usize - 1)))
+            .chain(self.places)
+            .collect();
+        budget.give(Self::by_term_bytes(self.by_term.len()));
+        (places, self.partials)
     }
 
     /// The groups with their keys as values: term numbers and codes are looked up once per
@@ -609,25 +625,19 @@ impl<'q> SegmentAggregation<'q> {
         dicts: &[Option<Dictionary<'_>>],
         budget: &Budget,
     ) -> Result<SegmentGroups, IndexError> {
-        let places: Vec<(RawKey, usize)> = self
-            .by_term
-            .iter()
-            .enumerate()
-            .filter_map(|(term, at)| at.map(|at| (([term as u64, 0, 0, 0], 0), at.get() as usize - 1)))
-            .chain(self.places)
-            .collect();
-        budget.give(Self::by_term_bytes(self.by_term.len()));
+        let (by, aggs) = (self.by, self.aggs);
+        let (places, partials) = self.into_places(budget);
         // The partials stay where they are; each group's key is written at its place.
-        let width = self.by.len();
+        let width = by.len();
         let mut groups = SegmentGroups {
             count: places.len(),
             keys: vec![agg::Key::Null; places.len() * width],
-            partials: self.partials,
+            partials,
         };
-        debug_assert!(self.aggs > 0, "stats has at least one aggregate");
+        debug_assert!(aggs > 0, "stats has at least one aggregate");
         for ((raw, nulls), at) in places {
-            let group = at / self.aggs;
-            for (k, (g, dict)) in self.by.iter().zip(dicts).enumerate() {
+            let group = at / aggs;
+            for (k, (g, dict)) in by.iter().zip(dicts).enumerate() {
                 let v = (nulls & (1 << k) == 0).then_some(raw[k]);
                 groups.keys[group * width + k] = match g {
                     GroupBy::Bin { seconds, .. } => agg::bin_key(v, *seconds),
@@ -679,7 +689,8 @@ fn stats_over_columns(
         .chain(aggs.iter().map(|a| a.field.map(Column::Field)))
         .collect();
     let over_budget = std::sync::atomic::AtomicBool::new(false);
-    // Each thread merges the groups of the parts it scanned into its own total, while the
+    // Each thread merges the groups of the segments whose last part it scanned into its own
+    // total, while the
     // other threads still scan: merged after the scans, 33 segments' groups of a 30-day top
     // talkers took 28 ms on one core, and freeing them 6 ms more.
     let threads = rayon::current_num_threads();

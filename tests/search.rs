@@ -387,6 +387,16 @@ fn parts_of_a_segment_merge_their_groups_like_a_linear_scan() {
     let index = Index::open(dir.path()).unwrap();
     assert!(index.segments().len() < 4, "{} segments", index.segments().len());
     let read = read_with(&[corpus.path().to_path_buf()], &ReadOptions::default()).without_duplicate_sources();
+    // Every record is a candidate of the first query: a quarter share each cuts a segment.
+    let records: u64 = index.segments().iter().map(|s| s.record_count()).sum();
+    let cut = index.segments().iter().any(|seg| {
+        let all = roaring::RoaringBitmap::from_iter(0..seg.record_count() as u32);
+        flowdex::exec::split_at_blocks(seg, all, records.div_ceil(4))
+            .unwrap()
+            .len()
+            > 1
+    });
+    assert!(cut, "no segment is scanned in parts");
     let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
     for text in [
         "stats count() as n, sum(bytes) as b, min(bytes), max(packets), avg(bytes) by srcaddr",

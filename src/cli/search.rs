@@ -288,37 +288,41 @@ fn write_hits<W: Write>(
 }
 
 /// The sources of records shown whose reading failed (a gzip checksum, a truncated stream, a
-/// file changed while read): their records are in the index, and any of them may hold a corrupt
-/// value, so a responder must hear it where the records are used, not only at build time.
+/// file changed while read): their records are in the index, and the failure says how far they
+/// can be trusted, so a responder must hear it where the records are used, not only at build
+/// time.
 #[derive(Default)]
 struct FailedSources {
-    /// Per source name: its error and the records shown from it.
-    by_name: std::collections::BTreeMap<String, (String, u64)>,
+    /// Per source id (two sources may share a name: a path indexed again after it changed):
+    /// its label and the records shown from it.
+    by_id: std::collections::BTreeMap<u32, (std::sync::Arc<SourceLabel>, u64)>,
 }
 
 impl FailedSources {
-    fn note(&mut self, source: &SourceLabel) {
-        let Some(error) = &source.error else { return };
-        if let Some((_, shown)) = self.by_name.get_mut(&source.name) {
-            *shown += 1;
-        } else {
-            self.by_name.insert(source.name.clone(), (error.clone(), 1));
+    fn note(&mut self, source: &std::sync::Arc<SourceLabel>) {
+        if source.error.is_none() {
+            return;
         }
+        self.by_id.entry(source.id).or_insert_with(|| (source.clone(), 0)).1 += 1;
     }
 
     fn warn(&self, index: &Path) {
-        for (name, (error, shown)) in self.by_name.iter().take(WARN_SUBJECTS) {
+        for (source, shown) in self.by_id.values().take(WARN_SUBJECTS) {
             let records = if *shown == 1 {
                 "record shown comes"
             } else {
                 "records shown come"
             };
-            eprintln!("flowdex: warning: {shown} {records} from {name}, which failed while read: {error}");
+            let error = source.error.as_deref().unwrap_or_default();
+            eprintln!(
+                "flowdex: warning: {shown} {records} from {}, which failed while read: {error}",
+                source.name
+            );
         }
-        if self.by_name.len() > WARN_SUBJECTS {
+        if self.by_id.len() > WARN_SUBJECTS {
             eprintln!(
                 "flowdex: warning: and records from {} more sources that failed while read; see `flowdex info {}`",
-                self.by_name.len() - WARN_SUBJECTS,
+                self.by_id.len() - WARN_SUBJECTS,
                 index.display()
             );
         }
