@@ -581,10 +581,9 @@ impl<'q> SegmentAggregation<'q> {
             std::mem::swap(self, &mut other);
         }
         let aggs = self.aggs;
-        let (places, partials) = other.into_places(budget);
         let mut fits = true;
         let mut values = vec![None; self.by.len()];
-        for ((raw, nulls), at) in places {
+        for ((raw, nulls), at) in other.places() {
             for (k, v) in values.iter_mut().enumerate() {
                 *v = (nulls & (1 << k) == 0).then_some(raw[k]);
             }
@@ -594,27 +593,23 @@ impl<'q> SegmentAggregation<'q> {
             };
             for (mine, theirs) in self.partials[place..place + aggs]
                 .iter_mut()
-                .zip(&partials[at..at + aggs])
+                .zip(&other.partials[at..at + aggs])
             {
                 mine.merge(theirs);
             }
         }
-        budget.give(partials.len() / aggs * SEGMENT_GROUP_BYTES);
+        budget.give(Self::by_term_bytes(other.by_term.len()) + other.partials.len() / aggs * SEGMENT_GROUP_BYTES);
         fits
     }
 
-    /// Each group's raw key and place, and the partials the places index; the vector of places
-    /// by term is freed, and its bytes given back.
-    fn into_places(self, budget: &Budget) -> (Vec<(RawKey, usize)>, Vec<agg::Partial>) {
-        let places = self
-            .by_term
+    /// Each group's raw key and place, in no particular order; read without collecting them
+    /// (a day's 40,000 groups are 2 MB of keys).
+    fn places(&self) -> impl Iterator<Item = (RawKey, usize)> + '_ {
+        self.by_term
             .iter()
             .enumerate()
             .filter_map(|(term, at)| at.map(|at| (([term as u64, 0, 0, 0], 0), at.get() as usize - 1)))
-            .chain(self.places)
-            .collect();
-        budget.give(Self::by_term_bytes(self.by_term.len()));
-        (places, self.partials)
+            .chain(self.places.iter().map(|(key, &at)| (*key, at)))
     }
 
     /// The groups with their keys as values: term numbers and codes are looked up once per
@@ -626,7 +621,9 @@ impl<'q> SegmentAggregation<'q> {
         budget: &Budget,
     ) -> Result<SegmentGroups, IndexError> {
         let (by, aggs) = (self.by, self.aggs);
-        let (places, partials) = self.into_places(budget);
+        let places: Vec<(RawKey, usize)> = self.places().collect();
+        budget.give(Self::by_term_bytes(self.by_term.len()));
+        let partials = self.partials;
         // The partials stay where they are; each group's key is written at its place.
         let width = by.len();
         let mut groups = SegmentGroups {
