@@ -91,6 +91,10 @@ pub fn key_of(v: Option<Value<'_>>) -> Key {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Rows {
     pub columns: Vec<String>,
+    /// Per column, whether its numbers are byte counts (a `bytes` key, or the sum, minimum,
+    /// maximum or average of `bytes`): a table prints them in KiB, MiB, ..., whatever the
+    /// column is named (`sum(bytes) as b` too, and not `count() as bytes_seen`).
+    pub byte_counts: Vec<bool>,
     pub rows: Vec<Vec<Cell>>,
     /// No record was aggregated: the row of a `stats` without `by` then says so (a count of
     /// 0), and the search exits as one that matched nothing.
@@ -492,6 +496,26 @@ impl<'q> Aggregator<'q> {
             })
             .chain(self.aggs.iter().map(|a| a.name.clone()))
             .collect();
+        let byte_counts = self
+            .by
+            .iter()
+            .map(|g| {
+                matches!(
+                    g,
+                    GroupBy::Field {
+                        field: Field::Bytes,
+                        ..
+                    }
+                )
+            })
+            .chain(self.aggs.iter().map(|a| {
+                a.field == Some(Field::Bytes)
+                    && matches!(
+                        a.function,
+                        AggregateFn::Sum | AggregateFn::Min | AggregateFn::Max | AggregateFn::Avg
+                    )
+            }))
+            .collect();
         let (w, n) = (self.by.len(), self.aggs.len());
         let cell = |g: usize, c: usize| self.accs[g * n + c - w].cell();
         let by_key = |a: &usize, b: &usize| self.key_of_group(*a).cmp(self.key_of_group(*b));
@@ -531,6 +555,7 @@ impl<'q> Aggregator<'q> {
             .collect();
         let mut rows = Rows {
             columns,
+            byte_counts,
             rows,
             of_no_record,
         };
@@ -581,6 +606,7 @@ pub fn apply(rows: &mut Rows, stages: &[RowStage]) {
             RowStage::Limit(n) => rows.rows.truncate(usize::try_from(*n).unwrap_or(usize::MAX)),
             RowStage::Columns(cols) => {
                 rows.columns = cols.iter().map(|c| rows.columns[*c].clone()).collect();
+                rows.byte_counts = cols.iter().map(|c| rows.byte_counts[*c]).collect();
                 for r in &mut rows.rows {
                     *r = cols.iter().map(|c| r[*c].clone()).collect();
                 }
@@ -799,6 +825,7 @@ mod tests {
                 expected.truncate(n as usize);
                 let mut got = Rows {
                     columns: vec!["k".into(), "i".into()],
+                    byte_counts: vec![false; 2],
                     rows: rows.clone(),
                     of_no_record: false,
                 };
@@ -832,6 +859,7 @@ mod tests {
         assert_eq!(Cell::Text("7".into()).compare_number(RowNumber::Int(7)), None);
         let mut rows = Rows {
             columns: vec!["total".into()],
+            byte_counts: vec![true],
             rows: vec![vec![Cell::Int(big - 1)], vec![Cell::Int(big)], vec![Cell::Int(big + 1)]],
             of_no_record: false,
         };

@@ -491,8 +491,10 @@ pub fn write_rows(out: &mut dyn Write, format: OutputFormat, rows: &crate::agg::
         OutputFormat::Table => {
             let mut table = TableWriter::new(rows.columns.clone());
             for row in &rows.rows {
-                let cells = rows.columns.iter().zip(row).map(|(name, c)| match c {
-                    Cell::Int(n) if name.contains("bytes") => human_bytes(*n),
+                let cells = rows.byte_counts.iter().zip(row).map(|(&bytes, c)| match c {
+                    Cell::Int(n) if bytes => human_bytes(*n),
+                    // An average of byte counts, to the byte.
+                    Cell::Float(x) if bytes && *x >= 0.0 => human_bytes(x.round() as u128),
                     Cell::Null => "-".to_owned(),
                     c => text(c),
                 });
