@@ -1197,3 +1197,44 @@ fn a_table_of_rows_prints_aggregates_of_bytes_in_binary_units_whatever_their_nam
         path.display()
     );
 }
+
+/// `x not in [...]` and `x not like ...` are comparisons, as `!=`: a record without the field
+/// (`-`) is left out, where `not x in [...]` keeps it. After `stats`, on a group key, likewise.
+#[test]
+fn not_in_and_not_like_leave_out_records_without_the_field_as_not_equal_does() {
+    let (_dir, index) = common::index_of_text(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
+         2 123 eni-a 10.0.0.1 10.0.0.2 40000 443 6 10 100 1711944000 1711944060 ACCEPT OK\n\
+         2 123 eni-a 192.0.2.9 10.0.0.2 40001 22 6 20 200 1711944000 1711944060 REJECT OK\n\
+         2 123 eni-a - - - - - - - 1711944000 1711944060 - NODATA\n",
+    );
+    let count = |query: &str| match run(&index, query) {
+        Answer::Records { hits, .. } => hits.len(),
+        Answer::Rows(rows) => rows.rows.len(),
+    };
+    for (excluding, not_equal, negated) in [
+        ("action not in [ACCEPT]", "action != ACCEPT", "not action in [ACCEPT]"),
+        (
+            "dstport not in [22, 23]",
+            "dstport != 22 and dstport != 23",
+            "not dstport in [22, 23]",
+        ),
+        (
+            "srcaddr not in [10.0.0.0/8]",
+            "srcaddr != 10.0.0.0/8",
+            "not srcaddr in [10.0.0.0/8]",
+        ),
+        (
+            "addr not in [192.0.2.9]",
+            "addr != 192.0.2.9",
+            "not addr in [192.0.2.9]",
+        ),
+    ] {
+        assert_eq!(count(excluding), count(not_equal), "{excluding}");
+        assert_eq!(count(excluding) + 1, count(negated), "{excluding}: the NODATA line");
+    }
+    assert_eq!(count("srcaddr not like /^10\\./"), 1);
+    assert_eq!(count("not srcaddr like /^10\\./"), 2);
+    assert_eq!(count("stats count() by dstport | filter dstport not in [22]"), 1);
+    assert_eq!(count("stats count() by dstport | filter not dstport in [22]"), 2);
+}

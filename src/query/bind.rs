@@ -484,6 +484,7 @@ impl Binder<'_> {
             Expr::And(a, b) => self.filter(a)?.and(self.filter(b)?),
             Expr::Or(a, b) => Filter::Or(vec![self.filter(a)?, self.filter(b)?]),
             Expr::Not(a) => Filter::Not(Box::new(self.filter(a)?)),
+            Expr::Excluding(a) => excluding(self.filter(a)?),
             Expr::Compare { name, op, value } => {
                 let target = self.target(name)?;
                 self.compare(&target, *op, value)?
@@ -785,6 +786,11 @@ impl Binder<'_> {
                 Box::new(self.row_filter(b, columns)?),
             ),
             Expr::Not(a) => RowFilter::Not(Box::new(self.row_filter(a, columns)?)),
+            // On a group key, as before `stats`; an aggregate's cell is a number or `-`.
+            Expr::Excluding(a) => match self.row_filter(a, columns)? {
+                RowFilter::Key(column, key, filter) => RowFilter::Key(column, key, excluding(filter)),
+                other => RowFilter::Not(Box::new(other)),
+            },
             Expr::Compare { name, op, value: v } => {
                 let column = self.column(name, columns)?;
                 match columns[column].key {
@@ -815,6 +821,27 @@ impl Binder<'_> {
 }
 
 /// `in (a, b, c)`: one test with every value when they share fields and condition kind.
+/// `x not in [...]` or `x not like ...`, as `!=`: the field has a value, and it is none of them.
+/// For several fields (`addr`), as `addr != X`: no end is one of them, and some end has a value.
+fn excluding(f: Filter) -> Filter {
+    match f {
+        Filter::Test(t) if !t.negate && !t.fields.is_empty() => {
+            let other = Test {
+                negate: true,
+                ..t.clone()
+            };
+            if t.fields.len() == 1 {
+                Filter::Test(other)
+            } else {
+                Filter::And(vec![Filter::Not(Box::new(Filter::Test(t))), Filter::Test(other)])
+            }
+        }
+        Filter::Or(parts) => Filter::And(parts.into_iter().map(excluding).collect()),
+        // `time not in [...]`: a time is no value a record may lack.
+        f => Filter::Not(Box::new(f)),
+    }
+}
+
 fn merge_in(parts: Vec<Filter>) -> Filter {
     let mut merged: Option<Test> = None;
     let mut rest = Vec::new();

@@ -62,6 +62,9 @@ pub enum Expr {
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
+    /// `name not in ...`, `name not like ...`: a comparison, like `!=` (the field has a value,
+    /// and it is none of them), where `not name in ...` is the negation of one.
+    Excluding(Box<Expr>),
     Compare {
         name: Name,
         op: CmpOp,
@@ -628,7 +631,7 @@ impl Parser<'_> {
                 value: self.literal()?,
             }
         };
-        Ok(if negated { Expr::Not(Box::new(e)) } else { e })
+        Ok(if negated { Expr::Excluding(Box::new(e)) } else { e })
     }
 }
 
