@@ -716,6 +716,30 @@ impl Binder<'_> {
                 },
             });
         }
+        // A row is keyed by its column names: two of one name would make a JSON object with the
+        // key twice (parsers keep the last) and leave `sort` and `filter` one to choose.
+        let spans =
+            s.by.iter()
+                .map(|g| match g {
+                    GroupKey::Field { name, alias } => alias.as_ref().map_or(name.span, |a| a.span),
+                    GroupKey::Bin { alias, span, .. } => alias.as_ref().map_or(*span, |a| a.span),
+                })
+                .chain(s.aggregates.iter().map(|a| a.alias.as_ref().map_or(a.span, |n| n.span)));
+        let names = by
+            .iter()
+            .map(|g| match g {
+                GroupBy::Field { name, .. } | GroupBy::Bin { name, .. } => name,
+            })
+            .chain(aggs.iter().map(|a| &a.name));
+        let mut seen = std::collections::HashSet::new();
+        for (name, span) in names.zip(spans) {
+            if !seen.insert(name) {
+                return Err(self.error(
+                    span,
+                    &format!("a second column named `{name}`; name one of them otherwise with `as`"),
+                ));
+            }
+        }
         Ok((by, aggs))
     }
 
@@ -1091,6 +1115,20 @@ mod tests {
         for q in no {
             assert!(!bound(q).unwrap().filter.matches(&r), "{q}");
         }
+    }
+
+    #[test]
+    fn two_columns_of_one_name_after_stats_are_refused_at_the_second() {
+        for (text, at) in [
+            ("stats count() as n, sum(bytes) as n by srcaddr", 34),
+            ("stats sum(bytes) as srcaddr by srcaddr", 20),
+            ("stats count(), count() by dstport", 15),
+        ] {
+            let e = bound(text).unwrap_err();
+            assert!(e.message.contains("a second column named"), "{text}: {}", e.message);
+            assert_eq!(e.span.start, at, "{text}");
+        }
+        assert!(bound("stats count() as n, count() by dstport as port").is_ok());
     }
 
     #[test]
