@@ -14,7 +14,9 @@
 //! **States of a slot**, for one subject: `skipdata` when a SKIPDATA record overlaps it (AWS
 //! says records were dropped, whatever else arrived); else `records` when a record with
 //! log-status OK (or without a log-status field) overlaps it; else `nodata` when only NODATA
-//! records do; else `gap`: nothing arrived, so the logs say nothing about that slot.
+//! records do; else `gap`: nothing arrived, so the logs say nothing about that slot. A slot at
+//! a window's edge is judged by all its records, also those outside the window (shown clipped
+//! to the window).
 //!
 //! **Where gaps are reported.** With an explicit window (`from`/`to`), the question is "what do
 //! the logs say about this window", so gaps run to the window's edges, and an interface named
@@ -533,16 +535,26 @@ impl Grid {
         }))
     }
 
-    /// A record's span `[s, e]` from its `start` and `end` (either order), if it overlaps the
-    /// window.
-    fn overlap(&self, start: u64, end: u64) -> Option<(u64, u64)> {
-        let (s, e) = (start.min(end), start.max(end));
-        (s <= self.hi && e >= self.lo).then_some((s, e))
+    /// The window widened to its slots' edges: a slot's state is what its records say, also
+    /// those outside a window that ends inside the slot (else a window ending at 03:20:00
+    /// shows the second 03:20:00..03:20:01 as a gap of an interface that delivered all
+    /// through the slot).
+    fn slot_edges(&self) -> (u64, u64) {
+        let lo = self.first * self.bin;
+        (lo, lo.saturating_add((self.count * self.bin).saturating_sub(1)))
     }
 
-    /// Slot of a time inside the window, relative to the window's first slot.
+    /// A record's span `[s, e]` from its `start` and `end` (either order), if it overlaps one
+    /// of the window's slots.
+    fn overlap(&self, start: u64, end: u64) -> Option<(u64, u64)> {
+        let (s, e) = (start.min(end), start.max(end));
+        let (lo, hi) = self.slot_edges();
+        (s <= hi && e >= lo).then_some((s, e))
+    }
+
+    /// Slot of a time inside the window's slots, relative to the window's first slot.
     fn slot(&self, t: u64) -> u32 {
-        // `t` is within [lo, hi], so this is below `count`, which fits in u32.
+        // `t` is within the slots' edges, so this is below `count`, which fits in u32.
         (t / self.bin - self.first) as u32
     }
 
@@ -880,8 +892,8 @@ fn scan_segment(
         // A record's span runs from the smaller of its times to the larger (`Grid::overlap`).
         if b.start.is_empty()
             || b.end.is_empty()
-            || b.start.min.min(b.end.min) > grid.hi
-            || b.start.max.max(b.end.max) < grid.lo
+            || b.start.min.min(b.end.min) > grid.slot_edges().1
+            || b.start.max.max(b.end.max) < grid.slot_edges().0
         {
             continue;
         }
@@ -992,8 +1004,9 @@ impl<'s> Subjects<'s> {
         })
     }
 
-    /// Marks the slots that a record of `codes` spanning `[s, e]`, which overlaps the window,
-    /// overlaps in it, counting the record in the first.
+    /// Marks the slots that a record of `codes` spanning `[s, e]`, which overlaps one of the
+    /// window's slots, overlaps there, counting the record in the first when it overlaps the
+    /// window itself.
     fn mark(
         &mut self,
         grid: &Grid,
@@ -1001,8 +1014,11 @@ impl<'s> Subjects<'s> {
         (s, e): (u64, u64),
         status: LogStatus,
     ) -> Result<(), IndexError> {
-        let slots = grid.slot(s.max(grid.lo))..=grid.slot(e.min(grid.hi));
-        self.mark_slots(codes, slots, bit(status), true)
+        let (lo, hi) = grid.slot_edges();
+        let slots = grid.slot(s.max(lo))..=grid.slot(e.min(hi));
+        // Counted only when it overlaps the window itself.
+        let in_window = s <= grid.hi && e >= grid.lo;
+        self.mark_slots(codes, slots, bit(status), in_window)
     }
 
     /// Marks `slots` of the subject `codes` as having seen the statuses of `seen`, counting one

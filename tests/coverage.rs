@@ -185,6 +185,22 @@ fn an_explicit_window_reports_gaps_to_its_edges_and_silent_interfaces() {
             r("40m", "70m", Gap, 0),
         ]
     );
+    // A window ending at 10:25:00 holds one second of the 10:25 slot, in which eni-b delivered
+    // (at 10:25:30): the slot is judged by its records, not reported as a one-second gap.
+    let options = Options {
+        window: Some((BASE + 600, BASE + 1500)),
+        interfaces: Some(vec!["eni-b".into()]),
+        ..Options::default()
+    };
+    let report = coverage::coverage(&index, &options).unwrap();
+    assert_eq!(
+        short(&report.subjects[0].ranges),
+        [
+            r("10m", "15m", Records, 1),
+            r("15m", "25m", Gap, 0),
+            r("25m", "1501s", Records, 0),
+        ]
+    );
     // An interface the index knows but that is silent in the window: one gap over all of it.
     let options = Options {
         window: Some((BASE + 2700, BASE + 3599)),
@@ -328,6 +344,8 @@ fn search_warns_about_gaps_and_skipdata_in_its_window_only() {
 /// [start, end] overlaps within the window, counts in the first, and slots are merged into ranges.
 fn oracle(read: &Collected, options: &Options, window: (u64, u64)) -> Vec<Coverage> {
     let (lo, hi, bin) = (window.0, window.1, options.bin);
+    // A slot at the window's edge is judged by all its records: the window's slots' edges.
+    let (slots_lo, slots_hi) = (lo / bin * bin, (hi / bin + 1) * bin - 1);
     let mut marks: BTreeMap<Key, BTreeMap<u64, (u8, u64)>> = BTreeMap::new();
     let s3: HashMap<&str, &flowdex::input::S3Key> = read
         .reports
@@ -339,9 +357,10 @@ fn oracle(read: &Collected, options: &Options, window: (u64, u64)) -> Vec<Covera
             continue;
         };
         let (s, e) = (s.min(e), s.max(e));
-        if s > hi || e < lo {
+        if s > slots_hi || e < slots_lo {
             continue;
         }
+        let in_window = s <= hi && e >= lo;
         let key = match &rec.interface_id {
             Some(i) => Key {
                 account_id: rec.account_id.clone(),
@@ -370,11 +389,11 @@ fn oracle(read: &Collected, options: &Options, window: (u64, u64)) -> Vec<Covera
             _ => 1,
         };
         let slots = marks.entry(key).or_default();
-        let first = s.max(lo) / bin;
-        for slot in first..=e.min(hi) / bin {
+        let first = s.max(slots_lo) / bin;
+        for slot in first..=e.min(slots_hi) / bin {
             let m = slots.entry(slot).or_default();
             m.0 |= status;
-            m.1 += u64::from(slot == first);
+            m.1 += u64::from(slot == first && in_window);
         }
     }
     // With a window, a named interface the corpus has but that is silent in the window is one
