@@ -281,3 +281,46 @@ fn the_rejects_file_keeps_the_bytes_of_a_line_that_is_not_utf8() {
         .unwrap();
     assert_eq!(bytes, line);
 }
+
+/// A rejected line of a source still on disk is shown as what it is, no record, with the
+/// reason it was rejected, and `show` exits 1 as for any reference that holds no record.
+#[test]
+fn show_names_a_rejected_line_as_no_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("rej.log");
+    std::fs::write(
+        &log,
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
+         2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1418530010 1418530070 ACCEPT OK\n\
+         2 123456789010 eni-1 10.0.0.999 10.0.0.2 1 2 6 1 1 1418530010 1418530070 ACCEPT OK\n",
+    )
+    .unwrap();
+    let idx = dir.path().join("idx");
+    build(&idx, std::slice::from_ref(&log), &ReadOptions::default(), 1);
+    let name = log.display().to_string();
+    let show = |reference: &str, format: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .args(["show", "--format", format])
+            .arg(&idx)
+            .arg(reference)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let (code, text) = show(&format!("{name}:2"), "text");
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = show(&format!("{name}:3"), "text");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains(
+            "3: (no record: the index rejected this line: bad srcaddr: `10.0.0.999` is not an IP address) 2 "
+        ),
+        "{text}"
+    );
+    let (code, jsonl) = show(&format!("{name}:3"), "jsonl");
+    let entry: serde_json::Value = serde_json::from_str(jsonl.trim()).unwrap();
+    assert_eq!(
+        (code, &entry["record"], entry["rejected"].is_string()),
+        (Some(1), &serde_json::json!(false), true)
+    );
+}

@@ -4,7 +4,8 @@
 //!
 //! Exit 0 when every line came from an intact source, 1 when some source is missing or changed
 //! (its lines are then printed from the index) or a reference holds no record (a header line,
-//! a line past the end), 2 on an error (unknown reference).
+//! a line past the end, a rejected line, shown with its reason), 2 on an error (unknown
+//! reference).
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -56,13 +57,23 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 (_, _, Some(l)) => (Some(l), "index"),
                 _ => (None, "none"),
             };
-            all_found &= text.is_some();
+            // A line of the file that is no record of the index (rejected, or a header) is
+            // shown as such: it must not pass for indexed evidence.
+            let rejected = s
+                .source
+                .rejects
+                .iter()
+                .find(|r| r.line == line)
+                .map(|r| r.reason.as_str());
+            all_found &= indexed.is_some();
             if jsonl {
                 let entry = serde_json::json!({
                     "_source": s.source.name,
                     "_line": line,
                     "text": text.map(|t| String::from_utf8_lossy(t)),
                     "from": from,
+                    "record": indexed.is_some(),
+                    "rejected": rejected,
                     "source_state": s.state.as_str(),
                     "sha256_indexed": s.source.sha256,
                     "sha256_now": match &s.state {
@@ -75,13 +86,22 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 writeln!(out, "{entry}")?;
                 continue;
             }
-            match text {
-                Some(t) => {
+            match (text, indexed.is_some(), rejected) {
+                (Some(t), true, _) => {
                     write!(out, "{line}:")?;
                     out.write_all(t)?;
                     writeln!(out)?;
                 }
-                None => writeln!(out, "{line}: (no record of the index is at this line)")?,
+                (Some(t), false, why) => {
+                    match why {
+                        Some(why) => write!(out, "{line}: (no record: the index rejected this line: {why}) ")?,
+                        None => write!(out, "{line}: (no record: a header or blank line of the file) ")?,
+                    }
+                    out.write_all(t)?;
+                    writeln!(out)?;
+                }
+                (None, _, Some(why)) => writeln!(out, "{line}: (no record: the index rejected this line: {why})")?,
+                (None, _, None) => writeln!(out, "{line}: (no record of the index is at this line)")?,
             }
             if let (Some(a), Some(b)) = (indexed, on_disk) {
                 if a != b {
