@@ -593,3 +593,32 @@ fn a_header_is_told_from_free_text_that_starts_with_a_field_name() {
     let r = &got.reports[0];
     assert_eq!((r.headers, r.records, r.rejected), (1, 2, 1), "{r}");
 }
+
+/// JSON that holds no log event reads cleanly but is named; PowerShell's shapes (`Events`,
+/// `Message`) are log events.
+#[test]
+fn json_without_log_events_gets_a_notice_and_powershell_shapes_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = "2 123456789010 eni-1 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK";
+    let files = [
+        ("other.json", r#"{"foo": 1, "bar": [1, 2, 3]}"#.to_string()),
+        (
+            "ps-array.json",
+            format!(r#"[{{"Timestamp":"2014-12-14T04:06:50Z","Message":"{line}"}}]"#),
+        ),
+        ("ps-events.json", format!(r#"{{"Events":[{{"Message":"{line}"}}]}}"#)),
+    ];
+    for (name, text) in &files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let paths: Vec<_> = files.iter().map(|(name, _)| dir.path().join(name)).collect();
+    let got = read(&paths, None);
+    let by_name = |n: &str| got.reports.iter().find(|r| r.meta.name.ends_with(n)).unwrap();
+    let other = by_name("other.json");
+    assert_eq!((other.records, other.error.is_none()), (0, true));
+    assert!(other.notice().is_some_and(|n| n.contains("no log event")), "{other}");
+    for n in ["ps-array.json", "ps-events.json"] {
+        let r = by_name(n);
+        assert_eq!((r.records, r.rejected, r.notice()), (1, 0, None), "{r}");
+    }
+}

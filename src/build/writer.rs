@@ -41,6 +41,8 @@ pub struct IndexWriter {
     failures_in_index: HashSet<(String, String)>,
     /// Failures of this build's inputs that the base index already records: `NAME: ERROR`.
     repeated_failures: Mutex<Vec<String>>,
+    /// Notices of this build's sources, with the group and local id that order them.
+    notices: Mutex<Vec<((usize, u32), String)>>,
     turn: Mutex<Turn>,
     turn_moved: Condvar,
     added_segments: Mutex<Vec<SegmentMeta>>,
@@ -137,6 +139,9 @@ pub struct BuildSummary {
     pub rejected_added: u64,
     /// Sources that failed, added or already recorded.
     pub failed_sources: u64,
+    /// `NAME: NOTICE` of the added sources that read without error but deserve a word
+    /// ([`crate::input::SourceReport::notice`]), in source order.
+    pub notices: Vec<String>,
 }
 
 impl IndexWriter {
@@ -232,6 +237,7 @@ impl IndexWriter {
             known: Mutex::new(known),
             failures_in_index,
             repeated_failures: Mutex::new(Vec::new()),
+            notices: Mutex::new(Vec::new()),
             added_segments: Mutex::new(Vec::new()),
             added_sources: Mutex::new(Vec::new()),
             skipped: Mutex::new(Vec::new()),
@@ -411,6 +417,8 @@ impl IndexWriter {
         added_sources.sort_by_key(|s| s.id);
         let mut repeated_failures = self.repeated_failures.into_inner().expect("no panics while locked");
         repeated_failures.sort();
+        let mut notices = self.notices.into_inner().expect("no panics while locked");
+        notices.sort();
         let summary = BuildSummary {
             sources_added: added_sources.len() as u64,
             skipped: {
@@ -442,6 +450,7 @@ impl IndexWriter {
                 )
                 .take(SUMMARY_LISTS)
                 .collect(),
+            notices: notices.into_iter().map(|(_, n)| n).collect(),
         };
         let mut cleanup = self.cleanup;
         if added_segments.is_empty()
@@ -741,6 +750,13 @@ impl RecordSink for Worker<'_> {
                     });
                 }
             }
+        }
+        if let Some(notice) = report.notice() {
+            self.writer
+                .notices
+                .lock()
+                .expect("no panics while locked")
+                .push(((self.group, report.id), format!("{}: {notice}", report.meta.name)));
         }
         self.entries.push(Worker::source_entry(&report));
     }

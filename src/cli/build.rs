@@ -88,6 +88,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         for problem in &summary.first_problems {
             eprintln!("flowdex: {problem}");
         }
+        for notice in summary.notices.iter().take(SUMMARY_LISTS) {
+            eprintln!("flowdex: warning: {notice}");
+        }
+        if summary.notices.len() > SUMMARY_LISTS {
+            eprintln!(
+                "flowdex: warning: and {} more sources like these",
+                summary.notices.len() - SUMMARY_LISTS
+            );
+        }
         let problems = summary.rejected_added + summary.failed_sources;
         if let Some(more) = problems
             .checked_sub(summary.first_problems.len() as u64)

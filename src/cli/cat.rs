@@ -181,6 +181,9 @@ impl<W: Write> input::RecordSink for CatSink<W> {
         if let Some(e) = &report.error {
             self.problems.push(format!("{}: {e}", report.meta.name));
         }
+        if let Some(notice) = report.notice() {
+            self.problems.push(format!("warning: {}: {notice}", report.meta.name));
+        }
         self.totals.add(&report);
     }
 }

@@ -2,7 +2,8 @@
 //! `filter-log-events` output (`events[].message`), subscription payloads (`logEvents[]`), Lambda
 //! events (`awslogs.data`, base64 gzip), Firehose records (`{"message": ...}`, with or without a
 //! newline between them) and Firehose transform events (`records[].data`, base64). Top-level
-//! values may be concatenated, newline-separated or wrapped in an array.
+//! values may be concatenated, newline-separated or wrapped in an array. Keys match in any case
+//! (AWS Tools for PowerShell write `Events` and `Message`).
 
 use std::fmt;
 use std::io::{BufRead, Read};
@@ -266,31 +267,33 @@ impl<'de> Visitor<'de> for Walk<'_> {
         let mut control = false;
         let mut message = false;
         while let Some(key) = map.next_key::<String>()? {
-            message |= key == "message";
-            match key.as_str() {
-                "message" => match map.next_value::<StringOrOther>()?.0 {
+            // Keys in any case: AWS Tools for PowerShell write `Events` and `Message`.
+            let is = |name: &str| key.eq_ignore_ascii_case(name);
+            if is("message") {
+                message = true;
+                match map.next_value::<StringOrOther>()?.0 {
                     Some(msg) if !control && !msg.starts_with(CONTROL_MESSAGE_PREFIX) => emit(JsonItem::Message(msg)),
                     Some(_) => {}
                     None if control => {}
                     None => emit(JsonItem::Bad("the log event's message is not text")),
-                },
-                "events" | "logEvents" | "records" | "awslogs" if !control => map.next_value_seed(Walk {
+                }
+            } else if !control && (is("events") || is("logEvents") || is("records") || is("awslogs")) {
+                map.next_value_seed(Walk {
                     emit: &mut *emit,
-                    events: matches!(key.as_str(), "events" | "logEvents"),
-                })?,
-                "data" => match map.next_value::<StringOrOther>()?.0 {
+                    events: is("events") || is("logEvents"),
+                })?;
+            } else if is("data") {
+                match map.next_value::<StringOrOther>()?.0 {
                     Some(data) => match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
                         Ok(bytes) => emit(JsonItem::Payload(bytes)),
                         Err(_) => emit(JsonItem::Bad("the data payload is not base64")),
                     },
                     None => emit(JsonItem::Bad("the data payload is not text")),
-                },
-                "messageType" => {
-                    control = map.next_value::<StringOrOther>()?.0.as_deref() == Some("CONTROL_MESSAGE");
                 }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+            } else if is("messageType") {
+                control = map.next_value::<StringOrOther>()?.0.as_deref() == Some("CONTROL_MESSAGE");
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
         }
         if self.events && !message && !control {
@@ -409,6 +412,15 @@ mod tests {
             Vec::<String>::new()
         );
         assert_eq!(messages(r#"{"incidents":[{"kind":"scan"}],"message":"x"}"#), ["x"]);
+        // AWS Tools for PowerShell: `Get-CWLLogEvent | ConvertTo-Json` and the like.
+        assert_eq!(
+            messages(r#"[{"Timestamp":"2014-12-14T04:06:50Z","Message":"a"},{"Message":"b"}]"#),
+            ["a", "b"]
+        );
+        assert_eq!(
+            messages(r#"{"Events":[{"Message":"a"}],"NextForwardToken":"f"}"#),
+            ["a"]
+        );
     }
 
     #[test]
