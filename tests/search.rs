@@ -1238,3 +1238,29 @@ fn not_in_and_not_like_leave_out_records_without_the_field_as_not_equal_does() {
     assert_eq!(count("stats count() by dstport | filter dstport not in [22]"), 1);
     assert_eq!(count("stats count() by dstport | filter not dstport in [22]"), 2);
 }
+
+/// An empty CSV answer still has its header row: a script reads the columns either way.
+#[test]
+fn a_csv_answer_with_no_record_has_its_header() {
+    let (dir, _index) = common::index_of_text(
+        "version account-id interface-id srcaddr dstaddr start end log-status\n\
+         2 123 eni-a 10.0.0.1 10.0.0.2 1711944000 1711944060 OK\n",
+    );
+    let csv = |query: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .args(["search", "--format", "csv"])
+            .arg(dir.path().join("idx"))
+            .arg(query)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    assert_eq!(
+        csv("addr = 192.0.2.1 | fields srcaddr, dstaddr"),
+        (Some(1), "srcaddr,dstaddr\n".to_string())
+    );
+    assert_eq!(
+        csv("addr = 10.0.0.1 | fields srcaddr, dstaddr"),
+        (Some(0), "srcaddr,dstaddr\n10.0.0.1,10.0.0.2\n".to_string())
+    );
+}

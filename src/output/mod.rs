@@ -247,15 +247,7 @@ impl<W: Write> RecordWriter<W> {
                 self.out.write_all(keys)
             }
             OutputFormat::Csv => {
-                if !self.csv_header_written {
-                    self.csv_header_written = true;
-                    let mut names: Vec<String> = self.format.columns.iter().map(|f| f.key().to_owned()).collect();
-                    names.extend(self.format.extras.iter().map(|name| name.replace('-', "_")));
-                    if self.with_source {
-                        names.extend(["_source".into(), "_line".into()]);
-                    }
-                    writeln!(self.out, "{}", names.join(","))?;
-                }
+                self.write_csv_header()?;
                 self.out.write_all(text)?;
                 let cells = &mut self.provenance;
                 cells.clear();
@@ -319,8 +311,25 @@ impl<W: Write> RecordWriter<W> {
         Ok(())
     }
 
-    /// Flushes what is buffered (a table waits for its first rows to size its columns).
+    /// CSV's header row, once, before the first record or at the end: a script reading an
+    /// empty answer still finds its columns.
+    fn write_csv_header(&mut self) -> io::Result<()> {
+        if self.format.format != OutputFormat::Csv || self.csv_header_written {
+            return Ok(());
+        }
+        self.csv_header_written = true;
+        let mut names: Vec<String> = self.format.columns.iter().map(|f| f.key().to_owned()).collect();
+        names.extend(self.format.extras.iter().map(|name| name.replace('-', "_")));
+        if self.with_source {
+            names.extend(["_source".into(), "_line".into()]);
+        }
+        writeln!(self.out, "{}", names.join(","))
+    }
+
+    /// Flushes what is buffered (a table waits for its first rows to size its columns), and
+    /// writes CSV's header if no record did.
     pub fn finish(mut self) -> io::Result<W> {
+        self.write_csv_header()?;
         if let Some(table) = self.table.as_mut() {
             table.finish(&mut self.out)?;
         }
