@@ -590,8 +590,8 @@ pub enum SearchError {
     Index(#[from] IndexError),
     #[error(
         "the query needs more than {limit} matching records held at once{}, more than a search \
-         holds (--memory) to sort them by time; narrow it (a time window, an address), aggregate \
-         with `| stats ...`, or raise --memory",
+         holds (--memory) to put them in order (by time, or as it sorts) or to deduplicate them; \
+         narrow it (a time window, an address), aggregate with `| stats ...`, or raise --memory",
         sliced_note(*candidates)
     )]
     TooManyRecords {
