@@ -772,13 +772,27 @@ impl Binder<'_> {
                     .map(|n| self.column(n, columns))
                     .collect::<Result<_, _>>()?,
             )),
-            Stage::Stats(_) | Stage::Dedup(_) => {
-                return Err(QueryError::at(
-                    self.text,
-                    Span::new(0, 0),
-                    "only one stats per query, and no dedup after it",
-                    None,
-                ))
+            Stage::Stats(s) => {
+                // Under the second stats' first aggregate (or key).
+                let at = s
+                    .aggregates
+                    .first()
+                    .map(|a| a.span)
+                    .or_else(|| {
+                        s.by.first().map(|g| match g {
+                            GroupKey::Field { name, .. } => name.span,
+                            GroupKey::Bin { span, .. } => *span,
+                        })
+                    })
+                    .unwrap_or(Span::new(0, 0));
+                return Err(self.error(at, "only one stats per query"));
+            }
+            Stage::Dedup(names) => {
+                let at = names.first().map_or(Span::new(0, 0), |n| n.span);
+                return Err(self.error(
+                    at,
+                    "no dedup after stats: its rows are distinct already (dedup records before it)",
+                ));
             }
         })
     }
@@ -1115,6 +1129,19 @@ mod tests {
         for q in no {
             assert!(!bound(q).unwrap().filter.matches(&r), "{q}");
         }
+    }
+
+    #[test]
+    fn a_second_stats_or_a_dedup_after_stats_is_pointed_at() {
+        let text = "stats count() as n by srcaddr | sort n desc | stats count() as m";
+        let e = bound(text).unwrap_err();
+        assert_eq!(
+            (e.span.start, e.message.as_str()),
+            (text.rfind("count()").unwrap(), "only one stats per query")
+        );
+        let text = "stats count() as n by srcaddr | dedup srcaddr";
+        let e = bound(text).unwrap_err();
+        assert_eq!(e.span.start, text.rfind("srcaddr").unwrap(), "{}", e.message);
     }
 
     #[test]
