@@ -967,3 +967,21 @@ fn verify_finds_a_manifest_whose_counts_and_spans_disagree_with_the_index() {
     std::fs::write(dir.path().join("MANIFEST"), clean.encode()).unwrap();
     Index::open(dir.path()).unwrap().verify().unwrap();
 }
+
+/// A byte-order mark before a file's first line is part of that line's original bytes: the
+/// index gives the line back with it, as the file holds it (and as its SHA-256 covers it).
+#[test]
+fn a_byte_order_mark_stays_on_the_first_line_it_preceded() {
+    let record = "2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1418530010 1418530070 ACCEPT OK";
+    let (dir, index) = common::index_of_text(&format!("\u{feff}{record}\n{record}\n"));
+    assert_eq!(index.manifest().records(), 2);
+    let lines = index_lines(&dir.path().join("idx"));
+    let got: Vec<&Vec<u8>> = lines.values().collect();
+    assert_eq!(
+        got,
+        [
+            &[b"\xEF\xBB\xBF", record.as_bytes()].concat(),
+            &record.as_bytes().to_vec()
+        ]
+    );
+}

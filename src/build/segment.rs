@@ -1284,6 +1284,11 @@ fn share_twin_postings(
 /// address's only form), or a number without leading zeros whose value kept its digits (times in
 /// milliseconds become seconds). Enum words and IPv6 addresses are compared with what they write.
 fn is_written_form(line: &[u8], record: &FlowRecord, format: &[FormatField], spans: &mut FieldSpans) -> bool {
+    // A byte-order mark before a file's first line was not parsed: the line is not the
+    // record's written form whatever its fields say.
+    if line.first().is_some_and(|b| !b.is_ascii()) {
+        return false;
+    }
     spans.split(line);
     if spans.len() != format.len() || memchr::memchr(b'\t', line).is_some() {
         return false;

@@ -755,6 +755,7 @@ impl<'a> SourceState<'a> {
             let buf = buffered.fill_buf().map_err(|e| self.classify(e))?;
             if buf.starts_with(b"\xEF\xBB\xBF") {
                 buffered.consume(3);
+                self.parser.bom_skipped();
                 continue;
             }
             break buf.iter().copied().find(|b| !b.is_ascii_whitespace());

@@ -134,6 +134,9 @@ pub(crate) struct LineParser {
     setters: Vec<ColumnSetter>,
     fields: FieldSpans,
     max_line: usize,
+    /// A UTF-8 byte-order mark preceded the source's first line: parsed without it, that line
+    /// is handed on with it, so that its original line is the file's, byte for byte.
+    bom_before_first_line: bool,
 }
 
 /// Rejected lines kept per source report beyond the count (a file of garbage must not make the
@@ -156,7 +159,13 @@ impl LineParser {
             record: FlowRecord::default(),
             fields: FieldSpans::default(),
             max_line,
+            bom_before_first_line: false,
         }
+    }
+
+    /// Notes that a UTF-8 byte-order mark, which the caller skipped, preceded the first line.
+    pub(crate) fn bom_skipped(&mut self) {
+        self.bom_before_first_line = true;
     }
 
     pub(crate) fn saw_timestamp_prefix(&self) -> bool {
@@ -168,13 +177,19 @@ impl LineParser {
         match event {
             LineEvent::Line(raw) => {
                 let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                let bom = std::mem::take(&mut self.bom_before_first_line);
                 if raw.iter().all(u8::is_ascii_whitespace) {
                     report.blank_lines += 1;
                     return;
                 }
                 let line = report.lines + report.blank_lines + 1;
                 report.lines += 1;
-                self.line(line, raw, report, sink);
+                if bom {
+                    let mut sink = WithBom { inner: sink };
+                    self.line(line, raw, report, &mut sink);
+                } else {
+                    self.line(line, raw, report, sink);
+                }
             }
             LineEvent::TooLong(len) => {
                 let line = report.lines + report.blank_lines + 1;
@@ -341,6 +356,32 @@ impl LineParser {
         if report.rejects.len() < MAX_REJECTS_KEPT {
             report.rejects.push(RejectedLine { line, reason });
         }
+    }
+}
+
+/// Hands a line on with the byte-order mark that preceded it in the file.
+struct WithBom<'s> {
+    inner: &'s mut dyn RecordSink,
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+impl RecordSink for WithBom<'_> {
+    fn begin_source(&mut self, meta: &super::SourceMeta) -> u32 {
+        self.inner.begin_source(meta)
+    }
+    fn record(&mut self, record: &FlowRecord, raw: &[u8], format: &LogFormat) {
+        self.inner.record(record, &[UTF8_BOM, raw].concat(), format);
+    }
+    fn reject(&mut self, rejection: &Rejection<'_>) {
+        let raw = [UTF8_BOM, rejection.raw].concat();
+        self.inner.reject(&Rejection {
+            raw: &raw,
+            ..*rejection
+        });
+    }
+    fn end_source(&mut self, report: SourceReport) {
+        self.inner.end_source(report)
     }
 }
 
