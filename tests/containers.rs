@@ -446,21 +446,28 @@ fn a_search_warns_of_records_shown_from_a_source_that_failed_its_check() {
     );
 }
 
+/// A `.tar.gz` of one entry whose gzip trailer's CRC-32 does not match its bytes.
+fn tar_gz_failing_its_check(name: &str, content: &[u8]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(content.len() as u64);
+    h.set_cksum();
+    tar.append_data(&mut h, name, content).unwrap();
+    let mut tgz = stored_gzip(&tar.into_inner().unwrap());
+    let crc = tgz.len() - 8;
+    tgz[crc] ^= 1;
+    tgz
+}
+
 #[test]
 fn failures_are_not_added_again_by_a_rebuild_and_a_failed_tar_gz_marks_its_entries() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
-    let mut tar = tar::Builder::new(Vec::new());
-    let lines = numbered_lines(10);
-    let mut h = tar::Header::new_gnu();
-    h.set_size(lines.len() as u64);
-    h.set_cksum();
-    tar.append_data(&mut h, "a.log", &lines[..]).unwrap();
-    let mut tgz = stored_gzip(&tar.into_inner().unwrap());
-    // The gzip trailer's CRC-32 no longer matches.
-    let crc = tgz.len() - 8;
-    tgz[crc] ^= 1;
-    write(&input, "b.tar.gz", &tgz);
+    write(
+        &input,
+        "b.tar.gz",
+        &tar_gz_failing_its_check("a.log", &numbered_lines(10)),
+    );
     std::fs::create_dir_all(input.join("empty")).unwrap();
     let fifo = input.join("pipe");
     assert!(std::process::Command::new("mkfifo")
@@ -500,16 +507,11 @@ fn failures_are_not_added_again_by_a_rebuild_and_a_failed_tar_gz_marks_its_entri
 
     // The same bundle again with other entries, failing its check the same way: the bundle's
     // failure is the one recorded, and the new entries still carry it.
-    let mut tar = tar::Builder::new(Vec::new());
-    let lines = numbered_lines(4);
-    let mut h = tar::Header::new_gnu();
-    h.set_size(lines.len() as u64);
-    h.set_cksum();
-    tar.append_data(&mut h, "c.log", &lines[..]).unwrap();
-    let mut tgz = stored_gzip(&tar.into_inner().unwrap());
-    let crc = tgz.len() - 8;
-    tgz[crc] ^= 1;
-    write(&input, "b.tar.gz", &tgz);
+    write(
+        &input,
+        "b.tar.gz",
+        &tar_gz_failing_its_check("c.log", &numbered_lines(4)),
+    );
     let changed = common::build(&idx, &inputs[..1], &ReadOptions::default(), 1);
     assert_eq!((changed.sources_added, changed.failed_sources), (1, 2), "{changed:?}");
     let index = flowdex::read::Index::open(&idx).unwrap();

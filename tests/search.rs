@@ -333,14 +333,21 @@ fn windowed_aggregations_agree_with_a_linear_scan_at_every_edge() {
     }
 }
 
+/// A synthetic v5 corpus of 30,000 records over three days and its index, built on one thread
+/// (a segment or two of many blocks).
+fn three_days_on_one_thread(seed: u64) -> (tempfile::TempDir, tempfile::TempDir, Index) {
+    let corpus = common::synth_corpus(30_000, 3, seed, "v5");
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &[corpus.path().to_path_buf()], &ReadOptions::default(), 1);
+    let index = Index::open(dir.path()).unwrap();
+    (corpus, dir, index)
+}
+
 /// An aggregation scans a segment holding more than its share of the candidates in parts, a
 /// thread each: the parts are the candidates exactly, apart, in order and cut between blocks.
 #[test]
 fn a_segment_with_many_candidates_is_cut_into_parts_between_blocks() {
-    let corpus = common::synth_corpus(30_000, 3, 43, "v5");
-    let dir = tempfile::tempdir().unwrap();
-    build(dir.path(), &[corpus.path().to_path_buf()], &ReadOptions::default(), 1);
-    let index = Index::open(dir.path()).unwrap();
+    let (_corpus, _dir, index) = three_days_on_one_thread(43);
     let text = "action = ACCEPT and time >= 2024-04-01T06:00:00Z";
     let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
     let filter = flowdex::exec::ColumnFilter::new(&bound.filter).expect("postings and a window");
@@ -381,10 +388,7 @@ fn a_segment_with_many_candidates_is_cut_into_parts_between_blocks() {
 /// numbers, enums, time bins and nulls.
 #[test]
 fn parts_of_a_segment_merge_their_groups_like_a_linear_scan() {
-    let corpus = common::synth_corpus(30_000, 3, 47, "v5");
-    let dir = tempfile::tempdir().unwrap();
-    build(dir.path(), &[corpus.path().to_path_buf()], &ReadOptions::default(), 1);
-    let index = Index::open(dir.path()).unwrap();
+    let (corpus, _dir, index) = three_days_on_one_thread(47);
     assert!(index.segments().len() < 4, "{} segments", index.segments().len());
     let read = read_with(&[corpus.path().to_path_buf()], &ReadOptions::default()).without_duplicate_sources();
     // Every record is a candidate of the first query: a quarter share each cuts a segment.
