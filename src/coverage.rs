@@ -16,11 +16,12 @@
 //! log-status OK (or without a log-status field) overlaps it; else `nodata` when only NODATA
 //! records do; else `gap`: nothing arrived, so the logs say nothing about that slot. A slot at
 //! a window's edge is judged by all its records, also those outside the window (shown clipped
-//! to the window).
+//! to the window), but for SKIPDATA outside it, which says nothing of a drop inside.
 //!
 //! **Where gaps are reported.** With an explicit window (`from`/`to`), the question is "what do
 //! the logs say about this window", so gaps run to the window's edges, and an interface named
-//! in [`Options::interfaces`] that has no record in the window is one gap over all of it. With
+//! in [`Options::interfaces`] that has no record in the window's slots is one gap over all of
+//! it. With
 //! no window, the window is the index's time span and each subject's ranges run from its first
 //! to its last covered slot: before and after that the interface may simply not have existed.
 //!
@@ -541,7 +542,10 @@ impl Grid {
     /// through the slot).
     fn slot_edges(&self) -> (u64, u64) {
         let lo = self.first * self.bin;
-        (lo, lo.saturating_add((self.count * self.bin).saturating_sub(1)))
+        (
+            lo,
+            lo.saturating_add(self.count.saturating_mul(self.bin).saturating_sub(1)),
+        )
     }
 
     /// A record's span `[s, e]` from its `start` and `end` (either order), if it overlaps one
@@ -1016,8 +1020,12 @@ impl<'s> Subjects<'s> {
     ) -> Result<(), IndexError> {
         let (lo, hi) = grid.slot_edges();
         let slots = grid.slot(s.max(lo))..=grid.slot(e.min(hi));
-        // Counted only when it overlaps the window itself.
+        // Counted only when it overlaps the window itself. Records outside it say the slot was
+        // delivered; a SKIPDATA outside it would be reported as a drop inside the window.
         let in_window = s <= grid.hi && e >= grid.lo;
+        if !in_window && status == LogStatus::SkipData {
+            return Ok(());
+        }
         self.mark_slots(codes, slots, bit(status), in_window)
     }
 

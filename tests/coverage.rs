@@ -388,6 +388,10 @@ fn oracle(read: &Collected, options: &Options, window: (u64, u64)) -> Vec<Covera
             Some(LogStatus::NoData) => 2,
             _ => 1,
         };
+        // A SKIPDATA line outside the window says nothing of a drop inside it.
+        if status == 4 && !in_window {
+            continue;
+        }
         let slots = marks.entry(key).or_default();
         let first = s.max(slots_lo) / bin;
         for slot in first..=e.min(slots_hi) / bin {

@@ -985,3 +985,32 @@ fn a_byte_order_mark_stays_on_the_first_line_it_preceded() {
         ]
     );
 }
+
+/// The mark belongs to the first line whatever becomes of it: rejected as too long, it does not
+/// move to the next line. And `--format raw`, which streams lines, leaves it out.
+#[test]
+fn a_byte_order_mark_is_the_first_lines_only_and_raw_output_leaves_it_out() {
+    let record = "2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1418530010 1418530070 ACCEPT OK";
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("bom.log");
+    std::fs::write(&log, format!("\u{feff}{record} {}\n{record}\n", "x".repeat(200))).unwrap();
+    let options = ReadOptions {
+        limits: flowdex::input::Limits {
+            max_line_bytes: 150,
+            ..flowdex::input::Limits::default()
+        },
+        ..ReadOptions::default()
+    };
+    let got = read_with(std::slice::from_ref(&log), &options);
+    assert_eq!((got.records.len(), got.reports[0].rejected), (1, 1));
+    assert_eq!(got.records[0].2, record.as_bytes(), "line 2 is the file's line 2");
+
+    let (dir, _index) = common::index_of_text(&format!("\u{feff}{record}\n"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args(["search", "--format", "raw"])
+        .arg(dir.path().join("idx"))
+        .arg("version = 2")
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, [record.as_bytes(), b"\n"].concat());
+}

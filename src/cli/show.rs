@@ -57,14 +57,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 (_, _, Some(l)) => (Some(l), "index"),
                 _ => (None, "none"),
             };
-            // A line of the file that is no record of the index (rejected, or a header) is
-            // shown as such: it must not pass for indexed evidence.
+            // A line of the file that is no record of the index (rejected) is shown as such:
+            // it must not pass for indexed evidence.
             let rejected = s
                 .source
                 .rejects
-                .iter()
-                .find(|r| r.line == line)
-                .map(|r| r.reason.as_str());
+                .binary_search_by_key(&line, |r| r.line)
+                .ok()
+                .map(|i| s.source.rejects[i].reason.as_str())
+                // Past the rejects an index keeps per source, the reason is gone.
+                .or((s.source.rejected > s.source.rejects.len() as u64).then_some("(reason not kept)"));
             all_found &= indexed.is_some();
             if jsonl {
                 let entry = serde_json::json!({
@@ -92,16 +94,17 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     out.write_all(t)?;
                     writeln!(out)?;
                 }
-                (Some(t), false, why) => {
+                (text, _, why) => {
                     match why {
-                        Some(why) => write!(out, "{line}: (no record: the index rejected this line: {why}) ")?,
-                        None => write!(out, "{line}: (no record: a header or blank line of the file) ")?,
+                        Some(why) => write!(out, "{line}: (no record: the index rejected this line: {why})")?,
+                        None => write!(out, "{line}: (no record of the index is at this line)")?,
                     }
-                    out.write_all(t)?;
+                    if let Some(t) = text {
+                        out.write_all(b" ")?;
+                        out.write_all(t)?;
+                    }
                     writeln!(out)?;
                 }
-                (None, _, Some(why)) => writeln!(out, "{line}: (no record: the index rejected this line: {why})")?,
-                (None, _, None) => writeln!(out, "{line}: (no record of the index is at this line)")?,
             }
             if let (Some(a), Some(b)) = (indexed, on_disk) {
                 if a != b {

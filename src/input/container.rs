@@ -761,6 +761,8 @@ impl<'a> SourceState<'a> {
             break buf.iter().copied().find(|b| !b.is_ascii_whitespace());
         };
         if matches!(first, Some(b'{' | b'[')) {
+            // JSON's events are no lines of the file: none keeps the mark.
+            self.parser.forget_bom();
             self.report.form = Form::Json;
             return self.read_json(&mut buffered);
         }

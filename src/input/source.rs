@@ -204,7 +204,7 @@ impl SourceReport {
     /// expect: JSON holding no log event, from another tool or of a shape flowdex does not
     /// know. Not a failure: an export folder may hold such files beside the logs.
     pub fn notice(&self) -> Option<&'static str> {
-        (self.form == Form::Json && self.lines == 0 && self.error.is_none()).then_some(
+        (self.form == Form::Json && self.lines == 0 && self.blank_lines == 0 && self.error.is_none()).then_some(
             "JSON holding no log event (events[].message, logEvents[], records[].data or message): \
              no flow-log record was read from it",
         )

@@ -168,16 +168,22 @@ impl LineParser {
         self.bom_before_first_line = true;
     }
 
+    /// The source is no text of lines after all (JSON): no line keeps the mark.
+    pub(crate) fn forget_bom(&mut self) {
+        self.bom_before_first_line = false;
+    }
+
     pub(crate) fn saw_timestamp_prefix(&self) -> bool {
         matches!(self.prefix, Prefix::Rfc3339 | Prefix::EpochMillis)
     }
 
     /// Handles one event of the line splitter.
     pub(crate) fn event(&mut self, event: LineEvent<'_>, report: &mut SourceReport, sink: &mut dyn RecordSink) {
+        // The mark belongs to the first line, whatever becomes of it.
+        let bom = std::mem::take(&mut self.bom_before_first_line);
         match event {
             LineEvent::Line(raw) => {
                 let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-                let bom = std::mem::take(&mut self.bom_before_first_line);
                 if raw.iter().all(u8::is_ascii_whitespace) {
                     report.blank_lines += 1;
                     return;

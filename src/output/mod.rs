@@ -120,7 +120,10 @@ impl RecordFormat {
     pub fn format(&self, record: &FlowRecord, line: Option<&[u8]>, out: &mut Vec<u8>) -> io::Result<()> {
         match self.format {
             OutputFormat::Raw => {
-                out.extend_from_slice(line.ok_or_else(|| io::Error::other("the raw format needs the original line"))?)
+                let line = line.ok_or_else(|| io::Error::other("the raw format needs the original line"))?;
+                // Lines are streamed: a file's byte-order mark, which its first line keeps
+                // (`show`, an evidence bundle), would land mid-stream.
+                out.extend_from_slice(line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line))
             }
             OutputFormat::Jsonl => push_json_fields(out, record, self.chosen.then_some(&self.columns[..])),
             OutputFormat::Csv => {
@@ -500,13 +503,17 @@ pub fn write_rows(out: &mut dyn Write, format: OutputFormat, rows: &crate::agg::
         OutputFormat::Table => {
             let mut table = TableWriter::new(rows.columns.clone());
             for row in &rows.rows {
-                let cells = rows.byte_counts.iter().zip(row).map(|(&bytes, c)| match c {
-                    Cell::Int(n) if bytes => human_bytes(*n),
-                    // An average of byte counts, to the byte.
-                    Cell::Float(x) if bytes && *x >= 0.0 => human_bytes(x.round() as u128),
-                    Cell::Null => "-".to_owned(),
-                    c => text(c),
-                });
+                let cells = row
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (rows.byte_counts.get(i) == Some(&true), c))
+                    .map(|(bytes, c)| match c {
+                        Cell::Int(n) if bytes => human_bytes(*n),
+                        // An average of byte counts, to the byte.
+                        Cell::Float(x) if bytes && *x >= 0.0 => human_bytes(x.round() as u128),
+                        Cell::Null => "-".to_owned(),
+                        c => text(c),
+                    });
                 table.row(out, cells.collect())?;
             }
             table.finish(out)?;

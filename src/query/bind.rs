@@ -631,30 +631,19 @@ impl Binder<'_> {
                 Cond::Words(vec![value.text.clone()])
             }
         };
-        if op == CmpOp::Ne && fields.len() > 1 {
-            // `addr != X` excludes X at either end: a responder leaving out a noisy host means
-            // "no end is X", not "some end is not X" (which keeps every record it sent). Like
-            // any `!=` it needs a value: some field has one, and it is not X. A field the
-            // record lacks (`pkt-srcaddr` in a v2 log, for `any_addr`) is no end.
-            let is_x = Test {
-                fields,
-                cond,
-                negate: false,
-            };
-            let has_other = Test {
-                negate: true,
-                ..is_x.clone()
-            };
-            return Ok(Filter::And(vec![
-                Filter::Not(Box::new(Filter::Test(is_x))),
-                Filter::Test(has_other),
-            ]));
-        }
-        Ok(Filter::Test(Test {
+        let is_x = Test {
             fields,
             cond,
-            negate: op == CmpOp::Ne,
-        }))
+            negate: false,
+        };
+        // `addr != X` excludes X at either end: a responder leaving out a noisy host means
+        // "no end is X", not "some end is not X" (which keeps every record it sent). Like any
+        // `!=` it needs a value: some field has one, and it is not X. A field the record lacks
+        // (`pkt-srcaddr` in a v2 log, for `any_addr`) is no end.
+        Ok(match op {
+            CmpOp::Ne => none_of(is_x),
+            _ => Filter::Test(is_x),
+        })
     }
 
     fn stats(&self, s: &parse::Stats) -> Result<(Vec<GroupBy>, Vec<Aggregate>), QueryError> {
@@ -858,28 +847,31 @@ impl Binder<'_> {
     }
 }
 
-/// `in (a, b, c)`: one test with every value when they share fields and condition kind.
 /// `x not in [...]` or `x not like ...`, as `!=`: the field has a value, and it is none of them.
 /// For several fields (`addr`), as `addr != X`: no end is one of them, and some end has a value.
 fn excluding(f: Filter) -> Filter {
     match f {
-        Filter::Test(t) if !t.negate && !t.fields.is_empty() => {
-            let other = Test {
-                negate: true,
-                ..t.clone()
-            };
-            if t.fields.len() == 1 {
-                Filter::Test(other)
-            } else {
-                Filter::And(vec![Filter::Not(Box::new(Filter::Test(t))), Filter::Test(other)])
-            }
-        }
+        Filter::Test(t) if !t.negate && !t.fields.is_empty() => none_of(t),
         Filter::Or(parts) => Filter::And(parts.into_iter().map(excluding).collect()),
         // `time not in [...]`: a time is no value a record may lack.
         f => Filter::Not(Box::new(f)),
     }
 }
 
+/// The records where `is_x` does not hold as `!=` means it: some field has a value, and (for
+/// several fields, as `addr`) no field holds one that `is_x` matches.
+fn none_of(is_x: Test) -> Filter {
+    let has_other = Test {
+        negate: true,
+        ..is_x.clone()
+    };
+    if is_x.fields.len() == 1 {
+        return Filter::Test(has_other);
+    }
+    Filter::And(vec![Filter::Not(Box::new(Filter::Test(is_x))), Filter::Test(has_other)])
+}
+
+/// `in (a, b, c)`: one test with every value when they share fields and condition kind.
 fn merge_in(parts: Vec<Filter>) -> Filter {
     let mut merged: Option<Test> = None;
     let mut rest = Vec::new();

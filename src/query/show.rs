@@ -60,8 +60,8 @@ impl fmt::Display for Test {
                 (lo, u64::MAX) => write!(f, "time >= {}", time(lo)),
                 (lo, hi) => write!(f, "time overlaps {} .. {}", time(lo), time(hi)),
             },
-            Cond::Regex { regex, .. } => write!(f, "{target} like /{}/", regex.as_str()),
-            Cond::Contains(text) => write!(f, "{target} like {text:?}"),
+            Cond::Regex { regex, .. } => write!(f, "{target} {}like /{}/", negated(self.negate), regex.as_str()),
+            Cond::Contains(text) => write!(f, "{target} {}like {text:?}", negated(self.negate)),
             Cond::FlagsAll(mask) => write!(f, "{target} has {mask}"),
             Cond::Words(words) => values(f, &target, not, words.iter().map(|w| format!("{w:?}"))),
             Cond::Ips(ranges) => values(f, &target, not, ranges.iter().map(|&(lo, hi)| address_range(lo, hi))),
@@ -142,6 +142,15 @@ fn address_range(lo: [u8; 16], hi: [u8; 16]) -> String {
         IpAddr::V4(v4) if is_prefix && host_bits <= 32 => format!("{v4}/{}", 32 - host_bits),
         IpAddr::V6(v6) if is_prefix => format!("{v6}/{}", 128 - host_bits),
         first => format!("{first}..{}", show(hi)),
+    }
+}
+
+/// `not ` before a word of a negated test (`srcaddr not like /^10\./`).
+fn negated(negate: bool) -> &'static str {
+    if negate {
+        "not "
+    } else {
+        ""
     }
 }
 
