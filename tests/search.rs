@@ -1241,6 +1241,11 @@ fn not_in_and_not_like_leave_out_records_without_the_field_as_not_equal_does() {
     assert_eq!(count("not srcaddr like /^10\\./"), 2);
     assert_eq!(count("stats count() by dstport | filter dstport not in [22]"), 1);
     assert_eq!(count("stats count() by dstport | filter not dstport in [22]"), 2);
+    assert_eq!(count("stats count() by srcaddr | filter srcaddr not like /^10\\./"), 1);
+    assert_eq!(count("stats count() by srcaddr | filter not srcaddr like /^10\\./"), 2);
+    // An aggregate of no value (the NODATA line's bytes) is `-`, in no list.
+    assert_eq!(count("stats sum(bytes) as b by srcaddr | filter b not in [100]"), 1);
+    assert_eq!(count("stats sum(bytes) as b by srcaddr | filter not b in [100]"), 2);
 }
 
 /// An empty CSV answer still has its header row: a script reads the columns either way.

@@ -657,9 +657,11 @@ fn reads_only_aggregates(f: &RowFilter, group_columns: usize) -> bool {
             reads_only_aggregates(a, group_columns) && reads_only_aggregates(b, group_columns)
         }
         RowFilter::Not(a) => reads_only_aggregates(a, group_columns),
-        RowFilter::Compare(c, ..) | RowFilter::In(c, _) | RowFilter::Like(c, _) | RowFilter::Key(c, ..) => {
-            *c >= group_columns
-        }
+        RowFilter::Compare(c, ..)
+        | RowFilter::In(c, _)
+        | RowFilter::Like(c, _)
+        | RowFilter::Key(c, ..)
+        | RowFilter::Present(c) => *c >= group_columns,
     }
 }
 
@@ -703,6 +705,7 @@ fn row_matches<C: std::borrow::Borrow<Cell>>(f: &RowFilter, cell: &impl Fn(usize
             }
         }
         RowFilter::In(col, values) => values.iter().any(|v| equal(cell(*col).borrow(), v)),
+        RowFilter::Present(col) => !matches!(cell(*col).borrow(), Cell::Null),
         RowFilter::Like(col, re) => re.is_match(&text(cell(*col).borrow())),
         RowFilter::Compare(col, op, v) => {
             let c = cell(*col);

@@ -221,6 +221,9 @@ pub enum RowFilter {
     Compare(usize, CmpOp, RowValue),
     In(usize, Vec<RowValue>),
     Like(usize, Regex),
+    /// The column's cell has a value (is not `-`): what `x not in [...]` and `x not like ...`
+    /// ask of it besides, as `!=` does.
+    Present(usize),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -816,6 +819,10 @@ impl Binder<'_> {
             // On a group key, as before `stats`; an aggregate's cell is a number or `-`.
             Expr::Excluding(a) => match self.row_filter(a, columns)? {
                 RowFilter::Key(column, key, filter) => RowFilter::Key(column, key, excluding(filter)),
+                other @ (RowFilter::In(column, _) | RowFilter::Like(column, _)) => RowFilter::And(
+                    Box::new(RowFilter::Not(Box::new(other))),
+                    Box::new(RowFilter::Present(column)),
+                ),
                 other => RowFilter::Not(Box::new(other)),
             },
             Expr::Compare { name, op, value: v } => {
