@@ -15,7 +15,7 @@ use super::format::LogFormat;
 use super::json::{walk_values, JsonItem, WalkError};
 use super::s3key::S3Key;
 use super::source::{hex, Form, RejectReason, SourceError, SourceMeta, SourceReport};
-use super::text::{for_each_line, LineParser};
+use super::text::{for_each_line, LineParser, UTF8_BOM};
 use super::walk::AWS_WRITE_TEST_OBJECT;
 use super::{InputFile, Limits, ReadOptions, RecordSink};
 
@@ -753,8 +753,8 @@ impl<'a> SourceState<'a> {
         let mut buffered = BufReader::with_capacity(8 * 1024, stream);
         let first = loop {
             let buf = buffered.fill_buf().map_err(|e| self.classify(e))?;
-            if buf.starts_with(b"\xEF\xBB\xBF") {
-                buffered.consume(3);
+            if buf.starts_with(UTF8_BOM) {
+                buffered.consume(UTF8_BOM.len());
                 self.parser.bom_skipped();
                 continue;
             }

@@ -370,7 +370,8 @@ struct WithBom<'s> {
     inner: &'s mut dyn RecordSink,
 }
 
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The UTF-8 byte-order mark some tools write before a file's text.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl RecordSink for WithBom<'_> {
     fn begin_source(&mut self, meta: &super::SourceMeta) -> u32 {

@@ -123,7 +123,7 @@ impl RecordFormat {
                 let line = line.ok_or_else(|| io::Error::other("the raw format needs the original line"))?;
                 // Lines are streamed: a file's byte-order mark, which its first line keeps
                 // (`show`, an evidence bundle), would land mid-stream.
-                out.extend_from_slice(line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line))
+                out.extend_from_slice(line.strip_prefix(crate::input::UTF8_BOM).unwrap_or(line))
             }
             OutputFormat::Jsonl => push_json_fields(out, record, self.chosen.then_some(&self.columns[..])),
             OutputFormat::Csv => {

@@ -712,10 +712,7 @@ impl Binder<'_> {
         // key twice (parsers keep the last) and leave `sort` and `filter` one to choose.
         let spans =
             s.by.iter()
-                .map(|g| match g {
-                    GroupKey::Field { name, alias } => alias.as_ref().map_or(name.span, |a| a.span),
-                    GroupKey::Bin { alias, span, .. } => alias.as_ref().map_or(*span, |a| a.span),
-                })
+                .map(|g| g.alias().map_or(g.span(), |a| a.span))
                 .chain(s.aggregates.iter().map(|a| a.alias.as_ref().map_or(a.span, |n| n.span)));
         let names = by
             .iter()
@@ -770,12 +767,7 @@ impl Binder<'_> {
                     .aggregates
                     .first()
                     .map(|a| a.span)
-                    .or_else(|| {
-                        s.by.first().map(|g| match g {
-                            GroupKey::Field { name, .. } => name.span,
-                            GroupKey::Bin { span, .. } => *span,
-                        })
-                    })
+                    .or_else(|| s.by.first().map(GroupKey::span))
                     .unwrap_or(Span::new(0, 0));
                 return Err(self.error(at, "only one stats per query"));
             }

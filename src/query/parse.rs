@@ -115,6 +115,22 @@ pub enum GroupKey {
     },
 }
 
+impl GroupKey {
+    /// Where the key is written (`srcaddr`, `bin(5m)`), its alias left out.
+    pub fn span(&self) -> Span {
+        match self {
+            GroupKey::Field { name, .. } => name.span,
+            GroupKey::Bin { span, .. } => *span,
+        }
+    }
+
+    pub fn alias(&self) -> Option<&Name> {
+        match self {
+            GroupKey::Field { alias, .. } | GroupKey::Bin { alias, .. } => alias.as_ref(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum Tok {
     Word(String),
