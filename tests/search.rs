@@ -92,7 +92,7 @@ fn random_filter(rng: &mut Rng, records: &[&FlowRecord], depth: u32) -> String {
             FieldKind::Enum => "action = REJECT".to_owned(),
         };
     };
-    match (field.kind(), rng.below(6)) {
+    match (field.kind(), rng.below(8)) {
         (FieldKind::Ip, 0) => {
             let s = v.to_string();
             match s.rsplit_once('.') {
@@ -103,7 +103,7 @@ fn random_filter(rng: &mut Rng, records: &[&FlowRecord], depth: u32) -> String {
         (FieldKind::Ip, 1) => format!("{} = {v}", rng.pick(&["addr", "any_addr"])),
         (FieldKind::UInt, 0) => format!("{name} > {v}"),
         (FieldKind::UInt, 1) => format!("{name} <= {v}"),
-        (FieldKind::UInt, 2) if field != Field::Start => format!("port = {v}"),
+        (FieldKind::UInt, 2) if matches!(v, Value::UInt(n) if n <= u64::from(u16::MAX)) => format!("port = {v}"),
         (FieldKind::UInt, 3) => format!("{name} != {v}"),
         (_, 4) => {
             let other = records[rng.below(records.len())]
@@ -124,6 +124,19 @@ fn random_filter(rng: &mut Rng, records: &[&FlowRecord], depth: u32) -> String {
                 0 => format!("time = {instant}"),
                 _ => format!("time = {}", &instant[..10]),
             }
+        }
+        // Negations, answered from postings: records with a value, less those matching.
+        (FieldKind::Ip, 6) => format!("{} != {v}", rng.pick(&[name.as_str(), "addr"])),
+        (_, 6) => format!("{name} != {}", literal(v)),
+        (FieldKind::Text | FieldKind::Ip, 7) if rng.below(2) == 0 => {
+            let s = v.to_string();
+            format!("{name} not like /^{}/", regex::escape(&s[..s.len().min(3)]))
+        }
+        (_, 7) => {
+            let other = records[rng.below(records.len())]
+                .get(field)
+                .map_or_else(|| literal(v), literal);
+            format!("{name} not in ({}, {other})", literal(v))
         }
         _ => format!("{name} = {}", literal(v)),
     }

@@ -77,6 +77,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         for (test, route) in flowdex::exec::routes(&bound.filter) {
             let fields = |fields: &[Field]| fields.iter().map(|f| f.name()).collect::<Vec<_>>().join(" and ");
             let how = match route {
+                Route::Postings if test.negate => format!(
+                    "postings of {}: the records with a value, less those matching",
+                    fields(&test.fields)
+                ),
                 Route::Postings => format!("postings of {}", fields(&test.fields)),
                 Route::ZoneMaps if test.fields.is_empty() => {
                     "zone maps of start and end, then each candidate record's times".into()

@@ -51,8 +51,8 @@ impl Route {
     pub fn of(t: &Test) -> Route {
         match &t.cond {
             Cond::TimeOverlap(..) => Route::ZoneMaps,
-            _ if t.negate => Route::Records,
             _ if t.fields.iter().all(|f| POSTING_FIELDS.contains(f)) => Route::Postings,
+            _ if t.negate => Route::Records,
             Cond::Numbers(_) if t.fields.iter().all(|&f| zone_of(f).is_some()) => Route::ZoneMaps,
             _ => Route::Records,
         }
@@ -97,11 +97,13 @@ pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexErr
                     })
                 )
             };
+            // A negated test comes last, among the others' candidates: it finds the nulls of
+            // its fields in their blocks only, not in the whole segment.
             let mut computed = Vec::with_capacity(parts.len());
             for p in parts
                 .iter()
                 .filter(is_window)
-                .chain(parts.iter().filter(|p| !is_window(p)))
+                .chain(parts.iter().filter(|p| !is_window(p) && negated_test(p).is_none()))
             {
                 let c = candidates(seg, p)?;
                 // Candidates hold every match: none here, none at all.
@@ -113,10 +115,9 @@ pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexErr
                 }
                 computed.push(c);
             }
-            let mut parts = computed;
             // Smallest first: each intersection is then at most as large as the smallest set.
-            parts.sort_by_key(|c| c.ids.len());
-            let mut it = parts.into_iter();
+            computed.sort_by_key(|c| c.ids.len());
+            let mut it = computed.into_iter();
             let mut acc = match it.next() {
                 Some(first) => first,
                 None => Candidates {
@@ -126,6 +127,11 @@ pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexErr
             };
             for c in it {
                 acc.ids &= c.ids;
+                acc.exact &= c.exact;
+            }
+            for t in parts.iter().filter_map(negated_test) {
+                let c = negated_candidates(seg, t, &acc.ids)?;
+                acc.ids = c.ids;
                 acc.exact &= c.exact;
             }
             acc
@@ -156,8 +162,16 @@ pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexErr
                 }
             }
         }
+        Filter::Test(t) if t.negate => negated_candidates(seg, t, &all()?)?,
         Filter::Test(t) => test_candidates(seg, t)?,
     })
+}
+
+fn negated_test(f: &Filter) -> Option<&Test> {
+    match f {
+        Filter::Test(t) if t.negate => Some(t),
+        _ => None,
+    }
 }
 
 fn block_ids(seg: &Segment, keep: impl Fn(&BlockEntry) -> bool) -> Result<RoaringBitmap, IndexError> {
@@ -193,14 +207,45 @@ fn test_candidates(seg: &Segment, t: &Test) -> Result<Candidates, IndexError> {
         exact: true,
     };
     for &field in &t.fields {
-        let c = field_candidates(seg, field, &t.cond, t.negate)?;
+        let c = field_candidates(seg, field, &t.cond)?;
         acc.ids |= c.ids;
         acc.exact &= c.exact;
     }
     Ok(acc)
 }
 
-fn field_candidates(seg: &Segment, field: Field, cond: &Cond, negate: bool) -> Result<Candidates, IndexError> {
+/// The records among `within` where some field of negated test `t` has a value its condition
+/// does not meet. A record has one value per field, so a column's postings split its records
+/// with a value: those are the ones not null and in no posting of a matching term (`srcaddr !=
+/// X` over 20 M records read every record, 1.2 s).
+fn negated_candidates(seg: &Segment, t: &Test, within: &RoaringBitmap) -> Result<Candidates, IndexError> {
+    let mut acc = Candidates {
+        ids: RoaringBitmap::new(),
+        exact: true,
+    };
+    for &field in &t.fields {
+        let column = Column::Field(field);
+        if !seg.columns().contains(&column) {
+            // No record of the segment has a value for the field.
+            continue;
+        }
+        let dict = match seg.dictionary(column)? {
+            Some(d) if POSTING_FIELDS.contains(&field) => d,
+            _ => {
+                acc.ids |= within;
+                acc.exact = false;
+                continue;
+            }
+        };
+        let terms = matching_terms(&dict, field, &t.cond).map_err(|c| IndexError::corrupt(seg.path(), c))?;
+        let mut ids = within - seg.null_ids(column, within)?;
+        ids -= seg.postings_union(column, &dict, &terms)?;
+        acc.ids |= ids;
+    }
+    Ok(acc)
+}
+
+fn field_candidates(seg: &Segment, field: Field, cond: &Cond) -> Result<Candidates, IndexError> {
     let column = Column::Field(field);
     if !seg.columns().contains(&column) {
         // No record of the segment has a value for the field: nothing matches.
@@ -215,9 +260,6 @@ fn field_candidates(seg: &Segment, field: Field, cond: &Cond, negate: bool) -> R
             exact: false,
         })
     };
-    if negate {
-        return everything();
-    }
     let dict = match seg.dictionary(column)? {
         Some(d) if POSTING_FIELDS.contains(&field) => d,
         _ => return zone_candidates(seg, field, cond).unwrap_or_else(everything),

@@ -573,6 +573,38 @@ impl Segment {
         Ok(bitmap)
     }
 
+    /// The ids among `within` whose value of `column` is null: a column with a complement
+    /// posting stores them as the null posting; others are found in the column's frames of the
+    /// blocks holding `within` that may have nulls (the column index tells most that have none).
+    pub fn null_ids(&self, column: Column, within: &RoaringBitmap) -> Result<RoaringBitmap, IndexError> {
+        if let Some(dict) = self.dictionary(column)?.filter(Dictionary::has_postings) {
+            let section = self.postings_section(column)?.entry;
+            let complement = dict
+                .complement_nulls(section.length)
+                .map_err(|c| IndexError::corrupt(&self.path, c))?;
+            if let Some(nulls) = complement {
+                return Ok(self.null_posting(column, nulls)? & within);
+            }
+        }
+        let mut ids = RoaringBitmap::new();
+        for (i, b) in self.blocks_holding(within)? {
+            if self.has_no_nulls(i, column)? {
+                continue;
+            }
+            let Some(values) = self.read_column(i, column)? else {
+                // The segment lacks the column: every value is null.
+                ids.insert_range(b.first_record..b.first_record + b.record_count);
+                continue;
+            };
+            ids.extend(
+                (0..values.len())
+                    .filter(|&k| values.get(k).is_none())
+                    .map(|k| b.first_record + k as u32),
+            );
+        }
+        Ok(ids & within)
+    }
+
     /// A twin's posting stored as no bytes (at `at`): the ids of the same address in the base
     /// column.
     fn twin_posting(
