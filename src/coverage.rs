@@ -361,6 +361,31 @@ fn nowhere(index: &Index, names: &[String]) -> Result<Vec<String>, IndexError> {
     Ok(missing)
 }
 
+/// The text fields other than `interface-id` that hold `name` in some segment: an ENI that is
+/// no record's interface may be a Transit Gateway's end or a next hop, where a search by that
+/// field finds it.
+pub fn other_fields_holding(index: &Index, name: &str) -> Result<Vec<Field>, IndexError> {
+    let mut found = Vec::new();
+    for &field in Field::ALL {
+        if field == Field::InterfaceId || field.kind() != crate::record::FieldKind::Text {
+            continue;
+        }
+        for seg in index.segments() {
+            let Some(dict) = seg.dictionary(Column::Field(field))? else {
+                continue;
+            };
+            let held = dict
+                .find(&Term::Bytes(name.as_bytes()))
+                .map_err(|c| IndexError::corrupt(seg.path(), c))?;
+            if held.is_some() {
+                found.push(field);
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The blind spots of a search with `filter` whose matching records were on `matched`
 /// interfaces (`None` when the answer did not say, as for `stats`). The window is the one the
 /// filter's time conditions (`time`, `--from`, `--to`) require, with the gap rules of an explicit

@@ -280,7 +280,10 @@ fn the_coverage_command_prints_the_golden_table_and_jsonl() {
         "eni-gone",
     ]);
     assert_eq!(code, 0);
-    assert_eq!(err, "flowdex: warning: eni-gone is nowhere in the index\n");
+    assert_eq!(
+        err,
+        "flowdex: warning: eni-gone is nowhere in the index; no search can find its traffic\n"
+    );
     golden("coverage-window.jsonl", &jsonl);
     let (code, _, err) = flowdex(&["coverage", idx, "--bin", "0m"]);
     assert_eq!(code, 2, "{err}");
@@ -692,4 +695,24 @@ fn a_search_naming_an_interface_the_index_lacks_says_so_without_a_window_too() {
     let (code, _, err) = flowdex(&["search", idx, "interface_id = eni-mistyped", "--from", "2024-05-01"]);
     assert_eq!(code, 1);
     assert!(err.contains("eni-mistyped is nowhere in the index"), "{err}");
+}
+
+/// An ENI that is a Transit Gateway's end, not a record's interface: the warning names the
+/// field that holds it, rather than saying no search can find it.
+#[test]
+fn a_search_naming_a_transit_gateway_eni_as_interface_is_told_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &[fixture("tgw-s3.log")], &ReadOptions::default(), 1);
+    let idx = dir.path().to_str().unwrap();
+    let (code, out, err) = flowdex(&["search", idx, "interface_id = eni-0aaaaaaaaaaaaaaaa"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(
+        err.contains(
+            "eni-0aaaaaaaaaaaaaaaa is no record's interface-id; the index holds it as tgw-src-eni \
+             (search `tgw_src_eni = eni-0aaaaaaaaaaaaaaaa`)"
+        ),
+        "{err}"
+    );
+    let (code, out, _) = flowdex(&["search", idx, "tgw_src_eni = eni-0aaaaaaaaaaaaaaaa"]);
+    assert_eq!((code, out.lines().count()), (0, 1));
 }

@@ -7,14 +7,16 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::{build, fixture, read_with, real_fixtures};
+use flowdex::format::schema::POSTING_FIELDS;
 use flowdex::input::ReadOptions;
 use flowdex::read::Index;
-use flowdex::record::{Field, FlowRecord, Value};
+use flowdex::record::{Field, FieldKind, FlowRecord, Value};
 use flowdex::seen::{self, Lookup, Seen};
 
-/// The answer by scanning: which records hold the value in `field` (or either of two fields).
+/// The answer by scanning: which records hold the value. An address is a source in `srcaddr`
+/// or `pkt-srcaddr` and a destination in `dstaddr` or `pkt-dstaddr`, a port in `srcport` or
+/// `dstport`; any other value is sought in every indexed text field.
 fn scan(records: &[&FlowRecord], value: &str) -> Seen {
-    let lookup = Lookup::parse(value).unwrap();
     let holds = |r: &FlowRecord, f: Field| match r.get(f) {
         None => false,
         Some(Value::Ip(ip)) => {
@@ -26,15 +28,25 @@ fn scan(records: &[&FlowRecord], value: &str) -> Seen {
         }
         Some(v) => v.to_string() == value,
     };
+    let (src, dst): (Vec<Field>, Vec<Field>) = if flowdex::query::ip_ranges(value).is_some() {
+        (
+            vec![Field::Srcaddr, Field::PktSrcaddr],
+            vec![Field::Dstaddr, Field::PktDstaddr],
+        )
+    } else if value.len() < 12 && value.parse::<u16>().is_ok() {
+        (vec![Field::Srcport], vec![Field::Dstport])
+    } else {
+        let text = POSTING_FIELDS.iter().copied().filter(|f| f.kind() == FieldKind::Text);
+        (text.collect(), Vec::new())
+    };
     let mut s = Seen::default();
-    let (src, dst) = lookup.fields;
-    if dst.is_some() {
+    if !dst.is_empty() {
         s.as_src = Some(0);
         s.as_dst = Some(0);
     }
     for r in records {
-        let a = holds(r, src);
-        let b = dst.is_some_and(|d| holds(r, d));
+        let a = src.iter().any(|&f| holds(r, f));
+        let b = dst.iter().any(|&f| holds(r, f));
         if a {
             s.as_src = s.as_src.map(|n| n + 1);
         }
@@ -73,8 +85,24 @@ fn values_of(records: &[&FlowRecord]) -> Vec<String> {
         if let Some(p) = r.dstport {
             v.push(p.to_string());
         }
-        if let Some(e) = &r.interface_id {
-            v.push(e.clone());
+        // Behind a NAT gateway, the far end is only a packet address; a Transit Gateway
+        // names the ENIs, subnets, VPCs and accounts at both ends.
+        for ip in [r.pkt_srcaddr, r.pkt_dstaddr].into_iter().flatten() {
+            v.push(ip.to_string());
+        }
+        for id in [
+            &r.interface_id,
+            &r.tgw_src_eni,
+            &r.tgw_dst_eni,
+            &r.tgw_dst_subnet_id,
+            &r.tgw_src_vpc_id,
+            &r.tgw_pair_attachment_id,
+            &r.tgw_dst_vpc_account_id,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            v.push(id.clone());
         }
         if let Some(a) = &r.account_id {
             v.push(a.clone());
@@ -90,6 +118,12 @@ fn values_of(records: &[&FlowRecord]) -> Vec<String> {
             "eni-0000000000000000",
             "i-0123",
             "999999999999",
+            // The ends of tests/fixtures/tgw-s3.log's Transit Gateway flow.
+            "eni-0bbbbbbbbbbbbbbbb",
+            "subnet-0aaaaaaaaaaaaaaaa",
+            "vpc-0bbbbbbbbbbbbbbbb",
+            "210987654321",
+            "tgw-attach-0fedcba9876543210",
         ]
         .map(String::from),
     );

@@ -65,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     };
     let report = coverage::coverage(&index, &options).with_context(|| args.index.display().to_string())?;
     for name in &report.unknown_interfaces {
-        eprintln!("flowdex: warning: {name} is nowhere in the index");
+        eprintln!("flowdex: warning: {}", super::search::unknown_interface(&index, name)?);
     }
     let out = &mut BufWriter::new(io::stdout().lock());
     if json {

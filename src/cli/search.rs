@@ -223,7 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     failed.warn(&args.index);
     let blind = coverage::blind_spots(&index, &bound.filter, matched.as_deref())
         .with_context(|| format!("{}: checking coverage", args.index.display()))?;
-    warn_blind_spots(&blind, &args.index);
+    warn_blind_spots(&index, &blind, &args.index)?;
     Ok(if empty { 1 } else { 0 })
 }
 
@@ -338,12 +338,12 @@ const WARN_SUBJECTS: usize = 5;
 const WARN_RANGES: usize = 3;
 
 /// Says on stderr where the search could not see: gaps and SKIPDATA in its window.
-fn warn_blind_spots(blind: &BlindSpots, index: &Path) {
+fn warn_blind_spots(index: &Index, blind: &BlindSpots, path: &Path) -> anyhow::Result<()> {
     for name in &blind.unknown_interfaces {
-        eprintln!("flowdex: warning: {name} is nowhere in the index; no search can find its traffic");
+        eprintln!("flowdex: warning: {}", unknown_interface(index, name)?);
     }
     if blind.subjects.is_empty() {
-        return;
+        return Ok(());
     }
     let mut subjects: Vec<&Coverage> = blind.subjects.iter().collect();
     // The largest blind time first: that is where a missing record most likely hides.
@@ -387,9 +387,24 @@ fn warn_blind_spots(blind: &BlindSpots, index: &Path) {
         eprintln!(
             "flowdex: warning: and {} more {what}; see `flowdex coverage {}`",
             subjects.len() - WARN_SUBJECTS,
-            index.display()
+            path.display()
         );
     }
+    Ok(())
+}
+
+/// What to say of an interface a filter names that no record has as its `interface-id`: where
+/// else the index holds it (a Transit Gateway's ENI, a next hop), or that it holds it nowhere.
+pub fn unknown_interface(index: &Index, name: &str) -> anyhow::Result<String> {
+    let others = coverage::other_fields_holding(index, name)?;
+    Ok(match others.as_slice() {
+        [] => format!("{name} is nowhere in the index; no search can find its traffic"),
+        [first, ..] => format!(
+            "{name} is no record's interface-id; the index holds it as {} (search `{} = {name}`)",
+            others.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "),
+            first.key()
+        ),
+    })
 }
 
 /// `2024-04-28T10:05Z..10:20Z`: minutes unless seconds matter, the date once when it repeats.

@@ -428,6 +428,15 @@ impl Segment {
         Ok(bitmap)
     }
 
+    /// Whether term `term`'s posting is its twin base's (index-format.md, "Twins"): the same
+    /// ids as the same address in the base column, so a union with that adds nothing.
+    pub fn posting_is_twin(&self, column: Column, dict: &Dictionary<'_>, term: usize) -> Result<bool, IndexError> {
+        Ok(matches!(
+            self.posting_place(column, dict, term)?.kind,
+            PostingKind::Twin(_)
+        ))
+    }
+
     /// The record ids of any of `terms` of a field's dictionary. From [`DENSE_UNION_TERMS`]
     /// terms on, stored postings are read straight into a bit per record
     /// ([`posting::DenseIds`]), with the same checks as [`Segment::posting`].
@@ -1354,6 +1363,14 @@ pub struct Dictionaries<'s> {
 }
 
 impl<'s> Dictionaries<'s> {
+    /// The dictionary of `column`, if the segment has one.
+    pub fn of(&self, column: Column) -> Result<Option<&Dictionary<'s>>, IndexError> {
+        match self.segment.slot_of[column.id()] {
+            Some(slot) => self.get(slot),
+            None => Ok(None),
+        }
+    }
+
     /// The dictionary of the column in `slot`, if it has one.
     fn get(&self, slot: usize) -> Result<Option<&Dictionary<'s>>, IndexError> {
         let cell = &self.parsed[slot];
