@@ -1101,6 +1101,52 @@ fn a_record_whose_end_is_before_its_start_is_found_at_its_start() {
     assert_eq!(found("srcaddr = 10.9.9.9 and time < 2024-04-01T04:00:00Z"), 0);
 }
 
+/// A record with only a start, or only an end (the other `-`), is at that time for every time
+/// window, in record searches and in aggregations alike; one with neither is in none.
+#[test]
+fn a_record_with_one_time_is_found_at_it() {
+    let (_dir, index) = common::index_of_text(
+        "version account-id interface-id srcaddr start end log-status\n\
+         2 123 eni-r 10.9.9.1 1711944000 - OK\n\
+         2 123 eni-r 10.9.9.2 - 1711951200 OK\n\
+         2 123 eni-r 10.9.9.3 - - NODATA\n\
+         2 123 eni-r 10.9.9.4 1711940400 1711940460 OK\n",
+    );
+    let found = |query: &str| match run(&index, query) {
+        Answer::Records { hits, .. } => hits
+            .iter()
+            .map(|h| h.record.srcaddr.unwrap().to_string())
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    // 04:00 is the first's start, 06:00 the second's end, 03:00..03:01 the fourth's span.
+    for (window, want) in [
+        ("time = 2024-04-01T04:00Z", vec!["10.9.9.1"]),
+        ("time = 2024-04-01T06:00Z", vec!["10.9.9.2"]),
+        ("time >= 2024-04-01T05:00:00Z", vec!["10.9.9.2"]),
+        ("time <= 2024-04-01T03:30:00Z", vec!["10.9.9.4"]),
+        ("time = 2024-04-01", vec!["10.9.9.4", "10.9.9.1", "10.9.9.2"]),
+        ("time = 2024-04-02", vec![]),
+    ] {
+        let mut want: Vec<String> = want.into_iter().map(String::from).collect();
+        let mut got = found(window);
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{window}");
+        // Counted from the postings and time columns, and aggregated over raw columns.
+        assert_eq!(
+            row_texts(&index, &format!("{window} | stats count()")),
+            [want.len().to_string()],
+            "{window}"
+        );
+        let by = row_texts(
+            &index,
+            &format!("{window} and account_id = 123 | stats count() by srcaddr"),
+        );
+        assert_eq!(by.len(), want.len(), "{window}: {by:?}");
+    }
+}
+
 /// Rows as text, one `a,b,c` string per row.
 fn row_texts(index: &Index, query: &str) -> Vec<String> {
     let Answer::Rows(rows) = run(index, query) else {

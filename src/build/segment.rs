@@ -435,14 +435,15 @@ impl SegmentBuilder {
                 it.min()
             }
         };
-        // The latest second a record covers: its end, or its start when its end is before it
-        // (searches place such a record at its start).
-        let max_end = range(end, true).max(range(start, true).filter(|_| end.is_some()));
+        // The earliest and latest seconds a record covers: searches place a record whose end
+        // is before its start at its start, and one with a single time at that time.
+        let min_start = [range(start, false), range(end, false)].into_iter().flatten().min();
+        let max_end = range(end, true).max(range(start, true));
         Ok(SegmentMeta {
             file: file_name.to_owned(),
             records: self.len as u64,
             size,
-            min_start: range(start, false),
+            min_start,
             max_end,
         })
     }

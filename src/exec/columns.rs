@@ -104,12 +104,13 @@ pub fn scan(
         // end for every interface.
         if !filter.windows.is_empty() {
             let ends_inside = filter.windows.iter().all(|&(lo, _)| b.end.min >= lo) && seg.has_no_nulls(i, end)?;
-            let starts_inside =
-                filter.windows.iter().all(|&(_, hi)| b.start.max <= hi) && seg.has_no_nulls(i, start)?;
+            // A record without a start is placed at its end, which its start cannot tell.
+            let every_start = seg.has_no_nulls(i, start)?;
+            let starts_inside = filter.windows.iter().all(|&(_, hi)| b.start.max <= hi) && every_start;
             let value = |c: &Option<ColumnValues>, at: u32| column::value_at(c.as_ref(), at as usize);
             match (starts_inside, ends_inside) {
                 (true, true) => {}
-                (false, true) => {
+                (false, true) if every_start => {
                     let starts = seg.read_column(i, start)?;
                     offsets.retain(|&at| {
                         value(&starts, at).is_some_and(|s| filter.windows.iter().all(|&(_, hi)| s <= hi))
@@ -117,9 +118,9 @@ pub fn scan(
                 }
                 _ => {
                     let (starts, ends) = seg.read_times(i)?;
-                    offsets.retain(|&at| match (value(&starts, at), value(&ends, at)) {
-                        (Some(s), Some(e)) => filter.windows.iter().all(|&(lo, hi)| overlaps(s, e, lo, hi)),
-                        _ => false,
+                    offsets.retain(|&at| {
+                        let (s, e) = (value(&starts, at), value(&ends, at));
+                        filter.windows.iter().all(|&(lo, hi)| overlaps(s, e, lo, hi))
                     });
                 }
             }

@@ -482,10 +482,13 @@ pub struct BlockEntry {
 }
 
 impl BlockEntry {
-    /// Whether a record of the block may be in the window `lo..=hi` (`query::overlaps`): the
-    /// earliest start is by its end, and the latest end, or start, is no earlier than its start.
+    /// Whether a record of the block may be in the window `lo..=hi` (`query::overlaps`): one
+    /// with a start, when the earliest start is by its end and the latest end, or start, is no
+    /// earlier than its start; one with an end only (its start `-`), when some end is in it.
     pub fn may_overlap(&self, lo: u64, hi: u64) -> bool {
-        !self.start.is_empty() && self.start.min <= hi && self.end.max.max(self.start.max) >= lo
+        let by_start = !self.start.is_empty() && self.start.min <= hi && self.end.max.max(self.start.max) >= lo;
+        let by_end = !self.end.is_empty() && self.end.min <= hi && self.end.max >= lo;
+        by_start || by_end
     }
 }
 

@@ -127,9 +127,15 @@ impl Filter {
 
 /// Whether a record of `start` and `end` is in the window `lo..=hi`: its span overlaps it. A
 /// record whose end is before its start (AWS never writes one; a damaged line may) is placed at
-/// its start, not left out of every window.
-pub fn overlaps(start: u64, end: u64, lo: u64, hi: u64) -> bool {
-    start <= hi && end.max(start) >= lo
+/// its start, and one with a single time (the other `-`) at that time, not left out of every
+/// window. A record with neither is in none.
+pub fn overlaps(start: Option<u64>, end: Option<u64>, lo: u64, hi: u64) -> bool {
+    let span = match (start, end) {
+        (Some(s), Some(e)) => (s, e.max(s)),
+        (Some(t), None) | (None, Some(t)) => (t, t),
+        (None, None) => return false,
+    };
+    span.0 <= hi && span.1 >= lo
 }
 
 impl Test {
@@ -139,10 +145,11 @@ impl Test {
 
     fn holds<'v>(&self, value: &impl Fn(Field) -> Option<Value<'v>>) -> bool {
         if let Cond::TimeOverlap(lo, hi) = self.cond {
-            let (Some(Value::UInt(s)), Some(Value::UInt(e))) = (value(Field::Start), value(Field::End)) else {
-                return false;
+            let time = |f: Field| match value(f) {
+                Some(Value::UInt(t)) => Some(t),
+                _ => None,
             };
-            return overlaps(s, e, lo, hi);
+            return overlaps(time(Field::Start), time(Field::End), lo, hi);
         }
         self.fields.iter().any(|f| match value(*f) {
             None => false,

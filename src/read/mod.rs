@@ -466,20 +466,26 @@ impl Index {
             }
             seg.verify()?;
             // The span the manifest gives prunes segments from time windows: it must be the
-            // blocks' own (`max_end` as a build writes it, or, from builds before a record's
-            // start counted, the latest end alone).
+            // blocks' own, as a build writes it (every time a record has), or as earlier builds
+            // of this version did (the earliest start; the latest end, or later start when the
+            // segment has ends).
             let blocks = seg.blocks()?;
             let starts = || blocks.iter().filter(|b| !b.start.is_empty());
             let ends = || blocks.iter().filter(|b| !b.end.is_empty());
             let min_start = starts().map(|b| b.start.min).min();
+            let min_covered = min_start.into_iter().chain(ends().map(|b| b.end.min)).min();
             let max_end = ends().map(|b| b.end.max).max();
+            let max_start = starts().map(|b| b.start.max).max();
+            let max_covered = max_end.max(max_start);
             let has_end = seg.columns().contains(&Column::Field(crate::record::Field::End));
-            let max_covered = max_end.max(starts().map(|b| b.start.max).max().filter(|_| has_end));
-            if meta.min_start != min_start || (meta.max_end != max_end && meta.max_end != max_covered) {
+            let max_earlier = max_end.max(max_start.filter(|_| has_end));
+            if ![min_covered, min_start].contains(&meta.min_start)
+                || ![max_covered, max_end, max_earlier].contains(&meta.max_end)
+            {
                 return Err(IndexError::Other {
                     path: seg.path().to_path_buf(),
                     what: format!(
-                        "spans {min_start:?}..{max_covered:?}, the manifest says {:?}..{:?}",
+                        "spans {min_covered:?}..{max_covered:?}, the manifest says {:?}..{:?}",
                         meta.min_start, meta.max_end
                     ),
                 });
