@@ -202,12 +202,22 @@ pub fn check_sources<'m>(sources: &'m [SourceEntry], dirs: &[PathBuf]) -> Source
     }
     let files = input::discover(dirs);
     let found: Vec<Reread> = files.par_iter().flat_map_iter(|f| reread(f, &no_lines)).collect();
-    let by_hash: HashMap<&str, &Reread> = found.iter().map(|r| (r.sha256.as_str(), r)).collect();
+    let mut by_hash: HashMap<&str, Vec<&Reread>> = HashMap::new();
+    for r in &found {
+        by_hash.entry(r.sha256.as_str()).or_default().push(r);
+    }
     let indexed: BTreeSet<&str> = hashed.iter().map(|s| s.sha256.as_str()).collect();
     let sources = hashed
         .iter()
         .map(|s| {
-            let state = match by_hash.get(s.sha256.as_str()) {
+            // Of copies, the one at the recorded path: a copy elsewhere is not where it went.
+            let intact = by_hash.get(s.sha256.as_str()).and_then(|copies| {
+                copies
+                    .iter()
+                    .find(|r| same_file(&r.name, r.entry.as_deref(), s))
+                    .or(copies.first())
+            });
+            let state = match intact {
                 Some(r) => SourceState::Intact { at: r.name.clone() },
                 // Not found by content: what is at its recorded path (if under the folders)?
                 None => {

@@ -324,3 +324,65 @@ fn show_names_a_rejected_line_as_no_record() {
         (Some(1), &serde_json::json!(false), true)
     );
 }
+
+/// A file changed at an indexed path and built again is a second source under a name of its
+/// own (`NAME#2`), so that each `NAME:LINE` points at one line; `show` gives each its own line
+/// and state, and `verify --sources` says nothing of an intact source that a copy sits beside.
+#[test]
+fn a_changed_file_built_again_is_a_source_of_its_own_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("b.log");
+    let text = "version interface-id srcaddr dstaddr start end action log-status\n\
+                2 eni-a 10.0.0.1 10.0.0.2 1711929600 1711929660 ACCEPT OK\n\
+                2 eni-a 10.0.0.3 10.0.0.2 1711929600 1711929660 ACCEPT OK\n";
+    std::fs::write(&file, text).unwrap();
+    let idx = tmp.path().join("idx");
+    let flowdex = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_flowdex")).args(args).output().unwrap();
+    let (i, f) = (idx.to_str().unwrap(), file.to_str().unwrap());
+    assert!(flowdex(&["build", "-q", "--output", i, f]).status.success());
+    std::fs::write(&file, text.replacen("ACCEPT OK\n2", "REJECT OK\n2", 1)).unwrap();
+    let out = flowdex(&["build", "--output", i, f]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{f}: the index holds other content under this name; this content is added as {f}#2"
+        )),
+        "{stderr}"
+    );
+    let out = flowdex(&["search", "--with-source", "--format", "jsonl", i, "srcaddr = 10.0.0.1"]);
+    let sources: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| {
+            format!(
+                "{}:{} {}",
+                v["_source"].as_str().unwrap(),
+                v["_line"],
+                v["action"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(sources, [format!("{f}:2 ACCEPT"), format!("{f}#2:2 REJECT")]);
+    // The first is the index's copy of a changed file (exit 1); the second is the file now.
+    let out = flowdex(&["show", "--format", "jsonl", i, &format!("{f}:2")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ACCEPT OK"));
+    let out = flowdex(&["show", i, &format!("{f}#2:2")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("2:2 eni-a 10.0.0.1 10.0.0.2 1711929600 1711929660 REJECT OK"),
+        "{stdout}"
+    );
+    // A copy of the file beside it: the source is where it was, not "found at" the copy.
+    std::fs::copy(&file, dir.join("a-copy.log")).unwrap();
+    let out = flowdex(&["verify", i, "--sources", dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("found at"), "{stdout}");
+    assert!(
+        stdout.contains("sources: 1 intact, 1 changed, 0 missing, 0 unreadable, 0 extra"),
+        "{stdout}"
+    );
+}

@@ -43,6 +43,10 @@ pub struct IndexWriter {
     repeated_failures: Mutex<Vec<String>>,
     /// Notices of this build's sources, with the group and local id that order them.
     notices: Mutex<Vec<((usize, u32), String)>>,
+    /// The names of the sources held that were read (the base index's and this build's): a
+    /// changed file at an indexed path is added under a name of its own, so that `NAME:LINE`
+    /// points at one line.
+    names: Mutex<HashSet<String>>,
     turn: Mutex<Turn>,
     turn_moved: Condvar,
     added_segments: Mutex<Vec<SegmentMeta>>,
@@ -215,6 +219,11 @@ impl IndexWriter {
                 (s.sha256.clone(), held)
             })
             .collect();
+        let names = base_sources
+            .iter()
+            .filter(|s| !s.sha256.is_empty())
+            .map(|s| s.name.clone())
+            .collect();
         let failures_in_index = base_sources
             .iter()
             .filter(|s| nothing_read(&s.sha256, s.lines, s.blank_lines))
@@ -238,6 +247,7 @@ impl IndexWriter {
             failures_in_index,
             repeated_failures: Mutex::new(Vec::new()),
             notices: Mutex::new(Vec::new()),
+            names: Mutex::new(names),
             added_segments: Mutex::new(Vec::new()),
             added_sources: Mutex::new(Vec::new()),
             skipped: Mutex::new(Vec::new()),
@@ -751,14 +761,41 @@ impl RecordSink for Worker<'_> {
                 }
             }
         }
-        if let Some(notice) = report.notice() {
-            self.writer
-                .notices
-                .lock()
-                .expect("no panics while locked")
-                .push(((self.group, report.id), format!("{}: {notice}", report.meta.name)));
+        let mut entry = Worker::source_entry(&report);
+        let mut notices = report.notice().into_iter().map(str::to_owned).collect::<Vec<_>>();
+        if !report.sha256.is_empty() {
+            let name = self.writer.unique_name(&entry.name);
+            if name != entry.name {
+                notices.push(format!(
+                    "the index holds other content under this name; this content is added as {name}"
+                ));
+                entry.name = name;
+            }
         }
-        self.entries.push(Worker::source_entry(&report));
+        if !notices.is_empty() {
+            let mut all = self.writer.notices.lock().expect("no panics while locked");
+            for notice in notices {
+                all.push(((self.group, report.id), format!("{}: {notice}", report.meta.name)));
+            }
+        }
+        self.entries.push(entry);
+    }
+}
+
+impl IndexWriter {
+    /// `name`, or `name#2` (or the next number no source has) when a source read before holds
+    /// it: two sources of one name would make `NAME:LINE` point at either.
+    fn unique_name(&self, name: &str) -> String {
+        let mut names = self.names.lock().expect("no panics while locked");
+        if names.insert(name.to_owned()) {
+            return name.to_owned();
+        }
+        let unique = (2u64..)
+            .map(|n| format!("{name}#{n}"))
+            .find(|n| !names.contains(n))
+            .expect("some number is free");
+        names.insert(unique.clone());
+        unique
     }
 }
 

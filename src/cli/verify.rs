@@ -39,7 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let mut counts = [0usize; 4];
     for (source, state) in &check.sources {
         let (slot, line) = match state {
-            SourceState::Intact { at } if *at == source.name => (0, None),
+            SourceState::Intact { at } if *at == source.location() => (0, None),
             SourceState::Intact { at } => (0, Some(format!("found at {at}"))),
             SourceState::Changed { at, sha256 } => (
                 1,
