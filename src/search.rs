@@ -225,8 +225,9 @@ pub type Emit<'a, R> = dyn FnMut(&mut Vec<Hit<R>>) -> Result<(), SearchError> + 
 /// fail.
 ///
 /// To cut the slices, the `start` column of every candidate block is read (one frame a block)
-/// and the candidates' starts are sorted (16 bytes a candidate at the peak, taken from
-/// `memory`), then cut every so many records, never inside one second. Each slice is read from
+/// and the candidates' starts are sorted (16 bytes a candidate at the peak, within `memory`,
+/// and freed before any slice is read), then cut every so many records, never inside one
+/// second. Each slice is read from
 /// the blocks whose zone map meets it. Records without a `start` come first in output order,
 /// and go first. Every slice is cut before anything is handed out, so a search refused for a
 /// second of more records than fit (known from exact postings) writes nothing; with a filter
@@ -288,11 +289,14 @@ pub fn records_in_batches<R: HeldRecord + Send + 'static>(
             done => return done,
         }
     }
-    let max = (memory as u64).saturating_sub(16 * candidates) / record_bytes;
+    if 16 * candidates > memory as u64 {
+        return Err(SearchError::TooManyToSlice { candidates, memory });
+    }
+    let max = whole;
     if max == 0 {
         return Err(SearchError::TooManyRecords {
-            limit: whole,
-            candidates,
+            limit: 0,
+            sliced: false,
         });
     }
     // The candidates' starts, from the `start` column of their blocks: the ids without one,
@@ -343,7 +347,10 @@ pub fn records_in_batches<R: HeldRecord + Send + 'static>(
         }
         if end == at {
             if exact {
-                return Err(SearchError::TooManyRecords { limit: max, candidates });
+                return Err(SearchError::TooManyRecords {
+                    limit: max,
+                    sliced: true,
+                });
             }
             end = at + starts[at..].partition_point(|&t| t == lo);
         }
@@ -351,11 +358,14 @@ pub fn records_in_batches<R: HeldRecord + Send + 'static>(
         at = end;
     }
     if without_start.iter().map(|c| c.ids.len()).sum::<u64>() > max && exact {
-        return Err(SearchError::TooManyRecords { limit: max, candidates });
+        return Err(SearchError::TooManyRecords {
+            limit: max,
+            sliced: true,
+        });
     }
     // A slice refused for holding too many says how the slices were cut.
     let sliced = |e: SearchError| match e {
-        SearchError::TooManyRecords { limit, .. } => SearchError::TooManyRecords { limit, candidates },
+        SearchError::TooManyRecords { limit, .. } => SearchError::TooManyRecords { limit, sliced: true },
         e => e,
     };
     drop(starts);

@@ -275,7 +275,10 @@ fn check_corpus(paths: &[PathBuf], seed: u64, queries: usize) {
                     sliced += 1;
                     several += usize::from(count > 1);
                 }
-                Err(flowdex::exec::SearchError::TooManyRecords { .. }) => {}
+                Err(
+                    flowdex::exec::SearchError::TooManyRecords { .. }
+                    | flowdex::exec::SearchError::TooManyToSlice { .. },
+                ) => {}
                 Err(e) => panic!("#{i} {text}: {e}"),
             }
         }
@@ -768,11 +771,27 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
         )
         .unwrap_err();
         assert!(
-            matches!(err, flowdex::exec::SearchError::TooManyRecords { .. }),
+            matches!(err, flowdex::exec::SearchError::TooManyRecords { sliced: true, .. }),
             "{err}"
         );
+        assert!(err.to_string().contains("in one second of its answer"), "{err}");
         assert_eq!(handed, 0);
     }
+    // Too little memory to sort the candidates' starts (16 bytes each) and cut slices.
+    let text = "bytes > 50";
+    let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+    let err = search::records_in_batches(
+        &index,
+        &bound,
+        1_000,
+        &flowdex::exec::Keeper::records(),
+        &mut |_| Ok(()),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, flowdex::exec::SearchError::TooManyToSlice { memory: 1_000, .. }),
+        "{err}"
+    );
 }
 
 #[test]

@@ -615,13 +615,12 @@ pub fn count(index: &Index, filter: &Filter) -> Result<u64, IndexError> {
 }
 
 /// What a refused search that cut its answer into slices of time spent its memory on.
-fn sliced_note(candidates: u64) -> String {
-    match candidates {
-        0 => String::new(),
-        n => format!(
-            " (after the start times of its {n} candidates, kept to cut the answer into slices of time, \
-             one second's records in one slice)"
-        ),
+fn held_at_once(sliced: bool) -> &'static str {
+    if sliced {
+        " in one second of its answer, which is handed out a slice of time at a time and never \
+         splits a second"
+    } else {
+        " at once"
     }
 }
 
@@ -631,17 +630,22 @@ pub enum SearchError {
     #[error(transparent)]
     Index(#[from] IndexError),
     #[error(
-        "the query needs more than {limit} matching records held at once{}, more than a search \
-         holds (--memory) to put them in order (by time, or as it sorts) or to deduplicate them; \
+        "the query needs more than {limit} matching records held{}, more than a search holds \
+         (--memory) to put them in order (by time, or as it sorts) or to deduplicate them; \
          narrow it (a time window, an address), aggregate with `| stats ...`, or raise --memory",
-        sliced_note(*candidates)
+        held_at_once(*sliced)
     )]
     TooManyRecords {
         limit: u64,
-        /// Candidates whose start times the search kept (16 bytes each) to cut its answer into
-        /// slices of time, leaving `limit` records a slice; 0 when it did not cut slices.
-        candidates: u64,
+        /// Whether the answer was cut into slices of time, `limit` records each at most.
+        sliced: bool,
     },
+    #[error(
+        "the query has {candidates} candidate records, too many to cut its answer into slices \
+         of time within --memory ({memory} bytes; cutting takes 16 bytes a candidate); narrow \
+         it (a time window, an address), aggregate with `| stats ...`, or raise --memory"
+    )]
+    TooManyToSlice { candidates: u64, memory: usize },
     #[error(
         "the aggregation's groups need more than {limit} bytes (--memory); narrow the query (a time \
          window, fewer or coarser `by` keys) or raise --memory"
@@ -708,7 +712,7 @@ pub fn gather<R: HeldRecord>(
     if exact > max {
         return Err(SearchError::TooManyRecords {
             limit: max,
-            candidates: 0,
+            sliced: false,
         });
     }
     use std::sync::atomic::Ordering::Relaxed;
@@ -849,7 +853,7 @@ pub fn gather<R: HeldRecord>(
             if over {
                 return Err(SearchError::TooManyRecords {
                     limit: max,
-                    candidates: 0,
+                    sliced: false,
                 });
             }
             let mut hits = hits.into_inner();
