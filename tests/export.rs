@@ -530,3 +530,27 @@ fn an_export_that_matches_nothing_is_written_and_exits_1() {
         Some(0)
     );
 }
+
+/// The manifest's byte and packet counts are exact sums, however large: three flows of
+/// 2⁶⁴ − 1 bytes add up past 64 bits, as `stats sum(bytes)` gives them.
+#[test]
+fn the_manifest_sums_bytes_past_64_bits() {
+    let line = "2 eni-a 10.0.0.1 10.0.0.2 1711929600 1711929660 18446744073709551615 18446744073709551615 ACCEPT OK\n";
+    let text = format!(
+        "version interface-id srcaddr dstaddr start end packets bytes action log-status\n{}",
+        line.repeat(3)
+    );
+    let (dir, _index) = common::index_of_text(&text);
+    let o = flowdex(&["export", "idx", "srcaddr = 10.0.0.1", "--output", "out"], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest = std::fs::read_to_string(dir.path().join("out/manifest.json")).unwrap();
+    let sum = "55340232221128654845";
+    for key in ["bytes", "packets"] {
+        assert!(
+            manifest.contains(&format!("\"{key}\": {sum}")) || manifest.contains(&format!("\"{key}\":{sum}")),
+            "{key}: {manifest}"
+        );
+    }
+    let o = flowdex(&["search", "idx", "stats sum(bytes)"], dir.path());
+    assert_eq!(stdout(&o).trim(), format!("{{\"sum(bytes)\":{sum}}}"));
+}

@@ -351,8 +351,9 @@ struct Counts {
     accept: u64,
     reject: u64,
     no_action: u64,
-    packets: u64,
-    bytes: u64,
+    /// Sums as wide as `stats sum()`'s: thousands of records near 2⁶⁴ bytes each still add up.
+    packets: u128,
+    bytes: u128,
     sources: usize,
     first_start: Option<String>,
     last_end: Option<String>,
@@ -361,7 +362,7 @@ struct Counts {
 impl Counts {
     fn of(hits: &[Hit], sources: usize) -> Counts {
         let action = |a: Option<Action>| hits.iter().filter(|h| h.record.action == a).count() as u64;
-        let sum = |f: fn(&Hit) -> Option<u64>| hits.iter().filter_map(f).fold(0u64, u64::saturating_add);
+        let sum = |f: fn(&Hit) -> Option<u64>| hits.iter().filter_map(f).map(u128::from).sum();
         Counts {
             records: hits.len() as u64,
             accept: action(Some(Action::Accept)),
