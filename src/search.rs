@@ -66,7 +66,7 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
             let n = exec::count(index, &bound.filter)?;
             let mut rows = Rows {
                 columns: aggs.iter().map(|a| a.name.clone()).collect(),
-                byte_counts: vec![false; aggs.len()],
+                units: vec![agg::Unit::Number; aggs.len()],
                 rows: vec![vec![agg::Cell::Int(n.into()); aggs.len()]],
                 of_no_record: n == 0,
             };

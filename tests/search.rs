@@ -1254,9 +1254,10 @@ fn group_keys_after_stats_mean_what_their_fields_mean_before_it() {
 }
 
 /// A table prints the byte counts of aggregates in KiB, MiB, ... by what they aggregate, not by
-/// their name: `sum(bytes) as b` is bytes, `count() as bytes_seen` is a count.
+/// their name: `sum(bytes) as b` is bytes, `count() as bytes_seen` is a count; and the first
+/// and last times of a group as times, as it prints a record's.
 #[test]
-fn a_table_of_rows_prints_aggregates_of_bytes_in_binary_units_whatever_their_names() {
+fn a_table_of_rows_prints_aggregates_of_bytes_and_times_in_their_units_whatever_their_names() {
     let (dir, _index) = common::index_of_text(
         "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
          2 123 eni-a 10.0.0.1 10.0.0.2 40000 443 6 10 1536 1711944000 1711944060 ACCEPT OK\n\
@@ -1266,7 +1267,7 @@ fn a_table_of_rows_prints_aggregates_of_bytes_in_binary_units_whatever_their_nam
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
         .args(["search", "--format", "table"])
         .arg(dir.path().join("idx"))
-        .arg("stats sum(bytes) as b, avg(bytes), max(packets), count() as bytes_seen by srcaddr | sort b desc")
+        .arg("stats sum(bytes) as b, avg(bytes), max(packets), count() as bytes_seen, min(start) as first, max(end) by srcaddr | sort b desc")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -87,14 +87,45 @@ pub fn key_of(v: Option<Value<'_>>) -> Key {
     }
 }
 
+/// What the numbers of a column of aggregate rows are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Unit {
+    #[default]
+    Number,
+    /// A `bytes` key, or the sum, minimum, maximum or average of `bytes`.
+    Bytes,
+    /// Unix seconds: a `start` or `end` key, or the minimum, maximum or average of one.
+    Time,
+}
+
+impl Unit {
+    fn of_key(field: Field) -> Unit {
+        match field {
+            Field::Bytes => Unit::Bytes,
+            Field::Start | Field::End => Unit::Time,
+            _ => Unit::Number,
+        }
+    }
+
+    fn of_aggregate(a: &Aggregate) -> Unit {
+        match (a.function, a.field) {
+            (AggregateFn::Sum | AggregateFn::Min | AggregateFn::Max | AggregateFn::Avg, Some(Field::Bytes)) => {
+                Unit::Bytes
+            }
+            (AggregateFn::Min | AggregateFn::Max | AggregateFn::Avg, Some(Field::Start | Field::End)) => Unit::Time,
+            _ => Unit::Number,
+        }
+    }
+}
+
 /// Aggregate rows with their column names.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Rows {
     pub columns: Vec<String>,
-    /// Per column, whether its numbers are byte counts (a `bytes` key, or the sum, minimum,
-    /// maximum or average of `bytes`): a table prints them in KiB, MiB, ..., whatever the
-    /// column is named (`sum(bytes) as b` too, and not `count() as bytes_seen`).
-    pub byte_counts: Vec<bool>,
+    /// Per column, what its numbers are: a table prints byte counts in KiB, MiB, ... and
+    /// times as UTC date and time, whatever the column is named (`sum(bytes) as b` too, and
+    /// not `count() as bytes_seen`).
+    pub units: Vec<Unit>,
     pub rows: Vec<Vec<Cell>>,
     /// No record was aggregated: the row of a `stats` without `by` then says so (a count of
     /// 0), and the search exits as one that matched nothing.
@@ -496,25 +527,15 @@ impl<'q> Aggregator<'q> {
             })
             .chain(self.aggs.iter().map(|a| a.name.clone()))
             .collect();
-        let byte_counts = self
+        let units = self
             .by
             .iter()
-            .map(|g| {
-                matches!(
-                    g,
-                    GroupBy::Field {
-                        field: Field::Bytes,
-                        ..
-                    }
-                )
+            .map(|g| match g {
+                GroupBy::Field { field, .. } => Unit::of_key(*field),
+                // A bin's key is already a time as text.
+                GroupBy::Bin { .. } => Unit::Number,
             })
-            .chain(self.aggs.iter().map(|a| {
-                a.field == Some(Field::Bytes)
-                    && matches!(
-                        a.function,
-                        AggregateFn::Sum | AggregateFn::Min | AggregateFn::Max | AggregateFn::Avg
-                    )
-            }))
+            .chain(self.aggs.iter().map(Unit::of_aggregate))
             .collect();
         let (w, n) = (self.by.len(), self.aggs.len());
         let cell = |g: usize, c: usize| self.accs[g * n + c - w].cell();
@@ -555,7 +576,7 @@ impl<'q> Aggregator<'q> {
             .collect();
         let mut rows = Rows {
             columns,
-            byte_counts,
+            units,
             rows,
             of_no_record,
         };
@@ -606,7 +627,7 @@ pub fn apply(rows: &mut Rows, stages: &[RowStage]) {
             RowStage::Limit(n) => rows.rows.truncate(usize::try_from(*n).unwrap_or(usize::MAX)),
             RowStage::Columns(cols) => {
                 rows.columns = cols.iter().map(|c| rows.columns[*c].clone()).collect();
-                rows.byte_counts = cols.iter().map(|c| rows.byte_counts[*c]).collect();
+                rows.units = cols.iter().map(|c| rows.units[*c]).collect();
                 for r in &mut rows.rows {
                     *r = cols.iter().map(|c| r[*c].clone()).collect();
                 }
@@ -828,7 +849,7 @@ mod tests {
                 expected.truncate(n as usize);
                 let mut got = Rows {
                     columns: vec!["k".into(), "i".into()],
-                    byte_counts: vec![false; 2],
+                    units: vec![Unit::Number; 2],
                     rows: rows.clone(),
                     of_no_record: false,
                 };
@@ -862,7 +883,7 @@ mod tests {
         assert_eq!(Cell::Text("7".into()).compare_number(RowNumber::Int(7)), None);
         let mut rows = Rows {
             columns: vec!["total".into()],
-            byte_counts: vec![true],
+            units: vec![Unit::Bytes],
             rows: vec![vec![Cell::Int(big - 1)], vec![Cell::Int(big)], vec![Cell::Int(big + 1)]],
             of_no_record: false,
         };

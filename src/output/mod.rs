@@ -459,7 +459,7 @@ fn write_csv_cell(out: &mut dyn Write, s: &str) -> io::Result<()> {
 
 /// Writes aggregate rows: JSON objects keyed by column name, CSV with a header, or a table.
 pub fn write_rows(out: &mut dyn Write, format: OutputFormat, rows: &crate::agg::Rows) -> io::Result<()> {
-    use crate::agg::Cell;
+    use crate::agg::{Cell, Unit};
     let text = |c: &Cell| match c {
         Cell::Null => String::new(),
         Cell::Int(n) => n.to_string(),
@@ -506,13 +506,16 @@ pub fn write_rows(out: &mut dyn Write, format: OutputFormat, rows: &crate::agg::
                 let cells = row
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| (rows.byte_counts.get(i) == Some(&true), c))
-                    .map(|(bytes, c)| match c {
-                        Cell::Int(n) if bytes => human_bytes(*n),
+                    .map(|(i, c)| (rows.units.get(i).copied().unwrap_or_default(), c))
+                    .map(|(unit, c)| match (unit, c) {
+                        (Unit::Bytes, Cell::Int(n)) => human_bytes(*n),
                         // An average of byte counts, to the byte.
-                        Cell::Float(x) if bytes && *x >= 0.0 => human_bytes(x.round() as u128),
-                        Cell::Null => "-".to_owned(),
-                        c => text(c),
+                        (Unit::Bytes, Cell::Float(x)) if *x >= 0.0 => human_bytes(x.round() as u128),
+                        (Unit::Time, Cell::Int(t)) => i64::try_from(*t).map_or_else(|_| text(c), table_time),
+                        // An average of times, to the second.
+                        (Unit::Time, Cell::Float(x)) if *x >= 0.0 => table_time(x.round() as i64),
+                        (_, Cell::Null) => "-".to_owned(),
+                        (_, c) => text(c),
                     });
                 table.row(out, cells.collect())?;
             }
@@ -527,15 +530,18 @@ pub fn write_rows(out: &mut dyn Write, format: OutputFormat, rows: &crate::agg::
     Ok(())
 }
 
+/// A time as a table prints it: `2024-04-28 10:05:00`, UTC.
+fn table_time(t: i64) -> String {
+    let mut s = crate::time::format_rfc3339(t);
+    s = s.replacen('T', " ", 1);
+    s.pop();
+    s
+}
+
 fn table_cell(record: &FlowRecord, field: Field) -> String {
     match (field, record.get(field)) {
         (_, None) => "-".to_owned(),
-        (Field::Start | Field::End, Some(Value::UInt(t))) => {
-            let mut s = crate::time::format_rfc3339(t as i64);
-            s = s.replacen('T', " ", 1);
-            s.pop();
-            s
-        }
+        (Field::Start | Field::End, Some(Value::UInt(t))) => table_time(t as i64),
         (Field::Bytes, Some(Value::UInt(b))) => human_bytes(b),
         (_, Some(v)) => v.to_string(),
     }

@@ -329,7 +329,8 @@ pub fn bind_time_window(bound: &mut Bound, from: Option<&str>, to: Option<&str>)
 }
 
 /// The forms a time value takes, for error messages ([`time_range`]).
-pub const TIME_FORMS: &str = "RFC 3339, 2024-04-28T10:05Z, 2024-04-28, 2024-04 or Unix seconds";
+pub const TIME_FORMS: &str =
+    "RFC 3339, 2024-04-28 10:05:00 (UTC, as tables print it), 2024-04-28T10:05Z, 2024-04-28, 2024-04 or Unix seconds";
 
 /// Binds a parsed query.
 pub fn bind(query: &Query, text: &str) -> Result<Bound, QueryError> {
@@ -506,7 +507,7 @@ impl Binder<'_> {
                 };
                 let cond = match pattern {
                     Pattern::Regex(r) => Cond::Regex {
-                        regex: Regex::new(r).map_err(|e| self.error(*span, &format!("bad regex: {e}")))?,
+                        regex: Regex::new(r).map_err(|e| self.error(*span, &bad_regex(&e)))?,
                         addresses: fields
                             .iter()
                             .any(|f| f.kind() == FieldKind::Ip)
@@ -845,7 +846,7 @@ impl Binder<'_> {
                 };
                 RowFilter::Like(
                     self.column(name, columns)?,
-                    Regex::new(&re).map_err(|e| self.error(*span, &format!("bad regex: {e}")))?,
+                    Regex::new(&re).map_err(|e| self.error(*span, &bad_regex(&e)))?,
                 )
             }
             Expr::Has { name, .. } => return Err(self.error(name.span, "`has` is for tcp_flags before stats")),
@@ -875,6 +876,18 @@ fn none_of(is_x: Test) -> Filter {
         return Filter::Test(has_other);
     }
     Filter::And(vec![Filter::Not(Box::new(Filter::Test(is_x))), Filter::Test(has_other)])
+}
+
+/// The regex crate's error on one line: its syntax errors repeat the pattern with a caret of
+/// their own, which under the query's caret only confuses.
+fn bad_regex(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let why = text
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or(text.lines().next().unwrap_or_default());
+    format!("bad regex: {why}")
 }
 
 /// `in (a, b, c)`: one test with every value when they share fields and condition kind.
@@ -945,7 +958,9 @@ pub fn time_range(text: &str) -> Option<(u64, u64)> {
         let t = crate::record::unix_seconds(t).unwrap_or(t);
         return Some((t, t));
     }
-    if let Some(t) = crate::time::parse_rfc3339(text) {
+    // A second without a zone (`2024-04-28 10:05:00`) is UTC, as tables print times.
+    let zoned = (text.len() == 19).then(|| format!("{text}Z"));
+    if let Some(t) = crate::time::parse_rfc3339(zoned.as_deref().unwrap_or(text)) {
         let t = u64::try_from(t).ok()?;
         return Some((t, t));
     }
@@ -1080,6 +1095,15 @@ mod tests {
             "{shown}"
         );
         assert!(shown.ends_with("  dstprt = 22\n  ^^^^^^"), "{shown}");
+    }
+
+    #[test]
+    fn a_bad_regex_is_one_line_above_the_query_s_caret() {
+        let shown = bound("srcaddr like /[/").unwrap_err().to_string();
+        assert_eq!(
+            shown,
+            "query line 1, column 14: bad regex: unclosed character class\n  srcaddr like /[/\n               ^^^"
+        );
     }
 
     #[test]
@@ -1263,6 +1287,17 @@ mod tests {
         assert!(ip_range("10.0.0.0/33").is_none());
         assert_eq!(time_range("2024-04-28"), Some((1_714_262_400, 1_714_348_799)));
         assert_eq!(time_range("2024-02"), Some((1_706_745_600, 1_709_251_199)));
+    }
+
+    #[test]
+    fn a_time_as_a_table_prints_it_is_that_second_in_utc() {
+        assert_eq!(time_range("2024-04-28 10:05:00"), Some((1_714_298_700, 1_714_298_700)));
+        assert_eq!(time_range("2024-04-28T10:05:00"), Some((1_714_298_700, 1_714_298_700)));
+        assert_eq!(
+            time_range("2024-04-28 10:05:00+02:00"),
+            Some((1_714_291_500, 1_714_291_500))
+        );
+        assert_eq!(time_range("2024-04-28 25:05:00"), None);
     }
 
     #[test]
