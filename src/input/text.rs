@@ -119,8 +119,9 @@ fn lines_in(
 enum Prefix {
     Undecided,
     None,
-    Rfc3339,
-    EpochMillis,
+    /// Each line starts with a time stamp: RFC 3339, or epoch milliseconds (a file joining
+    /// exports may hold both).
+    Stamped,
 }
 
 /// Parses the lines of one source. Keeps the current format (re-armed by every header line) and
@@ -174,7 +175,7 @@ impl LineParser {
     }
 
     pub(crate) fn saw_timestamp_prefix(&self) -> bool {
-        matches!(self.prefix, Prefix::Rfc3339 | Prefix::EpochMillis)
+        self.prefix == Prefix::Stamped
     }
 
     /// Handles one event of the line splitter.
@@ -288,14 +289,9 @@ impl LineParser {
             Some(split) => split,
             None => return Ok(text),
         };
-        let strip = match self.prefix {
-            Prefix::Rfc3339 => crate::time::parse_rfc3339(head).is_some(),
-            Prefix::EpochMillis => head.len() == 13 && head.bytes().all(|b| b.is_ascii_digit()),
-            Prefix::None | Prefix::Undecided => false,
-        };
-        if strip {
+        if crate::time::parse_rfc3339(head).is_some() || is_epoch_millis(head) {
             Ok(rest)
-        } else if self.prefix == Prefix::Rfc3339 && looks_like_rfc3339(head) {
+        } else if looks_like_rfc3339(head) {
             Err(RejectReason::bad_value("time stamp", head, &ValueError::NotATime))
         } else {
             Ok(text)
@@ -501,13 +497,17 @@ fn looks_like_rfc3339(head: &str) -> bool {
 fn detect_prefix(text: &str) -> Prefix {
     let head = text.split(' ').next().unwrap_or("");
     // By shape: a damaged first stamp must not make every later line one field too long.
-    if looks_like_rfc3339(head) {
-        Prefix::Rfc3339
-    } else if head.len() == 13 && head.bytes().all(|b| b.is_ascii_digit()) {
-        Prefix::EpochMillis
+    if looks_like_rfc3339(head) || is_epoch_millis(head) {
+        Prefix::Stamped
     } else {
         Prefix::None
     }
+}
+
+/// A CloudWatch time stamp in epoch milliseconds (13 digits: 2001 to 2286). No flow-log field
+/// starts a record so: an account id has 12 digits.
+fn is_epoch_millis(head: &str) -> bool {
+    head.len() == 13 && head.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -670,9 +670,21 @@ mod tests {
     fn prefix_detection() {
         assert_eq!(
             detect_prefix("2018-09-22T20:28:14.000Z 2 633112549318"),
-            Prefix::Rfc3339
+            Prefix::Stamped
         );
-        assert_eq!(detect_prefix("1537648094000 2 633112549318"), Prefix::EpochMillis);
+        assert_eq!(detect_prefix("1537648094000 2 633112549318"), Prefix::Stamped);
         assert_eq!(detect_prefix("2 633112549318 eni-1"), Prefix::None);
+    }
+
+    /// A file joining exports of both stamp forms: every line's stamp is taken off, whichever
+    /// form the first line had.
+    #[test]
+    fn a_stamped_file_takes_either_form_on_each_line() {
+        let mut parser = LineParser::new(LogFormat::default_v2(), true, 1 << 20);
+        let record = "2 633112549318 eni-1 10.0.0.1 10.0.0.2 443 40000 6 1 40 1537648094 1537648154 ACCEPT OK";
+        for stamp in ["2018-09-22T20:28:14.000Z", "1537648094000", "2018-09-22T20:28:14Z"] {
+            assert_eq!(parser.strip_prefix(&format!("{stamp} {record}")), Ok(record), "{stamp}");
+        }
+        assert!(parser.strip_prefix(&format!("2018-09-32T20:28:14Z {record}")).is_err());
     }
 }
