@@ -405,6 +405,87 @@ pub fn records_in_batches<R: HeldRecord + Send + 'static>(
     Ok(())
 }
 
+/// The records an aggregation of `bound` counted from sources that failed while read (the
+/// manifest's `failed_sources`), per source: any of them may hold a corrupt value, and rows do
+/// not show their records as a record search does. Reads nothing when no source failed; else
+/// the source column of the candidates' blocks, and only the failed sources' records in full.
+/// A `limit` or `dedup` before `stats` is not applied: the counts are then at most these.
+pub fn aggregated_from_failed(
+    index: &Index,
+    bound: &Bound,
+    memory: usize,
+) -> Result<Vec<(std::sync::Arc<crate::format::sources::SourceLabel>, u64)>, SearchError> {
+    let failed: std::collections::HashSet<u32> = index.manifest().failed_sources.iter().flatten().copied().collect();
+    if failed.is_empty() || bound.stats.is_none() {
+        return Ok(Vec::new());
+    }
+    let plans = exec::plan(index, &bound.filter)?;
+    let of_failed = index
+        .segments()
+        .par_iter()
+        .zip(&plans)
+        .map(|(seg, c)| {
+            let mut ids = RoaringBitmap::new();
+            for (i, b) in seg.blocks_holding(&c.ids)? {
+                let sources = seg.read_column(i, Column::Source)?;
+                let source = |id: u32| column::value_at(sources.as_ref(), (id - b.first_record) as usize);
+                ids.extend(
+                    c.ids
+                        .range(b.first_record..b.first_record + b.record_count)
+                        .filter(|&id| source(id).is_some_and(|s| u32::try_from(s).is_ok_and(|s| failed.contains(&s)))),
+                );
+            }
+            Ok(exec::Candidates { ids, exact: false })
+        })
+        .collect::<Result<Vec<_>, IndexError>>()?;
+    let stages: Vec<&crate::query::Filter> = bound
+        .records
+        .iter()
+        .filter_map(|s| match s {
+            RecordStage::Filter(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    let mut only = crate::record::FieldSet::default();
+    bound.filter.fields(&mut only);
+    stages.iter().for_each(|f| f.fields(&mut only));
+    let keeper = Keeper::<Counted> {
+        bytes: COUNTED_BYTES,
+        lines: false,
+        make: &|r, _| Counted(r.provenance),
+        least: None,
+        fields: None,
+    };
+    let keep = |r: &FlowRecord| stages.iter().all(|f| f.matches(r));
+    let hits = exec::gather(
+        index,
+        &bound.filter,
+        &of_failed,
+        Some(only),
+        &keeper,
+        memory as u64 / COUNTED_BYTES,
+        &keep,
+    )?;
+    let mut counts: std::collections::BTreeMap<u32, (std::sync::Arc<_>, u64)> = Default::default();
+    for h in hits {
+        counts.entry(h.source.id).or_insert_with(|| (h.source.clone(), 0)).1 += 1;
+    }
+    Ok(counts.into_values().collect())
+}
+
+/// A record an aggregation counted, as [`aggregated_from_failed`] holds it: where it came from.
+struct Counted(crate::record::Provenance);
+
+impl HeldRecord for Counted {
+    fn place(&self) -> (Option<u64>, Option<u64>, crate::record::Provenance) {
+        (None, None, self.0)
+    }
+}
+
+/// Bytes a [`Counted`] record costs at its peak: the hit and its share of the records being
+/// decoded.
+const COUNTED_BYTES: u64 = 256;
+
 /// Bytes of a memory page, as far as touching memory goes.
 const PAGE: usize = 4096;
 

@@ -416,9 +416,41 @@ fn a_search_warns_of_records_shown_from_a_source_that_failed_its_check() {
     let (shown, warned) = search("protocol = 1");
     assert_eq!(shown.lines().count(), 3, "{shown}");
     assert!(!warned.contains("failed while read"), "{warned}");
-    // Stats do not name sources: their answer is rows, not records.
-    let (_, warned) = search("protocol = 6 | stats count()");
+    // An aggregation says how many of the records it counted come from the failed source,
+    // through postings, raw columns or records alike; and nothing of the clean file's.
+    for query in [
+        "protocol = 6 and srcport < 1030 | stats count()",
+        "protocol = 6 and srcport < 1030 | stats sum(bytes) by srcport",
+        "protocol = 6 | filter srcport < 1030 | stats count_distinct(dstport)",
+    ] {
+        let (_, warned) = search(query);
+        assert!(
+            warned.contains(&format!(
+                "6 records aggregated come from {name}, which failed while read:"
+            )),
+            "{query}: {warned}"
+        );
+    }
+    let (_, warned) = search("protocol = 1 | stats count() by srcport");
     assert!(!warned.contains("failed while read"), "{warned}");
+    // The manifest lists the failed source, and verify holds it to the sources file.
+    let index = flowdex::read::Index::open(&idx).unwrap();
+    assert_eq!(index.manifest().failed_sources.as_ref().map(Vec::len), Some(1));
+    assert_eq!(flowdex(&["verify", idx.to_str().unwrap()]).status.code(), Some(0));
+    let mut manifest = index.manifest().clone();
+    drop(index);
+    manifest.failed_sources = Some(Vec::new());
+    let manifest_path = idx.join("MANIFEST");
+    let good = std::fs::read(&manifest_path).unwrap();
+    std::fs::write(&manifest_path, manifest.encode()).unwrap();
+    let out = flowdex(&["verify", idx.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("as the sources that failed with records"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&manifest_path, good).unwrap();
     // An evidence bundle of the records says it in its manifest.
     let bundle = dir.path().join("bundle");
     let out = flowdex(&[

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::segment::{Mark, SegmentBuilder};
-use crate::format::manifest::{is_segment_file, is_sources_file, Manifest, RejectEntry, SegmentMeta, SourceEntry};
+use crate::format::manifest::{
+    failed_with_records, is_segment_file, is_sources_file, Manifest, RejectEntry, SegmentMeta, SourceEntry,
+};
 use crate::format::sources;
 use crate::input::{LogFormat, RecordSink, Rejection, SourceError, SourceMeta, SourceReport};
 use crate::read::{Index, IndexError, Segment, MANIFEST_FILE};
@@ -485,6 +487,7 @@ impl IndexWriter {
             let mut sources = self.base_sources;
             sources.extend(added_sources);
             manifest.source_count = sources.len() as u64;
+            manifest.failed_sources = Some(failed_with_records(&sources));
             let name = format!("sources-{:08}.fdx", manifest.generation);
             let tmp = self.dir.join(format!("{name}{TMP_SUFFIX}"));
             write_synced(&tmp, &sources::encode(&sources)).map_err(|e| IndexError::io(&tmp, e))?;

@@ -215,6 +215,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             }
             Answer::Rows(rows) => {
                 write_rows(&mut *out, format, &rows)?;
+                failed.aggregated = true;
+                for (source, records) in search::aggregated_from_failed(&index, &bound, args.memory)? {
+                    failed.by_id.insert(source.id, (source, records));
+                }
                 (empty, None)
             }
         }
@@ -298,8 +302,10 @@ fn write_hits<W: Write>(
 #[derive(Default)]
 struct FailedSources {
     /// Per source id (two sources may share a name: a path indexed again after it changed):
-    /// its label and the records shown from it.
+    /// its label and the records shown (or aggregated) from it.
     by_id: std::collections::BTreeMap<u32, (std::sync::Arc<SourceLabel>, u64)>,
+    /// The records were aggregated into rows, not shown.
+    aggregated: bool,
 }
 
 impl FailedSources {
@@ -312,10 +318,11 @@ impl FailedSources {
 
     fn warn(&self, index: &Path) {
         for (source, shown) in self.by_id.values().take(WARN_SUBJECTS) {
-            let records = if *shown == 1 {
-                "record shown comes"
-            } else {
-                "records shown come"
+            let records = match (*shown == 1, self.aggregated) {
+                (true, false) => "record shown comes",
+                (false, false) => "records shown come",
+                (true, true) => "record aggregated comes",
+                (false, true) => "records aggregated come",
             };
             let error = source.error.as_deref().unwrap_or_default();
             eprintln!(

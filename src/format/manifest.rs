@@ -31,6 +31,11 @@ pub struct Manifest {
     pub next_source: u32,
     /// Rejected lines over all sources.
     pub rejected_lines: u64,
+    /// The ids of the sources that failed while read and gave records (any of which may hold a
+    /// corrupt value), in id order: an aggregation checks whether it counted theirs. `None` in
+    /// indexes built before builds recorded them.
+    #[serde(default)]
+    pub failed_sources: Option<Vec<u32>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +70,16 @@ pub struct SourceEntry {
     pub rejected: u64,
     pub rejects: Vec<RejectEntry>,
     pub error: Option<String>,
+}
+
+/// The ids of `sources` that failed while read and gave records: the manifest's
+/// `failed_sources`.
+pub fn failed_with_records(sources: &[SourceEntry]) -> Vec<u32> {
+    sources
+        .iter()
+        .filter(|s| s.error.is_some() && s.records > 0)
+        .map(|s| s.id)
+        .collect()
 }
 
 impl SourceEntry {

@@ -444,6 +444,21 @@ impl Index {
                 ),
             });
         }
+        let failed = crate::format::manifest::failed_with_records(sources);
+        if self
+            .manifest
+            .failed_sources
+            .as_ref()
+            .is_some_and(|listed| *listed != failed)
+        {
+            return Err(IndexError::Other {
+                path: self.dir.join(MANIFEST_FILE),
+                what: format!(
+                    "lists {:?} as the sources that failed with records, its sources {failed:?}",
+                    self.manifest.failed_sources.as_deref().unwrap_or_default()
+                ),
+            });
+        }
         let rejected: u64 = sources.iter().map(|s| s.rejected).sum();
         if rejected != self.manifest.rejected_lines {
             return Err(IndexError::Other {
