@@ -289,7 +289,11 @@ impl LineParser {
             Some(split) => split,
             None => return Ok(text),
         };
-        if crate::time::parse_rfc3339(head).is_some() || is_epoch_millis(head) {
+        // Thirteen digits may also be a value (a `start` in milliseconds, `bytes`) of a format
+        // that begins with it: a stamp only when the line has a field more than the format.
+        let format_len = self.header_format.as_ref().unwrap_or(&self.fallback).len();
+        let stamp_of_millis = || is_epoch_millis(head) && rest.split_ascii_whitespace().count() == format_len;
+        if crate::time::parse_rfc3339(head).is_some() || stamp_of_millis() {
             Ok(rest)
         } else if looks_like_rfc3339(head) {
             Err(RejectReason::bad_value("time stamp", head, &ValueError::NotATime))
@@ -504,8 +508,7 @@ fn detect_prefix(text: &str) -> Prefix {
     }
 }
 
-/// A CloudWatch time stamp in epoch milliseconds (13 digits: 2001 to 2286). No flow-log field
-/// starts a record so: an account id has 12 digits.
+/// A CloudWatch time stamp in epoch milliseconds (13 digits: 2001 to 2286).
 fn is_epoch_millis(head: &str) -> bool {
     head.len() == 13 && head.bytes().all(|b| b.is_ascii_digit())
 }
@@ -686,5 +689,11 @@ mod tests {
             assert_eq!(parser.strip_prefix(&format!("{stamp} {record}")), Ok(record), "{stamp}");
         }
         assert!(parser.strip_prefix(&format!("2018-09-32T20:28:14Z {record}")).is_err());
+        // A format that begins with a time in milliseconds: its line has no field to spare.
+        let format = LogFormat::parse("start version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes end action log-status").unwrap();
+        let mut parser = LineParser::new(format, true, 1 << 20);
+        let line = "1537648094000 2 633112549318 eni-1 10.0.0.1 10.0.0.2 443 40000 6 1 40 1537648154 ACCEPT OK";
+        assert_eq!(parser.strip_prefix(line), Ok(line));
+        assert_eq!(parser.strip_prefix(&format!("1537648094000 {line}")), Ok(line));
     }
 }
