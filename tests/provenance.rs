@@ -280,6 +280,18 @@ fn the_rejects_file_keeps_the_bytes_of_a_line_that_is_not_utf8() {
         .decode(entry["bytes_base64"].as_str().unwrap())
         .unwrap();
     assert_eq!(bytes, line);
+    // An existing file, the input itself here, is refused and left whole.
+    let out = Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args(["cat", "--quiet", "--rejects", log.to_str().unwrap(), log.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already exists; give --rejects a new file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&log).unwrap(), [&line[..], b"\n"].concat());
 }
 
 /// A rejected line of a source still on disk is shown as what it is, no record, with the

@@ -25,8 +25,8 @@ pub struct Args {
     /// Columns for csv and table output, comma-separated field names.
     #[arg(long, value_delimiter = ',', value_name = "FIELDS")]
     fields: Vec<String>,
-    /// Write every rejected line (source, line, reason, text) as JSON lines to this file; a line
-    /// that is not UTF-8 also has its bytes in base64.
+    /// Write every rejected line (source, line, reason, text) as JSON lines to this new file (an
+    /// existing one is refused); a line that is not UTF-8 also has its bytes in base64.
     #[arg(long, value_name = "FILE")]
     rejects: Option<PathBuf>,
     /// Print no summary on stderr.
@@ -50,12 +50,18 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         .iter()
         .map(|name| Field::lookup(name).with_context(|| format!("--fields: unknown field `{name}`")))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // A new file only: `--rejects` naming an input (or other evidence) must not erase it.
     let rejects = match &args.rejects {
-        Some(path) => {
-            Some(BufWriter::new(File::create(path).with_context(|| {
+        Some(path) => Some(BufWriter::new(File::create_new(path).with_context(|| {
+            if path.exists() {
+                format!(
+                    "{}: already exists; give --rejects a new file (flowdex never replaces one)",
+                    path.display()
+                )
+            } else {
                 format!("{}: cannot create the rejects file", path.display())
-            })?))
-        }
+            }
+        })?)),
         None => None,
     };
     let stdout = io::stdout().lock();
