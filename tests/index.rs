@@ -1014,3 +1014,60 @@ fn a_byte_order_mark_is_the_first_lines_only_and_raw_output_leaves_it_out() {
         .unwrap();
     assert_eq!(out.stdout, [record.as_bytes(), b"\n"].concat());
 }
+
+/// What a checksum cannot catch in a manifest rewritten with a valid one: a segment left out
+/// (its sources' records no longer add up), generation 0. And a segment span with one bound
+/// `null`, as earlier builds wrote for a segment of starts only, is kept for time windows.
+#[test]
+fn verify_finds_a_forged_manifest_and_windows_keep_half_known_spans() {
+    use flowdex::format::manifest::Manifest;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    std::fs::write(
+        &a,
+        "version interface-id srcaddr dstaddr start end action log-status\n\
+         2 eni-a 10.0.0.1 10.0.0.2 1711929600 1711929660 ACCEPT OK\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &b,
+        "version interface-id srcaddr dstaddr start action log-status\n\
+         2 eni-b 10.0.0.1 10.0.0.3 1711933200 ACCEPT OK\n",
+    )
+    .unwrap();
+    let idx = dir.path().join("idx");
+    build(&idx, std::slice::from_ref(&a), &ReadOptions::default(), 1);
+    build(&idx, std::slice::from_ref(&b), &ReadOptions::default(), 1);
+    let manifest_path = idx.join("MANIFEST");
+    let good = std::fs::read(&manifest_path).unwrap();
+    let manifest = Manifest::decode(&good).unwrap();
+    assert_eq!(manifest.segments.len(), 2);
+    let verify = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .args(["verify", idx.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let forge = |edit: &dyn Fn(&mut Manifest)| {
+        let mut m = manifest.clone();
+        edit(&mut m);
+        std::fs::write(&manifest_path, m.encode()).unwrap();
+    };
+    forge(&|m| {
+        m.segments.pop();
+    });
+    let (code, err) = verify();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("lists segments of 1 records, its sources gave 2"), "{err}");
+    forge(&|m| m.generation = 0);
+    let (code, err) = verify();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("generation 0"), "{err}");
+    // b.log's segment as an earlier build wrote it: no `end` column, so no `max_end`.
+    forge(&|m| m.segments[1].max_end = None);
+    let index = Index::open_window(&idx, (1711933200, 1711933260)).unwrap();
+    assert_eq!(index.segments().len(), 1, "the start-only segment is kept");
+    std::fs::write(&manifest_path, good).unwrap();
+    assert_eq!(verify().0, Some(0));
+}

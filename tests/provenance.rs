@@ -282,7 +282,13 @@ fn the_rejects_file_keeps_the_bytes_of_a_line_that_is_not_utf8() {
     assert_eq!(bytes, line);
     // An existing file, the input itself here, is refused and left whole.
     let out = Command::new(env!("CARGO_BIN_EXE_flowdex"))
-        .args(["cat", "--quiet", "--rejects", log.to_str().unwrap(), log.to_str().unwrap()])
+        .args([
+            "cat",
+            "--quiet",
+            "--rejects",
+            log.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

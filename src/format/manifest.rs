@@ -186,6 +186,9 @@ impl Manifest {
                 self.format_version
             ));
         }
+        if self.generation == 0 {
+            return Err("generation 0, which no published index has".into());
+        }
         let mut seen = std::collections::HashSet::new();
         for s in &self.segments {
             if !is_segment_file(&s.file) {

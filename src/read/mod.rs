@@ -123,8 +123,13 @@ impl Index {
     /// only those, so what is asked of the index must concern the window alone (an interface
     /// missing from these segments may be elsewhere in the index).
     pub fn open_window(dir: &Path, (lo, hi): (u64, u64)) -> Result<Index, IndexError> {
-        Index::open_segments(dir, |m| {
-            m.min_start.zip(m.max_end).is_some_and(|(s, e)| s <= hi && e >= lo)
+        Index::open_segments(dir, |m| match (m.min_start, m.max_end) {
+            (Some(s), Some(e)) => s <= hi && e >= lo,
+            // No time at all: in no window.
+            (None, None) => false,
+            // Earlier builds wrote no `min_start` for a segment of ends only, and no `max_end`
+            // for one of starts only: its records may be anywhere.
+            _ => true,
         })
     }
 
@@ -456,6 +461,18 @@ impl Index {
                 what: format!(
                     "lists {:?} as the sources that failed with records, its sources {failed:?}",
                     self.manifest.failed_sources.as_deref().unwrap_or_default()
+                ),
+            });
+        }
+        // A segment left out of the manifest (or listed with another count) loses records its
+        // sources say they gave.
+        let given: u64 = sources.iter().map(|s| s.records).sum();
+        if given != self.manifest.records() {
+            return Err(IndexError::Other {
+                path: self.dir.join(MANIFEST_FILE),
+                what: format!(
+                    "lists segments of {} records, its sources gave {given}",
+                    self.manifest.records()
                 ),
             });
         }
