@@ -176,9 +176,10 @@ impl SourcesCheck<'_> {
 }
 
 /// Checks an index's `sources`: at their recorded paths when `dirs` is empty, else by
-/// content among the files under `dirs` (also reporting files the index lacks). Sources that
-/// could not be read when indexed (no SHA-256) are left out: they contributed nothing.
-pub fn check_sources<'m>(sources: &'m [SourceEntry], dirs: &[PathBuf]) -> SourcesCheck<'m> {
+/// content among the files under `dirs` (also reporting files the index lacks; the folder
+/// `index`, when it lies under them, is not evidence). Sources that could not be read when
+/// indexed (no SHA-256) are left out: they contributed nothing.
+pub fn check_sources<'m>(sources: &'m [SourceEntry], dirs: &[PathBuf], index: Option<&Path>) -> SourcesCheck<'m> {
     let hashed: Vec<&SourceEntry> = sources.iter().filter(|s| !s.sha256.is_empty()).collect();
     let no_lines = HashMap::new();
     if dirs.is_empty() {
@@ -200,14 +201,14 @@ pub fn check_sources<'m>(sources: &'m [SourceEntry], dirs: &[PathBuf]) -> Source
             extra: Vec::new(),
         };
     }
-    let files = input::discover(dirs);
+    let files = input::discover_outside(dirs, index);
     let found: Vec<Reread> = files.par_iter().flat_map_iter(|f| reread(f, &no_lines)).collect();
     let mut by_hash: HashMap<&str, Vec<&Reread>> = HashMap::new();
     for r in &found {
         by_hash.entry(r.sha256.as_str()).or_default().push(r);
     }
     let indexed: BTreeSet<&str> = hashed.iter().map(|s| s.sha256.as_str()).collect();
-    let sources = hashed
+    let sources: Vec<(&SourceEntry, SourceState)> = hashed
         .iter()
         .map(|s| {
             // Of copies, the one at the recorded path: a copy elsewhere is not where it went.
@@ -232,21 +233,44 @@ pub fn check_sources<'m>(sources: &'m [SourceEntry], dirs: &[PathBuf]) -> Source
             (*s, state)
         })
         .collect();
+    // A source changed in place is reported as changed, not also as a file the index lacks.
+    let changed: BTreeSet<&str> = sources
+        .iter()
+        .filter_map(|(_, state)| match state {
+            SourceState::Changed { at, .. } => Some(at.as_str()),
+            _ => None,
+        })
+        .collect();
     let extra = found
         .iter()
-        .filter(|r| !r.sha256.is_empty() && !indexed.contains(r.sha256.as_str()))
+        .filter(|r| !r.sha256.is_empty() && !indexed.contains(r.sha256.as_str()) && !changed.contains(r.name.as_str()))
         .map(|r| (r.name.clone(), r.sha256.clone()))
         .collect();
     SourcesCheck { sources, extra }
 }
 
 /// Whether a re-read source named `name` is the recorded source `s` (same file, same entry).
-fn same_file(name: &str, entry: Option<&str>, s: &SourceEntry) -> bool {
+/// The file is compared as a place, not as spelt: `./logs/a.log` under `--sources ./logs` is
+/// `logs/a.log` as built.
+pub fn same_file(name: &str, entry: Option<&str>, s: &SourceEntry) -> bool {
     let file = match entry {
         Some(e) => name.strip_suffix(e).and_then(|n| n.strip_suffix('!')).unwrap_or(name),
         None => name,
     };
-    entry == s.entry.as_deref() && Path::new(file) == Path::new(&s.path)
+    entry == s.entry.as_deref() && same_place(Path::new(file), Path::new(&s.path))
+}
+
+/// Whether two paths name one file: by their canonical forms when both exist, else by their
+/// components without `.`.
+fn same_place(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => {
+            let plain =
+                |p: &Path| -> PathBuf { p.components().filter(|c| *c != std::path::Component::CurDir).collect() };
+            plain(a) == plain(b)
+        }
+    }
 }
 
 /// A reference to a record's line as `search --with-source` prints it: `SOURCE:LINE`.

@@ -361,7 +361,7 @@ fn a_name_a_tar_holds_twice_names_two_sources_that_recheck_tells_apart() {
     let idx = dir.path().join("idx");
     common::build(&idx, &[tar], &ReadOptions::default(), 1);
     let index = flowdex::read::Index::open(&idx).unwrap();
-    let check = flowdex::recheck::check_sources(index.sources().unwrap(), &[]);
+    let check = flowdex::recheck::check_sources(index.sources().unwrap(), &[], None);
     assert_eq!(check.sources.len(), 3);
     assert!(check.all_intact(), "{:?}", check.sources);
 }

@@ -98,7 +98,7 @@ fn verify_sources_reports_changed_missing_and_extra_files() {
     let (tmp, src, idx) = evidence();
     let index = Index::open(&idx).unwrap();
     let m = index.sources().unwrap();
-    let check = recheck::check_sources(m, &[]);
+    let check = recheck::check_sources(m, &[], None);
     assert!(check.all_intact(), "{:?}", check.sources);
     assert!(!check.sources.is_empty());
 
@@ -122,7 +122,7 @@ fn verify_sources_reports_changed_missing_and_extra_files() {
             .1
             .clone()
     };
-    let check = recheck::check_sources(m, &[]);
+    let check = recheck::check_sources(m, &[], None);
     assert!(matches!(state_of(&check, "bare-v5.log"), SourceState::Changed { .. }));
     assert_eq!(state_of(&check, "tgw-s3.log"), SourceState::Missing);
     assert!(check.extra.is_empty(), "without folders nothing is extra");
@@ -130,7 +130,7 @@ fn verify_sources_reports_changed_missing_and_extra_files() {
     // By content under a folder, after the evidence moved elsewhere.
     let moved = tmp.path().join("moved");
     std::fs::rename(&src, &moved).unwrap();
-    let check = recheck::check_sources(m, std::slice::from_ref(&moved));
+    let check = recheck::check_sources(m, std::slice::from_ref(&moved), None);
     assert!(
         matches!(state_of(&check, "s3-text-quirks.log"), SourceState::Intact { at } if at.starts_with(&*moved.to_string_lossy()))
     );
@@ -244,7 +244,7 @@ fn a_folder_where_a_source_was_is_unreadable_not_missing() {
     let gone = src.join("own/bare-v5.log");
     std::fs::remove_file(&gone).unwrap();
     std::fs::create_dir(&gone).unwrap();
-    let check = recheck::check_sources(index.sources().unwrap(), &[]);
+    let check = recheck::check_sources(index.sources().unwrap(), &[], None);
     let (_, state) = check
         .sources
         .iter()
@@ -403,4 +403,19 @@ fn a_changed_file_built_again_is_a_source_of_its_own_name() {
         stdout.contains("sources: 1 intact, 1 changed, 0 missing, 0 unreadable, 0 extra"),
         "{stdout}"
     );
+    // The same, with the folder spelt otherwise, and from above the index: its own files are
+    // not evidence, and a changed source is not also a file the index lacks.
+    for sources in ["./logs", "."] {
+        let out = Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .args(["verify", "idx", "--sources", sources])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("found at"), "{sources}: {stdout}");
+        assert!(
+            stdout.contains("sources: 1 intact, 1 changed, 0 missing, 0 unreadable, 0 extra"),
+            "{sources}: {stdout}"
+        );
+    }
 }

@@ -35,11 +35,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         out.flush()?;
         return Ok(0);
     };
-    let check = recheck::check_sources(index.sources()?, dirs);
+    let check = recheck::check_sources(index.sources()?, dirs, Some(&args.index));
     let mut counts = [0usize; 4];
     for (source, state) in &check.sources {
         let (slot, line) = match state {
-            SourceState::Intact { at } if *at == source.location() => (0, None),
+            SourceState::Intact { at } if recheck::same_file(at, source.entry.as_deref(), source) => (0, None),
             SourceState::Intact { at } => (0, Some(format!("found at {at}"))),
             SourceState::Changed { at, sha256 } => (
                 1,

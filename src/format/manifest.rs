@@ -82,17 +82,6 @@ pub fn failed_with_records(sources: &[SourceEntry]) -> Vec<u32> {
         .collect()
 }
 
-impl SourceEntry {
-    /// Where the source was read: its file, and `!entry` inside a bundle. Its name is that as
-    /// given, unless a source read before had the name (`name#2`).
-    pub fn location(&self) -> String {
-        match &self.entry {
-            Some(e) => format!("{}!{e}", self.path),
-            None => self.path.clone(),
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectEntry {
     pub line: u64,
