@@ -228,10 +228,59 @@ fn decompression_bombs_are_stopped_per_entry_and_the_bundle_goes_on() {
         ..Default::default()
     };
     let got = read_with(&[p], &options);
+    // Its header states more bytes than a source may have: not read, and the next one is.
     assert!(matches!(
         got.report("b.tar!bomb.log.gz").error,
+        Some(SourceError::TooLarge { limit: 4096, .. })
+    ));
+    assert_eq!(got.report("b.tar!after.log").records, 7);
+}
+
+/// In a `.tar.gz` each entry is held to a source's size by its header, not the bundle's stream
+/// as a whole; and a stream stopped inside an entry (a bomb) says that the entries after it
+/// were not read, rather than leaving them unnamed.
+#[test]
+fn a_tar_gz_holds_each_entry_to_the_limits_and_names_what_a_stop_left_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = numbered_lines(200);
+    let mut b = tar::Builder::new(Vec::new());
+    for name in ["e1.log", "e2.log", "e3.log"] {
+        append_raw(&mut b, name, tar::EntryType::Regular, &entry);
+    }
+    let p = write(dir.path(), "b.tar.gz", &gzip(&b.into_inner().unwrap()));
+    // Room for one entry, not for two: each is read.
+    let options = ReadOptions {
+        limits: Limits {
+            max_source_bytes: entry.len() as u64 + 100,
+            ..Limits::default()
+        },
+        ..Default::default()
+    };
+    let got = read_with(std::slice::from_ref(&p), &options);
+    for name in ["e1.log", "e2.log", "e3.log"] {
+        let r = got.report(&format!("b.tar.gz!{name}"));
+        assert_eq!((r.records, &r.error), (200, &None), "{r}");
+    }
+    // A bomb between two entries stops the stream inside it.
+    let mut b = tar::Builder::new(Vec::new());
+    append_raw(&mut b, "e1.log", tar::EntryType::Regular, &entry);
+    append_raw(&mut b, "bomb.log", tar::EntryType::Regular, &vec![b'0'; 64 << 20]);
+    append_raw(&mut b, "e3.log", tar::EntryType::Regular, &entry);
+    let p = write(dir.path(), "bomb.tar.gz", &gzip(&b.into_inner().unwrap()));
+    let got = read(&[p], None);
+    assert_eq!(got.report("bomb.tar.gz!e1.log").records, 200);
+    assert!(matches!(
+        got.report("bomb.tar.gz!bomb.log").error,
         Some(SourceError::Bomb { .. })
     ));
+    let bundle = got.report("bomb.tar.gz");
+    assert_eq!(
+        bundle.error,
+        Some(SourceError::Stopped {
+            entry: "bomb.log".into()
+        })
+    );
+    assert!(got.names.iter().all(|n| !n.ends_with("e3.log")), "{:?}", got.names);
 }
 
 #[test]
@@ -622,8 +671,12 @@ fn a_tar_entry_cut_short_is_reported_not_read_as_whole() {
             .contains(&format!("after {} of the {} bytes", 10 * line, 50 * line)),
         "{error}"
     );
-    // One failure: the cut entry, not also the tar stream after it.
-    assert_eq!(got.reports.len(), 1, "{:?}", got.names);
+    // The cut entry, and the bundle saying that what came after it, if anything, was lost.
+    assert_eq!(got.reports.len(), 2, "{:?}", got.names);
+    assert_eq!(
+        got.reports[1].error,
+        Some(SourceError::Stopped { entry: "f0.log".into() })
+    );
 }
 
 #[test]

@@ -125,6 +125,9 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
             let mut decoded = Expansion::new(gzip_decoder(raw), input, &options.limits);
             match sniff(&mut decoded) {
                 Ok((Kind::Tar, inner)) => {
+                    // A bundle is no source: each entry is held to a source's size by its
+                    // header, and the stream to the ratio alone.
+                    decoded.limits.max_source_bytes = u64::MAX;
                     let mut stream = Cursor::new(inner).chain(decoded);
                     match read_tar(&mut stream, file, options, sink) {
                         Err(e) => report_failure(meta, SourceError::Io { message: e.to_string() }, sink),
@@ -348,6 +351,16 @@ fn is_write_test_object(entry: &str) -> bool {
     entry.rsplit(['/', '\\']).next() == Some(AWS_WRITE_TEST_OBJECT)
 }
 
+/// A bundle as a source of its own: what its failures are recorded under.
+fn bundle_meta(bundle: &InputFile) -> SourceMeta {
+    SourceMeta {
+        name: bundle.name.clone(),
+        path: bundle.path.clone(),
+        entry: None,
+        s3: S3Key::default(),
+    }
+}
+
 fn entry_meta(bundle: &InputFile, entry: &str) -> SourceMeta {
     SourceMeta {
         name: format!("{}!{}", bundle.name, entry),
@@ -480,6 +493,13 @@ fn read_tar(
             continue;
         }
         let stated = entry.size();
+        // Each entry is a source of its own size: told by its header, and skipped unread (the
+        // bundle's stream is still checked for its ratio).
+        if stated > options.limits.max_source_bytes {
+            let limit = options.limits.max_source_bytes;
+            report_failure(meta, SourceError::TooLarge { size: stated, limit }, sink);
+            continue;
+        }
         let mut whole = Whole {
             inner: &mut entry,
             left: stated,
@@ -488,6 +508,10 @@ fn read_tar(
         };
         read_source(meta, &mut whole, options, sink);
         broken = whole.broken;
+        if broken {
+            let entry = last.clone();
+            report_failure(bundle_meta(bundle), SourceError::Stopped { entry }, sink);
+        }
     }
     Ok(TarEnd::Clean)
 }
@@ -522,12 +546,6 @@ impl<R: Read> Read for Whole<R> {
 }
 
 fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink) {
-    let bundle_meta = || SourceMeta {
-        name: bundle.name.clone(),
-        path: bundle.path.clone(),
-        entry: None,
-        s3: S3Key::default(),
-    };
     let opened = File::open(&bundle.path)
         .map_err(|e| SourceError::Io { message: e.to_string() })
         .and_then(|f| {
@@ -539,7 +557,7 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
         });
     let mut archive = match opened {
         Ok(a) => a,
-        Err(e) => return report_failure(bundle_meta(), e, sink),
+        Err(e) => return report_failure(bundle_meta(bundle), e, sink),
     };
     let mut names = EntryNames::default();
     for i in 0..archive.len() {

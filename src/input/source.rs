@@ -148,6 +148,16 @@ pub enum SourceError {
     Bomb { after_line: u64, limit: String },
     #[error("entry name `{name}` {why}; not read")]
     UnsafeEntry { name: String, why: &'static str },
+    /// A tar entry whose header states more bytes than a source may have.
+    #[error(
+        "its header states {size} bytes, more than a source may have ({limit}); not read: raise \
+         --max-source-bytes if the entry is genuine"
+    )]
+    TooLarge { size: u64, limit: u64 },
+    /// A bundle whose stream stopped inside an entry (its own failure says why): a stream is
+    /// read in order, so the entries after it cannot be reached.
+    #[error("its stream stopped inside the entry `{entry}`; any entries after it were not read")]
+    Stopped { entry: String },
     #[error("{what} is not supported yet{advice}")]
     Unsupported {
         what: &'static str,
