@@ -777,6 +777,44 @@ fn an_answer_larger_than_memory_comes_out_whole_in_slices_of_time() {
         assert!(err.to_string().contains("in one second of its answer"), "{err}");
         assert_eq!(handed, 0);
     }
+    // Room for exactly the busiest second's records: the slices take all of it (the sorted
+    // starts are freed before), and one record less is refused.
+    let text = "dstport = 443";
+    let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+    let Answer::Records { hits: whole, .. } = search::run(&index, &bound).unwrap() else {
+        panic!("records")
+    };
+    let mut per_second = std::collections::HashMap::new();
+    for h in whole.iter().filter(|h| h.record.start.is_some()) {
+        *per_second.entry(h.record.start).or_insert(0usize) += 1;
+    }
+    let busiest = *per_second.values().max().unwrap();
+    assert!(
+        busiest > 40 && whole.len() > 10 * busiest,
+        "{busiest} of {}",
+        whole.len()
+    );
+    let mut largest = 0;
+    search::records_in_batches(
+        &index,
+        &bound,
+        room(busiest),
+        &flowdex::exec::Keeper::records(),
+        &mut |h| {
+            largest = largest.max(h.len());
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(largest, busiest);
+    assert!(search::records_in_batches(
+        &index,
+        &bound,
+        room(busiest - 1),
+        &flowdex::exec::Keeper::records(),
+        &mut |_| Ok(())
+    )
+    .is_err());
     // Too little memory to sort the candidates' starts (16 bytes each) and cut slices.
     let text = "bytes > 50";
     let bound = query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();

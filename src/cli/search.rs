@@ -406,10 +406,14 @@ pub fn unknown_interface(index: &Index, name: &str) -> anyhow::Result<String> {
     let others = coverage::other_fields_holding(index, name)?;
     Ok(match others.as_slice() {
         [] => format!("{name} is nowhere in the index; no search can find its traffic"),
-        [first, ..] => format!(
-            "{name} is no record's interface-id; the index holds it as {} (search `{} = {name}`)",
+        _ => format!(
+            "{name} is no record's interface-id; the index holds it as {} (search `{}`)",
             others.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "),
-            first.key()
+            others
+                .iter()
+                .map(|f| format!("{} = {name}", f.key()))
+                .collect::<Vec<_>>()
+                .join(" or ")
         ),
     })
 }

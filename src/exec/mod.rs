@@ -615,13 +615,21 @@ pub fn count(index: &Index, filter: &Filter) -> Result<u64, IndexError> {
 }
 
 /// What a refused search that cut its answer into slices of time spent its memory on.
-fn held_at_once(sliced: bool) -> &'static str {
-    if sliced {
+fn too_many_records(limit: u64, sliced: bool) -> String {
+    if limit == 0 {
+        return format!("--memory holds no matching record (one takes about {RECORD_BYTES} bytes); raise --memory");
+    }
+    let held = if sliced {
         " in one second of its answer, which is handed out a slice of time at a time and never \
          splits a second"
     } else {
         " at once"
-    }
+    };
+    format!(
+        "the query needs more than {limit} matching records held{held}, more than a search holds \
+         (--memory) to put them in order (by time, or as it sorts) or to deduplicate them; \
+         narrow it (a time window, an address), aggregate with `| stats ...`, or raise --memory"
+    )
 }
 
 /// Why a search stopped.
@@ -629,12 +637,7 @@ fn held_at_once(sliced: bool) -> &'static str {
 pub enum SearchError {
     #[error(transparent)]
     Index(#[from] IndexError),
-    #[error(
-        "the query needs more than {limit} matching records held{}, more than a search holds \
-         (--memory) to put them in order (by time, or as it sorts) or to deduplicate them; \
-         narrow it (a time window, an address), aggregate with `| stats ...`, or raise --memory",
-        held_at_once(*sliced)
-    )]
+    #[error("{}", too_many_records(*limit, *sliced))]
     TooManyRecords {
         limit: u64,
         /// Whether the answer was cut into slices of time, `limit` records each at most.
