@@ -292,6 +292,22 @@ fn a_build_takes_only_an_index_or_an_empty_folder_and_leaves_other_files_alone()
     }
     assert_eq!(build(&interrupted), (Some(0), String::new()));
     assert_eq!(Index::open(&interrupted).unwrap().manifest().records(), 10);
+    // An input path that is not there (a typo): refused, and the index left as it was, rather
+    // than recording the failure in it for good.
+    let before = std::fs::read(interrupted.join("MANIFEST")).unwrap();
+    let mut c = build_cmd(&interrupted, &input);
+    let out = c
+        .arg(work.path().join("typo.log"))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("typo.log: no such file or folder; nothing was built"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(interrupted.join("MANIFEST")).unwrap(), before);
 }
 
 #[test]

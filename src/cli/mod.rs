@@ -118,21 +118,42 @@ impl ReadArgs {
     }
 }
 
-/// Parses `512M`, `2G`, `1048576`.
+/// Parses `512M`, `1.5G`, `1048576`.
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let t = text.trim();
-    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: usize = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size like 512M or 2G"))?;
-    let mult = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+    let (number, unit) = t.split_at(t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len()));
+    let mult: u64 = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
         "" => 1,
         "K" => 1 << 10,
         "M" => 1 << 20,
         "G" => 1 << 30,
         _ => return Err(format!("`{text}`: unknown unit (use K, M or G)")),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("`{text}` is too large"))
+    let not_a_size = || format!("`{text}` is not a size like 512M, 1.5G or 2G");
+    let bytes = match number.split_once('.') {
+        None => number.parse::<u64>().map_err(|_| not_a_size())?.checked_mul(mult),
+        Some((whole, fraction)) => {
+            // Exact to the byte: whole units, then the fraction's share of one, rounded down.
+            let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            if !digits(whole) || !digits(fraction) || fraction.is_empty() || fraction.len() > 9 {
+                return Err(not_a_size());
+            }
+            let whole: u64 = if whole.is_empty() {
+                0
+            } else {
+                whole.parse().map_err(|_| not_a_size())?
+            };
+            let scale = 10u64.pow(fraction.len() as u32);
+            let part =
+                u128::from(fraction.parse::<u64>().map_err(|_| not_a_size())?) * u128::from(mult) / u128::from(scale);
+            whole
+                .checked_mul(mult)
+                .and_then(|w| w.checked_add(u64::try_from(part).ok()?))
+        }
+    };
+    bytes
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// Runs the command line and returns the process exit code.
@@ -172,4 +193,23 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_units_and_fractions_to_the_byte() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_size(".5K"), Ok(512));
+        assert_eq!(parse_size("0.001K"), Ok(1));
+        assert!(parse_size("1.5X").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("1.G").is_err());
+        assert!(parse_size("1..5G").is_err());
+        assert!(parse_size("99999999999G").unwrap_err().contains("too large"));
+    }
 }

@@ -223,6 +223,7 @@ mod tests {
             max_end: Some(2),
         });
         m.next_segment = 2;
+        m.generation = 1;
         let bytes = m.encode();
         assert_eq!(Manifest::decode(&bytes), Ok(m.clone()));
         for i in 0..bytes.len() {
@@ -247,6 +248,7 @@ mod tests {
         assert!(refused(&|m| m.next_segment = 1));
         assert!(refused(&|m| m.sources_file = Some("../sources-1.fdx".into())));
         assert!(refused(&|m| m.format_version = FORMAT_VERSION + 1));
+        assert!(refused(&|m| m.generation = 0));
         assert!(!refused(&|m| m.format_version = 3));
         assert!(!refused(&|m| m.sources_file = Some("sources-00000001.fdx".into())));
     }

@@ -29,19 +29,32 @@ pub enum IndexError {
     Io { path: PathBuf, error: io::Error },
     #[error("{path}: not a flowdex index (no {MANIFEST_FILE}); build one with `flowdex build --output {path} INPUT...`", path = .path.display())]
     NotAnIndex { path: PathBuf },
-    #[error("{path}: not a flowdex segment file", path = .path.display())]
-    NotASegment { path: PathBuf },
     #[error(
-        "{path}: format version {found}; this flowdex reads versions {oldest} to {expected}: use a flowdex release \
-         that reads version {found}, or rebuild the index from its sources",
-        path = .path.display(),
-        oldest = crate::format::OLDEST_READABLE_VERSION
+        "{path}: not a flowdex segment file (section header, offset 0: its magic is wrong); the index lists it, \
+         so it is damaged or was replaced: rebuild the index from its sources",
+        path = .path.display()
     )]
+    NotASegment { path: PathBuf },
+    #[error("{path}: {}", version_advice(*found, *expected), path = .path.display())]
     Version { path: PathBuf, found: u32, expected: u32 },
     #[error("{path}: damaged: {corrupt}; run `flowdex verify` on the index, and rebuild it from its sources", path = .path.display())]
     Corrupt { path: PathBuf, corrupt: Corrupt },
     #[error("{path}: {what}", path = .path.display())]
     Other { path: PathBuf, what: String },
+}
+
+/// What to do with a file of format version `found`: a release not far ahead wrote it, or its
+/// version bytes are damaged.
+fn version_advice(found: u32, expected: u32) -> String {
+    let oldest = crate::format::OLDEST_READABLE_VERSION;
+    let why = if found > expected && found - expected <= 100 {
+        format!("use a flowdex release that reads version {found}, or rebuild the index from its sources")
+    } else {
+        "no flowdex release wrote such a version: the header is damaged (offset 8); rebuild the index from its \
+         sources"
+            .to_owned()
+    };
+    format!("format version {found}; this flowdex reads versions {oldest} to {expected}: {why}")
 }
 
 impl IndexError {
@@ -63,6 +76,12 @@ impl IndexError {
 /// The source with `id` among all sources (in id order).
 fn by_id(all: &[SourceEntry], id: u32) -> Option<&SourceEntry> {
     all.binary_search_by_key(&id, |s| s.id).ok().map(|i| &all[i])
+}
+
+/// A segment's time span as verify tells it: `1711929600..1711929660`, `-` for no time.
+fn span_text(lo: Option<u64>, hi: Option<u64>) -> String {
+    let t = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    format!("{}..{}", t(lo), t(hi))
 }
 
 /// Maps a file read-only.
@@ -517,8 +536,9 @@ impl Index {
                 return Err(IndexError::Other {
                     path: seg.path().to_path_buf(),
                     what: format!(
-                        "spans {min_covered:?}..{max_covered:?}, the manifest says {:?}..{:?}",
-                        meta.min_start, meta.max_end
+                        "spans {}, the manifest says {}",
+                        span_text(min_covered, max_covered),
+                        span_text(meta.min_start, meta.max_end)
                     ),
                 });
             }
@@ -559,4 +579,18 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, IndexError> {
         },
         Err(c) => IndexError::corrupt(&path, c),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_no_release_wrote_is_called_damage() {
+        assert!(version_advice(10, 9).contains("use a flowdex release that reads version 10"));
+        let damaged = version_advice(65545, 9);
+        assert!(damaged.contains("the header is damaged (offset 8)"), "{damaged}");
+        assert!(version_advice(0, 9).contains("damaged"));
+        assert_eq!(span_text(Some(1), None), "1..-");
+    }
 }
