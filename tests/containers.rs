@@ -950,3 +950,59 @@ fn zeros_after_the_last_gzip_member_end_the_stream_and_other_bytes_do_not() {
     assert_eq!(g.records, 100, "{g}");
     assert!(matches!(g.error, Some(SourceError::Corrupt { .. })), "{g}");
 }
+
+/// Names a suspect chose (a tar entry, a file) may hold control characters: they are escaped
+/// in the name a source is known by, so nothing printed carries a raw escape sequence or line
+/// break, and the escaped name still leads `show` to the line.
+#[test]
+fn control_characters_in_names_are_escaped_wherever_names_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let evil = "\u{1b}[2J\u{1b}[31mevil\u{1b}[0m\n.log";
+    let mut b = tar::Builder::new(Vec::new());
+    append_raw(&mut b, evil, tar::EntryType::Regular, &numbered_lines(3));
+    let bundle = write(dir.path(), "in/b.tar", &b.into_inner().unwrap());
+    write(dir.path(), "in/line\nbreak.log", &numbered_lines(2));
+    let idx = dir.path().join("idx");
+    let flowdex = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let built = flowdex(&[
+        "build",
+        "--output",
+        idx.to_str().unwrap(),
+        dir.path().join("in").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        built.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let index = flowdex::read::Index::open(&idx).unwrap();
+    let names: Vec<String> = index.sources().unwrap().iter().map(|s| s.name.clone()).collect();
+    let escaped = format!("{}!\\u{{1b}}[2J\\u{{1b}}[31mevil\\u{{1b}}[0m\\n.log", bundle.display());
+    assert!(names.contains(&escaped), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with("in/line\\nbreak.log")), "{names:?}");
+    let out = flowdex(&[
+        "search",
+        "--format",
+        "raw",
+        "--with-source",
+        idx.to_str().unwrap(),
+        "srcport < 1030",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 5, "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
+    let shown = flowdex(&["show", idx.to_str().unwrap(), &format!("{escaped}:2")]);
+    assert_eq!(
+        shown.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&shown.stdout).contains('\u{1b}'));
+}

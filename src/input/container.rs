@@ -445,10 +445,12 @@ fn read_tar(
                 return Ok(TarEnd::Broken);
             }
         };
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        if is_write_test_object(&name) {
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if is_write_test_object(&raw) {
             continue;
         }
+        // Known and reported by a name safe to print; judged by the name as written.
+        let name = super::printable(&raw).into_owned();
         use tar::EntryType as T;
         let kind = entry.header().entry_type();
         // No source: no name taken.
@@ -488,7 +490,7 @@ fn read_tar(
                 continue;
             }
         }
-        if let Some(why) = unsafe_entry_name(&name) {
+        if let Some(why) = unsafe_entry_name(&raw) {
             report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
             continue;
         }
@@ -580,9 +582,11 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
         if entry.is_dir() || is_write_test_object(entry.name()) {
             continue;
         }
-        let name = entry.name().to_owned();
+        let name = super::printable(entry.name()).into_owned();
         let meta = names.meta(bundle, &name);
-        if let Some(why) = unsafe_entry_name(&name).or(entry.enclosed_name().is_none().then_some("leaves the bundle")) {
+        if let Some(why) =
+            unsafe_entry_name(entry.name()).or(entry.enclosed_name().is_none().then_some("leaves the bundle"))
+        {
             report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
             continue;
         }

@@ -19,7 +19,7 @@ pub use format::{FormatError, LogFormat, DEFAULT_TGW, DEFAULT_V2};
 pub use s3key::S3Key;
 pub use source::{hex, Form, RejectReason, RejectedLine, Rejection, SourceError, SourceMeta, SourceReport};
 pub use text::UTF8_BOM;
-pub use walk::{discover, discover_outside, sort_for_build, InputFile};
+pub use walk::{discover, discover_outside, printable, sort_for_build, InputFile};
 
 pub(crate) use text::FieldSpans;
 

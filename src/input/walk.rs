@@ -97,8 +97,23 @@ pub fn discover_outside(paths: &[PathBuf], skipped: Option<&Path>) -> Vec<InputF
     files
 }
 
+/// A path as a source's name: as given, its control characters escaped (`\n`, `\u{1b}`). A
+/// suspect may have named the files; their names are printed on terminals, one per line.
 fn display(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
+    printable(&path.to_string_lossy()).into_owned()
+}
+
+/// `name` with its control characters escaped as Rust writes them (`\n`, `\u{1b}`).
+pub fn printable(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    name.chars()
+        .flat_map(|c| {
+            let escaped = c.is_control().then(|| c.escape_default());
+            escaped.into_iter().flatten().chain((!c.is_control()).then_some(c))
+        })
+        .collect()
 }
 
 #[cfg(test)]
