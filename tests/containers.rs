@@ -800,6 +800,11 @@ fn a_survey_hashes_the_bytes_and_reads_the_decoded_size_from_the_gzip_trailer() 
         (got.size, got.sha256.as_deref(), got.decoded_size),
         (text.len() as u64, Some(sha(&text).as_str()), text.len() as u64)
     );
+    // Cut short, it ends in bytes stating more than deflate can give: ten times its size.
+    let mut cut = compressed[..compressed.len() - 3].to_vec();
+    cut.extend([0xff; 3]);
+    let got = survey(&write(dir.path(), "cut.log.gz", &cut));
+    assert_eq!(got.decoded_size, 10 * cut.len() as u64);
     // Neither waits for a writer nor hashes anything.
     assert_eq!(survey(&fifo), flowdex::input::Survey::default());
     assert_eq!(

@@ -211,6 +211,9 @@ pub struct Survey {
     pub decoded_size: u64,
 }
 
+/// The most a deflate stream expands (258-byte matches of one bit each).
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
 /// Surveys `file` (see [`Survey`]); an unreadable file gives the default, empty survey.
 pub(crate) fn survey(file: &InputFile) -> Survey {
     if file.error.is_some() {
@@ -231,9 +234,10 @@ pub(crate) fn survey(file: &InputFile) -> Survey {
     let size = seen.size;
     let decoded_size = if size >= 18 && seen.magic == [0x1f, 0x8b] {
         let stated = u64::from(u32::from_le_bytes(seen.trailer));
-        // Concatenated members or more than 4 GiB: the trailer understates; flow logs
-        // compress about 5-15x.
-        if stated < size {
+        // Concatenated members or more than 4 GiB: the trailer understates; a file cut short
+        // ends in any 4 bytes, often beyond what deflate can expand to (1,032x), and a group
+        // planned on it would close after one file. Flow logs compress about 5-15x.
+        if stated < size || stated > size.saturating_mul(MAX_DEFLATE_RATIO) {
             size * 10
         } else {
             stated
