@@ -331,6 +331,17 @@ fn compaction_keeps_every_record() {
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("seg-"))
         .count();
     assert_eq!(files, 1, "old segment files are removed");
+    // Compacting one segment again changes nothing, not even the manifest's bytes, which
+    // evidence bundles cite by their SHA-256.
+    let manifest = std::fs::read(dir.path().join("MANIFEST")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .arg("compact")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 segment; nothing to merge"));
+    assert_eq!(std::fs::read(dir.path().join("MANIFEST")).unwrap(), manifest);
 }
 
 fn only_segment(dir: &Path) -> PathBuf {

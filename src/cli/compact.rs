@@ -17,6 +17,17 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     flowdex::read::read_manifest(&args.index)?;
     let mut writer = IndexWriter::open(&args.index, args.memory)?;
     let before = writer.manifest().segments.len();
+    // Nothing to merge: the index stays as it is, and so does its manifest's SHA-256, which
+    // evidence bundles cite as the index's id. (An index of an older format version is
+    // rewritten in this one, as compacting is how it is brought up to date.)
+    if before <= 1 && writer.manifest().format_version == flowdex::format::FORMAT_VERSION {
+        eprintln!(
+            "flowdex: {}: {before} segment{}; nothing to merge",
+            args.index.display(),
+            if before == 1 { "" } else { "s" }
+        );
+        return Ok(0);
+    }
     writer.compact()?;
     writer.publish()?;
     let after = flowdex::read::read_manifest(&args.index)?.segments.len();
