@@ -554,3 +554,26 @@ fn the_manifest_sums_bytes_past_64_bits() {
     let o = flowdex(&["search", "idx", "stats sum(bytes)"], dir.path());
     assert_eq!(stdout(&o).trim(), format!("{{\"sum(bytes)\":{sum}}}"));
 }
+
+/// A bundle is not written inside the index folder, where the next build would take a name
+/// the index uses for an interrupted build's leftover; and a leftover a build cannot remove
+/// (a folder under such a name) is named, not the index folder.
+#[test]
+fn a_bundle_stays_out_of_the_index_folder() {
+    let case = Case::synth(2_000, 9);
+    let o = flowdex(
+        &["export", "idx", "action = REJECT", "--output", "idx/MANIFEST.tmp"],
+        case.dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("inside the index folder idx"));
+    assert!(!case.path("idx/MANIFEST.tmp").exists());
+    std::fs::create_dir(case.path("idx/MANIFEST.tmp")).unwrap();
+    let o = flowdex(&["build", "--output", "idx", "corpus"], case.dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("MANIFEST.tmp: cannot remove this leftover of an interrupted build"),
+        "{err}"
+    );
+}

@@ -209,7 +209,7 @@ impl IndexWriter {
             Err(e) => return Err(e),
         };
         let live = live_files(&base);
-        remove_leftovers(dir, &live).map_err(|e| IndexError::io(dir, e))?;
+        remove_leftovers(dir, &live)?;
         let known = base_sources
             .iter()
             .filter(|s| !s.sha256.is_empty())
@@ -533,12 +533,19 @@ fn live_files(manifest: &Manifest) -> HashSet<String> {
 
 /// Removes what an interrupted build left: temporary files, and segment and sources files not
 /// in `live`.
-fn remove_leftovers(dir: &Path, live: &HashSet<String>) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let name = entry?.file_name();
+fn remove_leftovers(dir: &Path, live: &HashSet<String>) -> Result<(), IndexError> {
+    for entry in fs::read_dir(dir).map_err(|e| IndexError::io(dir, e))? {
+        let name = entry.map_err(|e| IndexError::io(dir, e))?.file_name();
         let Some(name) = name.to_str() else { continue };
         if is_temporary(name) || (is_data_file(name) && !live.contains(name)) {
-            fs::remove_file(dir.join(name))?;
+            let path = dir.join(name);
+            fs::remove_file(&path).map_err(|e| IndexError::Other {
+                what: format!(
+                    "cannot remove this leftover of an interrupted build ({e}); it bears a name the index \
+                     uses: move it out of the index folder"
+                ),
+                path,
+            })?;
         }
     }
     Ok(())

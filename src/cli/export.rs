@@ -44,6 +44,25 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
     };
     let index = Index::open(&args.index)?;
+    // Inside the index folder, a bundle under a name the index uses would be taken by the next
+    // build for an interrupted build's leftover; and evidence belongs beside the index.
+    let folder = |p: &std::path::Path| p.canonicalize().ok();
+    let parent = args.output.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            p
+        }
+    });
+    if let (Some(index_dir), Some(parent)) = (folder(&args.index), parent.and_then(folder)) {
+        if parent.starts_with(&index_dir) {
+            anyhow::bail!(
+                "{}: inside the index folder {}; write the bundle outside it",
+                args.output.display(),
+                args.index.display()
+            );
+        }
+    }
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
