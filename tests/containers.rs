@@ -186,6 +186,33 @@ fn zip_bundles_are_read_entry_by_entry() {
     check_hostile_bundle(&got, "case.zip");
 }
 
+/// A zip cut short has no directory: its whole entries are read in order from their own
+/// headers, the cut one fails, and the end says what was lost.
+#[test]
+fn a_zip_cut_short_keeps_its_whole_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for name in ["e1.log", "e2.log", "e3.log"] {
+        z.start_file(name, opts).unwrap();
+        z.write_all(&numbered_lines(300)).unwrap();
+    }
+    let zipped = z.finish().unwrap().into_inner();
+    // Two whole entries and part of the third: no directory.
+    let third = zipped.windows(6).position(|w| w == b"e3.log").unwrap();
+    let p = write(dir.path(), "cut.zip", &zipped[..third + 200]);
+    let got = read(&[p], None);
+    assert_eq!(got.report("cut.zip!e1.log").records, 300);
+    assert_eq!(got.report("cut.zip!e2.log").records, 300);
+    assert!(got.report("cut.zip!e3.log").error.is_some());
+    let directory = got.report("cut.zip").error.as_ref().unwrap().to_string();
+    assert!(
+        directory.contains("read in order from their own headers"),
+        "{directory}"
+    );
+    assert!(!directory.contains("after line 0"), "{directory}");
+}
+
 #[test]
 fn decompression_bombs_are_stopped_per_entry_and_the_bundle_goes_on() {
     let dir = tempfile::tempdir().unwrap();

@@ -558,17 +558,21 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
             zip::ZipArchive::new(BufReader::new(f)).map_err(|e| SourceError::Corrupt {
                 what: "zip directory",
                 after_line: 0,
-                message: e.to_string(),
+                message: format!("{e}; its entries are read in order from their own headers instead"),
             })
         });
     let mut archive = match opened {
         Ok(a) => a,
+        Err(e @ SourceError::Corrupt { .. }) => {
+            report_failure(bundle_meta(bundle), e, sink);
+            return read_zip_in_order(bundle, options, sink);
+        }
         Err(e) => return report_failure(bundle_meta(bundle), e, sink),
     };
     let mut names = EntryNames::default();
     for i in 0..archive.len() {
-        let mut entry = match archive.by_index(i) {
-            Ok(e) => e,
+        match archive.by_index(i) {
+            Ok(mut entry) => read_zip_entry(&mut entry, bundle, &mut names, options, sink),
             Err(e) => {
                 let meta = entry_meta(bundle, &format!("(entry #{i})"));
                 report_failure(
@@ -580,35 +584,71 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
                     },
                     sink,
                 );
-                continue;
             }
-        };
-        if entry.is_dir() || is_write_test_object(entry.name()) {
-            continue;
         }
-        let name = super::printable(entry.name()).into_owned();
-        let meta = names.meta(bundle, &name);
-        if let Some(why) =
-            unsafe_entry_name(entry.name()).or(entry.enclosed_name().is_none().then_some("leaves the bundle"))
-        {
-            report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
-            continue;
-        }
-        if entry.is_symlink() {
-            report_failure(
-                meta,
-                SourceError::UnsafeEntry {
-                    name,
-                    why: "is a link; links are not followed",
-                },
-                sink,
-            );
-            continue;
-        }
-        let compressed = Rc::new(Cell::new(entry.compressed_size().max(1)));
-        let mut stream = Expansion::new(&mut entry, compressed, &options.limits);
-        read_source(meta, &mut stream, options, sink);
     }
+}
+
+/// A zip without its directory (cut short, as a copy interrupted): its entries read in order
+/// from their local headers, each whole one kept, until one cannot be read.
+fn read_zip_in_order(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink) {
+    let Ok(file) = File::open(&bundle.path) else { return };
+    let mut stream = BufReader::new(file);
+    let mut names = EntryNames::default();
+    let mut last = String::from("(start)");
+    loop {
+        match zip::read::read_zipfile_from_stream(&mut stream) {
+            // The directory's start: every entry was read.
+            Ok(None) => return,
+            Ok(Some(mut entry)) => {
+                last = super::printable(entry.name()).into_owned();
+                read_zip_entry(&mut entry, bundle, &mut names, options, sink);
+            }
+            Err(e) => {
+                let meta = entry_meta(bundle, &format!("(after {last})"));
+                let message = match e {
+                    zip::result::ZipError::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
+                        "the file ends here, before its directory: it is cut short, and any entries after \
+                         this point are lost"
+                            .to_owned()
+                    }
+                    e => e.to_string(),
+                };
+                let error = SourceError::Corrupt {
+                    what: "zip read in order (its directory is missing)",
+                    after_line: 0,
+                    message,
+                };
+                return report_failure(meta, error, sink);
+            }
+        }
+    }
+}
+
+fn read_zip_entry<R: Read>(
+    entry: &mut zip::read::ZipFile<'_, R>,
+    bundle: &InputFile,
+    names: &mut EntryNames,
+    options: &ReadOptions,
+    sink: &mut dyn RecordSink,
+) {
+    if entry.is_dir() || is_write_test_object(entry.name()) {
+        return;
+    }
+    let name = super::printable(entry.name()).into_owned();
+    let meta = names.meta(bundle, &name);
+    if let Some(why) =
+        unsafe_entry_name(entry.name()).or(entry.enclosed_name().is_none().then_some("leaves the bundle"))
+    {
+        return report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
+    }
+    if entry.is_symlink() {
+        let why = "is a link; links are not followed";
+        return report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
+    }
+    let compressed = Rc::new(Cell::new(entry.compressed_size().max(1)));
+    let mut stream = Expansion::new(entry, compressed, &options.limits);
+    read_source(meta, &mut stream, options, sink);
 }
 
 /// Reads one source from its raw bytes: hashes them, peels compression layers, parses.

@@ -113,13 +113,22 @@ pub struct Rejection<'a> {
     pub raw: &'a [u8],
 }
 
+/// ` after line N`, for a failure after some line was read.
+fn after(line: u64) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" after line {line}")
+    }
+}
+
 /// What stopped a source before its end, or kept it from being read at all.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SourceError {
     #[error("cannot read: {message}")]
     Io { message: String },
-    #[error("{what} is corrupt or truncated after line {after_line}: {message}")]
+    #[error("{what} is corrupt or truncated{}: {message}", after(*after_line))]
     Corrupt {
         what: &'static str,
         after_line: u64,
