@@ -4,7 +4,6 @@
 
 use roaring::RoaringBitmap;
 
-use super::candidates;
 use crate::format::column::{self, Column as ColumnValues};
 use crate::format::schema::Column;
 use crate::query::{overlaps, Filter};
@@ -54,7 +53,7 @@ pub type BlockMatches<'a> = dyn FnMut(&[Option<ColumnValues>], &[u32]) + 'a;
 /// The records of `seg` left to [`scan`]: the postings' answer, less the blocks whose zone maps
 /// cannot overlap a window.
 pub fn candidates_of(seg: &Segment, filter: &ColumnFilter) -> Result<RoaringBitmap, IndexError> {
-    let mut ids = postings_answer(seg, filter)?;
+    let mut window_blocks: Option<RoaringBitmap> = None;
     for &(lo, hi) in &filter.windows {
         let mut keep = RoaringBitmap::new();
         for b in seg.blocks()? {
@@ -62,9 +61,16 @@ pub fn candidates_of(seg: &Segment, filter: &ColumnFilter) -> Result<RoaringBitm
                 keep.insert_range(b.first_record..b.first_record + b.record_count);
             }
         }
-        ids &= keep;
+        window_blocks = Some(match window_blocks {
+            Some(kept) => kept & keep,
+            None => keep,
+        });
     }
-    Ok(ids)
+    let ids = postings_answer(seg, filter, window_blocks.as_ref())?;
+    Ok(match window_blocks {
+        Some(kept) => ids & kept,
+        None => ids,
+    })
 }
 
 /// Calls `found` once for each block of `seg` that holds matching records among `ids` (from
@@ -169,7 +175,7 @@ pub fn split_at_blocks(seg: &Segment, ids: RoaringBitmap, share: u64) -> Result<
 /// else counted by [`scan`], which reads the times of the windows' edge blocks only.
 pub fn count(seg: &Segment, filter: &ColumnFilter) -> Result<u64, IndexError> {
     if filter.windows.is_empty() {
-        return Ok(postings_answer(seg, filter)?.len());
+        return Ok(postings_answer(seg, filter, None)?.len());
     }
     let mut n = 0;
     let ids = candidates_of(seg, filter)?;
@@ -177,9 +183,14 @@ pub fn count(seg: &Segment, filter: &ColumnFilter) -> Result<u64, IndexError> {
     Ok(n)
 }
 
-/// The records of `seg` that match all but the windows, from the postings.
-fn postings_answer(seg: &Segment, filter: &ColumnFilter) -> Result<RoaringBitmap, IndexError> {
-    let c = candidates(seg, &filter.postings)?;
+/// The records of `seg` that match all but the windows, from the postings (among `within`,
+/// the windows' blocks, when given: others may be left out).
+fn postings_answer(
+    seg: &Segment,
+    filter: &ColumnFilter,
+    within: Option<&RoaringBitmap>,
+) -> Result<RoaringBitmap, IndexError> {
+    let c = super::candidates_within(seg, &filter.postings, within)?;
     if !c.exact {
         return Err(IndexError::Other {
             path: seg.path().to_path_buf(),

@@ -71,6 +71,17 @@ pub fn routes(filter: &Filter) -> Vec<(&Test, Route)> {
 
 /// Candidate ids of one segment for `filter`.
 pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexError> {
+    candidates_within(seg, filter, None)
+}
+
+/// [`candidates`] among `within` only, when given (a time window's blocks): a negated test
+/// then looks for its fields' nulls there alone. Ids outside `within` may be left out of the
+/// answer, so the caller keeps only those inside.
+pub fn candidates_within(
+    seg: &Segment,
+    filter: &Filter,
+    within: Option<&RoaringBitmap>,
+) -> Result<Candidates, IndexError> {
     // Every record: an exact answer counts them without reading a block, so the block entries
     // are checked to hold the footer's count first.
     let all = || -> Result<RoaringBitmap, IndexError> {
@@ -129,6 +140,9 @@ pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexErr
                 acc.ids &= c.ids;
                 acc.exact &= c.exact;
             }
+            if let Some(within) = within.filter(|_| parts.iter().any(|p| negated_test(p).is_some())) {
+                acc.ids &= within;
+            }
             for t in parts.iter().filter_map(negated_test) {
                 let c = negated_candidates(seg, t, &acc.ids)?;
                 acc.ids = c.ids;
@@ -162,7 +176,10 @@ pub fn candidates(seg: &Segment, filter: &Filter) -> Result<Candidates, IndexErr
                 }
             }
         }
-        Filter::Test(t) if t.negate => negated_candidates(seg, t, &all()?)?,
+        Filter::Test(t) if t.negate => match within {
+            Some(within) => negated_candidates(seg, t, within)?,
+            None => negated_candidates(seg, t, &all()?)?,
+        },
         Filter::Test(t) => test_candidates(seg, t)?,
     })
 }
