@@ -280,7 +280,8 @@ impl LineParser {
     /// record with one field too many).
     fn strip_prefix<'t>(&mut self, text: &'t str) -> Result<&'t str, RejectReason> {
         if self.prefix == Prefix::Undecided {
-            self.prefix = detect_prefix(text);
+            let format_len = self.header_format.as_ref().unwrap_or(&self.fallback).len();
+            self.prefix = detect_prefix(text, format_len);
         }
         if self.prefix == Prefix::None {
             return Ok(text);
@@ -289,11 +290,9 @@ impl LineParser {
             Some(split) => split,
             None => return Ok(text),
         };
-        // Thirteen digits may also be a value (a `start` in milliseconds, `bytes`) of a format
-        // that begins with it: a stamp only when the line has a field more than the format.
-        let format_len = self.header_format.as_ref().unwrap_or(&self.fallback).len();
-        let stamp_of_millis = || is_epoch_millis(head) && rest.split_ascii_whitespace().count() == format_len;
-        if crate::time::parse_rfc3339(head).is_some() || stamp_of_millis() {
+        // Decided for the source, not line by line: a damaged line a field short would
+        // otherwise keep its stamp as its first value and read with every value shifted.
+        if crate::time::parse_rfc3339(head).is_some() || is_epoch_millis(head) {
             Ok(rest)
         } else if looks_like_rfc3339(head) {
             Err(RejectReason::bad_value("time stamp", head, &ValueError::NotATime))
@@ -498,10 +497,14 @@ fn looks_like_rfc3339(head: &str) -> bool {
     b.len() >= 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T'
 }
 
-fn detect_prefix(text: &str) -> Prefix {
-    let head = text.split(' ').next().unwrap_or("");
+/// Whether a source's lines start with a CloudWatch time stamp, told by its first line, whose
+/// format has `format_len` fields.
+fn detect_prefix(text: &str, format_len: usize) -> Prefix {
+    let (head, rest) = text.split_once(' ').unwrap_or((text, ""));
     // By shape: a damaged first stamp must not make every later line one field too long.
-    if looks_like_rfc3339(head) || is_epoch_millis(head) {
+    // Thirteen digits may also be a value (a `start` in milliseconds, `bytes`) of a format that
+    // begins with it: a stamp only when the line has a field more than the format.
+    if looks_like_rfc3339(head) || (is_epoch_millis(head) && rest.split_ascii_whitespace().count() == format_len) {
         Prefix::Stamped
     } else {
         Prefix::None
@@ -672,11 +675,12 @@ mod tests {
     #[test]
     fn prefix_detection() {
         assert_eq!(
-            detect_prefix("2018-09-22T20:28:14.000Z 2 633112549318"),
+            detect_prefix("2018-09-22T20:28:14.000Z 2 633112549318", 2),
             Prefix::Stamped
         );
-        assert_eq!(detect_prefix("1537648094000 2 633112549318"), Prefix::Stamped);
-        assert_eq!(detect_prefix("2 633112549318 eni-1"), Prefix::None);
+        assert_eq!(detect_prefix("1537648094000 2 633112549318", 2), Prefix::Stamped);
+        assert_eq!(detect_prefix("1537648094000 2 633112549318", 3), Prefix::None);
+        assert_eq!(detect_prefix("2 633112549318 eni-1", 2), Prefix::None);
     }
 
     /// A file joining exports of both stamp forms: every line's stamp is taken off, whichever
@@ -689,11 +693,19 @@ mod tests {
             assert_eq!(parser.strip_prefix(&format!("{stamp} {record}")), Ok(record), "{stamp}");
         }
         assert!(parser.strip_prefix(&format!("2018-09-32T20:28:14Z {record}")).is_err());
-        // A format that begins with a time in milliseconds: its line has no field to spare.
-        let format = LogFormat::parse("start version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes end action log-status").unwrap();
+        // A damaged line a field short still loses its stamp, and is then rejected for its
+        // field count, rather than read with its stamp as its first value.
+        let short = record.rsplit_once(' ').unwrap().0;
+        assert_eq!(parser.strip_prefix(&format!("1537648094000 {short}")), Ok(short));
+        // A format that begins with a time in milliseconds: its first line has no field to
+        // spare, so the source has no stamps.
+        let format = LogFormat::parse(
+            "start version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes end action log-status",
+        )
+        .unwrap();
         let mut parser = LineParser::new(format, true, 1 << 20);
         let line = "1537648094000 2 633112549318 eni-1 10.0.0.1 10.0.0.2 443 40000 6 1 40 1537648154 ACCEPT OK";
         assert_eq!(parser.strip_prefix(line), Ok(line));
-        assert_eq!(parser.strip_prefix(&format!("1537648094000 {line}")), Ok(line));
+        assert_eq!(parser.strip_prefix(line), Ok(line));
     }
 }
