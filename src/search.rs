@@ -408,16 +408,20 @@ pub fn records_in_batches<R: HeldRecord + Send + 'static>(
 /// The records an aggregation of `bound` counted from sources that failed while read (the
 /// manifest's `failed_sources`), per source: any of them may hold a corrupt value, and rows do
 /// not show their records as a record search does. Reads nothing when no source failed; else
-/// the source column of the candidates' blocks, and only the failed sources' records in full.
-/// A `limit` or `dedup` before `stats` is not applied: the counts are then at most these.
-pub fn aggregated_from_failed(
-    index: &Index,
-    bound: &Bound,
-    memory: usize,
-) -> Result<Vec<(std::sync::Arc<crate::format::sources::SourceLabel>, u64)>, SearchError> {
+/// the source column of the candidates' blocks, and only the failed sources' records in full,
+/// counted as they are decoded (none held). With a `sort`, `limit` or `dedup` before `stats`,
+/// which choose among the matches, the counts are of every match: at most what was counted.
+pub fn aggregated_from_failed(index: &Index, bound: &Bound) -> Result<FromFailed, SearchError> {
     let failed: std::collections::HashSet<u32> = index.manifest().failed_sources.iter().flatten().copied().collect();
+    let mut answer = FromFailed {
+        counts: Vec::new(),
+        at_most: !bound
+            .records
+            .iter()
+            .all(|s| matches!(s, RecordStage::Filter(_) | RecordStage::Fields(_))),
+    };
     if failed.is_empty() || bound.stats.is_none() {
-        return Ok(Vec::new());
+        return Ok(answer);
     }
     let plans = exec::plan(index, &bound.filter)?;
     let of_failed = index
@@ -449,42 +453,40 @@ pub fn aggregated_from_failed(
     let mut only = crate::record::FieldSet::default();
     bound.filter.fields(&mut only);
     stages.iter().for_each(|f| f.fields(&mut only));
-    let keeper = Keeper::<Counted> {
-        bytes: COUNTED_BYTES,
-        lines: false,
-        make: &|r, _| Counted(r.provenance),
-        least: None,
-        fields: None,
-    };
-    let keep = |r: &FlowRecord| stages.iter().all(|f| f.matches(r));
-    let hits = exec::gather(
+    let per_segment = exec::fold_among(
         index,
         &bound.filter,
-        &of_failed,
+        Some(&of_failed),
         Some(only),
-        &keeper,
-        memory as u64 / COUNTED_BYTES,
-        &keep,
+        std::collections::BTreeMap::<u32, u64>::new,
+        |counts, r| {
+            if stages.iter().all(|f| f.matches(r)) {
+                *counts.entry(r.provenance.source).or_default() += 1;
+            }
+        },
     )?;
-    let mut counts: std::collections::BTreeMap<u32, (std::sync::Arc<_>, u64)> = Default::default();
-    for h in hits {
-        counts.entry(h.source.id).or_insert_with(|| (h.source.clone(), 0)).1 += 1;
+    let mut counts = std::collections::BTreeMap::<u32, u64>::new();
+    for (id, n) in per_segment.into_iter().flatten() {
+        *counts.entry(id).or_default() += n;
     }
-    Ok(counts.into_values().collect())
+    let ids: Vec<u32> = counts.keys().copied().collect();
+    let labels = index.source_labels(&ids)?;
+    answer.counts = labels
+        .into_iter()
+        .map(|(id, label)| (std::sync::Arc::new(label), counts[&id]))
+        .collect();
+    Ok(answer)
 }
 
-/// A record an aggregation counted, as [`aggregated_from_failed`] holds it: where it came from.
-struct Counted(crate::record::Provenance);
-
-impl HeldRecord for Counted {
-    fn place(&self) -> (Option<u64>, Option<u64>, crate::record::Provenance) {
-        (None, None, self.0)
-    }
+/// What [`aggregated_from_failed`] found.
+#[derive(Debug, Default)]
+pub struct FromFailed {
+    /// Per failed source with matching records, in id order: its label and how many.
+    pub counts: Vec<(std::sync::Arc<crate::format::sources::SourceLabel>, u64)>,
+    /// The aggregation chose among the matches (a `sort`, `limit` or `dedup` before `stats`):
+    /// it counted at most these.
+    pub at_most: bool,
 }
-
-/// Bytes a [`Counted`] record costs at its peak: the hit and its share of the records being
-/// decoded.
-const COUNTED_BYTES: u64 = 256;
 
 /// Bytes of a memory page, as far as touching memory goes.
 const PAGE: usize = 4096;

@@ -509,6 +509,21 @@ fn a_search_warns_of_records_shown_from_a_source_that_failed_its_check() {
     }
     let (_, warned) = search("protocol = 1 | stats count() by srcport");
     assert!(!warned.contains("failed while read"), "{warned}");
+    // A limit before `stats` chooses among the matches: the count is a bound. And the records
+    // are counted as decoded, none held, so a small --memory still answers.
+    let (_, warned) = search("protocol = 6 and srcport < 1030 | limit 2 | stats count()");
+    assert!(
+        warned.contains(&format!("up to 6 records aggregated come from {name}")),
+        "{warned}"
+    );
+    let out = flowdex(&[
+        "search",
+        "--memory",
+        "1K",
+        idx.to_str().unwrap(),
+        "protocol = 6 and srcport < 1030 | stats count()",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     // The manifest lists the failed source, and verify holds it to the sources file.
     let index = flowdex::read::Index::open(&idx).unwrap();
     assert_eq!(index.manifest().failed_sources.as_ref().map(Vec::len), Some(1));

@@ -1070,7 +1070,10 @@ fn verify_finds_a_forged_manifest_and_windows_keep_half_known_spans() {
     });
     let (code, err) = verify();
     assert_eq!(code, Some(2));
-    assert!(err.contains("lists segments of 1 records, its sources gave 2"), "{err}");
+    assert!(
+        err.contains("lists segments holding 1 records in all, while its sources gave 2"),
+        "{err}"
+    );
     forge(&|m| m.generation = 0);
     let (code, err) = verify();
     assert_eq!(code, Some(2));

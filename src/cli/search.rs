@@ -215,8 +215,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             }
             Answer::Rows(rows) => {
                 write_rows(&mut *out, format, &rows)?;
-                failed.aggregated = true;
-                for (source, records) in search::aggregated_from_failed(&index, &bound, args.memory)? {
+                let from_failed = search::aggregated_from_failed(&index, &bound)?;
+                failed.aggregated = Some(from_failed.at_most);
+                for (source, records) in from_failed.counts {
                     failed.by_id.insert(source.id, (source, records));
                 }
                 (empty, None)
@@ -304,8 +305,9 @@ struct FailedSources {
     /// Per source id (two sources may share a name: a path indexed again after it changed):
     /// its label and the records shown (or aggregated) from it.
     by_id: std::collections::BTreeMap<u32, (std::sync::Arc<SourceLabel>, u64)>,
-    /// The records were aggregated into rows, not shown.
-    aggregated: bool,
+    /// The records were aggregated into rows, not shown; `true` when the aggregation chose
+    /// among them (a limit before `stats`), so the counts are at most what it counted.
+    aggregated: Option<bool>,
 }
 
 impl FailedSources {
@@ -319,14 +321,15 @@ impl FailedSources {
     fn warn(&self, index: &Path) {
         for (source, shown) in self.by_id.values().take(WARN_SUBJECTS) {
             let records = match (*shown == 1, self.aggregated) {
-                (true, false) => "record shown comes",
-                (false, false) => "records shown come",
-                (true, true) => "record aggregated comes",
-                (false, true) => "records aggregated come",
+                (true, None) => "record shown comes",
+                (false, None) => "records shown come",
+                (true, Some(_)) => "record aggregated comes",
+                (false, Some(_)) => "records aggregated come",
             };
+            let up_to = if self.aggregated == Some(true) { "up to " } else { "" };
             let error = source.error.as_deref().unwrap_or_default();
             eprintln!(
-                "flowdex: warning: {shown} {records} from {}, which failed while read: {error}",
+                "flowdex: warning: {up_to}{shown} {records} from {}, which failed while read: {error}",
                 source.name
             );
         }

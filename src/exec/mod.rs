@@ -916,11 +916,27 @@ pub fn fold<T: Send>(
     init: impl Fn() -> T + Sync,
     add: impl Fn(&mut T, &FlowRecord) + Sync,
 ) -> Result<Vec<T>, IndexError> {
+    fold_among(index, filter, None, only, init, add)
+}
+
+/// [`fold`] over the records among `plans` (one set of candidates per segment) only.
+pub fn fold_among<T: Send>(
+    index: &Index,
+    filter: &Filter,
+    plans: Option<&[Candidates]>,
+    only: Option<crate::record::FieldSet>,
+    init: impl Fn() -> T + Sync,
+    add: impl Fn(&mut T, &FlowRecord) + Sync,
+) -> Result<Vec<T>, IndexError> {
     index
         .segments()
         .par_iter()
-        .map(|seg| {
-            let c = candidates(seg, filter)?;
+        .enumerate()
+        .map(|(s, seg)| {
+            let c = match plans {
+                Some(plans) => plans[s].clone(),
+                None => candidates(seg, filter)?,
+            };
             let mut acc = init();
             let blocks = seg.blocks_holding(&c.ids)?;
             matching(seg, filter, &c.ids, blocks, None, only, false, &mut |r, _, _, _| {

@@ -34,7 +34,7 @@ pub struct Manifest {
     /// The ids of the sources that failed while read and gave records (any of which may hold a
     /// corrupt value), in id order: an aggregation checks whether it counted theirs. `None` in
     /// indexes built before builds recorded them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_sources: Option<Vec<u32>>,
 }
 

@@ -490,7 +490,7 @@ impl Index {
             return Err(IndexError::Other {
                 path: self.dir.join(MANIFEST_FILE),
                 what: format!(
-                    "lists segments of {} records, its sources gave {given}",
+                    "counts {} records in its segments and {given} from its sources",
                     self.manifest.records()
                 ),
             });
