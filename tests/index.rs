@@ -1071,7 +1071,7 @@ fn verify_finds_a_forged_manifest_and_windows_keep_half_known_spans() {
     let (code, err) = verify();
     assert_eq!(code, Some(2));
     assert!(
-        err.contains("lists segments holding 1 records in all, while its sources gave 2"),
+        err.contains("counts 1 records in its segments and 2 from its sources"),
         "{err}"
     );
     forge(&|m| m.generation = 0);
