@@ -20,8 +20,9 @@ use crate::record::{FlowRecord, Provenance};
 /// What became of a source since it was indexed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceState {
-    /// Found, with the bytes that were indexed (at `at`: its name where it was found).
-    Intact { at: String },
+    /// Found, with the bytes that were indexed (at `at`: its name where it was found; `moved`
+    /// when that is not its recorded place).
+    Intact { at: String, moved: bool },
     /// Found at its recorded place with other bytes.
     Changed { at: String, sha256: String },
     /// Not found.
@@ -50,6 +51,8 @@ impl SourceState {
 struct Reread {
     /// The source's name as the reader gives it (`path` or `bundle!entry`).
     name: String,
+    /// The file it was read from, and its entry there.
+    path: PathBuf,
     entry: Option<String>,
     sha256: String,
     error: Option<String>,
@@ -65,6 +68,7 @@ fn reread(file: &InputFile, wanted: &HashMap<Option<String>, BTreeSet<u64>>) -> 
         if let Some(sha256) = input::single_source_hash(file) {
             return vec![Reread {
                 name: file.name.clone(),
+                path: file.path.clone(),
                 entry: None,
                 sha256,
                 error: None,
@@ -104,6 +108,7 @@ impl RecordSink for LineCatcher<'_> {
         self.current = self.wanted.get(&meta.entry);
         self.found.push(Reread {
             name: meta.name.clone(),
+            path: meta.path.clone(),
             entry: meta.entry.clone(),
             sha256: String::new(),
             error: None,
@@ -134,7 +139,10 @@ fn state_at(source: &SourceEntry, found: &[Reread]) -> SourceState {
         return SourceState::Missing;
     };
     if r.sha256 == source.sha256 {
-        return SourceState::Intact { at: r.name.clone() };
+        return SourceState::Intact {
+            at: r.name.clone(),
+            moved: false,
+        };
     }
     match &r.error {
         Some(why) if r.sha256.is_empty() => SourceState::Unreadable {
@@ -154,7 +162,7 @@ fn state_at(source: &SourceEntry, found: &[Reread]) -> SourceState {
 fn recorded_file(source: &SourceEntry) -> Option<InputFile> {
     let path = PathBuf::from(&source.path);
     path.exists().then(|| InputFile {
-        name: path.to_string_lossy().into_owned(),
+        name: input::printable(&path.to_string_lossy()).into_owned(),
         path,
         error: None,
     })
@@ -212,21 +220,17 @@ pub fn check_sources<'m>(sources: &'m [SourceEntry], dirs: &[PathBuf], index: Op
         .iter()
         .map(|s| {
             // Of copies, the one at the recorded path: a copy elsewhere is not where it went.
-            let intact = by_hash.get(s.sha256.as_str()).and_then(|copies| {
-                copies
-                    .iter()
-                    .find(|r| same_file(&r.name, r.entry.as_deref(), s))
-                    .or(copies.first())
-            });
+            let intact = by_hash
+                .get(s.sha256.as_str())
+                .and_then(|copies| copies.iter().find(|r| same_file(r, s)).or(copies.first()));
             let state = match intact {
-                Some(r) => SourceState::Intact { at: r.name.clone() },
+                Some(r) => SourceState::Intact {
+                    at: r.name.clone(),
+                    moved: !same_file(r, s),
+                },
                 // Not found by content: what is at its recorded path (if under the folders)?
                 None => {
-                    let here: Vec<Reread> = found
-                        .iter()
-                        .filter(|r| same_file(&r.name, r.entry.as_deref(), s))
-                        .cloned()
-                        .collect();
+                    let here: Vec<Reread> = found.iter().filter(|r| same_file(r, s)).cloned().collect();
                     state_at(s, &here)
                 }
             };
@@ -249,15 +253,11 @@ pub fn check_sources<'m>(sources: &'m [SourceEntry], dirs: &[PathBuf], index: Op
     SourcesCheck { sources, extra }
 }
 
-/// Whether a re-read source named `name` is the recorded source `s` (same file, same entry).
-/// The file is compared as a place, not as spelt: `./logs/a.log` under `--sources ./logs` is
-/// `logs/a.log` as built.
-pub fn same_file(name: &str, entry: Option<&str>, s: &SourceEntry) -> bool {
-    let file = match entry {
-        Some(e) => name.strip_suffix(e).and_then(|n| n.strip_suffix('!')).unwrap_or(name),
-        None => name,
-    };
-    entry == s.entry.as_deref() && same_place(Path::new(file), Path::new(&s.path))
+/// Whether a re-read source is the recorded source `s`: the same entry of the same file,
+/// compared as a place, not as spelt (`./logs/a.log` under `--sources ./logs` is `logs/a.log`
+/// as built), and by path, not by name (names escape control characters).
+fn same_file(r: &Reread, s: &SourceEntry) -> bool {
+    r.entry == s.entry && same_place(&r.path, Path::new(&s.path))
 }
 
 /// Whether two paths name one file: by their canonical forms when both exist, else by their

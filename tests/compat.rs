@@ -268,3 +268,31 @@ fn twins_open_verify_and_answer_as_they_did(golden_name: &str) {
     }
     assert_eq!(checked, 2 + 3 + 4 + 3 + 3 + 2);
 }
+
+/// `compact` on a one-segment index of an older version rewrites it in this one (it is how an
+/// index is brought up to date), where on a current one-segment index it does nothing.
+#[test]
+fn compact_brings_a_one_segment_index_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["MANIFEST", "seg-00000000.fdx", "sources-00000001.fdx"] {
+        std::fs::copy(golden("v8").join(file), dir.path().join(file)).unwrap();
+    }
+    let version = |dir: &std::path::Path| {
+        let index = flowdex::read::Index::open(dir).unwrap();
+        assert_eq!(index.segments().len(), 1);
+        index.segments()[0].format_version()
+    };
+    assert_eq!(version(dir.path()), 8);
+    let compact = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .arg("compact")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(compact().contains("1 segments merged into 1"));
+    assert_eq!(version(dir.path()), flowdex::format::FORMAT_VERSION);
+    assert!(compact().contains("nothing to merge"));
+}

@@ -1052,4 +1052,15 @@ fn control_characters_in_names_are_escaped_wherever_names_go() {
         String::from_utf8_lossy(&shown.stderr)
     );
     assert!(!String::from_utf8_lossy(&shown.stdout).contains('\u{1b}'));
+    // verify finds each source where it was, by its path, and names it escaped when it changed.
+    let folder = dir.path().join("in");
+    let out = flowdex(&["verify", idx.to_str().unwrap(), "--sources", folder.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("sources: 2 intact, 0 changed"), "{stdout}");
+    assert!(!stdout.contains("found at"), "{stdout}");
+    write(dir.path(), "in/line\nbreak.log", &numbered_lines(3));
+    let out = flowdex(&["verify", idx.to_str().unwrap(), "--sources"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("in/line\\nbreak.log: CHANGED at "), "{stdout}");
+    assert!(stdout.lines().all(|l| !l.starts_with("break.log")), "{stdout}");
 }

@@ -132,7 +132,7 @@ fn verify_sources_reports_changed_missing_and_extra_files() {
     std::fs::rename(&src, &moved).unwrap();
     let check = recheck::check_sources(m, std::slice::from_ref(&moved), None);
     assert!(
-        matches!(state_of(&check, "s3-text-quirks.log"), SourceState::Intact { at } if at.starts_with(&*moved.to_string_lossy()))
+        matches!(state_of(&check, "s3-text-quirks.log"), SourceState::Intact { at, .. } if at.starts_with(&*moved.to_string_lossy()))
     );
     assert_eq!(state_of(&check, "tgw-s3.log"), SourceState::Missing);
     assert_eq!(

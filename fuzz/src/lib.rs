@@ -146,7 +146,29 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// A name that would leave the bundle if extracted: absolute, a drive, or a `..` component.
+/// Names come with control characters escaped (`\t` for a tab), which are judged as the
+/// character they stand for, never a separator: each is read as `?` first.
 fn hostile_name(name: &str) -> bool {
+    let mut plain = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(c) = rest.chars().next() {
+        let escape = ["\\t", "\\n", "\\r"]
+            .iter()
+            .find(|e| rest.starts_with(**e))
+            .map(|e| e.len())
+            .or_else(|| rest.strip_prefix("\\u{").and_then(|r| r.find('}')).map(|end| end + 4));
+        match escape {
+            Some(len) => {
+                plain.push('?');
+                rest = &rest[len..];
+            }
+            None => {
+                plain.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    let name = plain.as_str();
     name.starts_with(['/', '\\']) || name.as_bytes().get(1) == Some(&b':') || name.split(['/', '\\']).any(|c| c == "..")
 }
 

@@ -14,13 +14,17 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    flowdex::read::read_manifest(&args.index)?;
+    // Segments of an older format version are rewritten in this one: compacting is how an
+    // index is brought up to date.
+    let current = flowdex::read::Index::open(&args.index)?
+        .segments()
+        .iter()
+        .all(|s| s.format_version() == flowdex::format::FORMAT_VERSION);
     let mut writer = IndexWriter::open(&args.index, args.memory)?;
     let before = writer.manifest().segments.len();
     // Nothing to merge: the index stays as it is, and so does its manifest's SHA-256, which
-    // evidence bundles cite as the index's id. (An index of an older format version is
-    // rewritten in this one, as compacting is how it is brought up to date.)
-    if before <= 1 && writer.manifest().format_version == flowdex::format::FORMAT_VERSION {
+    // evidence bundles cite as the index's id.
+    if before <= 1 && current {
         eprintln!(
             "flowdex: {}: {before} segment{}; nothing to merge",
             args.index.display(),

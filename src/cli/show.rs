@@ -121,7 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 
 fn describe(state: &SourceState, indexed_sha: &str, path: &str) -> String {
     match state {
-        SourceState::Intact { at } => {
+        SourceState::Intact { at, .. } => {
             format!("source file {at}: SHA-256 {indexed_sha} matches the index; lines read from the file")
         }
         SourceState::Changed { at, sha256 } => format!(

@@ -39,8 +39,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let mut counts = [0usize; 4];
     for (source, state) in &check.sources {
         let (slot, line) = match state {
-            SourceState::Intact { at } if recheck::same_file(at, source.entry.as_deref(), source) => (0, None),
-            SourceState::Intact { at } => (0, Some(format!("found at {at}"))),
+            SourceState::Intact { moved: false, .. } => (0, None),
+            SourceState::Intact { at, moved: true } => (0, Some(format!("found at {at}"))),
             SourceState::Changed { at, sha256 } => (
                 1,
                 Some(format!("CHANGED at {at}: SHA-256 {sha256}, indexed {}", source.sha256)),

@@ -209,6 +209,11 @@ impl Segment {
         (*self.data).as_ref()
     }
 
+    /// The format version of the segment's file.
+    pub fn format_version(&self) -> u32 {
+        self.version
+    }
+
     pub fn record_count(&self) -> u64 {
         self.record_count
     }
