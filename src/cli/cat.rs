@@ -52,14 +52,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     // A new file only: `--rejects` naming an input (or other evidence) must not erase it.
     let rejects = match &args.rejects {
-        Some(path) => Some(BufWriter::new(File::create_new(path).with_context(|| {
-            if path.exists() {
-                format!(
+        Some(path) => Some(BufWriter::new(File::create_new(path).map_err(|e| {
+            // A link to nowhere exists too: `create_new` refuses to follow it.
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                anyhow::anyhow!(
                     "{}: already exists; give --rejects a new file (flowdex never replaces one)",
                     path.display()
                 )
             } else {
-                format!("{}: cannot create the rejects file", path.display())
+                anyhow::Error::new(e).context(format!("{}: cannot create the rejects file", path.display()))
             }
         })?)),
         None => None,

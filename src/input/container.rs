@@ -404,7 +404,8 @@ impl EntryNames {
             unique
         };
         SourceMeta {
-            // The object key is the name as written.
+            // The object key is the entry's name (control characters escaped, which no S3 key
+            // part that flowdex reads holds).
             s3: S3Key::from_key(name),
             ..entry_meta(bundle, &unique)
         }
@@ -592,7 +593,10 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
 /// A zip without its directory (cut short, as a copy interrupted): its entries read in order
 /// from their local headers, each whole one kept, until one cannot be read.
 fn read_zip_in_order(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink) {
-    let Ok(file) = File::open(&bundle.path) else { return };
+    let file = match File::open(&bundle.path) {
+        Ok(file) => file,
+        Err(e) => return report_failure(bundle_meta(bundle), SourceError::Io { message: e.to_string() }, sink),
+    };
     let mut stream = BufReader::new(file);
     let mut names = EntryNames::default();
     let mut last = String::from("(start)");
