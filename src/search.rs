@@ -86,11 +86,7 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
                 return Ok(Answer::Rows(rows));
             }
         }
-        let filters: Vec<&crate::query::Filter> = bound
-            .records
-            .iter()
-            .filter_map(|s| if let RecordStage::Filter(f) = s { Some(f) } else { None })
-            .collect();
+        let filters = bound.filter_stages();
         let partials = exec::fold(
             index,
             &bound.filter,
@@ -247,14 +243,7 @@ pub fn records_in_batches<R: HeldRecord + Send + 'static>(
     debug_assert!(answers_in_batches(bound) && keeper.least.is_none());
     let plans = exec::plan(index, &bound.filter)?;
     // The filter stages run while decoding, so what they drop takes no room.
-    let stages: Vec<&crate::query::Filter> = bound
-        .records
-        .iter()
-        .filter_map(|s| match s {
-            RecordStage::Filter(f) => Some(f),
-            _ => None,
-        })
-        .collect();
+    let stages = bound.filter_stages();
     // Decoded: the fields the keeper reads, the filters test, and output order sorts by; all
     // when the keeper reads them all or writes original lines (from every field).
     let only = keeper.fields.filter(|_| !keeper.lines).map(|mut set| {
@@ -442,22 +431,12 @@ pub fn aggregated_from_failed(index: &Index, bound: &Bound) -> Result<FromFailed
             Ok(exec::Candidates { ids, exact: false })
         })
         .collect::<Result<Vec<_>, IndexError>>()?;
-    let stages: Vec<&crate::query::Filter> = bound
-        .records
-        .iter()
-        .filter_map(|s| match s {
-            RecordStage::Filter(f) => Some(f),
-            _ => None,
-        })
-        .collect();
-    let mut only = crate::record::FieldSet::default();
-    bound.filter.fields(&mut only);
-    stages.iter().for_each(|f| f.fields(&mut only));
+    let stages = bound.filter_stages();
     let per_segment = exec::fold_among(
         index,
         &bound.filter,
         Some(&of_failed),
-        Some(only),
+        bound.needed_fields(),
         std::collections::BTreeMap::<u32, u64>::new,
         |counts, r| {
             if stages.iter().all(|f| f.matches(r)) {

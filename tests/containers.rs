@@ -20,6 +20,14 @@ fn quirks() -> Vec<u8> {
     std::fs::read(fixture("s3-text-quirks.log")).unwrap()
 }
 
+/// Runs the real binary.
+fn flowdex(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -453,12 +461,6 @@ fn a_search_warns_of_records_shown_from_a_source_that_failed_its_check() {
         .collect::<Vec<u8>>();
     write(dir.path(), "in/clean.log", &clean);
     let idx = dir.path().join("idx");
-    let flowdex = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let built = flowdex(&[
         "build",
         "--output",
@@ -1010,12 +1012,6 @@ fn control_characters_in_names_are_escaped_wherever_names_go() {
     let bundle = write(dir.path(), "in/b.tar", &b.into_inner().unwrap());
     write(dir.path(), "in/line\nbreak.log", &numbered_lines(2));
     let idx = dir.path().join("idx");
-    let flowdex = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
     let built = flowdex(&[
         "build",
         "--output",

@@ -267,6 +267,18 @@ pub struct Bound {
 }
 
 impl Bound {
+    /// The `filter` stages among the record stages, in order: where no limit or dedup comes
+    /// first, they can run on each record as it is decoded.
+    pub fn filter_stages(&self) -> Vec<&Filter> {
+        self.records
+            .iter()
+            .filter_map(|s| match s {
+                RecordStage::Filter(f) => Some(f),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The fields a query that ends in `stats` reads (the filters, record stages, group keys
     /// and aggregates); `None` when it prints records, which need every field.
     pub fn needed_fields(&self) -> Option<FieldSet> {
