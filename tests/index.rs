@@ -919,6 +919,12 @@ fn a_build_names_its_first_rejected_lines_and_info_lists_them_all() {
         .output()
         .unwrap();
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Every count a source has, so that they reconcile: lines = headers + records + rejected.
+    let source = &info["sources"][0];
+    let count = |k: &str| source[k].as_u64().unwrap_or_else(|| panic!("{k}: {source}"));
+    assert_eq!(count("lines"), count("headers") + count("records") + count("rejected"));
+    assert!(source["blank_lines"].is_u64() && source["gzip"].is_boolean() && source["entry"].is_null());
+    assert!(source["file"].as_str().unwrap().ends_with("rejects.log"), "{source}");
     let rejects = info["sources"][0]["rejects"].as_array().unwrap();
     assert_eq!(rejects.len() as u64, summary.rejected_added);
     assert!(rejects[0]["reason"].as_str().is_some_and(|r| !r.is_empty()));

@@ -50,10 +50,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 "time_range": { "min": min, "max": max, "min_rfc3339": rfc(min), "max_rfc3339": rfc(max) },
                 "size_bytes": size + manifest_size + sources_size,
                 "size_by_section": sections.iter().map(|(k, n)| (k.name(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+                // `path` is the source's name, as `_source` gives it (`bundle!entry` inside a
+                // bundle); `file` and `entry` say where it was read.
                 "sources": sources.iter().map(|s| serde_json::json!({
-                    "id": s.id, "path": s.name, "sha256": s.sha256, "size": s.size, "form": s.form,
+                    "id": s.id, "path": s.name, "file": s.path, "entry": s.entry, "sha256": s.sha256,
+                    "size": s.size, "form": s.form, "gzip": s.gzip,
                     "records": s.records, "rejected": s.rejected, "lines": s.lines, "headers": s.headers,
-                    "s3": s.s3, "error": s.error,
+                    "blank_lines": s.blank_lines, "s3": s.s3, "error": s.error,
                     "rejects": s.rejects.iter().map(|r| serde_json::json!({ "line": r.line, "reason": r.reason })).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             });
