@@ -573,7 +573,9 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
     let mut names = EntryNames::default();
     for i in 0..archive.len() {
         match archive.by_index(i) {
-            Ok(mut entry) => read_zip_entry(&mut entry, bundle, &mut names, options, sink),
+            Ok(mut entry) => {
+                read_zip_entry(&mut entry, bundle, &mut names, options, sink);
+            }
             Err(e) => {
                 let meta = entry_meta(bundle, &format!("(entry #{i})"));
                 report_failure(
@@ -605,8 +607,9 @@ fn read_zip_in_order(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn R
             // The directory's start: every entry was read.
             Ok(None) => return,
             Ok(Some(mut entry)) => {
-                last = super::printable(entry.name()).into_owned();
-                read_zip_entry(&mut entry, bundle, &mut names, options, sink);
+                if let Some(name) = read_zip_entry(&mut entry, bundle, &mut names, options, sink) {
+                    last = name;
+                }
             }
             Err(e) => {
                 let meta = entry_meta(bundle, &format!("(after {last})"));
@@ -629,30 +632,34 @@ fn read_zip_in_order(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn R
     }
 }
 
+/// Reads one zip entry as a source (or reports why not); returns the name it is known by in
+/// the bundle, `None` for what is no source (a folder, AWS's write probe).
 fn read_zip_entry<R: Read>(
     entry: &mut zip::read::ZipFile<'_, R>,
     bundle: &InputFile,
     names: &mut EntryNames,
     options: &ReadOptions,
     sink: &mut dyn RecordSink,
-) {
+) -> Option<String> {
     if entry.is_dir() || is_write_test_object(entry.name()) {
-        return;
+        return None;
     }
     let name = super::printable(entry.name()).into_owned();
     let meta = names.meta(bundle, &name);
+    let known_as = meta.entry.clone();
     if let Some(why) =
         unsafe_entry_name(entry.name()).or(entry.enclosed_name().is_none().then_some("leaves the bundle"))
     {
-        return report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
-    }
-    if entry.is_symlink() {
+        report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
+    } else if entry.is_symlink() {
         let why = "is a link; links are not followed";
-        return report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
+        report_failure(meta, SourceError::UnsafeEntry { name, why }, sink);
+    } else {
+        let compressed = Rc::new(Cell::new(entry.compressed_size().max(1)));
+        let mut stream = Expansion::new(entry, compressed, &options.limits);
+        read_source(meta, &mut stream, options, sink);
     }
-    let compressed = Rc::new(Cell::new(entry.compressed_size().max(1)));
-    let mut stream = Expansion::new(entry, compressed, &options.limits);
-    read_source(meta, &mut stream, options, sink);
+    known_as
 }
 
 /// Reads one source from its raw bytes: hashes them, peels compression layers, parses.
