@@ -76,10 +76,7 @@ pub fn run_within(index: &Index, bound: &Bound, memory: usize) -> Result<Answer,
     }
     // Stats over records that no sort, limit or dedup reorders: aggregate per segment while
     // reading, without holding the records.
-    let streaming = bound
-        .records
-        .iter()
-        .all(|s| matches!(s, RecordStage::Filter(_) | RecordStage::Fields(_)));
+    let streaming = bound.passes_every_match();
     if let (Some((by, aggs)), true) = (&bound.stats, streaming) {
         if bound.records.iter().all(|s| matches!(s, RecordStage::Fields(_))) {
             if let Some(rows) = stats_over_columns(index, &bound.filter, by, aggs, &bound.rows, &budget, memory)? {
@@ -404,10 +401,7 @@ pub fn aggregated_from_failed(index: &Index, bound: &Bound) -> Result<FromFailed
     let failed: std::collections::HashSet<u32> = index.manifest().failed_sources.iter().flatten().copied().collect();
     let mut answer = FromFailed {
         counts: Vec::new(),
-        at_most: !bound
-            .records
-            .iter()
-            .all(|s| matches!(s, RecordStage::Filter(_) | RecordStage::Fields(_))),
+        at_most: !bound.passes_every_match(),
     };
     if failed.is_empty() || bound.stats.is_none() {
         return Ok(answer);

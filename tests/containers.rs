@@ -28,6 +28,18 @@ fn flowdex(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Builds the folder `in` under `dir` into `idx` beside it with the real binary.
+fn build_in(dir: &Path) -> (PathBuf, std::process::Output) {
+    let idx = dir.join("idx");
+    let built = flowdex(&[
+        "build",
+        "--output",
+        idx.to_str().unwrap(),
+        dir.join("in").to_str().unwrap(),
+    ]);
+    (idx, built)
+}
+
 fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -460,13 +472,7 @@ fn a_search_warns_of_records_shown_from_a_source_that_failed_its_check() {
         .map(|&b| if b == b'6' { b'1' } else { b })
         .collect::<Vec<u8>>();
     write(dir.path(), "in/clean.log", &clean);
-    let idx = dir.path().join("idx");
-    let built = flowdex(&[
-        "build",
-        "--output",
-        idx.to_str().unwrap(),
-        dir.path().join("in").to_str().unwrap(),
-    ]);
+    let (idx, built) = build_in(dir.path());
     assert_eq!(
         built.status.code(),
         Some(1),
@@ -1011,13 +1017,7 @@ fn control_characters_in_names_are_escaped_wherever_names_go() {
     append_raw(&mut b, evil, tar::EntryType::Regular, &numbered_lines(3));
     let bundle = write(dir.path(), "in/b.tar", &b.into_inner().unwrap());
     write(dir.path(), "in/line\nbreak.log", &numbered_lines(2));
-    let idx = dir.path().join("idx");
-    let built = flowdex(&[
-        "build",
-        "--output",
-        idx.to_str().unwrap(),
-        dir.path().join("in").to_str().unwrap(),
-    ]);
+    let (idx, built) = build_in(dir.path());
     assert_eq!(
         built.status.code(),
         Some(0),

@@ -48,7 +48,7 @@ pub struct IndexWriter {
     /// The names of the sources held that were read (the base index's and this build's): a
     /// changed file at an indexed path is added under a name of its own, so that `NAME:LINE`
     /// points at one line.
-    names: Mutex<HashSet<String>>,
+    names: Mutex<crate::input::UniqueNames>,
     turn: Mutex<Turn>,
     turn_moved: Condvar,
     added_segments: Mutex<Vec<SegmentMeta>>,
@@ -221,11 +221,12 @@ impl IndexWriter {
                 (s.sha256.clone(), held)
             })
             .collect();
-        let names = base_sources
-            .iter()
-            .filter(|s| !s.sha256.is_empty())
-            .map(|s| s.name.clone())
-            .collect();
+        let names = crate::input::UniqueNames::with_taken(
+            base_sources
+                .iter()
+                .filter(|s| !s.sha256.is_empty())
+                .map(|s| s.name.clone()),
+        );
         let failures_in_index = base_sources
             .iter()
             .filter(|s| nothing_read(&s.sha256, s.lines, s.blank_lines))
@@ -774,7 +775,12 @@ impl RecordSink for Worker<'_> {
         let mut entry = Worker::source_entry(&report);
         let mut notices = report.notice().into_iter().map(str::to_owned).collect::<Vec<_>>();
         if !report.sha256.is_empty() {
-            let name = self.writer.unique_name(&entry.name);
+            let name = self
+                .writer
+                .names
+                .lock()
+                .expect("no panics while locked")
+                .take(&entry.name);
             if name != entry.name {
                 notices.push(format!(
                     "the index holds other content under this name; this content is added as {name}"
@@ -789,23 +795,6 @@ impl RecordSink for Worker<'_> {
             }
         }
         self.entries.push(entry);
-    }
-}
-
-impl IndexWriter {
-    /// `name`, or `name#2` (or the next number no source has) when a source read before holds
-    /// it: two sources of one name would make `NAME:LINE` point at either.
-    fn unique_name(&self, name: &str) -> String {
-        let mut names = self.names.lock().expect("no panics while locked");
-        if names.insert(name.to_owned()) {
-            return name.to_owned();
-        }
-        let unique = (2u64..)
-            .map(|n| format!("{name}#{n}"))
-            .find(|n| !names.contains(n))
-            .expect("some number is free");
-        names.insert(unique.clone());
-        unique
     }
 }
 

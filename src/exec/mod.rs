@@ -933,9 +933,13 @@ pub fn fold_among<T: Send>(
         .par_iter()
         .enumerate()
         .map(|(s, seg)| {
+            let computed;
             let c = match plans {
-                Some(plans) => plans[s].clone(),
-                None => candidates(seg, filter)?,
+                Some(plans) => &plans[s],
+                None => {
+                    computed = candidates(seg, filter)?;
+                    &computed
+                }
             };
             let mut acc = init();
             let blocks = seg.blocks_holding(&c.ids)?;

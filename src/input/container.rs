@@ -379,36 +379,55 @@ fn entry_meta(bundle: &InputFile, entry: &str) -> SourceMeta {
 /// `bundle!name` point at either: a repeat is named `name#2` (or the next number no name has
 /// taken), which every read of the same bundle gives the same entry, as entries come in order.
 #[derive(Default)]
-struct EntryNames {
-    taken: std::collections::HashSet<String>,
-    /// Per repeated name, the number its next repeat tries first: a bundle of thousands of
-    /// copies of one name must not try every number from 2 for each.
-    next: std::collections::HashMap<String, u64>,
-}
+struct EntryNames(UniqueNames);
 
 impl EntryNames {
     fn meta(&mut self, bundle: &InputFile, name: &str) -> SourceMeta {
-        let unique = if self.taken.insert(name.to_owned()) {
-            name.to_owned()
-        } else {
-            // Names are never given back: the numbers before `next` stay taken.
-            let next = self.next.entry(name.to_owned()).or_insert(2);
-            let unique = loop {
-                let candidate = format!("{name}#{next}");
-                *next += 1;
-                if !self.taken.contains(&candidate) {
-                    break candidate;
-                }
-            };
-            self.taken.insert(unique.clone());
-            unique
-        };
+        let unique = self.0.take(name);
         SourceMeta {
             // The object key is the entry's name (control characters escaped, which no S3 key
             // part that flowdex reads holds).
             s3: S3Key::from_key(name),
             ..entry_meta(bundle, &unique)
         }
+    }
+}
+
+/// Names handed out once each: a name already taken comes back as `name#2`, or the next
+/// number no name has taken. Bundle entries and the sources of an index are named so.
+#[derive(Debug, Default)]
+pub struct UniqueNames {
+    taken: std::collections::HashSet<String>,
+    /// Per repeated name, the number its next repeat tries first: a bundle of thousands of
+    /// copies of one name must not try every number from 2 for each.
+    next: std::collections::HashMap<String, u64>,
+}
+
+impl UniqueNames {
+    /// Names that are taken already.
+    pub fn with_taken(names: impl IntoIterator<Item = String>) -> UniqueNames {
+        UniqueNames {
+            taken: names.into_iter().collect(),
+            next: Default::default(),
+        }
+    }
+
+    /// `name` if no one has it, else the first free `name#N`; taken from then on.
+    pub fn take(&mut self, name: &str) -> String {
+        if self.taken.insert(name.to_owned()) {
+            return name.to_owned();
+        }
+        // Names are never given back: the numbers before `next` stay taken.
+        let next = self.next.entry(name.to_owned()).or_insert(2);
+        let unique = loop {
+            let candidate = format!("{name}#{next}");
+            *next += 1;
+            if !self.taken.contains(&candidate) {
+                break candidate;
+            }
+        };
+        self.taken.insert(unique.clone());
+        unique
     }
 }
 

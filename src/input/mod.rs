@@ -14,7 +14,7 @@ mod source;
 mod text;
 mod walk;
 
-pub use container::Survey;
+pub use container::{Survey, UniqueNames};
 pub use format::{FormatError, LogFormat, DEFAULT_TGW, DEFAULT_V2};
 pub use s3key::S3Key;
 pub use source::{hex, Form, RejectReason, RejectedLine, Rejection, SourceError, SourceMeta, SourceReport};

@@ -279,6 +279,15 @@ impl Bound {
             .collect()
     }
 
+    /// Whether every record the filter matches reaches `stats` or the output, save those a
+    /// `filter` stage drops: no `sort`, `limit` or `dedup` chooses among them, so they can be
+    /// taken as they are decoded.
+    pub fn passes_every_match(&self) -> bool {
+        self.records
+            .iter()
+            .all(|s| matches!(s, RecordStage::Filter(_) | RecordStage::Fields(_)))
+    }
+
     /// The fields a query that ends in `stats` reads (the filters, record stages, group keys
     /// and aggregates); `None` when it prints records, which need every field.
     pub fn needed_fields(&self) -> Option<FieldSet> {
