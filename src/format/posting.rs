@@ -419,7 +419,11 @@ mod tests {
             proptest::prop_assert_eq!(dense(&bytes, ids.len() as u32, u64::from(records)), Ok(ids.clone()));
             // One record fewer: the last id is past the records.
             proptest::prop_assert!(dense(&bytes, ids.len() as u32, u64::from(records) - 1).is_err());
-            proptest::prop_assert!(dense(&bytes, ids.len() as u32 + 1, u64::from(records)).is_err());
+            // A one-id posting is its four bytes, which may also read as two gaps: the count,
+            // checksummed in the dictionary, is what tells the forms apart.
+            if ids.len() > 1 {
+                proptest::prop_assert!(dense(&bytes, ids.len() as u32 + 1, u64::from(records)).is_err());
+            }
         }
 
         #[test]
