@@ -972,6 +972,10 @@ fn zero_filled_blocks_lose_their_lines_only_and_utf16_is_named() {
     let mut text = vec![0u8; 4096];
     text.extend(format!("\n{line}{line}").as_bytes());
     text.extend(line.replace("eni-1", "eni-\u{0}1").as_bytes());
+    // Zeros over the middle of a line, separators included: its field count means nothing.
+    let mut zeroed = line.as_bytes().to_vec();
+    zeroed[20..50].fill(0);
+    text.extend(&zeroed);
     let zeros = write(dir.path(), "zeros.log", &text);
     let utf16: Vec<u8> = [0xff, 0xfe]
         .into_iter()
@@ -980,13 +984,14 @@ fn zero_filled_blocks_lose_their_lines_only_and_utf16_is_named() {
     let utf16 = write(dir.path(), "powershell.json", &utf16);
     let got = read(&[zeros, utf16], None);
     let r = &got.reports[0];
-    assert_eq!((r.error.as_ref(), r.records, r.rejected), (None, 2, 2), "{r}");
+    assert_eq!((r.error.as_ref(), r.records, r.rejected), (None, 2, 3), "{r}");
     assert_eq!(r.rejects[0].reason, RejectReason::NulBytes);
     assert!(
         r.rejects[1].reason.to_string().contains("`eni-\\01`"),
         "{}",
         r.rejects[1].reason
     );
+    assert_eq!((r.rejects[2].line, &r.rejects[2].reason), (5, &RejectReason::NulBytes));
     assert_eq!(got.reports[1].error, Some(SourceError::Utf16));
 }
 

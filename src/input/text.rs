@@ -314,6 +314,10 @@ impl LineParser {
         // wrong format, and the values' errors would only follow from it.
         let found = self.fields.len();
         if found != format.len() {
+            // Zeros written over part of a line are no field count to trust.
+            if body.as_bytes().contains(&0) {
+                return Err(RejectReason::NulBytes);
+            }
             let hint = match &self.header_format {
                 Some(_) => "",
                 None if self.fallback == LogFormat::default_v2() => "; give the flow log's format with --log-format",
