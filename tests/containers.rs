@@ -365,6 +365,38 @@ fn truncated_gzip_keeps_what_came_before_and_says_where_it_broke() {
     );
 }
 
+#[test]
+fn a_source_that_breaks_within_its_first_bytes_keeps_the_lines_before_the_break() {
+    // Quiet interfaces write objects of a few hundred bytes: a break there falls within the
+    // bytes read to tell the source's kind.
+    let dir = tempfile::tempdir().unwrap();
+    let text = numbered_lines(3);
+    let gz = gzip(&text);
+    let cut = write(dir.path(), "cut.log.gz", &gz[..gz.len() - 8]);
+    let mut flipped = gz.clone();
+    let crc = flipped.len() - 8;
+    flipped[crc] ^= 1;
+    let flipped = write(dir.path(), "crc.log.gz", &flipped);
+    let mut b = tar::Builder::new(Vec::new());
+    append_raw(&mut b, "f0.log", tar::EntryType::Regular, &numbered_lines(50));
+    let tar = b.into_inner().unwrap();
+    let line = numbered_lines(1).len();
+    let cut_tar = write(dir.path(), "cut.tar", &tar[..512 + 4 * line]);
+    let got = read(&[cut, flipped, cut_tar], None);
+    let [cut, flipped, entry, _bundle] = &got.reports[..] else {
+        panic!("{:?}", got.names)
+    };
+    for r in [cut, flipped] {
+        assert_eq!(r.records, 3, "{r}");
+        assert!(
+            r.error.as_ref().is_some_and(|e| e.to_string().contains("after line 3")),
+            "{r}"
+        );
+    }
+    assert_eq!(entry.records, 4, "{entry}");
+    assert!(entry.error.is_some(), "{entry}");
+}
+
 /// `n` v2 lines, the `i`th with source port 1024 + i.
 fn numbered_lines(n: usize) -> Vec<u8> {
     let mut text = Vec::new();

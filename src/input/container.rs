@@ -59,11 +59,29 @@ fn is_utf16(head: &[u8]) -> bool {
         && (pairs.chunks(2).all(|p| p[1] == 0 && p[0] != 0) || pairs.chunks(2).all(|p| p[0] == 0 && p[1] != 0))
 }
 
+/// The first bytes of a stream, taken to tell its kind, and the error that cut them short if
+/// one did. Read again in front of the stream, they give the bytes, then the error: a source
+/// that breaks within its first bytes keeps the lines before the break, as one that breaks
+/// later does.
+struct Head {
+    bytes: Cursor<Vec<u8>>,
+    error: Option<io::Error>,
+}
+
+impl Read for Head {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.bytes.read(buf)? {
+            0 if !buf.is_empty() => self.error.take().map_or(Ok(0), Err),
+            n => Ok(n),
+        }
+    }
+}
+
 /// Reads up to [`SNIFF_BYTES`] and classifies them. The bytes are returned so the caller can put
 /// them back in front of the stream.
-fn sniff(r: &mut dyn Read) -> io::Result<(Kind, Vec<u8>)> {
+fn sniff(r: &mut dyn Read) -> (Kind, Head) {
     let mut head = Vec::with_capacity(SNIFF_BYTES);
-    r.take(SNIFF_BYTES as u64).read_to_end(&mut head)?;
+    let error = r.take(SNIFF_BYTES as u64).read_to_end(&mut head).err();
     let kind = if head.starts_with(&[0x1f, 0x8b]) {
         Kind::Gzip
     } else if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
@@ -80,7 +98,11 @@ fn sniff(r: &mut dyn Read) -> io::Result<(Kind, Vec<u8>)> {
     } else {
         Kind::Text
     };
-    Ok((kind, head))
+    let head = Head {
+        bytes: Cursor::new(head),
+        error,
+    };
+    (kind, head)
 }
 
 /// Reads one input file: a single source, or every entry of a bundle.
@@ -105,30 +127,27 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
         hasher: Sha256::new(),
         bytes: 0,
     };
-    let (kind, head) = match sniff(&mut hashing) {
-        Ok(sniffed) => sniffed,
-        Err(e) => return report_failure(meta, SourceError::Io { message: e.to_string() }, sink),
-    };
+    let (kind, head) = sniff(&mut hashing);
     match kind {
         Kind::Zip => read_zip(file, options, sink),
         Kind::Tar => {
-            if let Err(e) = read_tar(&mut Cursor::new(head).chain(&mut hashing), file, options, sink) {
+            if let Err(e) = read_tar(&mut head.chain(&mut hashing), file, options, sink) {
                 report_failure(meta, SourceError::Io { message: e.to_string() }, sink);
             }
         }
         Kind::Gzip => {
             let input = Rc::new(Cell::new(0));
             let raw = Counting {
-                inner: Cursor::new(head).chain(&mut hashing),
+                inner: head.chain(&mut hashing),
                 count: input.clone(),
             };
             let mut decoded = Expansion::new(gzip_decoder(raw), input, &options.limits);
             match sniff(&mut decoded) {
-                Ok((Kind::Tar, inner)) => {
+                (Kind::Tar, inner) => {
                     // A bundle is no source: each entry is held to a source's size by its
                     // header, and the stream to the ratio alone.
                     decoded.limits.max_source_bytes = u64::MAX;
-                    let mut stream = Cursor::new(inner).chain(decoded);
+                    let mut stream = inner.chain(decoded);
                     match read_tar(&mut stream, file, options, sink) {
                         Err(e) => report_failure(meta, SourceError::Io { message: e.to_string() }, sink),
                         // Where the tar broke was reported; nothing after it is read.
@@ -166,16 +185,13 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
                         }
                     }
                 }
-                sniffed => {
+                (kind, inner) => {
                     let mut state = SourceState::begin(meta, options, sink);
                     state.stamp = Some((&opened, stamp));
                     state.report.gzip = true;
                     state.depth = 1;
                     state.decoding = Some("gzip stream");
-                    let result = match sniffed {
-                        Ok((kind, inner)) => state.read_kind(kind, inner, &mut decoded),
-                        Err(e) => Err(state.classify(e)),
-                    };
+                    let result = state.read_kind(kind, inner, &mut decoded);
                     // Bytes after a gzip member that are no header end the stream cleanly
                     // when they are all zeros (a tape or `dd` block's padding, which gzip
                     // ignores): the member before them passed its check. The zeros left in
@@ -318,14 +334,15 @@ fn is_bundle(file: &InputFile) -> io::Result<bool> {
         return Err(io::Error::other(error.to_string()));
     }
     let (mut f, _) = open_regular(&file.path).map_err(|e| io::Error::other(e.to_string()))?;
-    let (kind, head) = sniff(&mut f)?;
+    let (kind, head) = sniff(&mut f);
     Ok(match kind {
         Kind::Zip | Kind::Tar => true,
         Kind::Gzip => {
-            let mut decoder = gzip_decoder(Cursor::new(head).chain(f));
+            let mut decoder = gzip_decoder(head.chain(f));
             // A corrupt stream is not a bundle; reading it as a source reports the damage.
-            matches!(sniff(&mut decoder), Ok((Kind::Tar, _)))
+            matches!(sniff(&mut decoder), (Kind::Tar, Head { error: None, .. }))
         }
+        _ if head.error.is_some() => return Err(head.error.expect("just checked")),
         _ => false,
     })
 }
@@ -804,13 +821,13 @@ impl<'a> SourceState<'a> {
     }
 
     fn read_layers(&mut self, raw: &mut dyn Read) -> Result<(), SourceError> {
-        let (kind, head) = sniff(raw).map_err(|e| self.classify(e))?;
+        let (kind, head) = sniff(raw);
         self.read_kind(kind, head, raw)
     }
 
     /// Reads a stream whose first bytes, `head`, were already taken and told to be `kind`.
-    fn read_kind(&mut self, kind: Kind, head: Vec<u8>, raw: &mut dyn Read) -> Result<(), SourceError> {
-        let mut stream = Cursor::new(head).chain(raw);
+    fn read_kind(&mut self, kind: Kind, head: Head, raw: &mut dyn Read) -> Result<(), SourceError> {
+        let mut stream = head.chain(raw);
         match kind {
             Kind::Gzip if self.depth < MAX_LAYERS => {
                 self.report.gzip = true;
@@ -1100,7 +1117,7 @@ mod tests {
 
     #[test]
     fn sniffs_kinds() {
-        let k = |b: &[u8]| sniff(&mut &b[..]).unwrap().0;
+        let k = |b: &[u8]| sniff(&mut &b[..]).0;
         assert_eq!(k(b"\x1f\x8b\x08"), Kind::Gzip);
         assert_eq!(k(b"PK\x03\x04"), Kind::Zip);
         assert_eq!(k(b"PAR1xxxx"), Kind::Parquet);
