@@ -696,7 +696,8 @@ fn a_tar_gz_is_read_to_its_gzip_trailer_and_its_checksum_checked() {
     for name in ["a.log", "b.log"] {
         append_raw(&mut b, name, tar::EntryType::Regular, &numbered_lines(500));
     }
-    let gz = stored_gzip(&b.into_inner().unwrap());
+    let tar = b.into_inner().unwrap();
+    let gz = stored_gzip(&tar);
     let flipped = write(dir.path(), "flipped.tgz", &flip_digit(gz.clone(), gz.len() / 3));
     let cut = write(dir.path(), "cut.tgz", &gz[..gz.len() - 8]);
     let sound = write(dir.path(), "sound.tgz", &gz);
@@ -723,7 +724,22 @@ fn a_tar_gz_is_read_to_its_gzip_trailer_and_its_checksum_checked() {
         "text.tgz",
         &[gz.clone(), b"hello, not gzip\n".to_vec()].concat(),
     );
-    for (path, unread) in [(padded, false), (two, true), (text, true)] {
+    // A plain tar the same.
+    let tar_padded = write(dir.path(), "padded.tar", &[tar.clone(), vec![0; 10_000]].concat());
+    let tar_two = write(dir.path(), "two.tar", &[tar.clone(), tar.clone()].concat());
+    let tar_text = write(
+        dir.path(),
+        "text.tar",
+        &[tar.clone(), b"hello, not a tar\n".to_vec()].concat(),
+    );
+    for (path, unread) in [
+        (padded, false),
+        (two, true),
+        (text, true),
+        (tar_padded, false),
+        (tar_two, true),
+        (tar_text, true),
+    ] {
         let got = read(std::slice::from_ref(&path), None);
         let failed: Vec<&SourceError> = got.reports.iter().filter_map(|r| r.error.as_ref()).collect();
         assert_eq!(failed.len(), usize::from(unread), "{}: {failed:?}", path.display());

@@ -131,8 +131,20 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
     match kind {
         Kind::Zip => read_zip(file, options, sink),
         Kind::Tar => {
-            if let Err(e) = read_tar(&mut head.chain(&mut hashing), file, options, sink) {
-                report_failure(meta, SourceError::Io { message: e.to_string() }, sink);
+            let mut stream = head.chain(&mut hashing);
+            match read_tar(&mut stream, file, options, sink) {
+                Err(e) => report_failure(meta, SourceError::Io { message: e.to_string() }, sink),
+                Ok(TarEnd::Broken) => {}
+                // What follows the end blocks must be zeros (a tape block's padding), as in a
+                // .tar.gz: anything else is data that was not read.
+                Ok(TarEnd::Clean) => {
+                    let mut after_tar = ZerosOnly(true);
+                    match io::copy(&mut stream, &mut after_tar) {
+                        Ok(_) if after_tar.0 => {}
+                        Ok(_) => report_failure(meta, SourceError::Unread { what: AFTER_TAR }, sink),
+                        Err(e) => report_failure(meta, SourceError::Io { message: e.to_string() }, sink),
+                    }
+                }
             }
         }
         Kind::Gzip => {
@@ -162,7 +174,7 @@ pub(crate) fn read_input(file: &InputFile, options: &ReadOptions, sink: &mut dyn
                             let mut after_tar = ZerosOnly(true);
                             let unread = match io::copy(&mut stream, &mut after_tar) {
                                 Ok(_) if after_tar.0 => None,
-                                Ok(_) => Some("data after the tar's end (a second archive appended?)"),
+                                Ok(_) => Some(AFTER_TAR),
                                 Err(e) if e.to_string() == NOT_A_GZIP_HEADER => {
                                     let buffered = unread_input_is_zeros(stream.get_ref().1);
                                     drop(stream);
@@ -995,6 +1007,9 @@ impl<'a> SourceState<'a> {
 
 /// A sink that tells whether every byte written to it was zero.
 struct ZerosOnly(bool);
+
+/// What a bundle failure says of bytes after a tar's end blocks that are not zeros.
+const AFTER_TAR: &str = "data after the tar's end (a second archive appended?)";
 
 impl io::Write for ZerosOnly {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
