@@ -233,6 +233,33 @@ fn a_zip_cut_short_keeps_its_whole_entries() {
     assert!(!directory.contains("after line 0"), "{directory}");
 }
 
+/// The zip crate keeps one entry per name: a zip listing a name twice is read in order from
+/// its local headers, and the second entry of the name is a source of its own.
+#[test]
+fn a_zip_holding_a_name_twice_loses_neither_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, lines) in [("x.log", 3), ("y.log", 4), ("z.log", 5)] {
+        z.start_file(name, opts).unwrap();
+        z.write_all(&numbered_lines(lines)).unwrap();
+    }
+    let mut zipped = z.finish().unwrap().into_inner();
+    // The writer refuses a name twice: rename the third entry in its local and central headers.
+    for at in 0..zipped.len() - 5 {
+        if &zipped[at..at + 5] == b"z.log" {
+            zipped[at] = b'x';
+        }
+    }
+    let p = write(dir.path(), "dup.zip", &zipped);
+    let got = read(&[p], None);
+    let names: Vec<&str> = got.names.iter().map(|n| n.rsplit('!').next().unwrap()).collect();
+    assert_eq!(names, ["x.log", "y.log", "x.log#2"]);
+    let records: Vec<u64> = got.reports.iter().map(|r| r.records).collect();
+    assert_eq!(records, [3, 4, 5]);
+    assert!(got.reports.iter().all(|r| r.error.is_none()));
+}
+
 #[test]
 fn decompression_bombs_are_stopped_per_entry_and_the_bundle_goes_on() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -614,10 +614,15 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
         Ok(a) => a,
         Err(e @ SourceError::Corrupt { .. }) => {
             report_failure(bundle_meta(bundle), e, sink);
-            return read_zip_in_order(bundle, options, sink);
+            return read_zip_in_order(bundle, options, sink, "its directory is missing");
         }
         Err(e) => return report_failure(bundle_meta(bundle), e, sink),
     };
+    // The zip crate keeps one entry per name, the last: the others are reached only through
+    // their local headers.
+    if directory_entries(&bundle.path, archive.central_directory_start()).is_ok_and(|n| n > archive.len()) {
+        return read_zip_in_order(bundle, options, sink, "its directory lists a name twice");
+    }
     let mut names = EntryNames::default();
     for i in 0..archive.len() {
         match archive.by_index(i) {
@@ -640,9 +645,26 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
     }
 }
 
-/// A zip without its directory (cut short, as a copy interrupted): its entries read in order
-/// from their local headers, each whole one kept, until one cannot be read.
-fn read_zip_in_order(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink) {
+/// How many entries the central directory at `start` lists, counted from its own headers.
+fn directory_entries(path: &Path, start: u64) -> io::Result<usize> {
+    const SIGNATURE: &[u8] = b"PK\x01\x02";
+    let mut directory = BufReader::new(File::open(path)?);
+    directory.seek(SeekFrom::Start(start))?;
+    let mut header = [0u8; 46];
+    let mut entries = 0;
+    while directory.read_exact(&mut header).is_ok() && header.starts_with(SIGNATURE) {
+        let length = |at: usize| i64::from(u16::from_le_bytes([header[at], header[at + 1]]));
+        // The name, the extra field and the comment follow the fixed part.
+        directory.seek_relative(length(28) + length(30) + length(32))?;
+        entries += 1;
+    }
+    Ok(entries)
+}
+
+/// A zip whose directory cannot be used (missing: cut short, as a copy interrupted; or listing
+/// a name twice, `why`): its entries read in order from their local headers, each whole one
+/// kept, until one cannot be read.
+fn read_zip_in_order(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink, why: &str) {
     let file = match File::open(&bundle.path) {
         Ok(file) => file,
         Err(e) => return report_failure(bundle_meta(bundle), SourceError::Io { message: e.to_string() }, sink),
@@ -670,9 +692,9 @@ fn read_zip_in_order(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn R
                     e => e.to_string(),
                 };
                 let error = SourceError::Corrupt {
-                    what: "zip read in order (its directory is missing)",
+                    what: "zip read in order",
                     after_line: 0,
-                    message,
+                    message: format!("{message} (read so because {why})"),
                 };
                 return report_failure(meta, error, sink);
             }
