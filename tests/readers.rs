@@ -6,7 +6,7 @@ mod common;
 use std::net::IpAddr;
 
 use common::{fixture, read, real_fixtures};
-use flowdex::input::{Form, SourceError, DEFAULT_TGW};
+use flowdex::input::{Form, RejectReason, SourceError, DEFAULT_TGW};
 use flowdex::record::{Action, Field, FlowDirection, LogStatus, TrafficType, Value};
 
 const V5: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr region az-id sublocation-type sublocation-id pkt-src-aws-service pkt-dst-aws-service flow-direction traffic-path";
@@ -592,6 +592,52 @@ fn a_header_is_told_from_free_text_that_starts_with_a_field_name() {
     let got = read(&[damaged], None);
     let r = &got.reports[0];
     assert_eq!((r.headers, r.records, r.rejected), (1, 2, 1), "{r}");
+}
+
+/// Headers repeated mid-file: a byte-order mark before one (files that each had one, joined)
+/// does not hide it; one that cannot be used leaves the lines after it unread until the next,
+/// never read in the previous header's order; one of mostly new fields is still a header.
+#[test]
+fn every_header_of_a_merged_file_is_used_or_stops_the_lines_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let bom = write(
+        "bom.log",
+        b"\xef\xbb\xbfsrcaddr dstaddr action\n10.0.0.1 10.0.0.2 ACCEPT\n\xef\xbb\xbfdstaddr srcaddr action\n10.0.0.3 10.0.0.4 REJECT\n",
+    );
+    let got = read(&[bom], None);
+    assert_eq!(
+        (got.reports[0].headers, got.reports[0].records),
+        (2, 2),
+        "{}",
+        got.reports[0]
+    );
+    assert_eq!(got.records[1].1.srcaddr, Some("10.0.0.4".parse().unwrap()));
+    let unusable = write(
+        "unusable.log",
+        b"srcaddr dstaddr action\n10.0.0.1 10.0.0.2 ACCEPT\ndstaddr srcaddr srcaddr\n10.0.0.3 10.0.0.4 REJECT\n\nsrcaddr dstaddr action\n10.0.0.5 10.0.0.6 ACCEPT\n",
+    );
+    let got = read(&[unusable], None);
+    let r = &got.reports[0];
+    assert_eq!((r.headers, r.records, r.rejected), (2, 2, 2), "{r}");
+    assert!(matches!(r.rejects[0].reason, RejectReason::BadHeader { .. }), "{r}");
+    assert_eq!(
+        (r.rejects[1].line, &r.rejects[1].reason),
+        (4, &RejectReason::AfterUnusableHeader { header: 3 })
+    );
+    let future = write("future.log", b"srcaddr dstaddr new-a new-b\n10.0.0.1 10.0.0.2 x y\n");
+    let got = read(&[future], None);
+    assert_eq!(
+        (got.reports[0].headers, got.reports[0].records),
+        (1, 1),
+        "{}",
+        got.reports[0]
+    );
+    assert_eq!(got.records[0].1.extra[1].value.as_deref(), Some("y"));
 }
 
 /// JSON that holds no log event reads cleanly but is named; PowerShell's shapes (`Events`,

@@ -171,6 +171,14 @@ pub fn starts_like_header(first_token: &str) -> bool {
     (first.is_ascii_lowercase() || first == b'$') && Field::from_name(strip_format_token(first_token)).is_some()
 }
 
+/// How many of a line's words name fields flowdex knows, and how many words it has.
+pub fn known_names(line: &str) -> (usize, usize) {
+    line.split_ascii_whitespace().fold((0, 0), |(known, words), word| {
+        let is_known = Field::from_name(strip_format_token(word)).is_some();
+        (known + usize::from(is_known), words + 1)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

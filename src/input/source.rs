@@ -76,6 +76,8 @@ pub enum RejectReason {
     Truncated,
     #[error("header line is not a usable format: {why}")]
     BadHeader { why: String },
+    #[error("follows line {header}, a header that could not be used: the order of its fields is unknown")]
+    AfterUnusableHeader { header: u64 },
 }
 
 impl RejectReason {

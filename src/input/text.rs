@@ -4,7 +4,7 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use super::format::{starts_like_header, LogFormat};
+use super::format::{known_names, starts_like_header, LogFormat};
 use super::source::{RejectReason, RejectedLine, Rejection, SourceReport};
 use super::RecordSink;
 use crate::record::{check_text, ExtraField, Field, FlowRecord, FormatField, Provenance, TextSetter, ValueError};
@@ -138,6 +138,9 @@ pub(crate) struct LineParser {
     /// A UTF-8 byte-order mark preceded the source's first line: parsed without it, that line
     /// is handed on with it, so that its original line is the file's, byte for byte.
     bom_before_first_line: bool,
+    /// The line of a header that could not be used, since the last usable one: the lines after
+    /// it are in its order, not the current format's.
+    unusable_header: Option<u64>,
 }
 
 /// Rejected lines kept per source report beyond the count (a file of garbage must not make the
@@ -161,6 +164,7 @@ impl LineParser {
             fields: FieldSpans::default(),
             max_line,
             bom_before_first_line: false,
+            unusable_header: None,
         }
     }
 
@@ -223,6 +227,8 @@ impl LineParser {
         let Ok(text) = std::str::from_utf8(raw) else {
             return self.reject(line, RejectReason::NonUtf8, raw, report, sink);
         };
+        // Files that each began with a byte-order mark, joined, hold one before each header.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let body = match self.strip_prefix(text) {
             Ok(body) => body,
             Err(reason) => return self.reject(line, reason, raw, report, sink),
@@ -239,18 +245,25 @@ impl LineParser {
             }
         }
         match self.fill_record(body) {
-            Ok(()) => self.emit(line, raw, report, sink),
+            Ok(()) => match self.unusable_header {
+                Some(header) => self.reject(line, RejectReason::AfterUnusableHeader { header }, raw, report, sink),
+                None => self.emit(line, raw, report, sink),
+            },
             // Free text may start with a field's name (an instance tag `end`, a service
-            // `region`), so only a line that is no record may be a header: one whose names are
-            // mostly fields flowdex knows (a field a later AWS version adds may be among them,
-            // first too). A damaged record is not one.
+            // `region`), so only a line that is no record may be a header: one whose words are
+            // mostly fields flowdex knows, or half of them and the first (a field a later AWS
+            // version adds may be among them, first too). A damaged record is not one.
             Err(reason) if named_first || first.as_bytes().first().is_some_and(u8::is_ascii_lowercase) => {
+                let (known, words) = known_names(body);
+                if known * 2 + usize::from(named_first) <= words {
+                    return self.reject(line, reason, raw, report, sink);
+                }
                 match LogFormat::parse(body) {
-                    Ok(format) if format.known_fields().len() * 2 > format.len() => self.arm(format, report),
-                    Err(e) if named_first => {
+                    Ok(format) => self.arm(format, report),
+                    Err(e) => {
+                        self.unusable_header = Some(line);
                         self.reject(line, RejectReason::BadHeader { why: e.to_string() }, raw, report, sink)
                     }
-                    _ => self.reject(line, reason, raw, report, sink),
                 }
             }
             Err(reason) => self.reject(line, reason, raw, report, sink),
@@ -260,6 +273,7 @@ impl LineParser {
     /// Takes `format` as the column map of the lines after a header line.
     fn arm(&mut self, format: LogFormat, report: &mut SourceReport) {
         report.headers += 1;
+        self.unusable_header = None;
         self.setters = setters_of(&format);
         self.header_format = Some(format);
     }
