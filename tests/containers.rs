@@ -424,6 +424,66 @@ fn a_source_that_breaks_within_its_first_bytes_keeps_the_lines_before_the_break(
     assert!(entry.error.is_some(), "{entry}");
 }
 
+/// A Firehose transform event's `records[].data`: a payload that breaks fails the source but
+/// costs no other payload; one that is no flow-log text is one rejected event.
+#[test]
+fn one_bad_payload_of_a_json_source_costs_no_other_payload() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let subscription = |lines: usize| {
+        let events: Vec<serde_json::Value> = String::from_utf8(numbered_lines(lines))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::json!({"id": "1", "timestamp": 1, "message": l}))
+            .collect();
+        gzip(
+            serde_json::json!({"messageType": "DATA_MESSAGE", "logEvents": events})
+                .to_string()
+                .as_bytes(),
+        )
+    };
+    let event = |payloads: &[Vec<u8>]| {
+        let records: Vec<serde_json::Value> = payloads
+            .iter()
+            .map(|p| serde_json::json!({"recordId": "r", "data": base64::engine::general_purpose::STANDARD.encode(p)}))
+            .collect();
+        serde_json::json!({ "records": records }).to_string()
+    };
+    let cut = subscription(3);
+    let cut = cut[..cut.len() - 20].to_vec();
+    let broken = write(
+        dir.path(),
+        "broken.json",
+        event(&[subscription(2), cut, subscription(4)]).as_bytes(),
+    );
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(
+            String::from_utf8(numbered_lines(1))
+                .unwrap()
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        )
+        .collect();
+    let wide = write(
+        dir.path(),
+        "wide.json",
+        event(&[subscription(2), utf16, subscription(4)]).as_bytes(),
+    );
+    let got = read(&[broken, wide], None);
+    let [broken, wide] = &got.reports[..] else {
+        panic!("{:?}", got.names)
+    };
+    assert!(broken.records >= 6, "{broken}");
+    assert!(matches!(broken.error, Some(SourceError::Corrupt { .. })), "{broken}");
+    assert_eq!(
+        (wide.records, wide.rejected, wide.error.as_ref()),
+        (6, 1, None),
+        "{wide}"
+    );
+    assert!(wide.rejects[0].reason.to_string().contains("UTF-16"), "{wide}");
+}
+
 /// `n` v2 lines, the `i`th with source port 1024 + i.
 fn numbered_lines(n: usize) -> Vec<u8> {
     let mut text = Vec::new();

@@ -944,16 +944,24 @@ impl<'a> SourceState<'a> {
                 self.parser
                     .line(line, message.as_bytes(), &mut self.report, &mut *self.sink);
             }
-            JsonItem::Payload(bytes) if self.depth < MAX_LAYERS && nested_error.is_none() => {
+            JsonItem::Payload(bytes) if self.depth < MAX_LAYERS => {
                 self.depth += 1;
                 let form = self.report.form;
-                if let Err(e) = self.read_layers(&mut bytes.as_slice()) {
-                    nested_error = Some(e);
+                match self.read_layers(&mut bytes.as_slice()) {
+                    Ok(()) => {}
+                    // A payload that is no flow-log text is one event that carries no record.
+                    Err(e @ (SourceError::Binary | SourceError::Utf16 | SourceError::Unsupported { .. })) => {
+                        self.reject_event(format!("the payload: {e}"))
+                    }
+                    // A payload that breaks fails the source, as a file that breaks does (its
+                    // records may hold corrupt values); the payloads after it are read still.
+                    Err(e) => {
+                        nested_error.get_or_insert(e);
+                    }
                 }
                 self.report.form = form;
                 self.depth -= 1;
             }
-            JsonItem::Payload(_) if nested_error.is_some() => {}
             JsonItem::Payload(_) => self.reject_event("the payload is nested deeper than flowdex reads".into()),
             JsonItem::Bad(why) => self.reject_event(why.into()),
             JsonItem::Broken {
