@@ -260,6 +260,39 @@ fn a_zip_holding_a_name_twice_loses_neither_entry() {
     assert!(got.reports.iter().all(|r| r.error.is_none()));
 }
 
+/// Old tars have no magic; a zip entry flowdex cannot decompress is named and called
+/// unsupported, not corrupt.
+#[test]
+fn old_tars_are_read_and_unsupported_zip_entries_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_old();
+    h.set_path("v7.log").unwrap();
+    h.set_size(numbered_lines(3).len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, &numbered_lines(3)[..]).unwrap();
+    let v7 = write(dir.path(), "v7.tar", &b.into_inner().unwrap());
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for name in ["a.log", "b.log"] {
+        z.start_file(name, stored).unwrap();
+        z.write_all(&numbered_lines(2)).unwrap();
+    }
+    let mut zipped = z.finish().unwrap().into_inner();
+    // b.log becomes bzip2 (method 12) in its local and central headers.
+    let local = zipped.windows(4).rposition(|w| w == b"PK\x03\x04").unwrap();
+    zipped[local + 8] = 12;
+    let central = zipped.windows(4).rposition(|w| w == b"PK\x01\x02").unwrap();
+    zipped[central + 10] = 12;
+    let zip = write(dir.path(), "bz.zip", &zipped);
+    let got = read(&[v7, zip], None);
+    assert_eq!(got.report("v7.tar!v7.log").records, 3, "{:?}", got.names);
+    assert_eq!(got.report("bz.zip!a.log").records, 2);
+    let bz = got.report("bz.zip!b.log").error.as_ref().unwrap();
+    assert!(matches!(bz, SourceError::Unsupported { .. }), "{bz}");
+}
+
 #[test]
 fn decompression_bombs_are_stopped_per_entry_and_the_bundle_goes_on() {
     let dir = tempfile::tempdir().unwrap();

@@ -77,6 +77,24 @@ impl Read for Head {
     }
 }
 
+/// Whether `head` starts with a tar header of the old (v7) format, which has no magic: a name,
+/// and a header checksum that holds (the sum of the header's bytes, the checksum field counted
+/// as spaces, in octal).
+fn is_v7_tar_header(head: &[u8]) -> bool {
+    let Some(header) = head.get(..512) else { return false };
+    let field = &header[148..156];
+    let digits = field
+        .iter()
+        .take_while(|b| b.is_ascii_digit() || **b == b' ')
+        .filter(|b| **b != b' ');
+    let Some(stated) = digits.fold(Some(0u32), |n, d| n?.checked_mul(8)?.checked_add(u32::from(d - b'0'))) else {
+        return false;
+    };
+    let sum: u32 = header.iter().map(|&b| u32::from(b)).sum::<u32>() - field.iter().map(|&b| u32::from(b)).sum::<u32>()
+        + 8 * u32::from(b' ');
+    header[0] != 0 && field.iter().any(u8::is_ascii_digit) && stated == sum
+}
+
 /// Reads up to [`SNIFF_BYTES`] and classifies them. The bytes are returned so the caller can put
 /// them back in front of the stream.
 fn sniff(r: &mut dyn Read) -> (Kind, Head) {
@@ -86,7 +104,7 @@ fn sniff(r: &mut dyn Read) -> (Kind, Head) {
         Kind::Gzip
     } else if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         Kind::Zip
-    } else if head.len() >= 262 && &head[257..262] == b"ustar" {
+    } else if head.len() >= 262 && &head[257..262] == b"ustar" || is_v7_tar_header(&head) {
         Kind::Tar
     } else if head.starts_with(b"PAR1") {
         Kind::Parquet
@@ -625,21 +643,28 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
     }
     let mut names = EntryNames::default();
     for i in 0..archive.len() {
+        // Named before it is opened: an entry that cannot be opened keeps its name.
+        let name = archive
+            .name_for_index(i)
+            .map_or_else(|| format!("(entry #{})", i + 1), |n| super::printable(n).into_owned());
         match archive.by_index(i) {
             Ok(mut entry) => {
                 read_zip_entry(&mut entry, bundle, &mut names, options, sink);
             }
             Err(e) => {
-                let meta = entry_meta(bundle, &format!("(entry #{i})"));
-                report_failure(
-                    meta,
-                    SourceError::Corrupt {
+                let meta = names.meta(bundle, &name);
+                let error = match e {
+                    zip::result::ZipError::UnsupportedArchive(_) => SourceError::Unsupported {
+                        what: "a zip entry compressed other than by deflate, or encrypted,",
+                        advice: "; extract the bundle and give flowdex its files",
+                    },
+                    e => SourceError::Corrupt {
                         what: "zip entry",
                         after_line: 0,
                         message: e.to_string(),
                     },
-                    sink,
-                );
+                };
+                report_failure(meta, error, sink);
             }
         }
     }

@@ -142,7 +142,7 @@ pub enum SourceError {
         "{what} fails the check at the end of a gzip member or zip entry{}: {message}; the records \
          read before it may hold corrupt values, and nothing after it was read (`gzip -t` or \
          `unzip -t` tells whether the file is damaged)",
-        after_line.map(|line| format!(" (after line {line})")).unwrap_or_default()
+        after_line.filter(|&line| line > 0).map(|line| format!(" (after line {line})")).unwrap_or_default()
     )]
     Unverified {
         what: &'static str,
