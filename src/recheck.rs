@@ -160,7 +160,7 @@ fn state_at(source: &SourceEntry, found: &[Reread]) -> SourceState {
 /// (a folder, a FIFO, a link to a device) is then reported unreadable, with why, not missing.
 /// A link whose target is gone is missing.
 fn recorded_file(source: &SourceEntry) -> Option<InputFile> {
-    let path = PathBuf::from(&source.path);
+    let path = source.file_path();
     path.exists().then(|| InputFile {
         name: input::printable(&path.to_string_lossy()).into_owned(),
         path,
@@ -191,9 +191,9 @@ pub fn check_sources<'m>(sources: &'m [SourceEntry], dirs: &[PathBuf], index: Op
     let hashed: Vec<&SourceEntry> = sources.iter().filter(|s| !s.sha256.is_empty()).collect();
     let no_lines = HashMap::new();
     if dirs.is_empty() {
-        let mut by_path: BTreeMap<&str, Vec<&SourceEntry>> = BTreeMap::new();
+        let mut by_path: BTreeMap<PathBuf, Vec<&SourceEntry>> = BTreeMap::new();
         for s in &hashed {
-            by_path.entry(s.path.as_str()).or_default().push(s);
+            by_path.entry(s.file_path()).or_default().push(s);
         }
         let states: Vec<Vec<(&SourceEntry, SourceState)>> = by_path
             .into_par_iter()
@@ -257,7 +257,7 @@ pub fn check_sources<'m>(sources: &'m [SourceEntry], dirs: &[PathBuf], index: Op
 /// compared as a place, not as spelt (`./logs/a.log` under `--sources ./logs` is `logs/a.log`
 /// as built), and by path, not by name (names escape control characters).
 fn same_file(r: &Reread, s: &SourceEntry) -> bool {
-    r.entry == s.entry && same_place(&r.path, Path::new(&s.path))
+    r.entry == s.entry && same_place(&r.path, &s.file_path())
 }
 
 /// Whether two paths name one file: by their canonical forms when both exist, else by their

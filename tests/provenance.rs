@@ -419,3 +419,31 @@ fn a_changed_file_built_again_is_a_source_of_its_own_name() {
         );
     }
 }
+
+/// A file name that is not UTF-8 is shown with U+FFFD, but the index keeps its bytes: the
+/// source is found again, not reported missing.
+#[cfg(unix)]
+#[test]
+fn a_source_whose_name_is_not_utf8_is_found_again() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(std::ffi::OsStr::from_bytes(b"bad\xffname.log"));
+    std::fs::write(&file, std::fs::read(fixture("bare-v5.log")).unwrap()).unwrap();
+    let idx = tmp.path().join("idx");
+    build(&idx, &[dir.clone()], &ReadOptions::default(), 1);
+    let index = Index::open(&idx).unwrap();
+    let check = recheck::check_sources(index.sources().unwrap(), &[], None);
+    assert!(check.all_intact(), "{:?}", check.sources);
+    let by_content = recheck::check_sources(index.sources().unwrap(), &[dir], None);
+    assert!(
+        by_content.all_intact()
+            && by_content
+                .sources
+                .iter()
+                .all(|(_, s)| matches!(s, SourceState::Intact { moved: false, .. })),
+        "{:?}",
+        by_content.sources
+    );
+}

@@ -679,10 +679,12 @@ impl<'w> Worker<'w> {
     }
 
     fn source_entry(report: &SourceReport) -> SourceEntry {
+        let (path, path_bytes) = SourceEntry::path_fields(&report.meta.path);
         SourceEntry {
             id: report.id,
             name: report.meta.name.clone(),
-            path: report.meta.path.to_string_lossy().into_owned(),
+            path,
+            path_bytes,
             entry: report.meta.entry.clone(),
             size: report.size,
             sha256: report.sha256.clone(),

@@ -2,6 +2,8 @@
 //! A build publishes a new index by renaming a new manifest over the old one
 //! (`index-format.md`, "Manifest" and "Publishing").
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 use super::{crc32, Bytes, Corrupt, FORMAT_VERSION};
@@ -57,6 +59,10 @@ pub struct SourceEntry {
     pub id: u32,
     pub name: String,
     pub path: String,
+    /// The path's bytes in hex when they are not UTF-8: `path` then holds U+FFFD in place of
+    /// what is not, which names no file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     pub entry: Option<String>,
     pub size: u64,
     pub sha256: String,
@@ -70,6 +76,45 @@ pub struct SourceEntry {
     pub rejected: u64,
     pub rejects: Vec<RejectEntry>,
     pub error: Option<String>,
+}
+
+impl SourceEntry {
+    /// `path` and `path_bytes` for the file at `path`.
+    pub fn path_fields(path: &Path) -> (String, Option<String>) {
+        #[cfg(unix)]
+        let bytes = {
+            use std::os::unix::ffi::OsStrExt;
+            path.to_str()
+                .is_none()
+                .then(|| crate::input::hex(path.as_os_str().as_bytes()))
+        };
+        #[cfg(not(unix))]
+        let bytes = None;
+        (path.to_string_lossy().into_owned(), bytes)
+    }
+
+    /// The file the source was read from, named as it was (its name need not be UTF-8).
+    pub fn file_path(&self) -> PathBuf {
+        #[cfg(unix)]
+        if let Some(bytes) = self.path_bytes.as_deref().and_then(unhex) {
+            use std::os::unix::ffi::OsStringExt;
+            return PathBuf::from(std::ffi::OsString::from_vec(bytes));
+        }
+        PathBuf::from(&self.path)
+    }
+}
+
+/// The bytes `hex` spells, if it spells any.
+#[cfg(unix)]
+fn unhex(hex: &str) -> Option<Vec<u8>> {
+    let digits = hex.as_bytes();
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect()
 }
 
 /// The ids of `sources` that failed while read and gave records: the manifest's

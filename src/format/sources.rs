@@ -325,6 +325,7 @@ mod tests {
             id,
             name: name.into(),
             path: name.into(),
+            path_bytes: None,
             entry: None,
             size: 10,
             sha256: "ab".repeat(32),
