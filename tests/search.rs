@@ -628,6 +628,25 @@ fn a_search_stays_within_its_memory_or_says_so() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("raise --memory"));
 }
 
+/// A `limit` above a segment's share of memory (each thread may hold a sixth of it) still
+/// gives the first records, as with room to spare.
+#[test]
+fn a_limit_above_a_segments_share_of_memory_gives_the_first_records() {
+    let (_dir, index) = samples_index();
+    let bind = |text: &str| query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
+    // Room for 12,000 held records: a share of 2,000, below the limit.
+    let memory = 12_000 * flowdex::exec::RECORD_BYTES as usize;
+    for text in [
+        "sort bytes desc | limit 3000",
+        "limit 3000",
+        "action = ACCEPT | sort start desc, srcport | limit 2500",
+    ] {
+        let q = bind(text);
+        let tight = search::run_within(&index, &q, memory).unwrap();
+        assert!(same(&tight, &search::run(&index, &q).unwrap()), "{text}");
+    }
+}
+
 #[test]
 fn an_aggregation_needs_the_memory_of_its_groups_however_many_segments_hold_them() {
     // 200 sources, in turn, in each of 40 files: every segment holds every group.
