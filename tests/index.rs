@@ -985,6 +985,39 @@ fn verify_finds_a_manifest_whose_counts_and_spans_disagree_with_the_index() {
     Index::open(dir.path()).unwrap().verify().unwrap();
 }
 
+/// A segment or sources file of another build, of the same name and size, is not taken for the
+/// index's own: the manifest records their checksums.
+#[test]
+fn files_of_another_build_are_refused_on_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let text = |protocol: u8| {
+        format!(
+            "version interface-id srcaddr dstaddr protocol start end action log-status\n\
+             2 eni-a 10.0.0.1 10.0.0.2 {protocol} 1711929600 1711929660 ACCEPT OK\n"
+        )
+    };
+    let (ours, theirs) = (tmp.path().join("ours"), tmp.path().join("theirs"));
+    // One byte differs: the protocol, 6 or 7.
+    for (idx, protocol) in [(&theirs, 7), (&ours, 6)] {
+        std::fs::write(logs.join("a.log"), text(protocol)).unwrap();
+        build(idx, std::slice::from_ref(&logs), &ReadOptions::default(), 1);
+    }
+    for file in ["seg-00000000.fdx", "sources-00000001.fdx"] {
+        let swapped = tmp.path().join(format!("swapped-{file}"));
+        std::fs::create_dir(&swapped).unwrap();
+        for entry in std::fs::read_dir(&ours).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), swapped.join(entry.file_name())).unwrap();
+        }
+        std::fs::copy(theirs.join(file), swapped.join(file)).unwrap();
+        let err = Index::open(&swapped).err().unwrap().to_string();
+        assert!(err.contains("a file of another build"), "{file}: {err}");
+    }
+    Index::open(&ours).unwrap().verify().unwrap();
+}
+
 /// A byte-order mark before a file's first line is part of that line's original bytes: the
 /// index gives the line back with it, as the file holds it (and as its SHA-256 covers it).
 #[test]

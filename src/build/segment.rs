@@ -421,7 +421,7 @@ impl SegmentBuilder {
     /// source id, and returns what the manifest records of it.
     pub fn write(&self, path: &Path, file_name: &str, source_base: u32) -> io::Result<SegmentMeta> {
         let mut f = BufWriter::new(File::create(path)?);
-        let size = self.encode(source_base, &mut f)?;
+        let (size, directory_crc) = self.encode(source_base, &mut f)?;
         let f = f.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         let start = self.columns[Column::Field(Field::Start).id()].as_ref();
@@ -445,6 +445,7 @@ impl SegmentBuilder {
             size,
             min_start,
             max_end,
+            directory_crc: Some(directory_crc),
         })
     }
 
@@ -457,8 +458,9 @@ impl SegmentBuilder {
     }
 
     /// Writes the segment's bytes (`index-format.md`, "Segment files") to `out`, with
-    /// `source_base` added to every record's source id; returns how many were written.
-    pub fn encode<W: Write>(&self, source_base: u32, out: W) -> io::Result<u64> {
+    /// `source_base` added to every record's source id; returns how many were written, and
+    /// the CRC-32 of the section directory.
+    pub fn encode<W: Write>(&self, source_base: u32, out: W) -> io::Result<(u64, u32)> {
         let n = self.len;
         let order = self.segment_order();
         let present: Vec<Column> = Column::all()
@@ -1028,8 +1030,9 @@ impl<W: Write> SectionWriter<W> {
         Ok(())
     }
 
-    /// Writes the directory and the footer; returns the file's length.
-    fn finish(mut self, records: u64) -> io::Result<u64> {
+    /// Writes the directory and the footer; returns the file's length and the directory's
+    /// CRC-32.
+    fn finish(mut self, records: u64) -> io::Result<(u64, u32)> {
         self.align()?;
         let dir = encode_directory(&self.directory);
         let footer = Footer {
@@ -1040,7 +1043,7 @@ impl<W: Write> SectionWriter<W> {
         };
         self.write(&dir)?;
         self.write(&encode_footer(&footer))?;
-        Ok(self.written)
+        Ok((self.written, footer.directory_crc))
     }
 }
 

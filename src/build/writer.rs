@@ -491,10 +491,12 @@ impl IndexWriter {
             manifest.failed_sources = Some(failed_with_records(&sources));
             let name = format!("sources-{:08}.fdx", manifest.generation);
             let tmp = self.dir.join(format!("{name}{TMP_SUFFIX}"));
-            write_synced(&tmp, &sources::encode(&sources)).map_err(|e| IndexError::io(&tmp, e))?;
+            let encoded = sources::encode(&sources);
+            write_synced(&tmp, &encoded).map_err(|e| IndexError::io(&tmp, e))?;
             let path = self.dir.join(&name);
             fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
             manifest.sources_file = Some(name);
+            manifest.sources_crc = Some(sources::stored_crc(&encoded));
         }
         let tmp = self.dir.join(format!("{MANIFEST_FILE}{TMP_SUFFIX}"));
         write_synced(&tmp, &manifest.encode()).map_err(|e| IndexError::io(&tmp, e))?;

@@ -28,6 +28,10 @@ pub struct Manifest {
     pub segments: Vec<SegmentMeta>,
     /// The sources file (`None` while the index has no source).
     pub sources_file: Option<String>,
+    /// The checksum that ends the sources file: it tells this file from another build's of
+    /// the same name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources_crc: Option<u32>,
     pub source_count: u64,
     /// The id the next new source gets.
     pub next_source: u32,
@@ -50,6 +54,10 @@ pub struct SegmentMeta {
     /// Earliest `start` and latest `end` in the segment (absent when no record has one).
     pub min_start: Option<u64>,
     pub max_end: Option<u64>,
+    /// The CRC-32 of the segment's section directory, which holds every section's CRC-32:
+    /// it tells this segment from another build's of the same name and size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_crc: Option<u32>,
 }
 
 /// One source as the reader saw it: identity, hash, counts and every rejected line.
@@ -266,6 +274,7 @@ mod tests {
             size: 100,
             min_start: Some(1),
             max_end: Some(2),
+            directory_crc: Some(7),
         });
         m.next_segment = 2;
         m.generation = 1;

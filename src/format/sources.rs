@@ -106,6 +106,12 @@ pub fn encode(entries: &[SourceEntry]) -> Vec<u8> {
     out
 }
 
+/// The checksum a sources file ends with, which a manifest records.
+pub fn stored_crc(file: &[u8]) -> u32 {
+    let tail: [u8; 4] = file[file.len().saturating_sub(4)..].try_into().unwrap_or_default();
+    u32::from_le_bytes(tail)
+}
+
 /// The last decompressed chunk of a sources file: lookups in id order (a search naming the
 /// sources of its hits) decompress each chunk once.
 #[derive(Debug, Default)]

@@ -15,7 +15,7 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::format::manifest::{Manifest, SegmentMeta, SourceEntry};
 use crate::format::schema::Column;
-use crate::format::sources::{ChunkCache, SourceLabel, Sources};
+use crate::format::sources::{self, ChunkCache, SourceLabel, Sources};
 use crate::format::{Corrupt, FORMAT_VERSION};
 use crate::record::{FieldSet, Provenance};
 
@@ -178,6 +178,14 @@ impl Index {
             .map(|s| Segment::open(&dir.join(&s.file)))
             .collect::<Result<Vec<_>, _>>()?;
         for (meta, seg) in metas.iter().zip(&segments) {
+            if meta.directory_crc.is_some_and(|crc| crc != seg.directory_crc()) {
+                return Err(IndexError::Other {
+                    path: seg.path().to_path_buf(),
+                    what: "is not the segment the manifest lists (its sections differ: a file of another build?); \
+                           rebuild the index from its sources"
+                        .into(),
+                });
+            }
             if meta.records != seg.record_count() {
                 return Err(IndexError::Other {
                     path: seg.path().to_path_buf(),
@@ -207,6 +215,16 @@ impl Index {
             sources_checked: OnceLock::new(),
             source_chunk: Mutex::default(),
         };
+        if let (Some(name), Some(crc)) = (&index.manifest.sources_file, index.manifest.sources_crc) {
+            if sources::stored_crc((*index.sources).as_ref()) != crc {
+                return Err(IndexError::Other {
+                    path: index.dir.join(name),
+                    what: "is not the sources file the manifest lists (a file of another build?); \
+                           rebuild the index from its sources"
+                        .into(),
+                });
+            }
+        }
         let count = index.sources_header()?.map_or(0, |t| t.len() as u64);
         if count != index.manifest.source_count {
             return Err(index.sources_error(Corrupt::new(

@@ -83,6 +83,8 @@ pub struct Segment {
     version: u32,
     record_count: u64,
     directory_offset: u64,
+    /// The footer's CRC-32 of the section directory (checked against the directory on open).
+    directory_crc: u32,
     sections: Vec<DirectoryEntry>,
     /// Per section, whether its checksum held, once checked (on first use).
     checked: Vec<OnceLock<bool>>,
@@ -135,6 +137,7 @@ impl Segment {
             version,
             record_count: footer.record_count,
             directory_offset: footer.directory_offset,
+            directory_crc: footer.directory_crc,
             checked: sections.iter().map(|_| OnceLock::new()).collect(),
             pages: page_checksums(&sections).map_err(corrupt)?,
             sections,
@@ -216,6 +219,11 @@ impl Segment {
 
     pub fn record_count(&self) -> u64 {
         self.record_count
+    }
+
+    /// The CRC-32 of the section directory, as the footer gives it (a manifest records it).
+    pub fn directory_crc(&self) -> u32 {
+        self.directory_crc
     }
 
     pub fn block_count(&self) -> usize {
