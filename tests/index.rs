@@ -344,6 +344,38 @@ fn compaction_keeps_every_record() {
     assert_eq!(std::fs::read(dir.path().join("MANIFEST")).unwrap(), manifest);
 }
 
+/// Compaction rewrites records from their blocks: damage in the postings it does not read
+/// must stop it, not vanish with the old segment.
+#[test]
+fn compaction_refuses_a_damaged_segment_and_leaves_the_index_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    for p in inputs() {
+        build(dir.path(), &[p], &ReadOptions::default(), 1);
+    }
+    let last = Index::open(dir.path())
+        .unwrap()
+        .segments()
+        .last()
+        .unwrap()
+        .path()
+        .to_path_buf();
+    let mut bytes = std::fs::read(&last).unwrap();
+    let (_, sections) = flowdex::format::decode_footer(&bytes).unwrap();
+    let postings = sections
+        .iter()
+        .find(|s| s.kind == flowdex::format::SectionKind::Postings && s.length > 0)
+        .unwrap();
+    bytes[(postings.offset + postings.length / 2) as usize] ^= 0x10;
+    std::fs::write(&last, &bytes).unwrap();
+    let manifest = std::fs::read(dir.path().join("MANIFEST")).unwrap();
+    let mut w = flowdex::build::IndexWriter::open(dir.path(), 64 << 20).unwrap();
+    let err = w.compact().unwrap_err().to_string();
+    assert!(err.contains("postings") && err.contains("checksum"), "{err}");
+    drop(w);
+    assert_eq!(std::fs::read(dir.path().join("MANIFEST")).unwrap(), manifest);
+    assert_eq!(std::fs::read(&last).unwrap(), bytes);
+}
+
 fn only_segment(dir: &Path) -> PathBuf {
     let index = Index::open(dir).unwrap();
     index.segments()[0].path().to_path_buf()
