@@ -420,6 +420,35 @@ fn verify_bundle_names_a_changed_file_inside_a_tar() {
     }
 }
 
+/// A bundle folder tarred again (`tar -cf b.tar -C bundle .`, names starting `./`) is the same
+/// bundle; a compressed one is named as such.
+#[test]
+fn verify_bundle_reads_a_bundle_tarred_again_and_names_a_compressed_one() {
+    let case = Case::synth(3_000, 12);
+    let o = flowdex(
+        &["export", "idx", "action = REJECT", "--output", "folder"],
+        case.dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let tarred = std::process::Command::new("tar")
+        .args(["-cf", "again.tar", "-C", "folder", "."])
+        .current_dir(case.dir.path())
+        .status()
+        .unwrap();
+    assert!(tarred.success());
+    let o = flowdex(&["verify-bundle", "again.tar"], case.dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &std::fs::read(case.path("again.tar")).unwrap()).unwrap();
+    std::fs::write(case.path("again.tgz"), gz.finish().unwrap()).unwrap();
+    let o = flowdex(&["verify-bundle", "again.tgz"], case.dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("decompress it first"),
+        "{o:?}"
+    );
+}
+
 #[test]
 fn verify_bundle_never_reads_outside_a_hostile_bundle() {
     let dir = tempfile::tempdir().unwrap();
@@ -491,6 +520,16 @@ fn export_refuses_stats_and_never_replaces_an_output() {
     }
     assert_eq!(std::fs::read_to_string(case.path("taken/notes.txt")).unwrap(), "mine");
     assert_eq!(std::fs::read_to_string(case.path("taken.tar")).unwrap(), "mine");
+    // A missing folder is named, once, not the temporary file.
+    let o = flowdex(
+        &["export", "idx", "action = REJECT", "--output", "nodir/x.tar"],
+        case.dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "flowdex: nodir: no such folder; create it first"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(case.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -29,14 +29,16 @@ const TAR_MTIME: u64 = 0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
-    #[error("{path}: {source}", path = .path.display())]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {error}", path = .path.display())]
+    Io { path: PathBuf, error: io::Error },
     #[error("{path}: already exists; choose a new --output (an export never replaces anything)", path = .path.display())]
     Exists { path: PathBuf },
     #[error("{path}: a bundle is written as a folder or a .tar; compress the .tar afterwards if needed", path = .path.display())]
     UnsupportedOutput { path: PathBuf },
     #[error("{path}: not a flowdex bundle (no {SUMS_FILE})", path = .path.display())]
     NotABundle { path: PathBuf },
+    #[error("{path}: a compressed file; decompress it first (a bundle is a folder or a .tar)", path = .path.display())]
+    Compressed { path: PathBuf },
     #[error("{path}: {SUMS_FILE} line {line}: {what}", path = .path.display())]
     BadSums { path: PathBuf, line: usize, what: String },
 }
@@ -45,7 +47,7 @@ impl BundleError {
     fn io(path: &Path, source: io::Error) -> BundleError {
         BundleError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         }
     }
 }
@@ -112,6 +114,11 @@ impl Bundle {
             return Err(BundleError::Exists {
                 path: out.to_path_buf(),
             });
+        }
+        // Else the error would name the temporary file written first.
+        if let Some(folder) = out.parent().filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
+            let missing = io::Error::new(io::ErrorKind::NotFound, "no such folder; create it first");
+            return Err(BundleError::io(folder, missing));
         }
         let tmp = temporary_beside(out);
         let written = if name.ends_with(".tar") {
@@ -400,17 +407,30 @@ fn read_dir_bundle(root: &Path) -> Result<Found, BundleError> {
 }
 
 fn read_tar_bundle(path: &Path) -> Result<Found, BundleError> {
-    let file = File::open(path).map_err(|e| BundleError::io(path, e))?;
-    let mut archive = tar::Archive::new(io::BufReader::new(file));
+    let mut file = io::BufReader::new(File::open(path).map_err(|e| BundleError::io(path, e))?);
+    // A .tar.gz of a bundle, read as a tar, gives errors about garbled headers.
+    if io::BufRead::fill_buf(&mut file)
+        .map_err(|e| BundleError::io(path, e))?
+        .starts_with(&[0x1f, 0x8b])
+    {
+        return Err(BundleError::Compressed {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut archive = tar::Archive::new(file);
     let mut found = Found::default();
     for entry in archive.entries().map_err(|e| BundleError::io(path, e))? {
         let mut entry = entry.map_err(|e| BundleError::io(path, e))?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let Some(name) = safe_name(&raw) else {
-            found.problems.push(Problem::Unsafe {
-                name: raw,
-                why: "an absolute name or one with `..`",
-            });
+            // `tar -cf b.tar -C bundle .` names the bundle's folder itself `./`.
+            let this_folder = Path::new(&raw).components().all(|c| c == Component::CurDir);
+            if !(this_folder && entry.header().entry_type() == tar::EntryType::Directory) {
+                found.problems.push(Problem::Unsafe {
+                    name: raw,
+                    why: "an absolute name or one with `..`",
+                });
+            }
             continue;
         };
         match entry.header().entry_type() {
