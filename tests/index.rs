@@ -1017,6 +1017,33 @@ fn verify_finds_a_manifest_whose_counts_and_spans_disagree_with_the_index() {
     Index::open(dir.path()).unwrap().verify().unwrap();
 }
 
+/// Entries of a sources file whose own counts disagree, or whose hash is no SHA-256, are damage
+/// even under a good checksum.
+#[test]
+fn verify_finds_a_source_entry_whose_counts_disagree() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &inputs(), &ReadOptions::default(), 2);
+    let clean = flowdex::read::read_manifest(dir.path()).unwrap();
+    let entries = Index::open(dir.path()).unwrap().sources().unwrap().to_vec();
+    let name = clean.sources_file.clone().unwrap();
+    type Edit = dyn Fn(&mut flowdex::format::manifest::SourceEntry);
+    let edits: [(&str, &Edit); 2] = [
+        ("headers +", &|s| s.lines += 1),
+        ("no SHA-256", &|s| s.sha256 = "zz".into()),
+    ];
+    for (what, edit) in edits {
+        let mut edited = entries.clone();
+        edit(&mut edited[0]);
+        let bytes = flowdex::format::sources::encode(&edited);
+        std::fs::write(dir.path().join(&name), &bytes).unwrap();
+        let mut m = clean.clone();
+        m.sources_crc = Some(flowdex::format::sources::stored_crc(&bytes));
+        std::fs::write(dir.path().join("MANIFEST"), m.encode()).unwrap();
+        let err = Index::open(dir.path()).unwrap().verify().unwrap_err().to_string();
+        assert!(err.contains(what), "{what}: {err}");
+    }
+}
+
 /// A segment or sources file of another build, of the same name and size, is not taken for the
 /// index's own: the manifest records their checksums.
 #[test]

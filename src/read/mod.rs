@@ -486,6 +486,35 @@ impl Index {
                 ),
             });
         }
+        // Each entry's own counts: every line one of header, record or rejected; every hash a
+        // SHA-256.
+        let sources_path = || {
+            self.dir
+                .join(self.manifest.sources_file.as_deref().unwrap_or(MANIFEST_FILE))
+        };
+        for s in sources {
+            let sha256 = s.sha256.is_empty()
+                || (s.sha256.len() == 64
+                    && s.sha256
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+            let why = if s.headers + s.records + s.rejected != s.lines {
+                format!(
+                    "{} lines, but {} headers + {} records + {} rejected",
+                    s.lines, s.headers, s.records, s.rejected
+                )
+            } else if s.rejects.len() as u64 > s.rejected {
+                format!("{} rejected lines listed of {} rejected", s.rejects.len(), s.rejected)
+            } else if !sha256 {
+                format!("`{}` is no SHA-256", s.sha256)
+            } else {
+                continue;
+            };
+            return Err(IndexError::Other {
+                path: sources_path(),
+                what: format!("source {} ({}): {why}", s.id, s.name),
+            });
+        }
         let failed = crate::format::manifest::failed_with_records(sources);
         if self
             .manifest
