@@ -432,7 +432,7 @@ fn a_source_whose_name_is_not_utf8_is_found_again() {
     let file = dir.join(std::ffi::OsStr::from_bytes(b"bad\xffname.log"));
     std::fs::write(&file, std::fs::read(fixture("bare-v5.log")).unwrap()).unwrap();
     let idx = tmp.path().join("idx");
-    build(&idx, &[dir.clone()], &ReadOptions::default(), 1);
+    build(&idx, std::slice::from_ref(&dir), &ReadOptions::default(), 1);
     let index = Index::open(&idx).unwrap();
     let check = recheck::check_sources(index.sources().unwrap(), &[], None);
     assert!(check.all_intact(), "{:?}", check.sources);

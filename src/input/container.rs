@@ -83,11 +83,12 @@ impl Read for Head {
 fn is_v7_tar_header(head: &[u8]) -> bool {
     let Some(header) = head.get(..512) else { return false };
     let field = &header[148..156];
-    let digits = field
+    let stated = field
         .iter()
-        .take_while(|b| b.is_ascii_digit() || **b == b' ')
-        .filter(|b| **b != b' ');
-    let Some(stated) = digits.fold(Some(0u32), |n, d| n?.checked_mul(8)?.checked_add(u32::from(d - b'0'))) else {
+        .take_while(|b| (b'0'..=b'7').contains(*b) || **b == b' ')
+        .filter(|b| **b != b' ')
+        .try_fold(0u32, |n, d| n.checked_mul(8)?.checked_add(u32::from(d - b'0')));
+    let Some(stated) = stated else {
         return false;
     };
     let sum: u32 = header.iter().map(|&b| u32::from(b)).sum::<u32>() - field.iter().map(|&b| u32::from(b)).sum::<u32>()
