@@ -552,36 +552,6 @@ fn index_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-/// A bundle holding copies of files given beside it: the files are kept and the entries are
-/// the copies, whichever is read first, so the index's bytes do not depend on thread timing.
-#[test]
-fn bundle_entries_that_copy_given_files_are_the_copies_whatever_the_threads() {
-    let corpus = common::synth_corpus(6_000, 1, 22, "v5");
-    let tar = corpus.path().join("copies.tar");
-    let mut b = tar::Builder::new(Vec::new());
-    b.append_dir_all("AWSLogs", corpus.path().join("AWSLogs")).unwrap();
-    std::fs::write(&tar, b.into_inner().unwrap()).unwrap();
-    let mut built = Vec::new();
-    for threads in [1, 4, 4] {
-        let dir = tempfile::tempdir().unwrap();
-        common::build_within(
-            dir.path(),
-            &[tar.clone(), corpus.path().to_path_buf()],
-            &ReadOptions::default(),
-            threads,
-            2 << 20,
-        );
-        let index = Index::open(dir.path()).unwrap();
-        let sources = index.sources().unwrap();
-        assert!(
-            sources.iter().filter(|s| s.records > 0).all(|s| s.entry.is_none()),
-            "{threads} threads"
-        );
-        built.push(index_files(dir.path()));
-    }
-    assert!(built.windows(2).all(|w| w[0] == w[1]));
-}
-
 #[test]
 fn builds_are_byte_identical_for_any_input_order_and_thread_count() {
     let corpus = common::synth_corpus(20_000, 2, 21, "v5");

@@ -99,9 +99,6 @@ struct Turn {
 struct Held {
     name: String,
     in_index: Option<u64>,
-    /// An input kept by [`IndexWriter::drop_known`] and not read yet: when it is read, it
-    /// meets itself here, and a bundle entry with its bytes read before it is a copy of it.
-    awaited: bool,
 }
 
 impl Held {
@@ -220,7 +217,6 @@ impl IndexWriter {
                 let held = Held {
                     name: s.name.clone(),
                     in_index: Some(s.rejected),
-                    awaited: false,
                 };
                 (s.sha256.clone(), held)
             })
@@ -273,10 +269,8 @@ impl IndexWriter {
 
     /// Drops the items whose content an index already holds or an earlier item repeats (by
     /// the SHA-256 `hash` gives; `None` means "unknown until read"), keeping the first of equal
-    /// items so that which copy is indexed does not depend on thread timing. The kept items are
-    /// held as awaited: a bundle entry with the bytes of one is a copy of it, whichever is read
-    /// first. Returns the items to read; the dropped ones are listed in the summary, under the
-    /// `name` given.
+    /// items so that which copy is indexed does not depend on thread timing. Returns the items
+    /// to read; the dropped ones are listed in the summary, under the `name` given.
     pub fn drop_known<T: Send + Sync>(
         &self,
         items: Vec<T>,
@@ -285,7 +279,7 @@ impl IndexWriter {
     ) -> Vec<T> {
         use rayon::prelude::*;
         let hashes: Vec<Option<String>> = items.par_iter().map(&hash).collect();
-        let mut seen = self.known.lock().expect("no panics while locked");
+        let mut seen = self.known.lock().expect("no panics while locked").clone();
         let mut skipped = self.skipped.lock().expect("no panics while locked");
         let mut keep = Vec::with_capacity(items.len());
         for (item, h) in items.into_iter().zip(hashes) {
@@ -299,7 +293,6 @@ impl IndexWriter {
                     v.insert(Held {
                         name: name(&item),
                         in_index: None,
-                        awaited: true,
                     });
                     keep.push(item);
                 }
@@ -767,11 +760,6 @@ impl RecordSink for Worker<'_> {
         if !report.sha256.is_empty() {
             let mut known = self.writer.known.lock().expect("no panics while locked");
             match known.entry(report.sha256.clone()) {
-                std::collections::hash_map::Entry::Occupied(mut held)
-                    if held.get().awaited && held.get().name == report.meta.name =>
-                {
-                    held.get_mut().awaited = false;
-                }
                 std::collections::hash_map::Entry::Occupied(held) => {
                     let skipped = held.get().skip(report.meta.name.clone());
                     drop(known);
@@ -787,7 +775,6 @@ impl RecordSink for Worker<'_> {
                     v.insert(Held {
                         name: report.meta.name.clone(),
                         in_index: None,
-                        awaited: false,
                     });
                 }
             }
