@@ -629,21 +629,30 @@ fn a_search_stays_within_its_memory_or_says_so() {
 }
 
 /// A `limit` above a segment's share of memory (each thread may hold a sixth of it) still
-/// gives the first records, as with room to spare.
+/// gives the first records, as with room to spare, on segments read at once by two threads;
+/// and so does one whose threads could not each hold half again the limit.
 #[test]
 fn a_limit_above_a_segments_share_of_memory_gives_the_first_records() {
-    let (_dir, index) = samples_index();
+    let dir = tempfile::tempdir().unwrap();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    common::build_within(dir.path(), &[samples], &ReadOptions::default(), 2, 4 << 20);
+    let index = Index::open(dir.path()).unwrap();
+    assert!(index.segments().len() >= 4, "{}", index.segments().len());
     let bind = |text: &str| query::bind(&query::parse(text, &|_| Ok(String::new())).unwrap(), text).unwrap();
-    // Room for 12,000 held records: a share of 2,000, below the limit.
-    let memory = 12_000 * flowdex::exec::RECORD_BYTES as usize;
-    for text in [
-        "sort bytes desc | limit 3000",
-        "limit 3000",
-        "action = ACCEPT | sort start desc, srcport | limit 2500",
-    ] {
-        let q = bind(text);
-        let tight = search::run_within(&index, &q, memory).unwrap();
-        assert!(same(&tight, &search::run(&index, &q).unwrap()), "{text}");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    // Room for 12,000 held records (a share of 2,000, below the limit), and for 7,000 (two
+    // threads with half again 3,000 each and the answer's 3,000 would not fit).
+    for held in [12_000, 7_000] {
+        let memory = held * flowdex::exec::RECORD_BYTES as usize;
+        for text in [
+            "sort bytes desc | limit 3000",
+            "limit 3000",
+            "action = ACCEPT | sort start desc, srcport | limit 2500",
+        ] {
+            let q = bind(text);
+            let tight = pool.install(|| search::run_within(&index, &q, memory)).unwrap();
+            assert!(same(&tight, &search::run(&index, &q).unwrap()), "{held}: {text}");
+        }
     }
 }
 

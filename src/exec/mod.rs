@@ -735,6 +735,18 @@ pub fn gather<R: HeldRecord>(
             sliced: false,
         });
     }
+    // The first `n` records, held in full, and each thread's `n` and a half (see `trim_at`)
+    // may not fit: then one thread, with all the room beside the answer, trims less often
+    // than several with a part of it each.
+    let threads = rayon::current_num_threads();
+    if let Some(least) = keeper.least.as_ref().filter(|_| threads > 1) {
+        let n = least.n as u64;
+        if max.saturating_sub(n) / threads as u64 <= n + n / 2 {
+            if let Ok(one) = rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+                return one.install(|| gather(index, filter, plans, only, keeper, max, keep));
+            }
+        }
+    }
     use std::sync::atomic::Ordering::Relaxed;
     // Until the sources are looked up, after the records are gathered.
     let unknown = std::sync::Arc::new(SourceLabel::unknown());
@@ -765,15 +777,20 @@ pub fn gather<R: HeldRecord>(
         trim(&mut first);
     };
     // A segment trims its hits when they reach twice `n` and some, or its share of `max`: the
-    // threads' untrimmed hits must leave room for the answer. Never below half again `n`: a
-    // trim costs as many steps as hits are held, so it must drop a good part of them (trimming
-    // at `n + 1`, a `limit 130000` took 100 s instead of 1).
-    let share = usize::try_from(max).unwrap_or(usize::MAX) / (2 * (rayon::current_num_threads() + 1));
+    // threads' untrimmed hits must leave room for the answer. Not below half again `n` while
+    // the threads have room for that beside the answer's `n`: a trim costs as many steps as
+    // hits are held, so it must drop a good part of them (trimming at `n + 1`, a `limit 130000`
+    // took 100 s instead of 1). Never beyond that room: a thread cannot trim another's hits,
+    // and the answer would be refused for want of memory.
+    let share = usize::try_from(max).unwrap_or(usize::MAX) / (2 * (threads + 1));
     let trim_at = keeper.least.as_ref().map_or(usize::MAX, |l| {
+        let room = usize::try_from(max).unwrap_or(usize::MAX).saturating_sub(l.n) / threads;
         l.n.saturating_mul(2)
             .saturating_add(LEAST_SLACK)
             .min(share)
             .max(l.n.saturating_add(l.n / 2).saturating_add(1))
+            .min(room)
+            .max(l.n.saturating_add(1))
     });
     let per_segment = index
         .segments()
