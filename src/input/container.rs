@@ -638,9 +638,16 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
         Err(e) => return report_failure(bundle_meta(bundle), e, sink),
     };
     // The zip crate keeps one entry per name, the last: the others are reached only through
-    // their local headers.
-    if directory_entries(&bundle.path, archive.central_directory_start()).is_ok_and(|n| n > archive.len()) {
-        return read_zip_in_order(bundle, options, sink, "its directory lists a name twice");
+    // their local headers, which a streaming writer leaves without the entries' sizes.
+    let directory = directory_entries(&bundle.path, archive.central_directory_start());
+    if let Some(directory) = directory.ok().filter(|d| d.entries > archive.len()) {
+        if !directory.sizes_after_data {
+            return read_zip_in_order(bundle, options, sink, "its directory lists a name twice");
+        }
+        let error = SourceError::Unread {
+            what: "earlier entries under names it lists again, written with their sizes after their data",
+        };
+        report_failure(bundle_meta(bundle), error, sink);
     }
     let mut names = EntryNames::default();
     for i in 0..archive.len() {
@@ -671,20 +678,31 @@ fn read_zip(bundle: &InputFile, options: &ReadOptions, sink: &mut dyn RecordSink
     }
 }
 
-/// How many entries the central directory at `start` lists, counted from its own headers.
-fn directory_entries(path: &Path, start: u64) -> io::Result<usize> {
+/// What a zip's central directory lists, read from its own headers.
+struct Directory {
+    entries: usize,
+    /// Some entry's local header leaves its sizes to a descriptor after its data (flag bit 3).
+    sizes_after_data: bool,
+}
+
+/// Reads the central directory at `start`.
+fn directory_entries(path: &Path, start: u64) -> io::Result<Directory> {
     const SIGNATURE: &[u8] = b"PK\x01\x02";
-    let mut directory = BufReader::new(File::open(path)?);
-    directory.seek(SeekFrom::Start(start))?;
+    let mut file = BufReader::new(File::open(path)?);
+    file.seek(SeekFrom::Start(start))?;
     let mut header = [0u8; 46];
-    let mut entries = 0;
-    while directory.read_exact(&mut header).is_ok() && header.starts_with(SIGNATURE) {
-        let length = |at: usize| i64::from(u16::from_le_bytes([header[at], header[at + 1]]));
+    let mut directory = Directory {
+        entries: 0,
+        sizes_after_data: false,
+    };
+    while file.read_exact(&mut header).is_ok() && header.starts_with(SIGNATURE) {
+        let u16_at = |at: usize| u16::from_le_bytes([header[at], header[at + 1]]);
+        directory.sizes_after_data |= u16_at(8) & (1 << 3) != 0;
         // The name, the extra field and the comment follow the fixed part.
-        directory.seek_relative(length(28) + length(30) + length(32))?;
-        entries += 1;
+        file.seek_relative(i64::from(u16_at(28)) + i64::from(u16_at(30)) + i64::from(u16_at(32)))?;
+        directory.entries += 1;
     }
-    Ok(entries)
+    Ok(directory)
 }
 
 /// A zip whose directory cannot be used (missing: cut short, as a copy interrupted; or listing
