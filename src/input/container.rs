@@ -904,7 +904,14 @@ impl<'a> SourceState<'a> {
     }
 
     /// Reads a stream whose first bytes, `head`, were already taken and told to be `kind`.
-    fn read_kind(&mut self, kind: Kind, head: Head, raw: &mut dyn Read) -> Result<(), SourceError> {
+    fn read_kind(&mut self, kind: Kind, mut head: Head, raw: &mut dyn Read) -> Result<(), SourceError> {
+        // Bytes cut short by an error tell too little to call them binary or UTF-16: the error
+        // is what went wrong.
+        if matches!(kind, Kind::Binary | Kind::Utf16) {
+            if let Some(e) = head.error.take() {
+                return Err(self.classify(e));
+            }
+        }
         let mut stream = head.chain(raw);
         match kind {
             Kind::Gzip if self.depth < MAX_LAYERS => {
