@@ -374,6 +374,19 @@ fn compaction_refuses_a_damaged_segment_and_leaves_the_index_as_it_was() {
     drop(w);
     assert_eq!(std::fs::read(dir.path().join("MANIFEST")).unwrap(), manifest);
     assert_eq!(std::fs::read(&last).unwrap(), bytes);
+    // `verify` names the damage, without telling to run itself.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args(["verify", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("damaged: postings")
+            && stderr.contains("rebuild the index")
+            && !stderr.contains("run `flowdex verify`"),
+        "{stderr}"
+    );
 }
 
 fn only_segment(dir: &Path) -> PathBuf {

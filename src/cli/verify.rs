@@ -5,7 +5,7 @@
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
-use flowdex::read::Index;
+use flowdex::read::{Index, IndexError};
 use flowdex::recheck::{self, SourceState};
 
 #[derive(clap::Args)]
@@ -18,9 +18,22 @@ pub struct Args {
     sources: Option<Vec<PathBuf>>,
 }
 
+/// Damage as `verify` reports it: without the advice, meant for other commands, to run it.
+fn damage(error: IndexError) -> anyhow::Error {
+    match error {
+        IndexError::Corrupt { path, corrupt } => {
+            anyhow::anyhow!(
+                "{}: damaged: {corrupt}; rebuild the index from its sources",
+                path.display()
+            )
+        }
+        error => error.into(),
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    let index = Index::open(&args.index)?;
-    index.verify()?;
+    let index = Index::open(&args.index).map_err(damage)?;
+    index.verify().map_err(damage)?;
     let m = index.manifest();
     let out = &mut BufWriter::new(io::stdout().lock());
     writeln!(
