@@ -389,6 +389,30 @@ fn compaction_refuses_a_damaged_segment_and_leaves_the_index_as_it_was() {
     );
 }
 
+/// Damage in the column data is named by its frame's block and column, not by the start of a
+/// section that may be hundreds of megabytes long.
+#[test]
+fn verify_names_the_damaged_frame_of_the_column_data() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &[fixture("s3-text-quirks.log")], &ReadOptions::default(), 1);
+    let path = only_segment(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let (_, sections) = flowdex::format::decode_footer(&bytes).unwrap();
+    let data = sections
+        .iter()
+        .find(|s| s.kind == flowdex::format::SectionKind::ColumnData)
+        .unwrap();
+    bytes[(data.offset + data.length / 2) as usize] ^= 0x01;
+    let err = flowdex::read::Segment::from_bytes(&path, Box::new(bytes))
+        .and_then(|s| s.verify())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("block 0, column ") && err.contains("frame checksum mismatch"),
+        "{err}"
+    );
+}
+
 fn only_segment(dir: &Path) -> PathBuf {
     let index = Index::open(dir).unwrap();
     index.segments()[0].path().to_path_buf()
