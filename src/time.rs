@@ -77,7 +77,8 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         let s = text.get(r)?;
         s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
     };
-    if b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+    // RFC 3339 allows a lowercase `t` (and `z`) too.
+    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
         return None;
     }
     let secs = unix_seconds(
@@ -125,6 +126,7 @@ mod tests {
         assert_eq!(format_rfc3339(1_537_648_094), "2018-09-22T20:28:14Z");
         assert_eq!(parse_rfc3339("2018-09-22T20:28:14.000Z"), Some(1_537_648_094));
         assert_eq!(parse_rfc3339("2018-09-22T22:28:14+02:00"), Some(1_537_648_094));
+        assert_eq!(parse_rfc3339("2018-09-22t20:28:14z"), Some(1_537_648_094));
         assert_eq!(parse_rfc3339("2018-02-30T00:00:00Z"), None);
         assert_eq!(parse_rfc3339("2018-09-22"), None);
     }

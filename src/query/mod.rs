@@ -79,11 +79,15 @@ impl fmt::Display for QueryError {
         if let Some(s) = &self.suggestion {
             write!(f, "; did you mean `{s}`?")?;
         }
+        // The caret's indent keeps the line's tabs, so that it lines up wherever tabs stop.
+        let indent: String = self.text[line_start..start]
+            .chars()
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
         write!(
             f,
-            "\n  {}\n  {}{}",
+            "\n  {}\n  {indent}{}",
             &self.text[line_start..line_end],
-            " ".repeat(column),
             "^".repeat(width)
         )
     }

@@ -783,6 +783,13 @@ mod tests {
     fn errors_point_at_the_column() {
         let e = parse("srcaddr = 1.2.3.4 | sortt x", &|_| Ok(String::new())).unwrap_err();
         assert_eq!(e.span.start, 20);
+        // After a tab, the caret's indent holds the tab too.
+        let e = parse("srcaddr = 1.2.3.4\t| sortt x", &|_| Ok(String::new())).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("\n  srcaddr = 1.2.3.4\t| sortt x\n                   \t  ^^^^^"),
+            "{e}"
+        );
         let e = parse("srcaddr like /abc", &|_| Ok(String::new())).unwrap_err();
         assert!(e.message.contains("unterminated"));
         assert!(parse("srcaddr in @missing", &|_| Err(std::io::Error::other("gone")))
