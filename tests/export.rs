@@ -444,7 +444,17 @@ fn verify_bundle_reads_a_bundle_tarred_again_and_names_a_compressed_one() {
     let o = flowdex(&["verify-bundle", "again.tgz"], case.dir.path());
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("decompress it first"),
+        String::from_utf8_lossy(&o.stderr).contains("a gzip file; decompress it first"),
+        "{o:?}"
+    );
+    std::fs::write(
+        case.path("again.tar.zst"),
+        [&[0x28, 0xb5, 0x2f, 0xfd][..], b"frame"].concat(),
+    )
+    .unwrap();
+    let o = flowdex(&["verify-bundle", "again.tar.zst"], case.dir.path());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("a zstd file; decompress it first"),
         "{o:?}"
     );
 }

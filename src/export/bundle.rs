@@ -37,8 +37,8 @@ pub enum BundleError {
     UnsupportedOutput { path: PathBuf },
     #[error("{path}: not a flowdex bundle (no {SUMS_FILE})", path = .path.display())]
     NotABundle { path: PathBuf },
-    #[error("{path}: a compressed file; decompress it first (a bundle is a folder or a .tar)", path = .path.display())]
-    Compressed { path: PathBuf },
+    #[error("{path}: a {what} file; decompress it first (a bundle is a folder or a .tar)", path = .path.display())]
+    Compressed { path: PathBuf, what: &'static str },
     #[error("{path}: {SUMS_FILE} line {line}: {what}", path = .path.display())]
     BadSums { path: PathBuf, line: usize, what: String },
 }
@@ -408,13 +408,18 @@ fn read_dir_bundle(root: &Path) -> Result<Found, BundleError> {
 
 fn read_tar_bundle(path: &Path) -> Result<Found, BundleError> {
     let mut file = io::BufReader::new(File::open(path).map_err(|e| BundleError::io(path, e))?);
-    // A .tar.gz of a bundle, read as a tar, gives errors about garbled headers.
-    if io::BufRead::fill_buf(&mut file)
-        .map_err(|e| BundleError::io(path, e))?
-        .starts_with(&[0x1f, 0x8b])
-    {
+    // A compressed tar of a bundle, read as a tar, gives errors about garbled headers.
+    const COMPRESSED: [(&[u8], &str); 4] = [
+        (&[0x1f, 0x8b], "gzip"),
+        (b"\xfd7zXZ\0", "xz"),
+        (&[0x28, 0xb5, 0x2f, 0xfd], "zstd"),
+        (b"BZh", "bzip2"),
+    ];
+    let head = io::BufRead::fill_buf(&mut file).map_err(|e| BundleError::io(path, e))?;
+    if let Some((_, what)) = COMPRESSED.iter().find(|(magic, _)| head.starts_with(magic)) {
         return Err(BundleError::Compressed {
             path: path.to_path_buf(),
+            what,
         });
     }
     let mut archive = tar::Archive::new(file);
