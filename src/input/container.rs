@@ -1086,11 +1086,11 @@ impl<'a> SourceState<'a> {
     }
 }
 
-/// A sink that tells whether every byte written to it was zero.
-struct ZerosOnly(bool);
-
 /// What a bundle failure says of bytes after a tar's end blocks that are not zeros.
 const AFTER_TAR: &str = "data after the tar's end (a second archive appended?)";
+
+/// A sink that tells whether every byte written to it was zero.
+struct ZerosOnly(bool);
 
 impl io::Write for ZerosOnly {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

@@ -215,10 +215,14 @@ impl Index {
             sources_checked: OnceLock::new(),
             source_chunk: Mutex::default(),
         };
-        if let (Some(name), Some(crc)) = (&index.manifest.sources_file, index.manifest.sources_crc) {
+        if let Some(crc) = index
+            .manifest
+            .sources_crc
+            .filter(|_| index.manifest.sources_file.is_some())
+        {
             if sources::stored_crc((*index.sources).as_ref()) != crc {
                 return Err(IndexError::Other {
-                    path: index.dir.join(name),
+                    path: index.sources_path(),
                     what: "is not the sources file the manifest lists (a file of another build?); \
                            rebuild the index from its sources"
                         .into(),
@@ -240,8 +244,13 @@ impl Index {
     }
 
     fn sources_error(&self, corrupt: Corrupt) -> IndexError {
-        let name = self.manifest.sources_file.as_deref().unwrap_or("sources");
-        IndexError::corrupt(&self.dir.join(name), corrupt)
+        IndexError::corrupt(&self.sources_path(), corrupt)
+    }
+
+    /// The sources file's path, for messages (`sources` while the index has none).
+    fn sources_path(&self) -> PathBuf {
+        self.dir
+            .join(self.manifest.sources_file.as_deref().unwrap_or("sources"))
     }
 
     /// The sources file's header and table, unchecked; `None` when the index has no source.
@@ -488,10 +497,6 @@ impl Index {
         }
         // Each entry's own counts: every line one of header, record or rejected; every hash a
         // SHA-256.
-        let sources_path = || {
-            self.dir
-                .join(self.manifest.sources_file.as_deref().unwrap_or(MANIFEST_FILE))
-        };
         for s in sources {
             let sha256 = s.sha256.is_empty()
                 || (s.sha256.len() == 64
@@ -511,7 +516,7 @@ impl Index {
                 continue;
             };
             return Err(IndexError::Other {
-                path: sources_path(),
+                path: self.sources_path(),
                 what: format!("source {} ({}): {why}", s.id, s.name),
             });
         }
