@@ -973,13 +973,41 @@ fn copies_among_the_inputs_are_listed_with_the_source_they_repeat() {
 }
 
 #[test]
+fn a_build_names_failed_sources_however_many_lines_it_rejected() {
+    // Six rejected lines fill the summary's list of rejects; a source that broke, sorted
+    // after them, must still be named.
+    let inputs = tempfile::tempdir().unwrap();
+    std::fs::write(inputs.path().join("a.log"), "a\nb\nc\nd\ne\nf\n").unwrap();
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&std::fs::read(fixture("tgw-s3.log")).unwrap()).unwrap();
+        e.finish().unwrap()
+    };
+    std::fs::write(inputs.path().join("b.log.gz"), &gz[..gz.len() / 2]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("idx");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args(["build", "--output"])
+        .arg(&idx)
+        .arg(inputs.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("b.log.gz: "), "the failed source is named: {stderr}");
+    assert!(stderr.contains("more rejected lines: `flowdex info"), "{stderr}");
+    assert!(!stderr.contains("more failed sources"), "{stderr}");
+}
+
+#[test]
 fn a_build_names_its_first_rejected_lines_and_info_lists_them_all() {
     let dir = tempfile::tempdir().unwrap();
     let summary = build(dir.path(), &[fixture("rejects.log")], &ReadOptions::default(), 2);
     assert!(summary.rejected_added > 5, "{summary:?}");
-    assert_eq!(summary.first_problems.len(), 5);
+    assert_eq!(summary.first_rejects.len(), 5);
     assert!(summary
-        .first_problems
+        .first_rejects
         .iter()
         .all(|p| p.contains("rejects.log:") && p.contains(": rejected: ")));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))

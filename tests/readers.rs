@@ -432,7 +432,7 @@ fn every_bad_line_is_rejected_with_its_reason_and_nothing_else_is_lost() {
         (5, "bad srcport: `70000` is out of range (max 65535)"),
         (6, "bad action: `MAYBE` is not one of ACCEPT REJECT"),
         (7, "bad packets: `-5` is not a number"),
-        (8, "wrong field count: 1 fields, the format has 14"),
+        (8, "wrong field count: 1 field, the format has 14"),
         (10, "not UTF-8 text"),
     ];
     assert_eq!(reasons, expect);

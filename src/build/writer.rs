@@ -134,10 +134,13 @@ pub const SUMMARY_LISTS: usize = 5;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BuildSummary {
     pub sources_added: u64,
-    /// The first problems of the added sources, in source order: `NAME:LINE: rejected:
-    /// REASON` for a rejected line, `NAME: ERROR` for a source that failed; then the failures
-    /// the index already recorded, which were not added again.
-    pub first_problems: Vec<String>,
+    /// The first failures, in source order: `NAME: ERROR` for an added source that failed,
+    /// then the failures the index already recorded, which were not added again. Listed apart
+    /// from rejected lines, so that a file's many bad lines never hide a source that broke.
+    pub first_failures: Vec<String>,
+    /// The first rejected lines of the added sources, in source order: `NAME:LINE: rejected:
+    /// REASON`.
+    pub first_rejects: Vec<String>,
     /// Inputs left out as copies of sources already held, by name.
     pub skipped: Vec<Skipped>,
     pub segments_added: u64,
@@ -449,21 +452,23 @@ impl IndexWriter {
             rejected_added: added_sources.iter().map(|s| s.rejected).sum(),
             failed_sources: (added_sources.iter().filter(|s| s.error.is_some()).count() + repeated_failures.len())
                 as u64,
-            first_problems: added_sources
+            first_failures: added_sources
                 .iter()
-                .flat_map(|s| {
-                    let failure = s.error.iter().map(|e| format!("{}: {e}", s.name));
-                    let rejects = s
-                        .rejects
-                        .iter()
-                        .map(|r| format!("{}:{}: rejected: {}", s.name, r.line, r.reason));
-                    failure.chain(rejects)
-                })
+                .filter_map(|s| s.error.as_ref().map(|e| format!("{}: {e}", s.name)))
                 .chain(
                     repeated_failures
                         .iter()
                         .map(|f| format!("{f} (the index records this failure already)")),
                 )
+                .take(SUMMARY_LISTS)
+                .collect(),
+            first_rejects: added_sources
+                .iter()
+                .flat_map(|s| {
+                    s.rejects
+                        .iter()
+                        .map(move |r| format!("{}:{}: rejected: {}", s.name, r.line, r.reason))
+                })
                 .take(SUMMARY_LISTS)
                 .collect(),
             notices: notices.into_iter().map(|(_, n)| n).collect(),

@@ -93,8 +93,23 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let index = flowdex::read::read_manifest(&args.output)?;
         let size: u64 = index.segments.iter().map(|s| s.size).sum();
         let secs = started.elapsed().as_secs_f64();
-        for problem in &summary.first_problems {
-            eprintln!("flowdex: {problem}");
+        for failure in &summary.first_failures {
+            eprintln!("flowdex: {failure}");
+        }
+        if let Some(more) = more_than_listed(summary.failed_sources, &summary.first_failures) {
+            eprintln!(
+                "flowdex: and {more} more failed sources: `flowdex info {} --format json` gives each one's error",
+                args.output.display()
+            );
+        }
+        for reject in &summary.first_rejects {
+            eprintln!("flowdex: {reject}");
+        }
+        if let Some(more) = more_than_listed(summary.rejected_added, &summary.first_rejects) {
+            eprintln!(
+                "flowdex: and {more} more rejected lines: `flowdex info {} --format json` lists them (up to 100,000 a source)",
+                args.output.display()
+            );
         }
         for notice in summary.notices.iter().take(SUMMARY_LISTS) {
             eprintln!("flowdex: warning: {notice}");
@@ -103,16 +118,6 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             eprintln!(
                 "flowdex: warning: and {} more sources like these",
                 summary.notices.len() - SUMMARY_LISTS
-            );
-        }
-        let problems = summary.rejected_added + summary.failed_sources;
-        if let Some(more) = problems
-            .checked_sub(summary.first_problems.len() as u64)
-            .filter(|&n| n > 0)
-        {
-            eprintln!(
-                "flowdex: and {more} more: `flowdex info {} --format json` lists the rejected lines (up to 100,000 a source)",
-                args.output.display()
             );
         }
         for s in summary.skipped.iter().take(SUMMARY_LISTS) {
@@ -159,6 +164,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     } else {
         0
     })
+}
+
+/// How many of `total` problems a list that shows `listed` leaves out, when any.
+fn more_than_listed(total: u64, listed: &[String]) -> Option<u64> {
+    total.checked_sub(listed.len() as u64).filter(|&n| n > 0)
 }
 
 fn progress_bar(total: u64, quiet: bool) -> ProgressBar {

@@ -55,7 +55,7 @@ impl Form {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum RejectReason {
-    #[error("wrong field count: {found} fields, the format has {expected}{hint}")]
+    #[error("wrong field count: {found} field{}, the format has {expected}{hint}", if *found == 1 { "" } else { "s" })]
     FieldCount {
         found: usize,
         expected: usize,
