@@ -729,7 +729,23 @@ fn a_search_warns_of_records_shown_from_a_source_that_failed_its_check() {
         "--output",
         bundle.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let warned = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{warned}");
+    // It warns as a search does, and its original lines say so too.
+    assert!(
+        warned.contains(&format!(
+            "6 exported records come from {name}, which failed while read:"
+        )) && !warned.contains("clean.log"),
+        "{warned}"
+    );
+    let lines = std::fs::read_to_string(bundle.join("original-lines.txt")).unwrap();
+    assert_eq!(
+        lines
+            .matches("== failed while read, its records may hold corrupt values: ")
+            .count(),
+        1,
+        "{lines}"
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
     let errors: Vec<(String, bool)> = manifest["sources"]
@@ -800,8 +816,8 @@ fn failures_are_not_added_again_by_a_rebuild_and_a_failed_tar_gz_marks_its_entri
         !again.first_failures.is_empty()
             && again
                 .first_failures
-            .iter()
-            .all(|p| p.ends_with("(the index records this failure already)")),
+                .iter()
+                .all(|p| p.ends_with("(the index records this failure already)")),
         "{again:?}"
     );
     let index = flowdex::read::Index::open(&idx).unwrap();

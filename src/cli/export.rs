@@ -88,6 +88,33 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let manifest: serde_json::Value =
         serde_json::from_slice(&bundle.file("manifest.json").expect("every bundle has a manifest").bytes)?;
     let records = manifest["counts"]["records"].as_u64().unwrap_or(0);
+    // As `search` does: records of a source that failed while read may be corrupt, and the
+    // responder must hear it where the records are used.
+    let failed: Vec<&serde_json::Value> = manifest["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["error"].is_string())
+        .collect();
+    for source in failed.iter().take(super::search::WARN_SUBJECTS) {
+        let matched = source["records_matched"].as_u64().unwrap_or(0);
+        let records = if matched == 1 {
+            "exported record comes"
+        } else {
+            "exported records come"
+        };
+        eprintln!(
+            "flowdex: warning: {matched} {records} from {}, which failed while read: {}",
+            source["name"].as_str().unwrap_or_default(),
+            source["error"].as_str().unwrap_or_default()
+        );
+    }
+    if failed.len() > super::search::WARN_SUBJECTS {
+        eprintln!(
+            "flowdex: warning: and records from {} more sources that failed while read; manifest.json names them",
+            failed.len() - super::search::WARN_SUBJECTS
+        );
+    }
     eprintln!(
         "flowdex: wrote {}: {records} records from {} sources, {} files; SHA-256 of {}: {}",
         args.output.display(),

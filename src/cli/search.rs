@@ -344,7 +344,7 @@ impl FailedSources {
 }
 
 /// Subjects and ranges per subject a warning shows before it counts the rest.
-const WARN_SUBJECTS: usize = 5;
+pub(super) const WARN_SUBJECTS: usize = 5;
 const WARN_RANGES: usize = 3;
 
 /// Says on stderr where the search could not see: gaps and SKIPDATA in its window.

@@ -304,6 +304,11 @@ fn original_lines(hits: &[Hit], lines: &[Vec<u8>], sources: &[Contribution]) -> 
             )
             .as_bytes(),
         );
+        if let Some(error) = &c.entry.error {
+            out.extend_from_slice(
+                format!("== failed while read, its records may hold corrupt values: {error}\n").as_bytes(),
+            );
+        }
         for &i in &c.hits {
             out.extend_from_slice(format!("{}:", hits[i].record.provenance.line).as_bytes());
             out.extend_from_slice(&lines[i]);
@@ -413,7 +418,7 @@ manifest.json       the query, its time window and the analyst's note; flowdex v
 records.jsonl       the matching records, one JSON object per line, with _source and _line
 records.csv         the same records as CSV
 original-lines.txt  each record's line exactly as the source held it, grouped by source, in
-                    line order, as LINE:TEXT
+                    line order, as LINE:TEXT; a source that failed while read says so
 timeline.svg        records and bytes per time bin, ACCEPT / REJECT / no action (UTC)
 query-files/        the @file lists the query read, if any
 SHA256SUMS          SHA-256 of every file above
