@@ -389,6 +389,31 @@ fn compaction_refuses_a_damaged_segment_and_leaves_the_index_as_it_was() {
     );
 }
 
+#[test]
+fn compact_refuses_a_damaged_index_of_one_segment_too() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &[fixture("s3-text-quirks.log")], &ReadOptions::default(), 1);
+    let path = only_segment(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let (_, sections) = flowdex::format::decode_footer(&bytes).unwrap();
+    let data = sections
+        .iter()
+        .find(|s| s.kind == flowdex::format::SectionKind::ColumnData)
+        .unwrap();
+    bytes[(data.offset + data.length / 2) as usize] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args(["compact", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("checksum") && !stderr.contains("nothing to merge"),
+        "{stderr}"
+    );
+}
+
 /// Damage in the column data is named by its frame's block and column, not by the start of a
 /// section that may be hundreds of megabytes long.
 #[test]

@@ -16,15 +16,20 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<i32> {
     // Segments of an older format version are rewritten in this one: compacting is how an
     // index is brought up to date.
-    let current = flowdex::read::Index::open(&args.index)?
+    let index = flowdex::read::Index::open(&args.index)?;
+    let current = index
         .segments()
         .iter()
         .all(|s| s.format_version() == flowdex::format::FORMAT_VERSION);
     let mut writer = IndexWriter::open(&args.index, args.memory)?;
     let before = writer.manifest().segments.len();
     // Nothing to merge: the index stays as it is, and so does its manifest's SHA-256, which
-    // evidence bundles cite as the index's id.
+    // evidence bundles cite as the index's id. Damage is still refused, as a merge refuses it:
+    // "nothing to merge" must not read as "sound".
     if before <= 1 && current {
+        for segment in index.segments() {
+            segment.check_sections()?;
+        }
         eprintln!(
             "flowdex: {}: {before} segment{}; nothing to merge",
             args.index.display(),
