@@ -125,6 +125,10 @@ impl RecordSink for LineCatcher<'_> {
         self.keep(rejection.line, rejection.raw);
     }
 
+    fn header(&mut self, line: u64, raw: &[u8]) {
+        self.keep(line, raw);
+    }
+
     fn end_source(&mut self, report: SourceReport) {
         if let Some(r) = self.found.last_mut() {
             r.sha256 = report.sha256;
@@ -307,6 +311,51 @@ pub struct ShownLine {
     pub indexed: Option<Vec<u8>>,
     /// The line as the file holds it now; `None` when the file or the line is gone.
     pub on_disk: Option<Vec<u8>>,
+}
+
+impl ShownLine {
+    /// Why the index rejected this line, when it did and kept the reason.
+    pub fn rejected_reason<'s>(&self, source: &'s SourceEntry) -> Option<&'s str> {
+        let i = source.rejects.binary_search_by_key(&self.line, |r| r.line).ok()?;
+        Some(&source.rejects[i].reason)
+    }
+
+    /// Why no record of the index is at this line of `source`: the reason it was rejected,
+    /// or what else the line is (a header, a blank line, past the end), so that `show` never
+    /// leaves a responder guessing. `None` when a record is there. `state` is the source
+    /// file's: read again intact, it tells a header (its text was caught) from a blank line.
+    pub fn no_record_reason(&self, source: &SourceEntry, state: &SourceState) -> Option<String> {
+        if self.indexed.is_some() {
+            return None;
+        }
+        if let Some(reason) = self.rejected_reason(source) {
+            return Some(format!("the index rejected this line: {reason}"));
+        }
+        // Blank lines are numbered but not counted among the source's lines.
+        let last = source.lines + source.blank_lines;
+        if self.line > last {
+            return Some(format!("the source has {last} lines"));
+        }
+        // Past the rejects an index keeps per source, a rejected line's reason is gone.
+        if source.rejected > source.rejects.len() as u64 {
+            return Some("a header, a blank line, or a rejected line whose reason the index did not keep".into());
+        }
+        let blank = match (&self.on_disk, state.is_intact()) {
+            (Some(_), _) => false,
+            (None, true) => true,
+            (None, false) if source.headers == 0 => true,
+            (None, false) if source.blank_lines == 0 => false,
+            (None, false) => return Some("a header or a blank line".into()),
+        };
+        Some(
+            if blank {
+                "a blank line"
+            } else {
+                "a header line (field names)"
+            }
+            .into(),
+        )
+    }
 }
 
 /// Why `show` cannot answer.

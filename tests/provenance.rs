@@ -234,7 +234,8 @@ fn show_exits_1_for_a_reference_that_holds_no_record() {
     );
     let past_the_end = show(1_000_000);
     assert_eq!(past_the_end.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&past_the_end.stdout).contains("1000000: (no record of the index is at this line)"));
+    let text = String::from_utf8_lossy(&past_the_end.stdout);
+    assert!(text.contains("1000000: (no record: the source has "), "{text}");
 }
 
 #[test]
@@ -310,7 +311,7 @@ fn show_names_a_rejected_line_as_no_record() {
         &log,
         "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
          2 123456789010 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1418530010 1418530070 ACCEPT OK\n\
-         2 123456789010 eni-1 10.0.0.999 10.0.0.2 1 2 6 1 1 1418530010 1418530070 ACCEPT OK\n",
+         2 123456789010 eni-1 10.0.0.999 10.0.0.2 1 2 6 1 1 1418530010 1418530070 ACCEPT OK\n\n",
     )
     .unwrap();
     let idx = dir.path().join("idx");
@@ -341,6 +342,20 @@ fn show_names_a_rejected_line_as_no_record() {
         (code, &entry["record"], entry["rejected"].is_string()),
         (Some(1), &serde_json::json!(false), true)
     );
+    // The other lines that hold no record say what they are too, with the index's copy of
+    // the file gone as well as with it there.
+    for (reference, why) in [
+        (1, "1: (no record: a header line (field names)) version account-id"),
+        (4, "4: (no record: a blank line)"),
+        (5, "5: (no record: the source has 4 lines)"),
+    ] {
+        let (code, text) = show(&format!("{name}:{reference}"), "text");
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains(why), "{text}");
+    }
+    std::fs::remove_file(&log).unwrap();
+    let (_, text) = show(&format!("{name}:1"), "text");
+    assert!(text.contains("1: (no record: a header or a blank line)"), "{text}");
 }
 
 /// A file changed at an indexed path and built again is a second source under a name of its

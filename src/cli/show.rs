@@ -57,16 +57,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 (_, _, Some(l)) => (Some(l), "index"),
                 _ => (None, "none"),
             };
-            // A line of the file that is no record of the index (rejected) is shown as such:
-            // it must not pass for indexed evidence.
-            let rejected = s
-                .source
-                .rejects
-                .binary_search_by_key(&line, |r| r.line)
-                .ok()
-                .map(|i| s.source.rejects[i].reason.as_str())
-                // Past the rejects an index keeps per source, the reason is gone.
-                .or((s.source.rejected > s.source.rejects.len() as u64).then_some("(reason not kept)"));
+            // A line of the file that is no record of the index is shown as such: it must not
+            // pass for indexed evidence.
+            let no_record = shown.no_record_reason(s.source, &s.state);
             all_found &= indexed.is_some();
             if jsonl {
                 let entry = serde_json::json!({
@@ -75,7 +68,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     "text": text.map(|t| String::from_utf8_lossy(t)),
                     "from": from,
                     "record": indexed.is_some(),
-                    "rejected": rejected,
+                    "rejected": shown.rejected_reason(s.source),
+                    "no_record": no_record,
                     "source_state": s.state.as_str(),
                     "sha256_indexed": s.source.sha256,
                     "sha256_now": match &s.state {
@@ -88,17 +82,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                 writeln!(out, "{entry}")?;
                 continue;
             }
-            match (text, indexed.is_some(), rejected) {
-                (Some(t), true, _) => {
+            match (text, no_record) {
+                (Some(t), None) => {
                     write!(out, "{line}:")?;
                     out.write_all(t)?;
                     writeln!(out)?;
                 }
-                (text, _, why) => {
-                    match why {
-                        Some(why) => write!(out, "{line}: (no record: the index rejected this line: {why})")?,
-                        None => write!(out, "{line}: (no record of the index is at this line)")?,
-                    }
+                (text, why) => {
+                    let why = why.unwrap_or_default();
+                    write!(out, "{line}: (no record: {why})")?;
                     if let Some(t) = text {
                         out.write_all(b" ")?;
                         out.write_all(t)?;

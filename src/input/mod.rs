@@ -68,6 +68,9 @@ pub trait RecordSink {
     fn record(&mut self, record: &FlowRecord, raw: &[u8], format: &LogFormat);
     /// A rejected line. The report lists it too; this is for streaming consumers.
     fn reject(&mut self, _rejection: &Rejection<'_>) {}
+    /// A header line (field names) of a text source, with its bytes, taken as the format of
+    /// the lines after it. The report counts it; this is for consumers that show lines.
+    fn header(&mut self, _line: u64, _raw: &[u8]) {}
     /// A source ended (completely or not: see `report.error`).
     fn end_source(&mut self, report: SourceReport);
 }

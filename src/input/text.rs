@@ -240,7 +240,7 @@ impl LineParser {
         if named_first {
             if let Ok(format) = LogFormat::parse(body) {
                 if format.known_fields().len() == format.len() {
-                    return self.arm(format, report);
+                    return self.arm(format, line, raw, report, sink);
                 }
             }
         }
@@ -259,7 +259,7 @@ impl LineParser {
                     return self.reject(line, reason, raw, report, sink);
                 }
                 match LogFormat::parse(body) {
-                    Ok(format) => self.arm(format, report),
+                    Ok(format) => self.arm(format, line, raw, report, sink),
                     Err(e) => {
                         self.unusable_header = Some(line);
                         self.reject(line, RejectReason::BadHeader { why: e.to_string() }, raw, report, sink)
@@ -270,9 +270,10 @@ impl LineParser {
         }
     }
 
-    /// Takes `format` as the column map of the lines after a header line.
-    fn arm(&mut self, format: LogFormat, report: &mut SourceReport) {
+    /// Takes `format`, read from header line `line`, as the column map of the lines after it.
+    fn arm(&mut self, format: LogFormat, line: u64, raw: &[u8], report: &mut SourceReport, sink: &mut dyn RecordSink) {
         report.headers += 1;
+        sink.header(line, raw);
         self.unusable_header = None;
         self.setters = setters_of(&format);
         self.header_format = Some(format);
