@@ -2,8 +2,8 @@
 //! verify and give the same answers with every later flowdex that reads that version (tantivy
 //! keeps such tests), and be refused clearly by one that does not. `tests/compat/vN` was built
 //! with `flowdex build --threads 1 --output tests/compat/vN tests/fixtures/` from the fixtures
-//! as they were then (`v9` from the eleven files `v8` holds, named one by one); those fixture
-//! files must not change.
+//! as they were then (`v9` and `v10` from the eleven files `v8` holds, named one by one); those
+//! fixture files must not change.
 //!
 //! Versions 1 and 2 were never released: version 2 (original lines, field order, term time
 //! spans) replaced 1, and version 3 (page checksums, stored column frames with checksums)
@@ -11,7 +11,8 @@
 //! (postings of a few ids as gaps), version 5 (packed posting references, narrow integer
 //! terms, twins, `end` minus `start`), version 6 (bit-packed column frames, complement
 //! postings, compressed source entries), version 7 (the SKIPDATA section), version 8 (byte
-//! planes) and version 9 (records by day first) are read beside version 3.
+//! planes), version 9 (records by day first) and version 10 (time spans of the seconds records
+//! cover) are read beside version 3.
 
 mod common;
 
@@ -107,6 +108,11 @@ fn version_9_opens_verifies_and_answers_as_it_did() {
     opens_verifies_and_answers_as_it_did(9);
 }
 
+#[test]
+fn version_10_opens_verifies_and_answers_as_it_did() {
+    opens_verifies_and_answers_as_it_did(10);
+}
+
 fn opens_verifies_and_answers_as_it_did(version: u32) {
     let dir = golden(&format!("v{version}"));
     let index = Index::open(&dir).unwrap();
@@ -157,11 +163,24 @@ fn opens_verifies_and_answers_as_it_did(version: u32) {
     assert_eq!(hits.len(), 3);
     assert!(hits.iter().all(|(_, r)| r.srcaddr == Some("10.0.0.1".parse().unwrap())));
     assert!(hits.iter().any(|(_, r)| r.action == Some(Action::Accept)));
-    // Its time span, kept beside the posting.
+    // Its time span, kept beside the posting: the seconds its records cover (version 10 on),
+    // or their smallest start and largest end.
     let span = dict.posting_ref(term).unwrap().unwrap();
-    let starts = hits.iter().filter_map(|(_, r)| r.start).min().unwrap_or(u64::MAX);
-    let ends = hits.iter().filter_map(|(_, r)| r.end).max().unwrap_or(0);
-    assert_eq!((span.first_start, span.last_end), (starts, ends));
+    let covered = hits
+        .iter()
+        .filter_map(|(_, r)| flowdex::record::covered_span(r.start, r.end));
+    let want = if version >= flowdex::format::COVERED_SPANS_SINCE {
+        (
+            covered.clone().map(|c| c.0).min().unwrap_or(u64::MAX),
+            covered.map(|c| c.1).max().unwrap_or(0),
+        )
+    } else {
+        (
+            hits.iter().filter_map(|(_, r)| r.start).min().unwrap_or(u64::MAX),
+            hits.iter().filter_map(|(_, r)| r.end).max().unwrap_or(0),
+        )
+    };
+    assert_eq!((span.first_start, span.last_end), want);
 }
 
 #[test]

@@ -55,11 +55,16 @@ fn scan(records: &[&FlowRecord], value: &str) -> Seen {
         }
         if a || b {
             s.records += 1;
-            if let Some(t) = r.start {
-                s.first_seen = Some(s.first_seen.map_or(t, |f| f.min(t)));
-            }
-            if let Some(t) = r.end {
-                s.last_seen = Some(s.last_seen.map_or(t, |l| l.max(t)));
+            // A record covers its start to its end; one time alone, or an end before the
+            // start, places it at one second.
+            let covered = match (r.start, r.end) {
+                (Some(s), Some(e)) if e >= s => Some((s, e)),
+                (Some(t), _) | (None, Some(t)) => Some((t, t)),
+                (None, None) => None,
+            };
+            if let Some((first, last)) = covered {
+                s.first_seen = Some(s.first_seen.map_or(first, |f| f.min(first)));
+                s.last_seen = Some(s.last_seen.map_or(last, |l| l.max(last)));
             }
         }
     }
@@ -124,6 +129,10 @@ fn values_of(records: &[&FlowRecord]) -> Vec<String> {
             "vpc-0bbbbbbbbbbbbbbbb",
             "210987654321",
             "tgw-attach-0fedcba9876543210",
+            // The odd times' addresses.
+            "10.9.9.9",
+            "10.9.9.10",
+            "10.9.9.11",
         ]
         .map(String::from),
     );
@@ -135,7 +144,18 @@ fn values_of(records: &[&FlowRecord]) -> Vec<String> {
 #[test]
 fn seen_agrees_with_a_linear_scan() {
     let corpus = common::synth_corpus(20_000, 3, 31, "v5");
-    let mut paths: Vec<PathBuf> = vec![corpus.path().to_path_buf(), fixture("")];
+    // Records with one time, or an end before the start, beside ones with both.
+    let odd = tempfile::tempdir().unwrap();
+    std::fs::write(
+        odd.path().join("odd-times.log"),
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
+         2 1 eni-1 10.9.9.9 10.1.2.3 1 2 6 1 60 - 1712000200 ACCEPT OK\n\
+         2 1 eni-1 10.9.9.9 10.1.2.4 1 2 6 1 60 1712000300 - ACCEPT OK\n\
+         2 1 eni-1 10.9.9.10 10.1.2.4 1 2 6 1 60 1712000400 1712000350 ACCEPT OK\n\
+         2 1 eni-1 10.9.9.11 10.1.2.5 1 2 6 1 60 - - ACCEPT OK\n",
+    )
+    .unwrap();
+    let mut paths: Vec<PathBuf> = vec![corpus.path().to_path_buf(), fixture(""), odd.path().to_path_buf()];
     paths.extend(real_fixtures());
     let dir = tempfile::tempdir().unwrap();
     // Two builds: two segments whose answers must merge.

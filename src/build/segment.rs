@@ -27,7 +27,7 @@ use crate::format::{
 };
 use crate::input::FieldSpans;
 use crate::record::{
-    Action, Field, FieldKind, FieldSet, FlowDirection, FlowRecord, FormatField, LogStatus, TrafficType,
+    covered_span, Action, Field, FieldKind, FieldSet, FlowDirection, FlowRecord, FormatField, LogStatus, TrafficType,
 };
 
 /// Values of one column as accumulated, in arrival order, in the narrowest integer width that
@@ -1119,17 +1119,18 @@ struct TimeSpans<'a> {
 }
 
 impl TimeSpans<'_> {
-    /// Smallest start and largest end of the records `ids`, `u64::MAX` and `0` when none has
-    /// one.
+    /// The earliest and latest second the records `ids` cover ([`covered_span`]), `u64::MAX`
+    /// and `0` when none has a time.
     fn of(&self, ids: &[u32]) -> (u64, u64) {
+        let time = |column: Option<&(Vec<u64>, Vec<bool>)>, i: usize| {
+            column.and_then(|(values, nulls)| (!nulls[i]).then(|| values[i]))
+        };
         let (mut first, mut last) = (u64::MAX, 0);
         for &i in ids {
             let i = i as usize;
-            if let Some((v, _)) = self.starts.filter(|(_, nulls)| !nulls[i]) {
-                first = first.min(v[i]);
-            }
-            if let Some((v, _)) = self.ends.filter(|(_, nulls)| !nulls[i]) {
-                last = last.max(v[i]);
+            if let Some((lo, hi)) = covered_span(time(self.starts, i), time(self.ends, i)) {
+                first = first.min(lo);
+                last = last.max(hi);
             }
         }
         (first, last)

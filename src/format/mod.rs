@@ -19,13 +19,21 @@ pub mod sources;
 use std::fmt;
 
 /// The format version this code writes (`index-format.md`, "Version history").
-pub const FORMAT_VERSION: u32 = 9;
+pub const FORMAT_VERSION: u32 = 10;
 
 /// The oldest format version this code reads: a reader tells what versions 4 to 8 changed
 /// (postings as gaps; packed references, narrow terms, twins, `end` minus `start`; bit-packed
 /// columns; the SKIPDATA section; byte planes) by the segment's version and by flags that only
-/// those versions may set. Version 9 changed only the record order, which readers need not know.
+/// those versions may set. Version 9 changed only the record order, which readers need not know;
+/// version 10, what the time spans of posting references cover ([`COVERED_SPANS_SINCE`]),
+/// which only `verify` needs to know.
 pub const OLDEST_READABLE_VERSION: u32 = 3;
+
+/// The first format version whose posting references give the seconds their term's records
+/// cover (`record::covered_span`: a record with one time at that time, one whose end is before
+/// its start at its start), not their smallest start and largest end (`index-format.md`,
+/// "Dictionaries").
+pub const COVERED_SPANS_SINCE: u32 = 10;
 
 /// The first format version whose `pkt-srcaddr` and `pkt-dstaddr` may share terms and
 /// postings with `srcaddr` and `dstaddr` (`index-format.md`, "Twins").

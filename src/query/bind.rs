@@ -10,7 +10,9 @@ use regex::Regex;
 use super::parse::{self, CmpOp, Expr, GroupKey, Literal, Name, Pattern, Query, Stage};
 use super::{QueryError, Span};
 use crate::format::dictionary::ip_bytes;
-use crate::record::{Action, Field, FieldKind, FieldSet, FlowDirection, FlowRecord, LogStatus, TrafficType, Value};
+use crate::record::{
+    covered_span, Action, Field, FieldKind, FieldSet, FlowDirection, FlowRecord, LogStatus, TrafficType, Value,
+};
 
 /// A filter over records.
 #[derive(Clone, Debug)]
@@ -125,17 +127,11 @@ impl Filter {
     }
 }
 
-/// Whether a record of `start` and `end` is in the window `lo..=hi`: its span overlaps it. A
-/// record whose end is before its start (AWS never writes one; a damaged line may) is placed at
-/// its start, and one with a single time (the other `-`) at that time, not left out of every
-/// window. A record with neither is in none.
+/// Whether a record of `start` and `end` is in the window `lo..=hi`: the seconds it covers
+/// ([`covered_span`]) overlap it. A record with one time is not left out of every window; one
+/// with neither is in none.
 pub fn overlaps(start: Option<u64>, end: Option<u64>, lo: u64, hi: u64) -> bool {
-    let span = match (start, end) {
-        (Some(s), Some(e)) => (s, e.max(s)),
-        (Some(t), None) | (None, Some(t)) => (t, t),
-        (None, None) => return false,
-    };
-    span.0 <= hi && span.1 >= lo
+    covered_span(start, end).is_some_and(|(first, last)| first <= hi && last >= lo)
 }
 
 impl Test {

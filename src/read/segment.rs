@@ -20,9 +20,12 @@ use crate::format::slots::{self, RunsBuilder, SlotRuns};
 use crate::format::{
     check_header, crc32, decode_block_entry, decode_footer, decompress_frame, posting, BlockEntry, Bytes, Codec,
     ColumnRef, Corrupt, DirectoryEntry, HeaderProblem, SectionKind, BIT_PACKED_SINCE, BLOCK_ENTRY_SIZE,
-    COLUMN_REF_SIZE, FORMAT_VERSION, HEADER_SIZE, MINUS_START_SINCE, PLANES_SINCE, SKIPDATA_SINCE, TWINS_SINCE,
+    COLUMN_REF_SIZE, COVERED_SPANS_SINCE, FORMAT_VERSION, HEADER_SIZE, MINUS_START_SINCE, PLANES_SINCE, SKIPDATA_SINCE,
+    TWINS_SINCE,
 };
-use crate::record::{ExtraField, Field, FieldKind, FieldSet, FlowRecord, FormatField, LogStatus, Provenance, Value};
+use crate::record::{
+    covered_span, ExtraField, Field, FieldKind, FieldSet, FlowRecord, FormatField, LogStatus, Provenance, Value,
+};
 
 /// The bytes of a segment: a memory map, or any buffer (tests use `Vec<u8>`).
 pub type SegmentBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
@@ -1231,7 +1234,10 @@ impl Segment {
                 )));
             }
             let mut expected = vec![RoaringBitmap::new(); if indexed { d.len() } else { 0 }];
+            // Each term's time span: the seconds its records cover, or before version 10 their
+            // smallest start and largest end.
             let mut spans = vec![(u64::MAX, 0u64); expected.len()];
+            let mut legacy_spans = spans.clone();
             let mut nulls = RoaringBitmap::new();
             let mut first_id = 0u32;
             for block in 0..self.block_count {
@@ -1255,10 +1261,14 @@ impl Segment {
                     if indexed {
                         let id = first_id + i as u32;
                         expected[term as usize].insert(id);
-                        let span = &mut spans[term as usize];
                         let (start, end) = times[id as usize];
-                        span.0 = span.0.min(start.unwrap_or(u64::MAX));
-                        span.1 = span.1.max(end.unwrap_or(0));
+                        if let Some((lo, hi)) = covered_span(start, end) {
+                            let span = &mut spans[term as usize];
+                            (span.0, span.1) = (span.0.min(lo), span.1.max(hi));
+                        }
+                        let legacy = &mut legacy_spans[term as usize];
+                        legacy.0 = legacy.0.min(start.unwrap_or(u64::MAX));
+                        legacy.1 = legacy.1.max(end.unwrap_or(0));
                     }
                 }
                 first_id += col.len() as u32;
@@ -1300,7 +1310,12 @@ impl Segment {
                     .posting_ref(t)
                     .map_err(err)?
                     .expect("indexed dictionaries have references");
-                if (r.first_start, r.last_end) != spans[t] {
+                let span = if self.version >= COVERED_SPANS_SINCE {
+                    spans[t]
+                } else {
+                    legacy_spans[t]
+                };
+                if (r.first_start, r.last_end) != span {
                     return Err(err(Corrupt::new(
                         "dictionary",
                         t as u64,

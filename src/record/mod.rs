@@ -233,6 +233,18 @@ record! {
     PacketsLostTtlExpired => packets_lost_ttl_expired: u64,
 }
 
+/// The seconds a record covers, from its `start` and `end`: that span; its `start` when its
+/// end is before its start (AWS never writes one; a damaged line may); its one time when the
+/// other is `-`; `None` with neither. Searches place records in time windows by it, and a
+/// value's first and last seen are its records' earliest and latest covered seconds.
+pub fn covered_span(start: Option<u64>, end: Option<u64>) -> Option<(u64, u64)> {
+    match (start, end) {
+        (Some(s), Some(e)) => Some((s, e.max(s))),
+        (Some(t), None) | (None, Some(t)) => Some((t, t)),
+        (None, None) => None,
+    }
+}
+
 /// Timestamps of 10^11 and more are milliseconds: flowlogs-reader met such records "contra the
 /// docs" (format reference §3.5), and no real second count reaches 10^11 before the year 5138.
 pub const MILLISECONDS_THRESHOLD: u64 = 100_000_000_000;
