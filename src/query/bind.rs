@@ -474,9 +474,9 @@ impl Binder<'_> {
 
     fn field(&self, name: &Name) -> Result<Field, QueryError> {
         Field::lookup(&name.text).ok_or_else(|| {
-            let instead = match name.text.to_ascii_lowercase().as_str() {
+            let instead = match crate::record::fold_name(&name.text).as_str() {
                 "addr" => "srcaddr or dstaddr",
-                "any_addr" | "anyaddr" => "srcaddr, dstaddr, pkt_srcaddr or pkt_dstaddr",
+                "anyaddr" => "srcaddr, dstaddr, pkt_srcaddr or pkt_dstaddr",
                 "port" => "srcport or dstport",
                 "time" => "start or end (or bin(5m) in stats by)",
                 _ => return self.unknown(name),
@@ -492,10 +492,10 @@ impl Binder<'_> {
     }
 
     fn target(&self, name: &Name) -> Result<Target, QueryError> {
-        Ok(match name.text.to_ascii_lowercase().as_str() {
+        Ok(match crate::record::fold_name(&name.text).as_str() {
             "addr" => Target::Fields(vec![Field::Srcaddr, Field::Dstaddr]),
             // Behind a NAT gateway the far end is only in the packet addresses.
-            "any_addr" | "anyaddr" => Target::Fields(vec![
+            "anyaddr" => Target::Fields(vec![
                 Field::Srcaddr,
                 Field::Dstaddr,
                 Field::PktSrcaddr,
@@ -1112,6 +1112,25 @@ mod tests {
             "{shown}"
         );
         assert!(shown.ends_with("  dstprt = 22\n  ^^^^^^"), "{shown}");
+    }
+
+    #[test]
+    fn pseudo_fields_are_spelled_as_fields_are() {
+        for (a, b) in [
+            ("any_addr = 10.0.0.1", "any-addr = 10.0.0.1"),
+            ("any_addr = 10.0.0.1", "AnyAddr = 10.0.0.1"),
+            ("addr = 10.0.0.1", "ADDR = 10.0.0.1"),
+            ("port = 22", "Port = 22"),
+            ("time = 2024-04-28", "TIME = 2024-04-28"),
+        ] {
+            assert_eq!(
+                bound(a).unwrap().filter.to_string(),
+                bound(b).unwrap().filter.to_string(),
+                "{b}"
+            );
+        }
+        let e = bound("stats count() by any-addr").unwrap_err().to_string();
+        assert!(e.contains("covers several fields and is for filters only"), "{e}");
     }
 
     #[test]

@@ -160,7 +160,9 @@ impl Field {
 }
 
 /// A name as field names are compared: case and `-`/`_` ignored.
-fn fold_name(name: &str) -> String {
+/// A field name as names are compared: lower case, without `-` and `_` (`srcAddr`,
+/// `src-addr` and `SRC_ADDR` are one name).
+pub fn fold_name(name: &str) -> String {
     name.chars()
         .filter(|c| *c != '-' && *c != '_')
         .map(|c| c.to_ascii_lowercase())

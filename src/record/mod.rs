@@ -4,7 +4,7 @@
 mod field;
 mod value;
 
-pub use field::{nearest_name, Field, FieldKind, FieldSet};
+pub use field::{fold_name, nearest_name, Field, FieldKind, FieldSet};
 pub use value::{check_text, Action, FieldType, FlowDirection, LogStatus, TrafficPath, TrafficType, Value, ValueError};
 
 use std::net::IpAddr;
