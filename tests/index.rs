@@ -998,6 +998,38 @@ fn copies_among_the_inputs_are_listed_with_the_source_they_repeat() {
 }
 
 #[test]
+fn a_path_that_is_no_index_is_told_for_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::copy(fixture("tgw-s3.log"), logs.join("a.log")).unwrap();
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let info = |p: &Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .arg("info")
+            .arg(p)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let said = info(&dir.path().join("missing"));
+    assert!(said.contains("missing: no such folder"), "{said}");
+    let said = info(&logs.join("a.log"));
+    assert!(said.contains("a.log: is a file, not an index folder"), "{said}");
+    let said = info(&logs);
+    assert!(
+        said.contains("it holds `a.log`); to index the flow logs in it: `flowdex build --output NEW.idx "),
+        "{said}"
+    );
+    let said = info(&dir.path().join("empty"));
+    assert!(
+        said.contains("not a flowdex index (no MANIFEST); build one with `flowdex build --output "),
+        "{said}"
+    );
+}
+
+#[test]
 fn a_build_names_failed_sources_however_many_lines_it_rejected() {
     // Six rejected lines fill the summary's list of rejects; a source that broke, sorted
     // after them, must still be named.

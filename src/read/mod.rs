@@ -27,8 +27,14 @@ pub enum IndexError {
     // Not `source`: the message already holds it, and a chain would print it twice.
     #[error("{path}: {error}")]
     Io { path: PathBuf, error: io::Error },
-    #[error("{path}: not a flowdex index (no {MANIFEST_FILE}); build one with `flowdex build --output {path} INPUT...`", path = .path.display())]
-    NotAnIndex { path: PathBuf },
+    #[error("{}", not_an_index(.path, .holds.as_deref()))]
+    NotAnIndex {
+        path: PathBuf,
+        /// A file or folder the folder holds (flow logs, most likely), when it is not empty.
+        holds: Option<String>,
+    },
+    #[error("{path}: no such folder; give an index folder (`flowdex build --output IDX INPUT...` makes one)", path = .path.display())]
+    NoSuchIndex { path: PathBuf },
     #[error(
         "{path}: not a flowdex segment file (section header, offset 0: its magic is wrong); the index lists it, \
          so it is damaged or was replaced: rebuild the index from its sources",
@@ -611,15 +617,46 @@ impl Index {
     }
 }
 
+/// What to tell of a folder without a manifest: an empty one may become an index; one that
+/// holds files is most likely the flow logs themselves.
+fn not_an_index(path: &Path, holds: Option<&str>) -> String {
+    let path = path.display();
+    match holds {
+        None => format!(
+            "{path}: not a flowdex index (no {MANIFEST_FILE}); build one with `flowdex build --output {path} INPUT...`"
+        ),
+        Some(name) => format!(
+            "{path}: not a flowdex index (no {MANIFEST_FILE}; it holds `{name}`); to index the flow logs in it: \
+             `flowdex build --output NEW.idx {path}`"
+        ),
+    }
+}
+
 /// Reads and checks the manifest of the index in `dir`.
 pub fn read_manifest(dir: &Path) -> Result<Manifest, IndexError> {
     let path = dir.join(MANIFEST_FILE);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(IndexError::NotAnIndex {
+        Err(_) if !dir.exists() => {
+            return Err(IndexError::NoSuchIndex {
                 path: dir.to_path_buf(),
             })
+        }
+        Err(_) if !dir.is_dir() => {
+            return Err(IndexError::Other {
+                path: dir.to_path_buf(),
+                what: "is a file, not an index folder".into(),
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let holds = std::fs::read_dir(dir)
+                .ok()
+                .and_then(|mut entries| entries.find_map(|e| e.ok()))
+                .map(|e| e.file_name().to_string_lossy().into_owned());
+            return Err(IndexError::NotAnIndex {
+                path: dir.to_path_buf(),
+                holds,
+            });
         }
         Err(e) => return Err(IndexError::io(&path, e)),
     };
