@@ -418,6 +418,27 @@ fn verify_bundle_names_a_changed_file_inside_a_tar() {
             stdout(&o)
         );
     }
+    // A tar cut short, or a file that is no tar, is named with where it broke, not with the
+    // tar library's bare words.
+    let bytes = std::fs::read(case.path("good.tar")).unwrap();
+    let cut = tar_data_range(&case.path("good.tar"), "records.csv");
+    std::fs::write(case.path("cut.tar"), &bytes[..cut.start + cut.len() / 2]).unwrap();
+    std::fs::write(case.path("note.txt"), "not a tar\n").unwrap();
+    let mut zipped = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zipped
+        .start_file("a.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::fs::write(case.path("b.zip"), zipped.finish().unwrap().into_inner()).unwrap();
+    for (file, said) in [
+        ("cut.tar", "cut.tar: not a readable tar (after entry `records.csv`): "),
+        ("note.txt", "note.txt: not a readable tar (at its first entry): "),
+        ("b.zip", "b.zip: a zip file; decompress it first"),
+    ] {
+        let o = flowdex(&["verify-bundle", file], case.dir.path());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{file}: {stderr}");
+        assert!(stderr.contains(said), "{file}: {stderr}");
+    }
 }
 
 /// A bundle folder tarred again (`tar -cf b.tar -C bundle .`, names starting `./`) is the same

@@ -116,10 +116,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         );
     }
     eprintln!(
-        "flowdex: wrote {}: {records} records from {} sources, {} files; SHA-256 of {}: {}",
+        "flowdex: wrote {}: {records} records from {} sources; {} files, {} and {} (which it does not list); \
+         SHA-256 of {}: {}",
         args.output.display(),
         manifest["counts"]["sources"],
-        bundle.files.len(),
+        bundle.listed_files(),
+        export::SUMS_FILE,
+        export::CREATED_FILE,
         export::SUMS_FILE,
         bundle.fingerprint()
     );

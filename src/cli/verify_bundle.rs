@@ -21,16 +21,18 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     if v.is_intact() {
         writeln!(
             out,
-            "{path}: intact: {} files match {}; its SHA-256: {}",
+            "{path}: intact: the {} files {} lists match it ({} is not listed); its SHA-256: {}",
             v.intact.len(),
             flowdex::export::SUMS_FILE,
+            flowdex::export::CREATED_FILE,
             v.fingerprint
         )?;
     } else {
         writeln!(
             out,
-            "{path}: NOT intact: {} problems, {} files match {} (SHA-256 {})",
+            "{path}: NOT intact: {} problem{}, {} files match {} (SHA-256 {})",
             v.problems.len(),
+            if v.problems.len() == 1 { "" } else { "s" },
             v.intact.len(),
             flowdex::export::SUMS_FILE,
             v.fingerprint

@@ -41,6 +41,12 @@ pub enum BundleError {
     Compressed { path: PathBuf, what: &'static str },
     #[error("{path}: {SUMS_FILE} line {line}: {what}", path = .path.display())]
     BadSums { path: PathBuf, line: usize, what: String },
+    /// `place`: where in the tar it broke ("at its first entry", "after entry `x`", ...).
+    #[error(
+        "{path}: not a readable tar ({place}): {why}; a bundle is a folder or a .tar as `flowdex export` wrote it",
+        path = .path.display()
+    )]
+    BadTar { path: PathBuf, place: String, why: String },
 }
 
 impl BundleError {
@@ -84,6 +90,14 @@ impl Bundle {
             bytes: created,
         });
         Bundle { files }
+    }
+
+    /// How many files `SHA256SUMS` lists: all but itself and the creation file.
+    pub fn listed_files(&self) -> usize {
+        self.files
+            .iter()
+            .filter(|f| f.path != SUMS_FILE && f.path != CREATED_FILE)
+            .count()
     }
 
     pub fn file(&self, path: &str) -> Option<&BundleFile> {
@@ -409,11 +423,12 @@ fn read_dir_bundle(root: &Path) -> Result<Found, BundleError> {
 fn read_tar_bundle(path: &Path) -> Result<Found, BundleError> {
     let mut file = io::BufReader::new(File::open(path).map_err(|e| BundleError::io(path, e))?);
     // A compressed tar of a bundle, read as a tar, gives errors about garbled headers.
-    const COMPRESSED: [(&[u8], &str); 4] = [
+    const COMPRESSED: [(&[u8], &str); 5] = [
         (&[0x1f, 0x8b], "gzip"),
         (b"\xfd7zXZ\0", "xz"),
         (&[0x28, 0xb5, 0x2f, 0xfd], "zstd"),
         (b"BZh", "bzip2"),
+        (b"PK\x03\x04", "zip"),
     ];
     let head = io::BufRead::fill_buf(&mut file).map_err(|e| BundleError::io(path, e))?;
     if let Some((_, what)) = COMPRESSED.iter().find(|(magic, _)| head.starts_with(magic)) {
@@ -424,9 +439,23 @@ fn read_tar_bundle(path: &Path) -> Result<Found, BundleError> {
     }
     let mut archive = tar::Archive::new(file);
     let mut found = Found::default();
-    for entry in archive.entries().map_err(|e| BundleError::io(path, e))? {
-        let mut entry = entry.map_err(|e| BundleError::io(path, e))?;
+    // The tar crate's errors name neither the file nor where it broke.
+    let mut last: Option<String> = None;
+    let bad_tar = |place: String, e: io::Error| BundleError::BadTar {
+        path: path.to_path_buf(),
+        place,
+        why: e.to_string(),
+    };
+    let after = |last: &Option<String>| {
+        last.as_ref().map_or_else(
+            || "at its first entry".to_owned(),
+            |name| format!("after entry `{name}`"),
+        )
+    };
+    for entry in archive.entries().map_err(|e| bad_tar(after(&last), e))? {
+        let mut entry = entry.map_err(|e| bad_tar(after(&last), e))?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        last = Some(raw.clone());
         let Some(name) = safe_name(&raw) else {
             // `tar -cf b.tar -C bundle .` names the bundle's folder itself `./`.
             let this_folder = Path::new(&raw).components().all(|c| c == Component::CurDir);
@@ -455,7 +484,7 @@ fn read_tar_bundle(path: &Path) -> Result<Found, BundleError> {
             found.sums = Some(bytes);
             hash
         } else {
-            sha256_of_reader(&mut entry).map_err(|e| BundleError::io(path, e))?
+            sha256_of_reader(&mut entry).map_err(|e| bad_tar(format!("in entry `{name}`"), e))?
         };
         found.add(name, hash);
     }
