@@ -668,3 +668,42 @@ fn json_without_log_events_gets_a_notice_and_powershell_shapes_are_read() {
         assert_eq!((r.records, r.rejected, r.notice()), (1, 0, None), "{r}");
     }
 }
+
+/// `cat` treats its arguments as `build` does: a path that is not there is refused (exit 2)
+/// before anything is read, a field name typed wrong gets a suggestion, and limits take sizes.
+#[test]
+fn cat_refuses_a_missing_path_and_reads_sizes_and_suggests_fields() {
+    let cat = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .arg("cat")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let present = fixture("tgw-s3.log");
+    let present = present.to_str().unwrap();
+    let out = cat(&[present, "/no/such/flow.log"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("/no/such/flow.log: no such file or folder; nothing was read"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    let out = cat(&["--fields", "dstadr", present]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown field `dstadr`; did you mean `dstaddr`?"),
+        "{stderr}"
+    );
+    // A tenth of a K is not all of the 740 bytes the gzip holds; a line of 1K is longer than
+    // any of the file's.
+    let gz = fixture("subscription.json.gz");
+    let out = cat(&["--format", "jsonl", "--max-source-bytes", "0.1K", gz.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(": stopped: it expands beyond 102 bytes"), "{stderr}");
+    let out = cat(&["--format", "jsonl", "--max-line-bytes", "1K", present]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+}

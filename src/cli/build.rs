@@ -40,14 +40,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let started = Instant::now();
     let options = args.read.options()?;
     let threads = args.threads.unwrap_or_else(rayon::current_num_threads).max(1);
-    // A path that is not there is a typo more likely than evidence, and a failed source stays
-    // recorded in the index: refused before anything is built.
-    if let Some(missing) = args.read.inputs.iter().find(|p| p.symlink_metadata().is_err()) {
-        anyhow::bail!(
-            "{}: no such file or folder; nothing was built (check the path)",
-            missing.display()
-        );
-    }
+    // A failed source stays recorded in the index: a missing one is refused before anything
+    // is built.
+    args.read.refuse_missing("nothing was built")?;
     let mut writer = IndexWriter::open(&args.output, args.memory)?;
     let mut files = input::discover_outside(&args.read.inputs, Some(&args.output));
     input::sort_for_build(&mut files);

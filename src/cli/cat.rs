@@ -38,6 +38,7 @@ pub struct Args {
 const REJECTS_SHOWN: usize = 20;
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
+    args.read.refuse_missing("nothing was read")?;
     let options = args.read.options()?;
     let format = match &args.format {
         Some(name) => OutputFormat::parse(name)
@@ -48,7 +49,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let columns = args
         .fields
         .iter()
-        .map(|name| Field::lookup(name).with_context(|| format!("--fields: unknown field `{name}`")))
+        .map(|name| {
+            Field::lookup(name).with_context(|| {
+                let names = Field::ALL.iter().map(|f| f.key());
+                match flowdex::record::nearest_name(name, names) {
+                    Some(field) => format!("--fields: unknown field `{name}`; did you mean `{field}`?"),
+                    None => format!("--fields: unknown field `{name}`"),
+                }
+            })
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     // A new file only: `--rejects` naming an input (or other evidence) must not erase it.
     let rejects = match &args.rejects {

@@ -79,15 +79,27 @@ pub struct ReadArgs {
     /// Stop a decompressor whose output exceeds this many times its input.
     #[arg(long, default_value_t = Limits::default().max_ratio, value_name = "N")]
     pub max_ratio: u64,
-    /// Stop reading a source after this many decompressed bytes.
-    #[arg(long, default_value_t = Limits::default().max_source_bytes, value_name = "BYTES")]
+    /// Stop reading a source after this many decompressed bytes (e.g. 64G).
+    #[arg(long, default_value_t = Limits::default().max_source_bytes, value_parser = parse_size_u64, value_name = "SIZE")]
     pub max_source_bytes: u64,
-    /// Reject lines longer than this many bytes.
-    #[arg(long, default_value_t = Limits::default().max_line_bytes, value_name = "BYTES")]
+    /// Reject lines longer than this many bytes (e.g. 64K).
+    #[arg(long, default_value_t = Limits::default().max_line_bytes, value_parser = parse_size, value_name = "SIZE")]
     pub max_line_bytes: usize,
 }
 
 impl ReadArgs {
+    /// Refuses inputs that are not there: a path typed wrong is more likely than evidence gone,
+    /// and reading the rest would pass for reading everything. `nothing` says what was not done.
+    pub fn refuse_missing(&self, nothing: &str) -> anyhow::Result<()> {
+        match self.inputs.iter().find(|p| p.symlink_metadata().is_err()) {
+            Some(missing) => anyhow::bail!(
+                "{}: no such file or folder; {nothing} (check the path)",
+                missing.display()
+            ),
+            None => Ok(()),
+        }
+    }
+
     pub fn options(&self) -> anyhow::Result<ReadOptions> {
         let log_format = match &self.log_format {
             Some(text) => Some(LogFormat::parse(text).map_err(|e| anyhow::anyhow!("--log-format `{text}`: {e}"))?),
@@ -116,6 +128,11 @@ impl ReadArgs {
             },
         })
     }
+}
+
+/// [`parse_size`] for a limit counted in `u64`.
+fn parse_size_u64(text: &str) -> Result<u64, String> {
+    parse_size(text).map(|n| n as u64)
 }
 
 /// Parses `512M`, `1.5G`, `1048576`.

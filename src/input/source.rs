@@ -153,8 +153,9 @@ pub enum SourceError {
     #[error("the file holds {what}: not read; extract it and give each part")]
     Unread { what: &'static str },
     #[error(
-        "stopped after line {after_line}: it expands beyond {limit} (a decompression bomb?); \
-         raise --max-ratio or --max-source-bytes if the source is genuine"
+        "stopped{}: it expands beyond {limit} (a decompression bomb?); raise --max-ratio or \
+         --max-source-bytes if the source is genuine",
+        after(*after_line)
     )]
     Bomb { after_line: u64, limit: String },
     #[error("entry name `{name}` {why}; not read")]
