@@ -155,6 +155,16 @@ impl Test {
 }
 
 impl Cond {
+    /// Whether no value passes: the test of `f = -` and `f != -` (see `Binder::compare`).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Cond::Ips(ranges) => ranges.is_empty(),
+            Cond::Numbers(ranges) => ranges.is_empty(),
+            Cond::Words(words) => words.is_empty(),
+            _ => false,
+        }
+    }
+
     pub fn matches(&self, v: Value<'_>) -> bool {
         match (self, v) {
             (Cond::Ips(ranges), Value::Ip(ip)) => {
@@ -595,6 +605,24 @@ impl Binder<'_> {
             Target::Fields(f) => f.clone(),
         };
         let kind = fields[0].kind();
+        // `-` is how a flow log writes "no value": `f = -` holds where no field has one, and
+        // `f != -` where some field does: a test that no value passes, negated.
+        if value.text == "-" {
+            let has_value = Filter::Test(Test {
+                cond: match kind {
+                    FieldKind::Ip => Cond::Ips(Vec::new()),
+                    FieldKind::UInt => Cond::Numbers(Vec::new()),
+                    FieldKind::Enum | FieldKind::Text => Cond::Words(Vec::new()),
+                },
+                fields,
+                negate: true,
+            });
+            return match op {
+                CmpOp::Eq => Ok(Filter::Not(Box::new(has_value))),
+                CmpOp::Ne => Ok(has_value),
+                _ => Err(self.value_error(value, "`-` (no value) takes = and !=")),
+            };
+        }
         let bad = |what: &str| {
             self.value_error(
                 value,

@@ -21,7 +21,13 @@ impl fmt::Display for Filter {
             Filter::Or(parts) if parts.is_empty() => f.write_str("no record"),
             Filter::And(parts) => join(f, parts, " and "),
             Filter::Or(parts) => join(f, parts, " or "),
-            Filter::Not(inner) => write!(f, "not {}", Operand(inner)),
+            // `f = -` binds to "not: f has a value".
+            Filter::Not(inner) => match &**inner {
+                Filter::Test(t) if t.negate && t.cond.is_empty() => {
+                    write!(f, "{} = -", target_name(&t.fields))
+                }
+                inner => write!(f, "not {}", Operand(inner)),
+            },
             Filter::Test(t) => t.fmt(f),
         }
     }
@@ -53,6 +59,10 @@ impl fmt::Display for Test {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let target = target_name(&self.fields);
         let not = if self.negate { "!" } else { "" };
+        if self.cond.is_empty() {
+            // No value passes: negated, it is `target != -`, "has a value".
+            return write!(f, "{target} {not}= -");
+        }
         match &self.cond {
             Cond::TimeOverlap(lo, hi) => match (*lo, *hi) {
                 (0, u64::MAX) => f.write_str("time is anything"),
