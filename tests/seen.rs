@@ -208,4 +208,20 @@ fn the_command_reads_lists_and_exits_like_grep() {
     let bad = run(&["not-a-value"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("`not-a-value` is not an address"));
+    // As in a search: a list's bad value is named by file and line; a list of none is refused.
+    let bad_list = list.with_file_name("bad.txt");
+    std::fs::write(&bad_list, "10.0.0.1\nnot-a-value\n").unwrap();
+    let bad = run(&[&format!("@{}", bad_list.display())]);
+    assert_eq!(bad.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        said.contains("bad.txt line 2: `not-a-value` is not an address"),
+        "{said}"
+    );
+    let empty = list.with_file_name("empty.txt");
+    std::fs::write(&empty, "# nothing yet\n\n").unwrap();
+    let out = run(&[&format!("@{}", empty.display())]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("empty.txt` holds no values"), "{said}");
 }

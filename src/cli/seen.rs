@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use flowdex::output::TableWriter;
-use flowdex::query::{list_values, read_list_file};
+use flowdex::query::{list_entries, read_list_file};
 use flowdex::read::Index;
 use flowdex::seen::{self, Lookup, Seen};
 use flowdex::time::format_rfc3339;
@@ -33,17 +33,28 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Some(other) => anyhow::bail!("unknown --format `{other}`; use table or jsonl"),
         None => io::stdout().is_terminal(),
     };
-    let mut values = Vec::new();
+    // As in a search: a list's bad value is named by its file and line, and a list of no
+    // values is refused, not answered with nothing.
+    let (mut values, mut lookups) = (Vec::new(), Vec::new());
     for v in &args.values {
         match v.strip_prefix('@') {
             Some(path) => {
                 let text = read_list_file(path).with_context(|| format!("cannot read the list `{path}`"))?;
-                values.extend(list_values(&text).map(str::to_owned));
+                let before = values.len();
+                for (line, value) in list_entries(&text) {
+                    lookups.push(Lookup::parse(value).with_context(|| format!("{path} line {line}"))?);
+                    values.push(value.to_owned());
+                }
+                if values.len() == before {
+                    anyhow::bail!("the list `{path}` holds no values (only blank lines and # comments)");
+                }
             }
-            None => values.push(v.clone()),
+            None => {
+                lookups.push(Lookup::parse(v)?);
+                values.push(v.clone());
+            }
         }
     }
-    let lookups = values.iter().map(|v| Lookup::parse(v)).collect::<Result<Vec<_>, _>>()?;
     let index = Index::open(&args.index)?;
     let found = seen::seen(&index, &lookups)?;
     let out = &mut BufWriter::new(io::stdout().lock());

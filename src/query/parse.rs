@@ -702,14 +702,9 @@ pub fn read_list_file(path: &str) -> std::io::Result<String> {
     })
 }
 
-/// The values of a list file (`in @iocs.txt`, `flowdex seen @file`): one per line, `#` starts
-/// a comment, blank lines are skipped.
-pub fn list_values(contents: &str) -> impl Iterator<Item = &str> {
-    list_entries(contents).map(|(_, value)| value)
-}
-
-/// [`list_values`] with the 1-based line of each.
-fn list_entries(contents: &str) -> impl Iterator<Item = (usize, &str)> {
+/// The values of a list file (`in @iocs.txt`, `flowdex seen @file`), each with its 1-based
+/// line: one per line, `#` starts a comment, blank lines are skipped.
+pub fn list_entries(contents: &str) -> impl Iterator<Item = (usize, &str)> {
     contents
         .lines()
         .enumerate()
