@@ -998,6 +998,26 @@ fn copies_among_the_inputs_are_listed_with_the_source_they_repeat() {
 }
 
 #[test]
+fn a_second_build_of_the_same_files_says_they_are_already_in_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("idx");
+    let build = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+            .args(["build", "--output"])
+            .arg(&idx)
+            .arg(fixture("tgw-s3.log"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    build();
+    let said = build();
+    assert!(said.contains("tgw-s3.log: already in the index"), "{said}");
+    assert!(!said.contains("the same bytes as"), "{said}");
+}
+
+#[test]
 fn a_path_that_is_no_index_is_told_for_what_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");

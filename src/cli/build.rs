@@ -116,15 +116,23 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             );
         }
         for s in summary.skipped.iter().take(SUMMARY_LISTS) {
-            let held = if s.in_index {
-                "in the index"
-            } else {
-                "read in this build"
-            };
-            eprintln!("flowdex: skipped {}: the same bytes as {} ({held})", s.name, s.same_as);
+            match (s.name == s.same_as, s.in_index) {
+                (true, _) => eprintln!("flowdex: skipped {}: already in the index", s.name),
+                (false, true) => eprintln!(
+                    "flowdex: skipped {}: the same bytes as {} (in the index)",
+                    s.name, s.same_as
+                ),
+                (false, false) => eprintln!(
+                    "flowdex: skipped {}: the same bytes as {} (read in this build)",
+                    s.name, s.same_as
+                ),
+            }
         }
         if summary.skipped.len() > SUMMARY_LISTS {
-            eprintln!("flowdex: skipped {} more copies", summary.skipped.len() - SUMMARY_LISTS);
+            eprintln!(
+                "flowdex: skipped {} more inputs already held",
+                summary.skipped.len() - SUMMARY_LISTS
+            );
         }
         let with_rejects = summary.skipped.iter().filter(|s| s.rejected_in_index > 0).count();
         if with_rejects > 0 {
