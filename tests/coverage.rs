@@ -716,3 +716,20 @@ fn a_search_naming_a_transit_gateway_eni_as_interface_is_told_where_it_is() {
     let (code, out, _) = flowdex(&["search", idx, "tgw_src_eni = eni-0aaaaaaaaaaaaaaaa"]);
     assert_eq!((code, out.lines().count()), (0, 1));
 }
+
+/// Without a time window a search warns of SKIPDATA alone, and its count of the subjects it
+/// does not list says so, not "gaps or SKIPDATA".
+#[test]
+fn the_count_of_unlisted_subjects_names_what_they_hold() {
+    let corpus = common::synth_corpus(60_000, 3, 5, "v5");
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &[corpus.path().to_path_buf()], &ReadOptions::default(), 2);
+    let idx = dir.path().to_str().unwrap();
+    let (code, _, stderr) = flowdex(&["search", "--format", "jsonl", idx, "dstport = 443 | stats count()"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(" more with SKIPDATA; see `flowdex coverage"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("gaps"), "{stderr}");
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use flowdex::coverage::{self, BlindSpots, Coverage, Scope, State, Subject};
+use flowdex::coverage::{self, BlindSpots, Coverage, State, Subject};
 use flowdex::exec::{HeldRecord, Hit, Keeper, Route, SearchError};
 use flowdex::format::sources::SourceLabel;
 use flowdex::output::{columns_for, write_rows, OutputFormat, RecordWriter, SourceRef};
@@ -389,10 +389,12 @@ fn warn_blind_spots(index: &Index, blind: &BlindSpots, path: &Path) -> anyhow::R
         eprintln!("flowdex: warning: {name} has {parts} {place}; absence of records there proves nothing");
     }
     if subjects.len() > WARN_SUBJECTS {
-        let what = if blind.scope == Scope::Everything {
-            "with SKIPDATA"
-        } else {
+        // Named for what the rest hold: a search without a window looks for SKIPDATA alone.
+        let rest = &subjects[WARN_SUBJECTS..];
+        let what = if rest.iter().flat_map(|c| &c.ranges).any(|r| r.state == State::Gap) {
             "with gaps or SKIPDATA"
+        } else {
+            "with SKIPDATA"
         };
         eprintln!(
             "flowdex: warning: and {} more {what}; see `flowdex coverage {}`",
