@@ -153,6 +153,15 @@ fn verify_sources_reports_changed_missing_and_extra_files() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("tgw-s3.log: MISSING"), "{stdout}");
     assert!(stdout.contains("new.log: EXTRA"), "{stdout}");
+    // The sources found in the moved folder are counted, not listed one by one.
+    assert!(!stdout.contains("s3-text-quirks.log"), "{stdout}");
+    let intact = check.sources.iter().filter(|(_, s)| s.is_intact()).count();
+    assert!(
+        stdout.contains(&format!(
+            "sources: {intact} intact ({intact} of them under --sources, not at their indexed path)"
+        )),
+        "{stdout}"
+    );
 }
 
 /// Line 3 of `s3-text-quirks.log`: runs of spaces, so the index stores it rather than writing it.
@@ -409,11 +418,11 @@ fn a_changed_file_built_again_is_a_source_of_its_own_name() {
         stdout.contains("2:2 eni-a 10.0.0.1 10.0.0.2 1711929600 1711929660 REJECT OK"),
         "{stdout}"
     );
-    // A copy of the file beside it: the source is where it was, not "found at" the copy.
+    // A copy of the file beside it: the source is where it was, not one under --sources elsewhere.
     std::fs::copy(&file, dir.join("a-copy.log")).unwrap();
     let out = flowdex(&["verify", i, "--sources", dir.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!stdout.contains("found at"), "{stdout}");
+    assert!(!stdout.contains("not at their indexed path"), "{stdout}");
     assert!(
         stdout.contains("sources: 1 intact, 1 changed, 0 missing, 0 unreadable, 0 extra"),
         "{stdout}"
@@ -427,7 +436,7 @@ fn a_changed_file_built_again_is_a_source_of_its_own_name() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(!stdout.contains("found at"), "{sources}: {stdout}");
+        assert!(!stdout.contains("not at their indexed path"), "{sources}: {stdout}");
         assert!(
             stdout.contains("sources: 1 intact, 1 changed, 0 missing, 0 unreadable, 0 extra"),
             "{sources}: {stdout}"

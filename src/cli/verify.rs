@@ -50,10 +50,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     };
     let check = recheck::check_sources(index.sources()?, dirs, Some(&args.index));
     let mut counts = [0usize; 4];
+    // Sources found elsewhere than their indexed path (a copy of the evidence under
+    // --sources) are counted, not listed: listed, a moved corpus buries the problems.
+    let mut moved = 0;
     for (source, state) in &check.sources {
         let (slot, line) = match state {
             SourceState::Intact { moved: false, .. } => (0, None),
-            SourceState::Intact { at, moved: true } => (0, Some(format!("found at {at}"))),
+            SourceState::Intact { moved: true, .. } => {
+                moved += 1;
+                (0, None)
+            }
             SourceState::Changed { at, sha256 } => (
                 1,
                 Some(format!("CHANGED at {at}: SHA-256 {sha256}, indexed {}", source.sha256)),
@@ -69,9 +75,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     for (name, sha256) in &check.extra {
         writeln!(out, "{name}: EXTRA: not in the index (SHA-256 {sha256})")?;
     }
+    let elsewhere = if moved > 0 {
+        format!(" ({moved} of them under --sources, not at their indexed path)")
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "sources: {} intact, {} changed, {} missing, {} unreadable, {} extra",
+        "sources: {} intact{elsewhere}, {} changed, {} missing, {} unreadable, {} extra",
         counts[0],
         counts[1],
         counts[2],
