@@ -647,3 +647,35 @@ fn a_bundle_stays_out_of_the_index_folder() {
         "{err}"
     );
 }
+
+/// The manifest's first and last times are the seconds the records cover, as searches place
+/// them: a record with one time at that time, one whose end is before its start at its start.
+#[test]
+fn a_bundle_s_first_and_last_times_are_the_seconds_its_records_cover() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("logs")).unwrap();
+    std::fs::write(
+        dir.path().join("logs/odd.log"),
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
+         2 1 eni-1 10.9.9.9 10.1.2.3 1 2 6 1 60 - 1712000200 ACCEPT OK\n\
+         2 1 eni-1 10.9.9.9 10.1.2.4 1 2 6 1 60 1712000300 - ACCEPT OK\n\
+         2 1 eni-1 10.9.9.9 10.1.2.4 1 2 6 1 60 1712000400 1712000350 ACCEPT OK\n",
+    )
+    .unwrap();
+    build(
+        &dir.path().join("idx"),
+        &[dir.path().join("logs")],
+        &ReadOptions::default(),
+        1,
+    );
+    let o = flowdex(&["export", "idx", "srcaddr = 10.9.9.9", "--output", "b"], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("b/manifest.json")).unwrap()).unwrap();
+    let counts = &manifest["counts"];
+    assert_eq!(
+        (counts["first_start"].as_str(), counts["last_end"].as_str()),
+        (Some("2024-04-01T19:36:40Z"), Some("2024-04-01T19:40:00Z")),
+        "{counts}"
+    );
+}

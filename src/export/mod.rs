@@ -368,6 +368,11 @@ impl Counts {
     fn of(hits: &[Hit], sources: usize) -> Counts {
         let action = |a: Option<Action>| hits.iter().filter(|h| h.record.action == a).count() as u64;
         let sum = |f: fn(&Hit) -> Option<u64>| hits.iter().filter_map(f).map(u128::from).sum();
+        // The seconds the records cover, as searches place them: never a last before a first.
+        let covered = || {
+            hits.iter()
+                .filter_map(|h| crate::record::covered_span(h.record.start, h.record.end))
+        };
         Counts {
             records: hits.len() as u64,
             accept: action(Some(Action::Accept)),
@@ -376,16 +381,11 @@ impl Counts {
             packets: sum(|h| h.record.packets),
             bytes: sum(|h| h.record.bytes),
             sources,
-            first_start: hits
-                .iter()
-                .filter_map(|h| h.record.start)
+            first_start: covered()
+                .map(|(first, _)| first)
                 .min()
                 .map(|t| format_rfc3339(t as i64)),
-            last_end: hits
-                .iter()
-                .filter_map(|h| h.record.end)
-                .max()
-                .map(|t| format_rfc3339(t as i64)),
+            last_end: covered().map(|(_, last)| last).max().map(|t| format_rfc3339(t as i64)),
         }
     }
 }
