@@ -331,21 +331,30 @@ impl ShownLine {
         if let Some(reason) = self.rejected_reason(source) {
             return Some(format!("the index rejected this line: {reason}"));
         }
-        // Blank lines are numbered but not counted among the source's lines.
-        let last = source.lines + source.blank_lines;
-        if self.line > last {
-            return Some(format!("the source has {last} lines"));
+        // Blank lines are numbered but not counted among the source's lines. JSON sources
+        // number their log events instead.
+        let read = source.lines + source.blank_lines;
+        let unit = if source.form == "json" { "events" } else { "lines" };
+        if self.line > read {
+            return Some(match &source.error {
+                Some(error) => format!("the index read only {read} {unit} of this source, which failed: {error}"),
+                None => format!("the source has {read} {unit}"),
+            });
         }
-        // Past the rejects an index keeps per source, a rejected line's reason is gone.
-        if source.rejected > source.rejects.len() as u64 {
+        // The index keeps the reasons of a source's first rejects only: a line after the last
+        // kept may be a rejected one.
+        let unkept_rejects =
+            source.rejected > source.rejects.len() as u64 && source.rejects.last().is_none_or(|r| self.line > r.line);
+        if unkept_rejects {
             return Some("a header, a blank line, or a rejected line whose reason the index did not keep".into());
         }
+        // Text read again from a file that changed is no evidence of what the line was.
         let blank = match (&self.on_disk, state.is_intact()) {
-            (Some(_), _) => false,
+            (Some(_), true) => false,
             (None, true) => true,
-            (None, false) if source.headers == 0 => true,
-            (None, false) if source.blank_lines == 0 => false,
-            (None, false) => return Some("a header or a blank line".into()),
+            (_, false) if source.headers == 0 => true,
+            (_, false) if source.blank_lines == 0 => false,
+            (_, false) => return Some("a header or a blank line".into()),
         };
         Some(
             if blank {

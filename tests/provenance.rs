@@ -351,8 +351,8 @@ fn show_names_a_rejected_line_as_no_record() {
         (code, &entry["record"], entry["rejected"].is_string()),
         (Some(1), &serde_json::json!(false), true)
     );
-    // The other lines that hold no record say what they are too, with the index's copy of
-    // the file gone as well as with it there.
+    // The other lines that hold no record say what they are too, with the source file there
+    // as well as changed or gone.
     for (reference, why) in [
         (1, "1: (no record: a header line (field names)) version account-id"),
         (4, "4: (no record: a blank line)"),
@@ -362,9 +362,50 @@ fn show_names_a_rejected_line_as_no_record() {
         assert_eq!(code, Some(1), "{text}");
         assert!(text.contains(why), "{text}");
     }
+    // Changed, its text is no evidence: the blank line 4 now holds words.
+    let mut changed = std::fs::read_to_string(&log).unwrap();
+    changed.push_str("now words\n");
+    std::fs::write(&log, changed.replace("\n\nnow words\n", "\nnow words\n")).unwrap();
+    let (_, text) = show(&format!("{name}:4"), "text");
+    assert!(text.contains("4: (no record: a header or a blank line)"), "{text}");
     std::fs::remove_file(&log).unwrap();
     let (_, text) = show(&format!("{name}:1"), "text");
     assert!(text.contains("1: (no record: a header or a blank line)"), "{text}");
+}
+
+/// Past where a failed source's reading stopped, `show` does not claim the file ends there.
+#[test]
+fn show_says_how_far_a_failed_source_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..20_000)
+        .map(|i| {
+            format!(
+                "2 1 eni-1 10.0.{}.{} 10.0.0.2 1 2 6 1 1 1418530010 1418530070 ACCEPT OK\n",
+                i / 250,
+                i % 250
+            )
+        })
+        .collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let log = dir.path().join("cut.log.gz");
+    std::fs::write(&log, &gz[..gz.len() / 2]).unwrap();
+    let idx = dir.path().join("idx");
+    build(&idx, std::slice::from_ref(&log), &ReadOptions::default(), 1);
+    let out = Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .arg("show")
+        .arg(&idx)
+        .arg(format!("{}:19999", log.display()))
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("19999: (no record: the index read only "), "{shown}");
+    assert!(
+        shown.contains(" lines of this source, which failed: gzip stream is corrupt or truncated"),
+        "{shown}"
+    );
 }
 
 /// A file changed at an indexed path and built again is a second source under a name of its
