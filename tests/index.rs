@@ -1015,6 +1015,16 @@ fn a_second_build_of_the_same_files_says_they_are_already_in_the_index() {
     let said = build();
     assert!(said.contains("tgw-s3.log: already in the index"), "{said}");
     assert!(!said.contains("the same bytes as"), "{said}");
+    // One file given twice to a new index is read once, and said to be given twice.
+    let fresh = dir.path().join("fresh");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args(["build", "--output"])
+        .arg(&fresh)
+        .args([fixture("tgw-s3.log"), fixture("tgw-s3.log")])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("tgw-s3.log: given twice"), "{said}");
 }
 
 #[test]

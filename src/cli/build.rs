@@ -117,7 +117,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         for s in summary.skipped.iter().take(SUMMARY_LISTS) {
             match (s.name == s.same_as, s.in_index) {
-                (true, _) => eprintln!("flowdex: skipped {}: already in the index", s.name),
+                (true, true) => eprintln!("flowdex: skipped {}: already in the index", s.name),
+                (true, false) => eprintln!("flowdex: skipped {}: given twice", s.name),
                 (false, true) => eprintln!(
                     "flowdex: skipped {}: the same bytes as {} (in the index)",
                     s.name, s.same_as
