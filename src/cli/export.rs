@@ -90,31 +90,25 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let records = manifest["counts"]["records"].as_u64().unwrap_or(0);
     // As `search` does: records of a source that failed while read may be corrupt, and the
     // responder must hear it where the records are used.
-    let failed: Vec<&serde_json::Value> = manifest["sources"]
+    let failed: Vec<(&str, u64, &str)> = manifest["sources"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|s| s["error"].is_string())
+        .filter_map(|s| {
+            let error = s["error"].as_str()?;
+            Some((
+                s["name"].as_str().unwrap_or_default(),
+                s["records_matched"].as_u64().unwrap_or(0),
+                error,
+            ))
+        })
         .collect();
-    for source in failed.iter().take(super::search::WARN_SUBJECTS) {
-        let matched = source["records_matched"].as_u64().unwrap_or(0);
-        let records = if matched == 1 {
-            "exported record comes"
-        } else {
-            "exported records come"
-        };
-        eprintln!(
-            "flowdex: warning: {matched} {records} from {}, which failed while read: {}",
-            source["name"].as_str().unwrap_or_default(),
-            source["error"].as_str().unwrap_or_default()
-        );
-    }
-    if failed.len() > super::search::WARN_SUBJECTS {
-        eprintln!(
-            "flowdex: warning: and records from {} more sources that failed while read; manifest.json names them",
-            failed.len() - super::search::WARN_SUBJECTS
-        );
-    }
+    super::search::warn_failed_sources(
+        &failed,
+        "",
+        ["exported record comes", "exported records come"],
+        "manifest.json names them",
+    );
     eprintln!(
         "flowdex: wrote {}: {records} records from {} sources; {} files, {} and {} (which it does not list); \
          SHA-256 of {}: {}",

@@ -319,32 +319,49 @@ impl FailedSources {
     }
 
     fn warn(&self, index: &Path) {
-        for (source, shown) in self.by_id.values().take(WARN_SUBJECTS) {
-            let records = match (*shown == 1, self.aggregated) {
-                (true, None) => "record shown comes",
-                (false, None) => "records shown come",
-                (true, Some(_)) => "record aggregated comes",
-                (false, Some(_)) => "records aggregated come",
-            };
-            let up_to = if self.aggregated == Some(true) { "up to " } else { "" };
-            let error = source.error.as_deref().unwrap_or_default();
-            eprintln!(
-                "flowdex: warning: {up_to}{shown} {records} from {}, which failed while read: {error}",
-                source.name
-            );
-        }
-        if self.by_id.len() > WARN_SUBJECTS {
-            eprintln!(
-                "flowdex: warning: and records from {} more sources that failed while read; see `flowdex info {}`",
-                self.by_id.len() - WARN_SUBJECTS,
-                index.display()
-            );
-        }
+        let (one, many) = match self.aggregated {
+            None => ("record shown comes", "records shown come"),
+            Some(_) => ("record aggregated comes", "records aggregated come"),
+        };
+        let up_to = if self.aggregated == Some(true) { "up to " } else { "" };
+        let failed: Vec<(&str, u64, &str)> = self
+            .by_id
+            .values()
+            .map(|(source, shown)| {
+                (
+                    source.name.as_str(),
+                    *shown,
+                    source.error.as_deref().unwrap_or_default(),
+                )
+            })
+            .collect();
+        warn_failed_sources(
+            &failed,
+            up_to,
+            [one, many],
+            &format!("see `flowdex info {}`", index.display()),
+        );
+    }
+}
+
+/// Warns that records come from sources that failed while read: `failed` holds each source's
+/// name, how many of the records come from it, and its error; `records` says them in the
+/// singular and the plural ("record shown comes"); `rest` where the sources not named are.
+pub(super) fn warn_failed_sources(failed: &[(&str, u64, &str)], up_to: &str, records: [&str; 2], rest: &str) {
+    for (name, count, error) in failed.iter().take(WARN_SUBJECTS) {
+        let records = records[usize::from(*count != 1)];
+        eprintln!("flowdex: warning: {up_to}{count} {records} from {name}, which failed while read: {error}");
+    }
+    if failed.len() > WARN_SUBJECTS {
+        eprintln!(
+            "flowdex: warning: and records from {} more sources that failed while read; {rest}",
+            failed.len() - WARN_SUBJECTS
+        );
     }
 }
 
 /// Subjects and ranges per subject a warning shows before it counts the rest.
-pub(super) const WARN_SUBJECTS: usize = 5;
+const WARN_SUBJECTS: usize = 5;
 const WARN_RANGES: usize = 3;
 
 /// Says on stderr where the search could not see: gaps and SKIPDATA in its window.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use flowdex::output::TableWriter;
-use flowdex::query::{list_entries, read_list_file};
+use flowdex::query::{list_entries, no_values_in, read_list_file};
 use flowdex::read::Index;
 use flowdex::seen::{self, Lookup, Seen};
 use flowdex::time::format_rfc3339;
@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
                     values.push(value.to_owned());
                 }
                 if values.len() == before {
-                    anyhow::bail!("the list `{path}` holds no values (only blank lines and # comments)");
+                    anyhow::bail!(no_values_in(path));
                 }
             }
             None => {

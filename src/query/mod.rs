@@ -11,7 +11,9 @@ pub use bind::{
     RowNumber, RowStage, RowValue, Test,
 };
 pub use bind::{ip_range, ip_ranges, overlaps, time_range, TIME_FORMS};
-pub use parse::{list_entries, parse, parse_duration, read_list_file, CmpOp, Expr, FileReader, Query, Stage};
+pub use parse::{
+    list_entries, no_values_in, parse, parse_duration, read_list_file, CmpOp, Expr, FileReader, Query, Stage,
+};
 
 use std::fmt;
 

@@ -592,12 +592,7 @@ impl Parser<'_> {
                 // A list file cut short or the wrong file would otherwise say "none of these
                 // was seen".
                 if values.is_empty() {
-                    return Err(QueryError::at(
-                        self.text,
-                        span,
-                        &format!("the list `{path}` holds no values (only blank lines and # comments)"),
-                        None,
-                    ));
+                    return Err(QueryError::at(self.text, span, &no_values_in(&path), None));
                 }
                 values
             } else {
@@ -700,6 +695,12 @@ pub fn read_list_file(path: &str) -> std::io::Result<String> {
             + 1;
         Error::other(format!("line {line} is not UTF-8 text"))
     })
+}
+
+/// What to say of a list file that holds no values: an empty list is a mistake (a wrong file,
+/// an export that failed), not a question whose answer is "nothing".
+pub fn no_values_in(path: &str) -> String {
+    format!("the list `{path}` holds no values (only blank lines and # comments)")
 }
 
 /// The values of a list file (`in @iocs.txt`, `flowdex seen @file`), each with its 1-based

@@ -159,7 +159,6 @@ impl Field {
     }
 }
 
-/// A name as field names are compared: case and `-`/`_` ignored.
 /// A field name as names are compared: lower case, without `-` and `_` (`srcAddr`,
 /// `src-addr` and `SRC_ADDR` are one name).
 pub fn fold_name(name: &str) -> String {
