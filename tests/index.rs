@@ -1057,6 +1057,17 @@ fn a_path_that_is_no_index_is_told_for_what_it_is() {
         said.contains("not a flowdex index (no MANIFEST); build one with `flowdex build --output "),
         "{said}"
     );
+    // An interrupted first build's leftovers are no flow logs.
+    let half = dir.path().join("half");
+    std::fs::create_dir(&half).unwrap();
+    for name in ["MANIFEST.tmp", "seg-00000000.fdx.tmp", "LOCK"] {
+        std::fs::write(half.join(name), "").unwrap();
+    }
+    let said = info(&half);
+    assert!(
+        said.contains("not a flowdex index (no MANIFEST); build one with"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -13,15 +13,14 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::segment::{Mark, SegmentBuilder};
 use crate::format::manifest::{
-    failed_with_records, is_segment_file, is_sources_file, Manifest, RejectEntry, SegmentMeta, SourceEntry,
+    failed_with_records, is_index_file, is_segment_file, is_sources_file, is_temporary, Manifest, RejectEntry,
+    SegmentMeta, SourceEntry, LOCK_FILE, MANIFEST_FILE, TMP_SUFFIX,
 };
 use crate::format::sources;
 use crate::input::{LogFormat, RecordSink, Rejection, SourceError, SourceMeta, SourceReport};
-use crate::read::{Index, IndexError, Segment, MANIFEST_FILE};
+use crate::read::{Index, IndexError, Segment};
 use crate::record::FlowRecord;
 
-const LOCK_FILE: &str = "LOCK";
-const TMP_SUFFIX: &str = ".tmp";
 /// Tries for the build lock, 50 ms apart, before saying another build holds it.
 const LOCK_ATTEMPTS: u32 = 20;
 
@@ -564,18 +563,6 @@ fn remove_leftovers(dir: &Path, live: &HashSet<String>) -> Result<(), IndexError
 
 fn is_data_file(name: &str) -> bool {
     is_segment_file(name) || is_sources_file(name)
-}
-
-/// Whether a file name is a build's temporary name for a manifest, segment or sources file.
-fn is_temporary(name: &str) -> bool {
-    name.strip_suffix(TMP_SUFFIX)
-        .is_some_and(|name| name == MANIFEST_FILE || is_data_file(name))
-}
-
-/// Whether a file name is one an index folder holds: its lock, manifest, segments and sources
-/// files, and their temporary names while a build writes them.
-fn is_index_file(name: &str) -> bool {
-    name == LOCK_FILE || name == MANIFEST_FILE || is_data_file(name) || is_temporary(name)
 }
 
 /// Cuts items of the given decoded sizes into consecutive groups each expected to fill about

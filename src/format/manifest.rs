@@ -141,6 +141,27 @@ pub struct RejectEntry {
     pub reason: String,
 }
 
+/// The file that says what the index is.
+pub const MANIFEST_FILE: &str = "MANIFEST";
+
+/// The file a build holds locked while it writes the index.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// What a build appends to the name of a file it is writing, until it is complete.
+pub const TMP_SUFFIX: &str = ".tmp";
+
+/// Whether a file name is a build's temporary name for a manifest, segment or sources file.
+pub fn is_temporary(name: &str) -> bool {
+    name.strip_suffix(TMP_SUFFIX)
+        .is_some_and(|name| name == MANIFEST_FILE || is_segment_file(name) || is_sources_file(name))
+}
+
+/// Whether a file name is one an index folder holds: its lock, manifest, segments and sources
+/// files, and their temporary names while a build writes them.
+pub fn is_index_file(name: &str) -> bool {
+    name == LOCK_FILE || name == MANIFEST_FILE || is_segment_file(name) || is_sources_file(name) || is_temporary(name)
+}
+
 /// Whether `name` is a segment file's name (`seg-N.fdx`): a file of the index folder itself.
 pub fn is_segment_file(name: &str) -> bool {
     is_data_file(name, "seg-")

@@ -19,8 +19,7 @@ use crate::format::sources::{self, ChunkCache, SourceLabel, Sources};
 use crate::format::{Corrupt, FORMAT_VERSION};
 use crate::record::{FieldSet, Provenance};
 
-/// The file that says what the index is.
-pub const MANIFEST_FILE: &str = "MANIFEST";
+pub use crate::format::manifest::MANIFEST_FILE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -645,14 +644,24 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, IndexError> {
         Err(_) if !dir.is_dir() => {
             return Err(IndexError::Other {
                 path: dir.to_path_buf(),
-                what: "is a file, not an index folder".into(),
+                what: "is a file, not an index folder; give the folder `flowdex build --output IDX` made".into(),
             })
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let holds = std::fs::read_dir(dir)
-                .ok()
-                .and_then(|mut entries| entries.find_map(|e| e.ok()))
-                .map(|e| e.file_name().to_string_lossy().into_owned());
+            // Named by the first (in name order) file that is not an index's own: a folder of
+            // only those is an interrupted first build's, which building again takes over.
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            let holds = names
+                .into_iter()
+                .find(|name| !crate::format::manifest::is_index_file(name));
             return Err(IndexError::NotAnIndex {
                 path: dir.to_path_buf(),
                 holds,
