@@ -12,7 +12,7 @@ use flowdex::input::{self, InputFile, Survey};
 use flowdex::output::human_bytes;
 use rayon::prelude::*;
 
-use super::ReadArgs;
+use super::{counted, noun, ReadArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -93,7 +93,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         if let Some(more) = more_than_listed(summary.failed_sources, &summary.first_failures) {
             eprintln!(
-                "flowdex: and {more} more failed sources: `flowdex info {} --format json` gives each one's error",
+                "flowdex: and {more} more {}: `flowdex info {} --format json` gives each one's error",
+                noun(more, "failed source", "failed sources"),
                 args.output.display()
             );
         }
@@ -102,7 +103,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         if let Some(more) = more_than_listed(summary.rejected_added, &summary.first_rejects) {
             eprintln!(
-                "flowdex: and {more} more rejected lines: `flowdex info {} --format json` lists them (up to 100,000 a source)",
+                "flowdex: and {more} more {}: `flowdex info {} --format json` lists them (up to 100,000 a source)",
+                noun(more, "rejected line", "rejected lines"),
                 args.output.display()
             );
         }
@@ -144,22 +146,22 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         }
         let in_index = summary.skipped.iter().filter(|s| s.in_index).count();
         eprintln!(
-            "flowdex: added {} sources ({} already in the index, {} copies of other inputs, {} failed), {} records, {} rejected lines in {:.1} s ({:.2} M records/s)",
-            summary.sources_added,
+            "flowdex: added {} ({} already in the index, {} of other inputs, {} failed), {}, {} in {:.1} s ({:.2} M records/s)",
+            counted(summary.sources_added, "source", "sources"),
             in_index,
-            summary.skipped.len() - in_index,
+            counted((summary.skipped.len() - in_index) as u64, "copy", "copies"),
             summary.failed_sources,
-            summary.records_added,
-            summary.rejected_added,
+            counted(summary.records_added, "record", "records"),
+            counted(summary.rejected_added, "rejected line", "rejected lines"),
             secs,
             summary.records_added as f64 / secs.max(1e-9) / 1e6
         );
         eprintln!(
-            "flowdex: {} now holds {} records from {} sources in {} segments, {}",
+            "flowdex: {} now holds {} from {} in {}, {}",
             args.output.display(),
-            index.records(),
-            index.source_count,
-            index.segments.len(),
+            counted(index.records(), "record", "records"),
+            counted(index.source_count, "source", "sources"),
+            counted(index.segments.len() as u64, "segment", "segments"),
             human_bytes(size)
         );
     }

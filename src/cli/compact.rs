@@ -31,18 +31,26 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             segment.check_sections()?;
         }
         eprintln!(
-            "flowdex: {}: {before} segment{}; nothing to merge",
+            "flowdex: {}: {}; nothing to merge",
             args.index.display(),
-            if before == 1 { "" } else { "s" }
+            super::counted(before as u64, "segment", "segments")
         );
         return Ok(0);
     }
     writer.compact()?;
     writer.publish()?;
     let after = flowdex::read::read_manifest(&args.index)?.segments.len();
-    eprintln!(
-        "flowdex: {}: {before} segments merged into {after}",
-        args.index.display()
-    );
+    if before == 1 {
+        eprintln!(
+            "flowdex: {}: 1 segment rewritten in format version {}",
+            args.index.display(),
+            flowdex::format::FORMAT_VERSION
+        );
+    } else {
+        eprintln!(
+            "flowdex: {}: {before} segments merged into {after}",
+            args.index.display()
+        );
+    }
     Ok(0)
 }

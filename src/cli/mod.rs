@@ -130,6 +130,21 @@ impl ReadArgs {
     }
 }
 
+/// `n` and its noun, singular for one: "1 source", "3 sources".
+pub fn counted(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", noun(n, one, many))
+}
+
+/// The noun for `n` things: `one` for one, else `many`.
+pub fn noun<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
 /// [`parse_size`] for a limit counted in `u64`.
 fn parse_size_u64(text: &str) -> Result<u64, String> {
     parse_size(text).map(|n| n as u64)

@@ -38,11 +38,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let out = &mut BufWriter::new(io::stdout().lock());
     writeln!(
         out,
-        "{}: sound: {} segments, {} records, {} sources",
+        "{}: sound: {}, {}, {}",
         args.index.display(),
-        m.segments.len(),
-        m.records(),
-        m.source_count
+        super::counted(m.segments.len() as u64, "segment", "segments"),
+        super::counted(m.records(), "record", "records"),
+        super::counted(m.source_count, "source", "sources")
     )?;
     let Some(dirs) = &args.sources else {
         out.flush()?;

@@ -30,10 +30,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     } else {
         writeln!(
             out,
-            "{path}: NOT intact: {} problem{}, {} files match {} (SHA-256 {})",
-            v.problems.len(),
-            if v.problems.len() == 1 { "" } else { "s" },
-            v.intact.len(),
+            "{path}: NOT intact: {}, {} match {} (SHA-256 {})",
+            super::counted(v.problems.len() as u64, "problem", "problems"),
+            super::counted(v.intact.len() as u64, "file", "files"),
             flowdex::export::SUMS_FILE,
             v.fingerprint
         )?;
