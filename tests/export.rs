@@ -430,7 +430,10 @@ fn verify_bundle_names_a_changed_file_inside_a_tar() {
         .unwrap();
     std::fs::write(case.path("b.zip"), zipped.finish().unwrap().into_inner()).unwrap();
     for (file, said) in [
-        ("cut.tar", "cut.tar: not a readable tar (after entry `records.csv`): "),
+        (
+            "cut.tar",
+            "cut.tar: not a readable tar (in or after entry `records.csv`): ",
+        ),
         ("note.txt", "note.txt: not a readable tar (at its first entry): "),
         ("b.zip", "b.zip: a zip file; decompress it first"),
     ] {

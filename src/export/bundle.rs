@@ -41,7 +41,7 @@ pub enum BundleError {
     Compressed { path: PathBuf, what: &'static str },
     #[error("{path}: {SUMS_FILE} line {line}: {what}", path = .path.display())]
     BadSums { path: PathBuf, line: usize, what: String },
-    /// `place`: where in the tar it broke ("at its first entry", "after entry `x`", ...).
+    /// `place`: where in the tar it broke ("at its first entry", "in or after entry `x`", ...).
     #[error(
         "{path}: not a readable tar ({place}): {why}; a bundle is a folder or a .tar as `flowdex export` wrote it",
         path = .path.display()
@@ -439,7 +439,8 @@ fn read_tar_bundle(path: &Path) -> Result<Found, BundleError> {
     }
     let mut archive = tar::Archive::new(file);
     let mut found = Found::default();
-    // The tar crate's errors name neither the file nor where it broke.
+    // The tar crate's errors name neither the file nor where it broke. An entry cut short
+    // reads short without an error, which comes at the next header: "in or after".
     let mut last: Option<String> = None;
     let bad_tar = |place: String, e: io::Error| BundleError::BadTar {
         path: path.to_path_buf(),
@@ -449,7 +450,7 @@ fn read_tar_bundle(path: &Path) -> Result<Found, BundleError> {
     let after = |last: &Option<String>| {
         last.as_ref().map_or_else(
             || "at its first entry".to_owned(),
-            |name| format!("after entry `{name}`"),
+            |name| format!("in or after entry `{name}`"),
         )
     };
     for entry in archive.entries().map_err(|e| bad_tar(after(&last), e))? {
