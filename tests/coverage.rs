@@ -718,7 +718,7 @@ fn a_search_naming_a_transit_gateway_eni_as_interface_is_told_where_it_is() {
 }
 
 /// Without a time window a search warns of SKIPDATA alone, and its count of the subjects it
-/// does not list says so, not "gaps or SKIPDATA".
+/// does not list says so, not "gaps or SKIPDATA"; in a window, of both.
 #[test]
 fn the_count_of_unlisted_subjects_names_what_they_hold() {
     let corpus = common::synth_corpus(60_000, 3, 5, "v5");
@@ -732,4 +732,17 @@ fn the_count_of_unlisted_subjects_names_what_they_hold() {
         "{stderr}"
     );
     assert!(!stderr.contains("gaps"), "{stderr}");
+    // In a window it looks for gaps too, and finds them.
+    let (code, _, stderr) = flowdex(&[
+        "search",
+        "--format",
+        "jsonl",
+        idx,
+        "time = 2024-04-02 and dstport = 443",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(" more with gaps or SKIPDATA; see `flowdex coverage"),
+        "{stderr}"
+    );
 }
