@@ -389,18 +389,25 @@ fn compaction_refuses_a_damaged_segment_and_leaves_the_index_as_it_was() {
     );
 }
 
-#[test]
-fn compact_refuses_a_damaged_index_of_one_segment_too() {
-    let dir = tempfile::tempdir().unwrap();
-    build(dir.path(), &[fixture("s3-text-quirks.log")], &ReadOptions::default(), 1);
-    let path = only_segment(dir.path());
+/// An index of one segment built in `dir`, and that segment's path and bytes with `bit`
+/// flipped in the middle of its column data.
+fn one_segment_damaged_in_column_data(dir: &Path, bit: u8) -> (PathBuf, Vec<u8>) {
+    build(dir, &[fixture("s3-text-quirks.log")], &ReadOptions::default(), 1);
+    let path = only_segment(dir);
     let mut bytes = std::fs::read(&path).unwrap();
     let (_, sections) = flowdex::format::decode_footer(&bytes).unwrap();
     let data = sections
         .iter()
         .find(|s| s.kind == flowdex::format::SectionKind::ColumnData)
         .unwrap();
-    bytes[(data.offset + data.length / 2) as usize] ^= 0x10;
+    bytes[(data.offset + data.length / 2) as usize] ^= bit;
+    (path, bytes)
+}
+
+#[test]
+fn compact_refuses_a_damaged_index_of_one_segment_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, bytes) = one_segment_damaged_in_column_data(dir.path(), 0x10);
     std::fs::write(&path, &bytes).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
         .args(["compact", dir.path().to_str().unwrap()])
@@ -419,15 +426,7 @@ fn compact_refuses_a_damaged_index_of_one_segment_too() {
 #[test]
 fn verify_names_the_damaged_frame_of_the_column_data() {
     let dir = tempfile::tempdir().unwrap();
-    build(dir.path(), &[fixture("s3-text-quirks.log")], &ReadOptions::default(), 1);
-    let path = only_segment(dir.path());
-    let mut bytes = std::fs::read(&path).unwrap();
-    let (_, sections) = flowdex::format::decode_footer(&bytes).unwrap();
-    let data = sections
-        .iter()
-        .find(|s| s.kind == flowdex::format::SectionKind::ColumnData)
-        .unwrap();
-    bytes[(data.offset + data.length / 2) as usize] ^= 0x01;
+    let (path, bytes) = one_segment_damaged_in_column_data(dir.path(), 0x01);
     let err = flowdex::read::Segment::from_bytes(&path, Box::new(bytes))
         .and_then(|s| s.verify())
         .unwrap_err()

@@ -88,26 +88,19 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let index = flowdex::read::read_manifest(&args.output)?;
         let size: u64 = index.segments.iter().map(|s| s.size).sum();
         let secs = started.elapsed().as_secs_f64();
-        for failure in &summary.first_failures {
-            eprintln!("flowdex: {failure}");
-        }
-        if let Some(more) = more_than_listed(summary.failed_sources, &summary.first_failures) {
-            eprintln!(
-                "flowdex: and {more} more {}: `flowdex info {} --format json` gives each one's error",
-                noun(more, "failed source", "failed sources"),
-                args.output.display()
-            );
-        }
-        for reject in &summary.first_rejects {
-            eprintln!("flowdex: {reject}");
-        }
-        if let Some(more) = more_than_listed(summary.rejected_added, &summary.first_rejects) {
-            eprintln!(
-                "flowdex: and {more} more {}: `flowdex info {} --format json` lists them (up to 100,000 a source)",
-                noun(more, "rejected line", "rejected lines"),
-                args.output.display()
-            );
-        }
+        let info = format!("`flowdex info {} --format json`", args.output.display());
+        print_listed(
+            &summary.first_failures,
+            summary.failed_sources,
+            ["failed source", "failed sources"],
+            &format!("{info} gives each one's error"),
+        );
+        print_listed(
+            &summary.first_rejects,
+            summary.rejected_added,
+            ["rejected line", "rejected lines"],
+            &format!("{info} lists them (up to 100,000 a source)"),
+        );
         for notice in summary.notices.iter().take(SUMMARY_LISTS) {
             eprintln!("flowdex: warning: {notice}");
         }
@@ -172,9 +165,18 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     })
 }
 
-/// How many of `total` problems a list that shows `listed` leaves out, when any.
-fn more_than_listed(total: u64, listed: &[String]) -> Option<u64> {
-    total.checked_sub(listed.len() as u64).filter(|&n| n > 0)
+/// Prints the `listed` first of `total` problems, then how many more there are (`nouns`: one,
+/// many) and where to find them.
+fn print_listed(listed: &[String], total: u64, nouns: [&str; 2], where_all: &str) {
+    for problem in listed {
+        eprintln!("flowdex: {problem}");
+    }
+    if let Some(more) = total.checked_sub(listed.len() as u64).filter(|&n| n > 0) {
+        eprintln!(
+            "flowdex: and {more} more {}: {where_all}",
+            noun(more, nouns[0], nouns[1])
+        );
+    }
 }
 
 fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
