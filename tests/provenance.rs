@@ -371,6 +371,14 @@ fn show_names_a_rejected_line_as_no_record() {
     std::fs::remove_file(&log).unwrap();
     let (_, text) = show(&format!("{name}:1"), "text");
     assert!(text.contains("1: (no record: a header or a blank line)"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .arg("show")
+        .arg(&idx)
+        .arg(format!("{name}:0"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(":0`: lines are numbered from 1"));
 }
 
 /// Past where a failed source's reading stopped, `show` does not claim the file ends there.

@@ -1456,4 +1456,17 @@ fn a_dash_finds_the_records_without_a_value() {
         assert_eq!(count(&format!("{name} != -")), records.len() - without, "{name}");
         assert_eq!(count(&format!("{name} in (-)")), without, "{name}");
     }
+    // The plan says it as written, and that postings answer it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
+        .args(["search", "--explain"])
+        .arg(_dir.path())
+        .arg("instance_id = -")
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.starts_with("filter: instance_id = -\n"), "{plan}");
+    assert!(
+        plan.contains("postings of instance-id: the records with a value\n"),
+        "{plan}"
+    );
 }

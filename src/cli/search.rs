@@ -77,6 +77,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         for (test, route) in flowdex::exec::routes(&bound.filter) {
             let fields = |fields: &[Field]| fields.iter().map(|f| f.name()).collect::<Vec<_>>().join(" and ");
             let how = match route {
+                Route::Postings if test.cond.is_empty() => {
+                    format!("postings of {}: the records with a value", fields(&test.fields))
+                }
                 Route::Postings if test.negate => format!(
                     "postings of {}: the records with a value, less those matching",
                     fields(&test.fields)

@@ -36,7 +36,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let refs = args
         .refs
         .iter()
-        .map(|r| LineRef::parse(r).with_context(|| format!("`{r}` is not a reference; write SOURCE:LINE")))
+        .map(|r| {
+            LineRef::parse(r).with_context(|| {
+                if r.ends_with(":0") {
+                    format!("`{r}`: lines are numbered from 1")
+                } else {
+                    format!("`{r}` is not a reference; write SOURCE:LINE")
+                }
+            })
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let index = Index::open(&args.index)?;
     let shown = recheck::show(&index, &refs)?;
