@@ -1456,6 +1456,18 @@ fn a_dash_finds_the_records_without_a_value() {
         assert_eq!(count(&format!("{name} != -")), records.len() - without, "{name}");
         assert_eq!(count(&format!("{name} in (-)")), without, "{name}");
     }
+    // `time = -`: no start and no end (none in the samples; one in a log of three).
+    let timeless = records.iter().filter(|r| r.start.is_none() && r.end.is_none()).count();
+    assert_eq!(count("time = -"), timeless);
+    assert_eq!(count("time != -"), records.len() - timeless);
+    let (_odd, odd) = common::index_of_text(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
+         2 1 eni-1 10.9.9.9 10.1.2.3 1 2 6 1 60 - - ACCEPT OK\n\
+         2 1 eni-1 10.9.9.9 10.1.2.4 1 2 6 1 60 1712000300 - ACCEPT OK\n\
+         2 1 eni-1 10.9.9.9 10.1.2.4 1 2 6 1 60 1712000300 1712000360 ACCEPT OK\n",
+    );
+    assert_eq!(row_texts(&odd, "time = - | stats count()"), ["1"]);
+    assert_eq!(row_texts(&odd, "time != - | stats count()"), ["2"]);
     // The plan says it as written, and that postings answer it.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
         .args(["search", "--explain"])

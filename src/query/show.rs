@@ -26,6 +26,10 @@ impl fmt::Display for Filter {
                 Filter::Test(t) if t.negate && t.cond.is_empty() => {
                     write!(f, "{} = -", target_name(&t.fields))
                 }
+                Filter::Test(Test {
+                    cond: Cond::TimeOverlap(0, u64::MAX),
+                    ..
+                }) => f.write_str("time = -"),
                 inner => write!(f, "not {}", Operand(inner)),
             },
             Filter::Test(t) => t.fmt(f),
@@ -65,7 +69,8 @@ impl fmt::Display for Test {
         }
         match &self.cond {
             Cond::TimeOverlap(lo, hi) => match (*lo, *hi) {
-                (0, u64::MAX) => f.write_str("time is anything"),
+                // Every record with a time overlaps all of time.
+                (0, u64::MAX) => f.write_str("time != -"),
                 (0, hi) => write!(f, "time <= {}", time(hi)),
                 (lo, u64::MAX) => write!(f, "time >= {}", time(lo)),
                 (lo, hi) => write!(f, "time overlaps {} .. {}", time(lo), time(hi)),
