@@ -579,18 +579,22 @@ impl Binder<'_> {
     fn compare(&self, target: &Target, op: CmpOp, value: &Literal) -> Result<Filter, QueryError> {
         let fields = match target {
             Target::Time => {
-                // `time = -`: the records with neither time; `time != -`, those with one.
-                let (lo, hi) = match value.text.as_str() {
-                    "-" if matches!(op, CmpOp::Eq | CmpOp::Ne) => (0, u64::MAX),
-                    "-" => return Err(self.value_error(value, "`-` (no value) takes = and !=")),
-                    text => time_range(text)
-                        .ok_or_else(|| self.value_error(value, &format!("not a time ({TIME_FORMS})")))?,
-                };
-                let op = match (value.text.as_str(), op) {
-                    ("-", CmpOp::Eq) => CmpOp::Ne,
-                    ("-", _) => CmpOp::Eq,
-                    (_, op) => op,
-                };
+                // `time != -`: the records with a time, which all overlap all of time; `time =
+                // -`, those with neither.
+                if value.text == "-" {
+                    let has_time = Filter::Test(Test {
+                        fields: vec![],
+                        cond: Cond::TimeOverlap(0, u64::MAX),
+                        negate: false,
+                    });
+                    return match op {
+                        CmpOp::Eq => Ok(Filter::Not(Box::new(has_time))),
+                        CmpOp::Ne => Ok(has_time),
+                        _ => Err(self.value_error(value, "`-` (no value) takes = and !=")),
+                    };
+                }
+                let (lo, hi) = time_range(&value.text)
+                    .ok_or_else(|| self.value_error(value, &format!("not a time ({TIME_FORMS})")))?;
                 let (lo, hi) = match op {
                     CmpOp::Eq => (lo, hi),
                     CmpOp::Lt => (0, lo.saturating_sub(1)),
