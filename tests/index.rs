@@ -1345,3 +1345,25 @@ fn verify_finds_a_forged_manifest_and_windows_keep_half_known_spans() {
     std::fs::write(&manifest_path, good).unwrap();
     assert_eq!(verify().0, Some(0));
 }
+
+/// `verify` holds a term's time span to its segment's version: from version 10 the seconds
+/// its records cover, before it their smallest start and largest end. The same segment bytes,
+/// labelled version 9, differ from that rule for records with one time.
+#[test]
+fn verify_takes_a_term_s_time_span_by_the_segment_s_version() {
+    let (_dir, index) = common::index_of_text(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n\
+         2 1 eni-1 10.9.9.9 10.1.2.3 1 2 6 1 60 - 1712000200 ACCEPT OK\n\
+         2 1 eni-1 10.9.9.9 10.1.2.4 1 2 6 1 60 1712000300 - ACCEPT OK\n",
+    );
+    let path = index.segments()[0].path().to_path_buf();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let segment = |bytes: &[u8]| flowdex::read::Segment::from_bytes(&path, Box::new(bytes.to_vec())).unwrap();
+    segment(&bytes).verify().unwrap();
+    use flowdex::format::{crc32, HEADER_CRC_OFFSET, HEADER_VERSION_OFFSET};
+    bytes[HEADER_VERSION_OFFSET..HEADER_CRC_OFFSET].copy_from_slice(&9u32.to_le_bytes());
+    let crc = crc32(&bytes[..HEADER_CRC_OFFSET]);
+    bytes[HEADER_CRC_OFFSET..HEADER_CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+    let err = segment(&bytes).verify().unwrap_err().to_string();
+    assert!(err.contains("time span differs from the records"), "{err}");
+}
