@@ -1468,6 +1468,15 @@ fn a_dash_finds_the_records_without_a_value() {
     );
     assert_eq!(row_texts(&odd, "time = - | stats count()"), ["1"]);
     assert_eq!(row_texts(&odd, "time != - | stats count()"), ["2"]);
+    // After `stats`, on a group key as before it: the bucket of no time, the null key.
+    assert_eq!(
+        row_texts(&odd, "stats count() by bin(1d) | filter bin(1d) = -"),
+        ["-,1"]
+    );
+    assert_eq!(
+        row_texts(&index, "stats count() by instance_id | filter instance_id = -"),
+        [format!("-,{}", count("instance_id = -"))]
+    );
     // The plan says it as written, and that postings answer it.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowdex"))
         .args(["search", "--explain"])
