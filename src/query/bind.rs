@@ -576,22 +576,27 @@ impl Binder<'_> {
         Ok(merge_in(parts))
     }
 
+    /// `x = -` (no value) and `x != -` (a value), from the test of "has a value".
+    fn no_value(&self, has_value: Test, op: CmpOp, value: &Literal) -> Result<Filter, QueryError> {
+        match op {
+            CmpOp::Eq => Ok(Filter::Not(Box::new(Filter::Test(has_value)))),
+            CmpOp::Ne => Ok(Filter::Test(has_value)),
+            _ => Err(self.value_error(value, "`-` (no value) takes = and !=")),
+        }
+    }
+
     fn compare(&self, target: &Target, op: CmpOp, value: &Literal) -> Result<Filter, QueryError> {
         let fields = match target {
             Target::Time => {
                 // `time != -`: the records with a time, which all overlap all of time; `time =
                 // -`, those with neither.
                 if value.text == "-" {
-                    let has_time = Filter::Test(Test {
+                    let has_time = Test {
                         fields: vec![],
                         cond: Cond::TimeOverlap(0, u64::MAX),
                         negate: false,
-                    });
-                    return match op {
-                        CmpOp::Eq => Ok(Filter::Not(Box::new(has_time))),
-                        CmpOp::Ne => Ok(has_time),
-                        _ => Err(self.value_error(value, "`-` (no value) takes = and !=")),
                     };
+                    return self.no_value(has_time, op, value);
                 }
                 let (lo, hi) = time_range(&value.text)
                     .ok_or_else(|| self.value_error(value, &format!("not a time ({TIME_FORMS})")))?;
@@ -622,7 +627,7 @@ impl Binder<'_> {
         // `-` is how a flow log writes "no value": `f = -` holds where no field has one, and
         // `f != -` where some field does: a test that no value passes, negated.
         if value.text == "-" {
-            let has_value = Filter::Test(Test {
+            let has_value = Test {
                 cond: match kind {
                     FieldKind::Ip => Cond::Ips(Vec::new()),
                     FieldKind::UInt => Cond::Numbers(Vec::new()),
@@ -630,12 +635,8 @@ impl Binder<'_> {
                 },
                 fields,
                 negate: true,
-            });
-            return match op {
-                CmpOp::Eq => Ok(Filter::Not(Box::new(has_value))),
-                CmpOp::Ne => Ok(has_value),
-                _ => Err(self.value_error(value, "`-` (no value) takes = and !=")),
             };
+            return self.no_value(has_value, op, value);
         }
         let bad = |what: &str| {
             self.value_error(
