@@ -352,7 +352,7 @@ impl FailedSources {
 /// singular and the plural ("record shown comes"); `rest` where the sources not named are.
 pub(super) fn warn_failed_sources(failed: &[(&str, u64, &str)], up_to: &str, records: [&str; 2], rest: &str) {
     for (name, count, error) in failed.iter().take(WARN_SUBJECTS) {
-        let records = records[usize::from(*count != 1)];
+        let records = super::noun(*count, records[0], records[1]);
         eprintln!("flowdex: warning: {up_to}{count} {records} from {name}, which failed while read: {error}");
     }
     if failed.len() > WARN_SUBJECTS {
